@@ -1,0 +1,131 @@
+//! One JSON line per request, written to the access-log endpoint whatever happened.
+
+use std::io::Write;
+use std::time::Duration;
+
+use fastly::log::Endpoint;
+use serde::Serialize;
+
+use crate::logging::ACCESS_ENDPOINT;
+use crate::timing::{millis, Clock};
+
+/// How the response ended, as a client would judge it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Complete response (or handed to the host complete, for appended bodies).
+    Ok,
+    /// Headers went out, then the body broke off: the client sees an incomplete response.
+    Aborted,
+    /// An error status answered before any header went out.
+    Error,
+}
+
+/// How the body travelled, which says what this app could observe of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyPath {
+    /// No body (HEAD, 204, 304, errors).
+    None,
+    /// Handed to the host untouched; its later fate is the host's, not observed here.
+    Append,
+    /// Copied through this app chunk by chunk; every byte is counted.
+    Pump,
+    /// Made up by this app.
+    Synthetic,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccessRecord {
+    pub method: String,
+    pub path: String,
+    pub route: Option<String>,
+    pub status: u16,
+    pub backend: Option<String>,
+    /// Time until the response headers were handed to the host.
+    pub ttfb_ms: Option<f64>,
+    /// Time the backend took to answer with headers.
+    pub origin_ms: Option<f64>,
+    /// Body bytes sent; for an appended body, its declared Content-Length when there is one.
+    pub bytes_out: Option<u64>,
+    pub duration_ms: f64,
+    pub outcome: Outcome,
+    pub body: BodyPath,
+    pub reason: Option<String>,
+}
+
+impl AccessRecord {
+    pub fn new(method: &str, path: &str) -> Self {
+        AccessRecord {
+            method: method.to_string(),
+            path: path.to_string(),
+            route: None,
+            status: 0,
+            backend: None,
+            ttfb_ms: None,
+            origin_ms: None,
+            bytes_out: None,
+            duration_ms: 0.0,
+            outcome: Outcome::Ok,
+            body: BodyPath::None,
+            reason: None,
+        }
+    }
+
+    /// The headers are on their way: status and time to first byte are now known.
+    pub fn headers_sent(&mut self, status: u16, clock: &Clock) {
+        self.status = status;
+        self.ttfb_ms = Some(millis(clock.elapsed()));
+    }
+
+    pub fn origin_answered(&mut self, after: Duration) {
+        self.origin_ms = Some(millis(after));
+    }
+
+    /// The body broke off after the headers left.
+    pub fn aborted(&mut self, reason: impl Into<String>) {
+        self.outcome = Outcome::Aborted;
+        self.reason = Some(reason.into());
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serialising plain strings and numbers cannot fail; keep a line either way.
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"log_error\":\"{e}\"}}"))
+    }
+
+    pub fn write(mut self, clock: &Clock) {
+        self.duration_ms = millis(clock.elapsed());
+        let line = self.to_json();
+        match Endpoint::try_from_name(ACCESS_ENDPOINT) {
+            Ok(mut endpoint) => {
+                if let Err(e) = writeln!(endpoint, "{line}") {
+                    log::error!("access log write failed: {e}");
+                }
+            }
+            Err(e) => log::error!("access log endpoint unavailable: {e:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_serialises_every_field() {
+        let mut record = AccessRecord::new("GET", "/origin/x");
+        record.route = Some("origin".into());
+        record.backend = Some("origin".into());
+        record.headers_sent(200, &Clock::start());
+        record.aborted("backend body broke off");
+        let value: serde_json::Value = serde_json::from_str(&record.to_json()).unwrap();
+        for field in [
+            "method", "path", "route", "status", "backend", "ttfb_ms", "origin_ms", "bytes_out",
+            "duration_ms", "outcome", "body", "reason",
+        ] {
+            assert!(value.get(field).is_some(), "missing {field}");
+        }
+        assert_eq!(value["outcome"], "aborted");
+        assert_eq!(value["status"], 200);
+    }
+}

@@ -1,0 +1,379 @@
+//! Settings from the Config Store `firstbyte`: the text of `/`, the log level and the routes.
+//!
+//! A Config Store cannot list its keys, so the schema is flat and named from the top:
+//! `routes` lists route names in match order, and each route reads `route.<name>.<field>`.
+//! Parsing is separated from the store (the [`Source`] trait) so every rule is unit-tested
+//! without a host, and every error names the key it is about.
+
+use std::fmt;
+use std::time::Duration;
+
+use log::LevelFilter;
+
+/// The Config Store this app reads; fastly.toml links it locally and for deployment.
+pub const STORE: &str = "firstbyte";
+
+/// What `GET /` says when the store has no `response_text`.
+pub const DEFAULT_RESPONSE_TEXT: &str =
+    "Welcome to firstbyte: large and progressive responses, first byte first.";
+
+/// Upper bound for any timeout a route may set: longer waits are configuration mistakes.
+const MAX_TIMEOUT_MS: u64 = 10 * 60 * 1000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub response_text: String,
+    pub log_level: LevelFilter,
+    pub routes: Vec<Route>,
+}
+
+/// Where a family of paths goes, and how the backend request is shaped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub name: String,
+    /// Path prefix; see [`crate::routing`] for how it matches.
+    pub prefix: String,
+    /// When set, the route only applies to requests for this host (case-insensitive, no port).
+    pub host: Option<String>,
+    /// A backend declared in fastly.toml.
+    pub backend: String,
+    pub strip_prefix: bool,
+    /// Cache the response for this many seconds; without it the request passes the cache.
+    pub ttl: Option<u32>,
+    pub host_override: Option<String>,
+    pub first_byte_timeout: Option<Duration>,
+    pub between_bytes_timeout: Option<Duration>,
+}
+
+/// A setting that cannot be used, with the key that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config key '{}': {}", self.key, self.reason)
+    }
+}
+
+/// Where settings come from: the Config Store at the edge, a map in tests.
+pub trait Source {
+    /// The value of `key`, `None` when it is absent, `Err` when the store cannot answer.
+    fn get(&self, key: &str) -> Result<Option<String>, String>;
+    /// Whether fastly.toml (or the service) declares a backend of this name.
+    fn backend_exists(&self, name: &str) -> bool;
+}
+
+impl Config {
+    /// Reads and checks every setting; the first unusable one is the error.
+    pub fn parse(source: &impl Source) -> Result<Config, ConfigError> {
+        let get = |key: &str| -> Result<Option<String>, ConfigError> {
+            source.get(key).map_err(|reason| ConfigError::new(key, reason))
+        };
+        let response_text = get("response_text")?.unwrap_or_else(|| DEFAULT_RESPONSE_TEXT.into());
+        let log_level = log_level(&get("log_level")?)?;
+        let mut routes = Vec::new();
+        for name in route_names(&get("routes")?)? {
+            let route = parse_route(name, source, &get)?;
+            routes.push(route);
+        }
+        Ok(Config {
+            response_text,
+            log_level,
+            routes,
+        })
+    }
+}
+
+/// The log level alone, read before anything else so that the logger can start first.
+pub fn log_level(value: &Option<String>) -> Result<LevelFilter, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(LevelFilter::Info),
+        Some(text) => text.parse().map_err(|_| {
+            ConfigError::new(
+                "log_level",
+                format!("'{text}' is not one of off, error, warn, info, debug, trace"),
+            )
+        }),
+    }
+}
+
+fn route_names(value: &Option<String>) -> Result<Vec<&str>, ConfigError> {
+    let Some(list) = value else {
+        return Ok(Vec::new());
+    };
+    let mut names: Vec<&str> = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let valid = name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(ConfigError::new(
+                "routes",
+                format!("route name '{name}' may only hold letters, digits, '_' and '-'"),
+            ));
+        }
+        if names.contains(&name) {
+            return Err(ConfigError::new(
+                "routes",
+                format!("route '{name}' is listed twice"),
+            ));
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
+fn parse_route(
+    name: &str,
+    source: &impl Source,
+    get: &impl Fn(&str) -> Result<Option<String>, ConfigError>,
+) -> Result<Route, ConfigError> {
+    let key = |field: &str| format!("route.{name}.{field}");
+    let required = |field: &str| -> Result<String, ConfigError> {
+        let k = key(field);
+        match get(&k)? {
+            Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+            _ => Err(ConfigError::new(k, "is required")),
+        }
+    };
+    let optional = |field: &str| -> Result<Option<(String, String)>, ConfigError> {
+        let k = key(field);
+        Ok(get(&k)?
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .map(|v| (k, v)))
+    };
+
+    let prefix = required("prefix")?;
+    if !prefix.starts_with('/') {
+        return Err(ConfigError::new(key("prefix"), "must start with '/'"));
+    }
+    let backend = required("backend")?;
+    if !source.backend_exists(&backend) {
+        return Err(ConfigError::new(
+            key("backend"),
+            format!("no backend named '{backend}' is declared in fastly.toml"),
+        ));
+    }
+    let host = optional("host")?.map(|(_, h)| h.to_ascii_lowercase());
+    let strip_prefix = match optional("strip_prefix")? {
+        None => false,
+        Some((k, v)) => parse_bool(&k, &v)?,
+    };
+    let ttl = match optional("ttl")? {
+        None => None,
+        Some((k, v)) => Some(
+            v.parse::<u32>()
+                .map_err(|_| ConfigError::new(k, format!("'{v}' is not a number of seconds")))?,
+        ),
+    };
+    let host_override = match optional("host_override")? {
+        Some((k, v)) if !v.bytes().all(|b| b.is_ascii_graphic()) => {
+            return Err(ConfigError::new(k, "must be a host name without spaces"));
+        }
+        other => other.map(|(_, v)| v),
+    };
+    Ok(Route {
+        name: name.to_string(),
+        prefix,
+        host,
+        backend,
+        strip_prefix,
+        ttl,
+        host_override,
+        first_byte_timeout: timeout(optional("first_byte_timeout_ms")?)?,
+        between_bytes_timeout: timeout(optional("between_bytes_timeout_ms")?)?,
+    })
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError::new(
+            key,
+            format!("'{value}' is not true or false"),
+        )),
+    }
+}
+
+fn timeout(entry: Option<(String, String)>) -> Result<Option<Duration>, ConfigError> {
+    let Some((key, value)) = entry else {
+        return Ok(None);
+    };
+    match value.parse::<u64>() {
+        Ok(ms) if (1..=MAX_TIMEOUT_MS).contains(&ms) => Ok(Some(Duration::from_millis(ms))),
+        _ => Err(ConfigError::new(
+            key,
+            format!("'{value}' is not a whole number of milliseconds from 1 to {MAX_TIMEOUT_MS}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct Map(HashMap<&'static str, &'static str>);
+
+    impl Source for Map {
+        fn get(&self, key: &str) -> Result<Option<String>, String> {
+            Ok(self.0.get(key).map(|v| v.to_string()))
+        }
+        fn backend_exists(&self, name: &str) -> bool {
+            name == "origin"
+        }
+    }
+
+    fn parse(pairs: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        Config::parse(&Map(pairs.iter().copied().collect()))
+    }
+
+    fn err_key(pairs: &[(&'static str, &'static str)]) -> String {
+        match parse(pairs) {
+            Err(e) => e.key,
+            Ok(c) => panic!("expected an error, parsed {c:?}"),
+        }
+    }
+
+    const ORIGIN: &[(&str, &str)] = &[
+        ("routes", "origin"),
+        ("route.origin.prefix", "/origin/"),
+        ("route.origin.backend", "origin"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut pairs = ORIGIN.to_vec();
+        pairs.extend_from_slice(extra);
+        pairs
+    }
+
+    #[test]
+    fn empty_store_gives_defaults_and_no_routes() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.response_text, DEFAULT_RESPONSE_TEXT);
+        assert_eq!(config.log_level, LevelFilter::Info);
+        assert!(config.routes.is_empty());
+    }
+
+    #[test]
+    fn full_route_is_read() {
+        let config = parse(&with(&[
+            ("route.origin.host", "Example.COM"),
+            ("route.origin.strip_prefix", "true"),
+            ("route.origin.ttl", "60"),
+            ("route.origin.host_override", "origin.example"),
+            ("route.origin.first_byte_timeout_ms", "1500"),
+            ("route.origin.between_bytes_timeout_ms", "250"),
+            ("log_level", "debug"),
+            ("response_text", "hi"),
+        ]))
+        .unwrap();
+        assert_eq!(config.response_text, "hi");
+        assert_eq!(config.log_level, LevelFilter::Debug);
+        assert_eq!(
+            config.routes,
+            vec![Route {
+                name: "origin".into(),
+                prefix: "/origin/".into(),
+                host: Some("example.com".into()),
+                backend: "origin".into(),
+                strip_prefix: true,
+                ttl: Some(60),
+                host_override: Some("origin.example".into()),
+                first_byte_timeout: Some(Duration::from_millis(1500)),
+                between_bytes_timeout: Some(Duration::from_millis(250)),
+            }]
+        );
+    }
+
+    #[test]
+    fn routes_keep_their_listed_order() {
+        let config = parse(&[
+            ("routes", " b , a "),
+            ("route.a.prefix", "/a"),
+            ("route.a.backend", "origin"),
+            ("route.b.prefix", "/b"),
+            ("route.b.backend", "origin"),
+        ])
+        .unwrap();
+        let names: Vec<_> = config.routes.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["b", "a"]);
+    }
+
+    #[test]
+    fn each_bad_setting_names_its_key() {
+        assert_eq!(err_key(&[("log_level", "loud")]), "log_level");
+        assert_eq!(err_key(&[("routes", "a b")]), "routes");
+        assert_eq!(err_key(&[("routes", "a,a")]), "routes");
+        assert_eq!(err_key(&[("routes", "x")]), "route.x.prefix");
+        assert_eq!(
+            err_key(&[("routes", "x"), ("route.x.prefix", "/x")]),
+            "route.x.backend"
+        );
+        assert_eq!(
+            err_key(&[("routes", "x"), ("route.x.prefix", "x"), ("route.x.backend", "origin")]),
+            "route.x.prefix"
+        );
+        assert_eq!(
+            err_key(&with(&[("route.origin.backend", "nowhere")])),
+            "route.origin.backend"
+        );
+        assert_eq!(
+            err_key(&with(&[("route.origin.strip_prefix", "yes")])),
+            "route.origin.strip_prefix"
+        );
+        assert_eq!(err_key(&with(&[("route.origin.ttl", "-1")])), "route.origin.ttl");
+        assert_eq!(
+            err_key(&with(&[("route.origin.first_byte_timeout_ms", "0")])),
+            "route.origin.first_byte_timeout_ms"
+        );
+        assert_eq!(
+            err_key(&with(&[("route.origin.between_bytes_timeout_ms", "soon")])),
+            "route.origin.between_bytes_timeout_ms"
+        );
+        assert_eq!(
+            err_key(&with(&[("route.origin.host_override", "a b")])),
+            "route.origin.host_override"
+        );
+    }
+
+    #[test]
+    fn unknown_backend_reason_says_where_backends_come_from() {
+        let err = parse(&with(&[("route.origin.backend", "nowhere")])).unwrap_err();
+        assert!(err.reason.contains("fastly.toml"), "{err}");
+        assert!(err.to_string().starts_with("config key 'route.origin.backend'"));
+    }
+
+    #[test]
+    fn store_failure_names_the_key_it_was_reading() {
+        struct Broken;
+        impl Source for Broken {
+            fn get(&self, key: &str) -> Result<Option<String>, String> {
+                if key == "routes" {
+                    Err("value too long".into())
+                } else {
+                    Ok(None)
+                }
+            }
+            fn backend_exists(&self, _: &str) -> bool {
+                true
+            }
+        }
+        let err = Config::parse(&Broken).unwrap_err();
+        assert_eq!((err.key.as_str(), err.reason.as_str()), ("routes", "value too long"));
+    }
+}

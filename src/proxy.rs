@@ -1,0 +1,178 @@
+//! The proxied request: shape the backend request, wait for its headers within the route's
+//! timeout, send the client's headers at once, then hand over or pump the body.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use fastly::handle::BodyHandle;
+use fastly::http::request::SendErrorCause;
+use fastly::http::{FramingHeadersMode, Method, StatusCode};
+use fastly::{Request, Response};
+
+use crate::access_log::{AccessRecord, BodyPath};
+use crate::config::Route;
+use crate::deadline::response_within;
+use crate::failure::Failure;
+use crate::headers::strip_hop_by_hop;
+use crate::pump::pump;
+use crate::routing::backend_path;
+use crate::timing::{server_timing, Clock};
+
+pub fn forward(
+    route: &Route,
+    req: Request,
+    record: &mut AccessRecord,
+    clock: &Clock,
+) -> Result<(), Failure> {
+    record.route = Some(route.name.clone());
+    record.backend = Some(route.backend.clone());
+    let method = req.get_method().clone();
+
+    let sent_at = Instant::now();
+    let mut resp = fetch(route, backend_request(route, req))?;
+    let origin = sent_at.elapsed();
+    record.origin_answered(origin);
+
+    strip_hop_by_hop(&mut resp);
+    let status = resp.get_status();
+    let body = resp.take_body();
+    resp.append_header("Server-Timing", server_timing(origin, clock.elapsed()));
+    // The body goes on untouched (or not at all), so the backend's framing stays true and
+    // clients keep the Content-Length they would have seen from the origin.
+    resp.set_framing_headers_mode(FramingHeadersMode::ManuallyFromHeaders);
+
+    if !has_body(&method, status) {
+        record.headers_sent(status.as_u16(), clock);
+        record.bytes_out = Some(0);
+        resp.send_to_client();
+        return Ok(());
+    }
+
+    let declared_length = resp
+        .get_header_str("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut out = resp.stream_to_client();
+    record.headers_sent(status.as_u16(), clock);
+
+    if route.between_bytes_timeout.is_none() {
+        // Zero-copy: the host streams the backend body to the client. A backend that breaks
+        // off mid-body makes the host cut the client connection, which this app cannot see.
+        record.body = BodyPath::Append;
+        record.bytes_out = declared_length;
+        if let Err(e) = out.flush() {
+            record.aborted(format!("client write failed: {e}"));
+            log::warn!("{} {}: {e}", record.method, record.path);
+            out.abandon().ok();
+            return Ok(());
+        }
+        out.append(body);
+        finish(out, record);
+        return Ok(());
+    }
+
+    // A between-bytes timeout is the route's own promise, so the body comes through here.
+    record.body = BodyPath::Pump;
+    match pump(body, &mut out, route.between_bytes_timeout) {
+        Ok(sent) => {
+            record.bytes_out = Some(sent);
+            finish(out, record);
+        }
+        Err((sent, reason)) => {
+            record.bytes_out = Some(sent);
+            log::warn!("{} {}: aborted: {reason}", record.method, record.path);
+            record.aborted(reason);
+            out.abandon().ok();
+        }
+    }
+    Ok(())
+}
+
+/// The client's request as the backend should see it: route path, no hop-by-hop headers,
+/// the route's host and caching rules.
+fn backend_request(route: &Route, mut req: Request) -> Request {
+    let path = backend_path(route, req.get_path());
+    req.set_path(&path);
+    strip_hop_by_hop(&mut req);
+    if let Some(host) = &route.host_override {
+        req.set_header("Host", host);
+    }
+    match route.ttl {
+        Some(ttl) => req.set_ttl(ttl),
+        // Without a TTL nothing is cached, and large bodies never wait on a cache fill.
+        None => req.set_pass(true),
+    }
+    req
+}
+
+fn fetch(route: &Route, bereq: Request) -> Result<Response, Failure> {
+    let (handle, body) = bereq.into_handles();
+    let body = body.unwrap_or_else(BodyHandle::new);
+    let pending = handle
+        .send_async(body, &route.backend)
+        .map_err(|cause| send_failure(route, cause))?;
+    if let Some(limit) = route.first_byte_timeout {
+        match response_within(&pending, limit) {
+            Ok(true) => {}
+            Ok(false) => return Err(first_byte_timeout(route, limit)),
+            Err(e) => return Err(Failure::new(StatusCode::BAD_GATEWAY, e)),
+        }
+    }
+    match pending.wait() {
+        Ok((resp, body)) => Ok(Response::from_handles(resp, body)),
+        Err(cause) => Err(send_failure(route, cause)),
+    }
+}
+
+fn first_byte_timeout(route: &Route, limit: Duration) -> Failure {
+    Failure::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        format!(
+            "backend '{}' sent no response within {} ms",
+            route.backend,
+            limit.as_millis()
+        ),
+    )
+}
+
+fn send_failure(route: &Route, cause: SendErrorCause) -> Failure {
+    match cause {
+        // The backend declaration's own first-byte timeout.
+        SendErrorCause::HttpResponseTimeout => Failure::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("backend '{}' sent no response in time", route.backend),
+        ),
+        other => Failure::new(
+            StatusCode::BAD_GATEWAY,
+            format!("backend '{}' failed: {other}", route.backend),
+        ),
+    }
+}
+
+/// HEAD answers and 1xx, 204 and 304 responses never carry a body (RFC 9110 §6.4.1).
+fn has_body(method: &Method, status: StatusCode) -> bool {
+    *method != Method::HEAD
+        && !status.is_informational()
+        && status != StatusCode::NO_CONTENT
+        && status != StatusCode::NOT_MODIFIED
+}
+
+fn finish(out: fastly::http::body::StreamingBody, record: &mut AccessRecord) {
+    if let Err(e) = out.finish() {
+        log::warn!("{} {}: finish failed: {e}", record.method, record.path);
+        record.aborted(format!("finishing the response failed: {e}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodiless_responses_are_known() {
+        assert!(!has_body(&Method::HEAD, StatusCode::OK));
+        assert!(!has_body(&Method::GET, StatusCode::NO_CONTENT));
+        assert!(!has_body(&Method::GET, StatusCode::NOT_MODIFIED));
+        assert!(has_body(&Method::GET, StatusCode::OK));
+        assert!(has_body(&Method::POST, StatusCode::NOT_FOUND));
+    }
+}

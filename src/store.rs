@@ -1,0 +1,26 @@
+//! The Config Store behind [`crate::config`], and the backends fastly.toml declares.
+
+use fastly::{Backend, ConfigStore};
+
+use crate::config::{Config, ConfigError, Source, STORE};
+
+struct EdgeStore(ConfigStore);
+
+impl Source for EdgeStore {
+    fn get(&self, key: &str) -> Result<Option<String>, String> {
+        self.0.try_get(key).map_err(|e| format!("lookup failed: {e:?}"))
+    }
+
+    fn backend_exists(&self, name: &str) -> bool {
+        Backend::from_name(name).is_ok_and(|b| b.exists())
+    }
+}
+
+/// Reads the whole configuration for this request.
+pub fn load() -> Result<Config, ConfigError> {
+    let store = ConfigStore::try_open(STORE).map_err(|e| ConfigError {
+        key: STORE.to_string(),
+        reason: format!("the config store cannot be opened ({e:?}); link it to the service"),
+    })?;
+    Config::parse(&EdgeStore(store))
+}

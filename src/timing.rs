@@ -1,0 +1,54 @@
+//! The clock of one request and the `Server-Timing` header that reports it to the client.
+
+use std::time::{Duration, Instant};
+
+/// Milestones of one request, all measured from the moment `main` started.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    start: Instant,
+}
+
+impl Clock {
+    pub fn start() -> Self {
+        Clock {
+            start: Instant::now(),
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
+
+pub fn millis(d: Duration) -> f64 {
+    // Three decimals are below any clock's honest resolution here, and keep logs short.
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// `origin` is the backend's time to response headers; `edge` is the time this app spent
+/// before the response started streaming, the origin's wait excluded.
+pub fn server_timing(origin: Duration, before_stream: Duration) -> String {
+    let edge = before_stream.saturating_sub(origin);
+    format!(
+        "origin;dur={}, edge;dur={}",
+        millis(origin),
+        millis(edge)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_timing_reports_origin_and_edge_without_double_counting() {
+        let v = server_timing(Duration::from_micros(12_345), Duration::from_micros(13_000));
+        assert_eq!(v, "origin;dur=12.345, edge;dur=0.655");
+    }
+
+    #[test]
+    fn edge_time_never_goes_negative() {
+        let v = server_timing(Duration::from_millis(5), Duration::from_millis(4));
+        assert_eq!(v, "origin;dur=5, edge;dur=0");
+    }
+}

@@ -120,8 +120,18 @@ mod tests {
         record.aborted("backend body broke off");
         let value: serde_json::Value = serde_json::from_str(&record.to_json()).unwrap();
         for field in [
-            "method", "path", "route", "status", "backend", "ttfb_ms", "origin_ms", "bytes_out",
-            "duration_ms", "outcome", "body", "reason",
+            "method",
+            "path",
+            "route",
+            "status",
+            "backend",
+            "ttfb_ms",
+            "origin_ms",
+            "bytes_out",
+            "duration_ms",
+            "outcome",
+            "body",
+            "reason",
         ] {
             assert!(value.get(field).is_some(), "missing {field}");
         }

@@ -43,6 +43,9 @@ pub struct Route {
     pub host_override: Option<String>,
     pub first_byte_timeout: Option<Duration>,
     pub between_bytes_timeout: Option<Duration>,
+    /// Copy the body through the app instead of handing it to the host: the access log then
+    /// counts every byte and sees a backend that breaks off, at some cost in throughput.
+    pub pump: bool,
 }
 
 /// A setting that cannot be used, with the key that holds it.
@@ -79,7 +82,9 @@ impl Config {
     /// Reads and checks every setting; the first unusable one is the error.
     pub fn parse(source: &impl Source) -> Result<Config, ConfigError> {
         let get = |key: &str| -> Result<Option<String>, ConfigError> {
-            source.get(key).map_err(|reason| ConfigError::new(key, reason))
+            source
+                .get(key)
+                .map_err(|reason| ConfigError::new(key, reason))
         };
         let response_text = get("response_text")?.unwrap_or_else(|| DEFAULT_RESPONSE_TEXT.into());
         let log_level = log_level(&get("log_level")?)?;
@@ -168,10 +173,14 @@ fn parse_route(
         ));
     }
     let host = optional("host")?.map(|(_, h)| h.to_ascii_lowercase());
-    let strip_prefix = match optional("strip_prefix")? {
-        None => false,
-        Some((k, v)) => parse_bool(&k, &v)?,
+    let flag = |field: &str| -> Result<bool, ConfigError> {
+        match optional(field)? {
+            None => Ok(false),
+            Some((k, v)) => parse_bool(&k, &v),
+        }
     };
+    let strip_prefix = flag("strip_prefix")?;
+    let pump = flag("pump")?;
     let ttl = match optional("ttl")? {
         None => None,
         Some((k, v)) => Some(
@@ -195,6 +204,7 @@ fn parse_route(
         host_override,
         first_byte_timeout: timeout(optional("first_byte_timeout_ms")?)?,
         between_bytes_timeout: timeout(optional("between_bytes_timeout_ms")?)?,
+        pump,
     })
 }
 
@@ -278,6 +288,7 @@ mod tests {
             ("route.origin.host_override", "origin.example"),
             ("route.origin.first_byte_timeout_ms", "1500"),
             ("route.origin.between_bytes_timeout_ms", "250"),
+            ("route.origin.pump", "true"),
             ("log_level", "debug"),
             ("response_text", "hi"),
         ]))
@@ -296,6 +307,7 @@ mod tests {
                 host_override: Some("origin.example".into()),
                 first_byte_timeout: Some(Duration::from_millis(1500)),
                 between_bytes_timeout: Some(Duration::from_millis(250)),
+                pump: true,
             }]
         );
     }
@@ -325,7 +337,11 @@ mod tests {
             "route.x.backend"
         );
         assert_eq!(
-            err_key(&[("routes", "x"), ("route.x.prefix", "x"), ("route.x.backend", "origin")]),
+            err_key(&[
+                ("routes", "x"),
+                ("route.x.prefix", "x"),
+                ("route.x.backend", "origin")
+            ]),
             "route.x.prefix"
         );
         assert_eq!(
@@ -336,7 +352,14 @@ mod tests {
             err_key(&with(&[("route.origin.strip_prefix", "yes")])),
             "route.origin.strip_prefix"
         );
-        assert_eq!(err_key(&with(&[("route.origin.ttl", "-1")])), "route.origin.ttl");
+        assert_eq!(
+            err_key(&with(&[("route.origin.ttl", "-1")])),
+            "route.origin.ttl"
+        );
+        assert_eq!(
+            err_key(&with(&[("route.origin.pump", "1")])),
+            "route.origin.pump"
+        );
         assert_eq!(
             err_key(&with(&[("route.origin.first_byte_timeout_ms", "0")])),
             "route.origin.first_byte_timeout_ms"
@@ -355,7 +378,9 @@ mod tests {
     fn unknown_backend_reason_says_where_backends_come_from() {
         let err = parse(&with(&[("route.origin.backend", "nowhere")])).unwrap_err();
         assert!(err.reason.contains("fastly.toml"), "{err}");
-        assert!(err.to_string().starts_with("config key 'route.origin.backend'"));
+        assert!(err
+            .to_string()
+            .starts_with("config key 'route.origin.backend'"));
     }
 
     #[test]
@@ -374,6 +399,9 @@ mod tests {
             }
         }
         let err = Config::parse(&Broken).unwrap_err();
-        assert_eq!((err.key.as_str(), err.reason.as_str()), ("routes", "value too long"));
+        assert_eq!(
+            (err.key.as_str(), err.reason.as_str()),
+            ("routes", "value too long")
+        );
     }
 }

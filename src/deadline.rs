@@ -21,7 +21,9 @@ pub fn body_within(body: &BodyHandle, timeout: Duration) -> Result<bool, String>
 
 fn ready_within(handle: u32, timeout: Duration) -> Result<bool, String> {
     // The host reads 0 ms as "wait forever", so a sub-millisecond timeout rounds up to 1 ms.
-    let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX).max(1);
+    let timeout_ms = u32::try_from(timeout.as_millis())
+        .unwrap_or(u32::MAX)
+        .max(1);
     let mut done_index = 0u32;
     let handles = [handle];
     // SAFETY: the pointer and length describe `handles`, alive for the whole call, and

@@ -19,7 +19,7 @@ pub fn is_hop_by_hop(name: &str, connection_tokens: &[String]) -> bool {
     let name = name.to_ascii_lowercase();
     HOP_BY_HOP.contains(&name.as_str())
         || name.starts_with("proxy-")
-        || connection_tokens.iter().any(|t| *t == name)
+        || connection_tokens.contains(&name)
 }
 
 /// The header names listed by `Connection` values, lowercased.
@@ -92,7 +92,13 @@ mod tests {
         ] {
             assert!(is_hop_by_hop(name, &[]), "{name}");
         }
-        for name in ["content-length", "content-type", "etag", "x-proxy", "trailers-x"] {
+        for name in [
+            "content-length",
+            "content-type",
+            "etag",
+            "x-proxy",
+            "trailers-x",
+        ] {
             assert!(!is_hop_by_hop(name, &[]), "{name}");
         }
     }

@@ -54,7 +54,7 @@ pub fn forward(
     let mut out = resp.stream_to_client();
     record.headers_sent(status.as_u16(), clock);
 
-    if route.between_bytes_timeout.is_none() {
+    if !route.pump && route.between_bytes_timeout.is_none() {
         // Zero-copy: the host streams the backend body to the client. A backend that breaks
         // off mid-body makes the host cut the client connection, which this app cannot see.
         record.body = BodyPath::Append;
@@ -70,9 +70,10 @@ pub fn forward(
         return Ok(());
     }
 
-    // A between-bytes timeout is the route's own promise, so the body comes through here.
+    // Asked to watch the body, or to hold a between-bytes timeout the host cannot hold for
+    // this route alone: the body comes through here.
     record.body = BodyPath::Pump;
-    match pump(body, &mut out, route.between_bytes_timeout) {
+    match pump(body, &mut out, route.between_bytes_timeout, declared_length) {
         Ok(sent) => {
             record.bytes_out = Some(sent);
             finish(out, record);
@@ -135,17 +136,35 @@ fn first_byte_timeout(route: &Route, limit: Duration) -> Failure {
 }
 
 fn send_failure(route: &Route, cause: SendErrorCause) -> Failure {
-    match cause {
+    let backend = &route.backend;
+    let (status, what) = match cause {
         // The backend declaration's own first-byte timeout.
-        SendErrorCause::HttpResponseTimeout => Failure::new(
+        SendErrorCause::HttpResponseTimeout => (
             StatusCode::GATEWAY_TIMEOUT,
-            format!("backend '{}' sent no response in time", route.backend),
+            "sent no response in time".to_string(),
         ),
-        other => Failure::new(
+        SendErrorCause::DnsTimeout | SendErrorCause::DnsError { .. } => {
+            (StatusCode::BAD_GATEWAY, "could not be resolved".to_string())
+        }
+        SendErrorCause::ConnectionRefused => (
             StatusCode::BAD_GATEWAY,
-            format!("backend '{}' failed: {other}", route.backend),
+            "refused the connection".to_string(),
         ),
-    }
+        SendErrorCause::ConnectionTimeout => (
+            StatusCode::BAD_GATEWAY,
+            "did not accept a connection in time".to_string(),
+        ),
+        SendErrorCause::ConnectionTerminated | SendErrorCause::HttpIncompleteResponse => (
+            StatusCode::BAD_GATEWAY,
+            "closed the connection before answering".to_string(),
+        ),
+        // Viceroy reports a failed connect as a bare internal error.
+        SendErrorCause::InternalError(_) => {
+            (StatusCode::BAD_GATEWAY, "could not be reached".to_string())
+        }
+        other => (StatusCode::BAD_GATEWAY, format!("failed: {other}")),
+    };
+    Failure::new(status, format!("backend '{backend}' {what}"))
 }
 
 /// HEAD answers and 1xx, 204 and 304 responses never carry a body (RFC 9110 §6.4.1).

@@ -67,7 +67,9 @@ fn host_matches(route: &Route, host: Option<&str>) -> bool {
 fn host_without_port(host: &str) -> &str {
     // An IPv6 literal keeps its brackets; only a trailing `:port` goes.
     match host.rfind(':') {
-        Some(i) if !host[i..].contains(']') && host[i + 1..].bytes().all(|b| b.is_ascii_digit()) => {
+        Some(i)
+            if !host[i..].contains(']') && host[i + 1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
             &host[..i]
         }
         _ => host,
@@ -91,6 +93,7 @@ mod tests {
             host_override: None,
             first_byte_timeout: None,
             between_bytes_timeout: None,
+            pump: false,
         }
     }
 
@@ -124,7 +127,10 @@ mod tests {
             route("narrow", "/origin/special", None, false),
             route("wide", "/origin/", None, true),
         ]);
-        assert_eq!(name(&resolve(&c, None, "/origin/special/1")), Some("narrow"));
+        assert_eq!(
+            name(&resolve(&c, None, "/origin/special/1")),
+            Some("narrow")
+        );
         assert_eq!(name(&resolve(&c, None, "/origin/bytes/1")), Some("wide"));
         assert_eq!(resolve(&c, None, "/elsewhere"), Target::NotFound);
         assert_eq!(resolve(&c, None, "/origin"), Target::NotFound);
@@ -145,8 +151,14 @@ mod tests {
             route("site", "/", Some("example.com"), false),
             route("fallback", "/", None, false),
         ]);
-        assert_eq!(name(&resolve(&c, Some("EXAMPLE.com:8080"), "/a")), Some("site"));
-        assert_eq!(name(&resolve(&c, Some("other.com"), "/a")), Some("fallback"));
+        assert_eq!(
+            name(&resolve(&c, Some("EXAMPLE.com:8080"), "/a")),
+            Some("site")
+        );
+        assert_eq!(
+            name(&resolve(&c, Some("other.com"), "/a")),
+            Some("fallback")
+        );
         assert_eq!(name(&resolve(&c, None, "/a")), Some("fallback"));
         assert_eq!(host_without_port("[::1]:7676"), "[::1]");
         assert_eq!(host_without_port("[::1]"), "[::1]");

@@ -8,7 +8,9 @@ struct EdgeStore(ConfigStore);
 
 impl Source for EdgeStore {
     fn get(&self, key: &str) -> Result<Option<String>, String> {
-        self.0.try_get(key).map_err(|e| format!("lookup failed: {e:?}"))
+        self.0
+            .try_get(key)
+            .map_err(|e| format!("lookup failed: {e:?}"))
     }
 
     fn backend_exists(&self, name: &str) -> bool {

@@ -22,10 +22,18 @@ pub fn home(text: &str, req: &Request, record: &mut AccessRecord, clock: &Clock)
         escape_html(text)
     );
     let resp = Response::from_status(StatusCode::OK)
-        .with_body_text_html(if req.get_method() == Method::HEAD { "" } else { &page })
+        .with_body_text_html(if req.get_method() == Method::HEAD {
+            ""
+        } else {
+            &page
+        })
         .with_header("Cache-Control", "no-store");
     record.body = BodyPath::Synthetic;
-    record.bytes_out = Some(if req.get_method() == Method::HEAD { 0 } else { page.len() as u64 });
+    record.bytes_out = Some(if req.get_method() == Method::HEAD {
+        0
+    } else {
+        page.len() as u64
+    });
     record.headers_sent(200, clock);
     resp.send_to_client();
 }
@@ -160,7 +168,10 @@ pub fn fill(kind: Kind, offset: u64, buf: &mut [u8]) {
         let (source, at) = if pos < head.len() as u64 {
             (head, pos as usize)
         } else {
-            (cycle, ((pos - head.len() as u64) % cycle.len() as u64) as usize)
+            (
+                cycle,
+                ((pos - head.len() as u64) % cycle.len() as u64) as usize,
+            )
         };
         let n = (source.len() - at).min(buf.len() - filled);
         buf[filled..filled + n].copy_from_slice(&source[at..at + n]);
@@ -262,7 +273,10 @@ mod tests {
             (&[("bytes", "1"), ("chunk", "0")], "chunk:"),
             (&[("bytes", "1"), ("chunk", "2000000")], "chunk:"),
             (&[("bytes", "1"), ("delay_ms", "x")], "delay_ms:"),
-            (&[("bytes", "1"), ("first_delay_ms", "60001")], "first_delay_ms:"),
+            (
+                &[("bytes", "1"), ("first_delay_ms", "60001")],
+                "first_delay_ms:",
+            ),
             (&[("bytes", "1"), ("type", "png")], "type:"),
             (&[("bytes", "1"), ("size", "1")], "size: unknown parameter"),
         ];

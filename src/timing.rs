@@ -29,11 +29,7 @@ pub fn millis(d: Duration) -> f64 {
 /// before the response started streaming, the origin's wait excluded.
 pub fn server_timing(origin: Duration, before_stream: Duration) -> String {
     let edge = before_stream.saturating_sub(origin);
-    format!(
-        "origin;dur={}, edge;dur={}",
-        millis(origin),
-        millis(edge)
-    )
+    format!("origin;dur={}, edge;dur={}", millis(origin), millis(edge))
 }
 
 #[cfg(test)]

@@ -1,0 +1,56 @@
+# firstbyte: `make serve` runs it locally, `make test` proves it, `make bench` measures it.
+# The versions of the tools it installs live here and nowhere else.
+
+VICEROY_VERSION    := 0.22.0
+FASTLY_CLI_VERSION := 16.1.0
+
+CARGO_HOME ?= $(HOME)/.cargo
+export PATH := $(CARGO_HOME)/bin:$(PATH)
+export VICEROY_VERSION FASTLY_CLI_VERSION
+
+HARNESS := cd harness && cargo
+
+.PHONY: serve test bench bench-smoke build tools lint unit e2e package clean
+
+## serve: the dev origin on 127.0.0.1:7070 and firstbyte on Viceroy at 127.0.0.1:7676
+serve: build
+	@scripts/serve
+
+## test: everything — lint, unit tests (wasm, under Viceroy), end to end, package, bench smoke
+test: lint unit e2e package bench-smoke
+	@echo "make test: all checks passed"
+
+## bench: the TTFB and throughput benchmark; results under target/bench/
+bench: build
+	$(HARNESS) run --release --bin bench -- $(BENCH_ARGS)
+
+bench-smoke: build
+	$(HARNESS) run --release --bin bench -- --smoke
+
+tools:
+	@scripts/tools
+
+build: tools
+	cargo build --release --workspace
+	$(HARNESS) build --release --bins
+
+lint: tools
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(HARNESS) fmt -- --check
+	$(HARNESS) clippy --all-targets -- -D warnings
+
+unit: tools
+	cargo test
+	$(HARNESS) test --release --lib --bins
+
+e2e: build
+	$(HARNESS) test --release --test '*'
+
+package: build
+	@scripts/package
+
+clean:
+	cargo clean
+	$(HARNESS) clean
+	rm -rf pkg

@@ -1,0 +1,179 @@
+//! A small HTTP/1.1 client over hyper for the tests and the benchmark: one fresh connection
+//! per request, so every response is measured from the connect, and framing errors (a body
+//! that ends without its terminating chunk) surface as errors instead of being smoothed over.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper::header::HeaderMap;
+use hyper::Response;
+use hyper_util::rt::TokioIo;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpStream;
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Sends one request on a new connection and returns as soon as the response head arrives.
+pub async fn open(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Response<Incoming>, Error> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        // The connection's own errors reach the caller through the body.
+        let _ = connection.await;
+    });
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    Ok(sender
+        .send_request(request.body(Empty::<Bytes>::new())?)
+        .await?)
+}
+
+/// A response read to its end (or to the point where it broke off).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// `Some` when the body did not end cleanly: cut connection, missing last chunk.
+    pub body_error: Option<String>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub async fn get(addr: SocketAddr, path: &str) -> Result<Reply, Error> {
+    request(addr, "GET", path, &[]).await
+}
+
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Reply, Error> {
+    let response = open(addr, method, path, headers).await?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let mut body = response.into_body();
+    let mut bytes = Vec::new();
+    let mut body_error = None;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Some(data) = frame.data_ref() {
+                    bytes.extend_from_slice(data);
+                }
+            }
+            Err(e) => {
+                body_error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    Ok(Reply {
+        status,
+        headers,
+        body: bytes,
+        body_error,
+    })
+}
+
+/// A large body, counted and hashed as it streams, never held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest256 {
+    pub status: u16,
+    pub len: u64,
+    pub sha256: [u8; 32],
+    pub complete: bool,
+}
+
+pub async fn digest(addr: SocketAddr, path: &str) -> Result<Digest256, Error> {
+    let response = open(addr, "GET", path, &[]).await?;
+    let status = response.status().as_u16();
+    let mut body = response.into_body();
+    let mut hasher = Sha256::new();
+    let mut len = 0u64;
+    let mut complete = true;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Some(data) = frame.data_ref() {
+                    hasher.update(data);
+                    len += data.len() as u64;
+                }
+            }
+            Err(_) => {
+                complete = false;
+                break;
+            }
+        }
+    }
+    Ok(Digest256 {
+        status,
+        len,
+        sha256: hasher.finalize().into(),
+        complete,
+    })
+}
+
+/// One piece of a body as it reached the client.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    /// Since the response head arrived.
+    pub after_head: Duration,
+    /// Wall clock, to compare with times an origin wrote into the body.
+    pub unix_ms: u128,
+    pub data: Bytes,
+}
+
+/// Reads a body piece by piece, noting when each arrived.
+pub async fn arrivals(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<(HeaderMap, Vec<Arrival>), Error> {
+    let response = open(addr, "GET", path, headers).await?;
+    let headers = response.headers().clone();
+    let start = Instant::now();
+    let mut body = response.into_body();
+    let mut pieces = Vec::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            pieces.push(Arrival {
+                after_head: start.elapsed(),
+                unix_ms: unix_ms(),
+                data,
+            });
+        }
+    }
+    Ok((headers, pieces))
+}
+
+pub fn unix_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}

@@ -1,0 +1,404 @@
+//! The dev origin: a small HTTP/1.1 server with httpbin-style endpoints that produce the
+//! responses the edge app has to handle well — huge bodies, slow drips, server-sent events,
+//! compressed HTML, truncated bodies and odd headers — all deterministic, so tests can
+//! compare what came through the proxy against what the origin sent.
+
+mod compress;
+mod flush;
+mod html;
+mod pattern;
+mod respond;
+mod text;
+
+use std::convert::Infallible;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::sleep;
+
+pub use compress::sample_document;
+pub use html::{html_page, HTML_ORIGIN_HOST};
+pub use pattern::pattern_bytes;
+
+use compress::Encoding;
+use flush::{FlushSignal, FlushTracked};
+use pattern::{DeliberateReset, PatternBody};
+use respond::{encoded, full, octet_stream, paced_body, server_error, text, typed, Body};
+use text::{
+    json_object, json_string, parse_secs, parse_u64, query_secs, query_u64, BadRequest, Query,
+};
+
+/// Sent as `Server` on every response, so a test can tell origin headers from edge ones.
+pub const SERVER_NAME: &str = "firstbyte-dev-origin";
+/// Largest `n` accepted by `/bytes`, `/stream-bytes` and `/reset`: 16 GiB.
+pub const MAX_BYTES: u64 = 16 << 30;
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const BYTES_FRAME: usize = 64 * 1024;
+const DEFAULT_STREAM_CHUNK: u64 = 10 * 1024;
+const DEFAULT_HTML_CHUNK: u64 = 1024;
+const MAX_CHUNK: u64 = 16 << 20;
+const MAX_DELAY_SECS: f64 = 60.0;
+const MAX_DRIP_BYTES: u64 = 10 << 20;
+const MAX_DRIP_SECS: f64 = 3600.0;
+const MAX_EVENTS: u64 = 100_000;
+const MAX_INTERVAL_MS: u64 = 60_000;
+
+/// Serves the origin on `listener` until the future is dropped: one task per connection,
+/// HTTP/1.1 with keep-alive.
+pub async fn serve(listener: TcpListener) -> io::Result<()> {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _peer)) => {
+                tokio::spawn(serve_connection(stream));
+            }
+            Err(e) => {
+                // Usually out of file descriptors under a load test. Backing off lets
+                // in-flight connections finish and free some, instead of killing the origin.
+                eprintln!("origin: accept failed: {e}");
+                sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(stream: TcpStream) {
+    // Nagle would hold back the one-byte /drip frames and small SSE events; failing to
+    // disable it only costs latency, so it is not worth dropping the connection.
+    let _ = stream.set_nodelay(true);
+    let signal = Arc::new(FlushSignal::default());
+    let io = TokioIo::new(FlushTracked::new(stream, signal.clone()));
+    let service = service_fn(move |req| handle(req, signal.clone()));
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .serve_connection(io, service);
+    if let Err(e) = conn.await {
+        if !is_expected(&e) {
+            eprintln!("origin: connection error: {e}");
+        }
+    }
+}
+
+/// Errors that are part of normal life for a test origin and would only be noise.
+fn is_expected(err: &hyper::Error) -> bool {
+    if err.is_incomplete_message() || err.is_canceled() || err.is_closed() || err.is_timeout() {
+        return true;
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        if e.is::<DeliberateReset>() {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            if matches!(
+                io.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            ) {
+                return true;
+            }
+        }
+        source = e.source();
+    }
+    false
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    signal: Arc<FlushSignal>,
+) -> Result<Response<Body>, Infallible> {
+    let mut resp = match route(req, signal).await {
+        Ok(resp) => resp,
+        Err(BadRequest(msg)) => text(StatusCode::BAD_REQUEST, format!("bad request: {msg}\n")),
+    };
+    resp.headers_mut()
+        .insert(header::SERVER, HeaderValue::from_static(SERVER_NAME));
+    Ok(resp)
+}
+
+enum Route<'a> {
+    Bytes(&'a str),
+    StreamBytes(&'a str),
+    Reset(&'a str),
+    Drip,
+    Delay(&'a str),
+    Status(&'a str),
+    Compressed(Encoding),
+    Html,
+    Sse,
+    Headers,
+    ResponseHeaders,
+    Anything,
+}
+
+fn parse_route(path: &str) -> Option<Route<'_>> {
+    let path = path.strip_prefix('/')?;
+    let (head, arg) = match path.split_once('/') {
+        Some((head, arg)) => (head, Some(arg)),
+        None => (path, None),
+    };
+    // Parameterised endpoints take exactly one segment; anything deeper is a 404.
+    let one = arg.filter(|a| !a.is_empty() && !a.contains('/'));
+    Some(match (head, arg) {
+        ("anything", _) => Route::Anything,
+        ("bytes", Some(_)) => Route::Bytes(one?),
+        ("stream-bytes", Some(_)) => Route::StreamBytes(one?),
+        ("reset", Some(_)) => Route::Reset(one?),
+        ("delay", Some(_)) => Route::Delay(one?),
+        ("status", Some(_)) => Route::Status(one?),
+        ("drip", None) => Route::Drip,
+        ("gzip", None) => Route::Compressed(Encoding::Gzip),
+        ("brotli", None) => Route::Compressed(Encoding::Brotli),
+        ("html", None) => Route::Html,
+        ("sse", None) => Route::Sse,
+        ("headers", None) => Route::Headers,
+        ("response-headers", None) => Route::ResponseHeaders,
+        _ => return None,
+    })
+}
+
+async fn route(
+    req: Request<Incoming>,
+    signal: Arc<FlushSignal>,
+) -> Result<Response<Body>, BadRequest> {
+    let path = req.uri().path().to_owned();
+    let query = Query::parse(req.uri().query());
+    let Some(route) = parse_route(&path) else {
+        return Ok(text(StatusCode::NOT_FOUND, format!("not found: {path}\n")));
+    };
+    let readable = matches!(*req.method(), Method::GET | Method::HEAD);
+    if !readable && !matches!(route, Route::Anything) {
+        let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return Ok(resp);
+    }
+
+    // HEAD needs no special casing: hyper sends the headers and never polls the body.
+    Ok(match route {
+        Route::Bytes(n) => {
+            let n = parse_u64("n", n, 0, MAX_BYTES)?;
+            octet_stream(PatternBody::sized(n, BYTES_FRAME).boxed_unsync())
+        }
+        Route::StreamBytes(n) => {
+            let n = parse_u64("n", n, 0, MAX_BYTES)?;
+            let chunk = query_u64(&query, "chunk_size", DEFAULT_STREAM_CHUNK, 1, MAX_CHUNK)?;
+            octet_stream(PatternBody::chunked(n, chunk as usize).boxed_unsync())
+        }
+        Route::Reset(n) => {
+            let n = parse_u64("n", n, 0, MAX_BYTES)?;
+            let pause = query_u64(&query, "pause_ms", 0, 0, MAX_INTERVAL_MS)?;
+            let body = PatternBody::reset(n, BYTES_FRAME, Duration::from_millis(pause), signal);
+            octet_stream(body.boxed_unsync())
+        }
+        Route::Drip => drip(&query).await?,
+        Route::Delay(secs) => {
+            let secs = parse_secs("seconds", secs)?.min(MAX_DELAY_SECS);
+            sleep(Duration::from_secs_f64(secs)).await;
+            typed(full(format!("{{\"delay\": {secs}}}\n")), "application/json")
+        }
+        Route::Status(code) => status(code)?,
+        Route::Compressed(encoding) => match compress::compressed_sample(encoding) {
+            Ok(bytes) => encoded(
+                typed(full(Bytes::from_static(bytes)), "application/json"),
+                encoding,
+            ),
+            Err(e) => server_error(e),
+        },
+        Route::Html => html(&query)?,
+        Route::Sse => sse(&query)?,
+        Route::Headers => typed(
+            full(headers_json(req.headers(), "") + "\n"),
+            "application/json",
+        ),
+        Route::ResponseHeaders => response_headers(&query)?,
+        Route::Anything => anything(req, &query).await,
+    })
+}
+
+/// httpbin's /drip: the delay comes before the response headers, then the bytes are
+/// spread evenly over `duration`, with the stream ending one interval after the last byte.
+async fn drip(query: &Query) -> Result<Response<Body>, BadRequest> {
+    let numbytes = query_u64(query, "numbytes", 10, 0, MAX_DRIP_BYTES)?;
+    let duration = query_secs(query, "duration", 2.0)?;
+    if duration > MAX_DRIP_SECS {
+        return Err(BadRequest(format!(
+            "duration must be at most {MAX_DRIP_SECS} seconds, got {duration}"
+        )));
+    }
+    let delay = query_secs(query, "delay", 0.0)?.min(MAX_DELAY_SECS);
+    sleep(Duration::from_secs_f64(delay)).await;
+    let body = if numbytes == 0 {
+        full(Bytes::new())
+    } else {
+        let interval = Duration::from_secs_f64(duration / numbytes as f64);
+        paced_body(numbytes, interval, true, |_| Bytes::from_static(b"*"))
+    };
+    Ok(octet_stream(body))
+}
+
+fn status(code: &str) -> Result<Response<Body>, BadRequest> {
+    // 1xx would need hyper's informational-response machinery and no test needs it.
+    let range = "code must be a status between 200 and 599 (1xx is not supported)";
+    let status = match code.parse::<u16>().map(StatusCode::from_u16) {
+        Ok(Ok(status)) if (200..=599).contains(&status.as_u16()) => status,
+        _ => return Err(BadRequest(format!("{range}, got {code:?}"))),
+    };
+    let mut resp = if matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED) {
+        Response::new(full(Bytes::new()))
+    } else {
+        let reason = status.canonical_reason().unwrap_or("");
+        text(status, format!("{} {reason}\n", status.as_u16()))
+    };
+    *resp.status_mut() = status;
+    Ok(resp)
+}
+
+fn html(query: &Query) -> Result<Response<Body>, BadRequest> {
+    let encoding = match query.get("encoding") {
+        None | Some("") | Some("identity") => None,
+        Some("gzip") => Some(Encoding::Gzip),
+        Some("br") => Some(Encoding::Brotli),
+        Some(other) => {
+            return Err(BadRequest(format!(
+                "encoding must be gzip, br or identity, got {other:?}"
+            )))
+        }
+    };
+    let page: &'static [u8] = match encoding {
+        None => html_page().as_bytes(),
+        Some(encoding) => match compress::compressed_html(encoding) {
+            Ok(bytes) => bytes,
+            Err(e) => return Ok(server_error(e)),
+        },
+    };
+    let body = if query.get("chunk_size").is_none() && query.get("interval_ms").is_none() {
+        full(Bytes::from_static(page))
+    } else {
+        let chunk = query_u64(query, "chunk_size", DEFAULT_HTML_CHUNK, 1, MAX_CHUNK)? as usize;
+        let interval = query_u64(query, "interval_ms", 0, 0, MAX_INTERVAL_MS)?;
+        let frames = page.len().div_ceil(chunk) as u64;
+        paced_body(frames, Duration::from_millis(interval), false, move |i| {
+            let start = (i as usize).saturating_mul(chunk).min(page.len());
+            let end = start.saturating_add(chunk).min(page.len());
+            Bytes::from_static(&page[start..end])
+        })
+    };
+    let resp = typed(body, "text/html; charset=utf-8");
+    Ok(match encoding {
+        Some(encoding) => encoded(resp, encoding),
+        None => resp,
+    })
+}
+
+/// Events are numbered from 1; `sent_at_ms` is stamped when the event is written, so a
+/// client can measure how long the proxy held it.
+fn sse(query: &Query) -> Result<Response<Body>, BadRequest> {
+    let events = query_u64(query, "events", 5, 0, MAX_EVENTS)?;
+    let interval = query_u64(query, "interval_ms", 500, 0, MAX_INTERVAL_MS)?;
+    let body = paced_body(events, Duration::from_millis(interval), false, |i| {
+        let id = i + 1;
+        Bytes::from(format!(
+            "id: {id}\ndata: event {id} sent_at_ms={}\n\n",
+            unix_millis()
+        ))
+    });
+    let mut resp = typed(body, "text/event-stream");
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(resp)
+}
+
+fn response_headers(query: &Query) -> Result<Response<Body>, BadRequest> {
+    let mut resp = text(StatusCode::OK, "ok");
+    for (name, value) in query.pairs() {
+        let parsed = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| BadRequest(format!("{name:?} is not a valid header name")))?;
+        if parsed == header::CONTENT_LENGTH || parsed == header::TRANSFER_ENCODING {
+            // Hyper owns body framing; a contradicting value would corrupt the response.
+            return Err(BadRequest(format!(
+                "{name} cannot be set: the server decides the body framing"
+            )));
+        }
+        let value = HeaderValue::from_bytes(value.as_bytes())
+            .map_err(|_| BadRequest(format!("value of {name} is not a valid header value")))?;
+        if parsed == header::CONTENT_TYPE {
+            resp.headers_mut().insert(parsed, value);
+        } else {
+            resp.headers_mut().append(parsed, value);
+        }
+    }
+    Ok(resp)
+}
+
+async fn anything(req: Request<Incoming>, query: &Query) -> Response<Body> {
+    let (parts, mut body) = req.into_parts();
+    // Counted rather than kept, so a large upload through the proxy costs no memory here.
+    let mut body_bytes: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                body_bytes += frame.data_ref().map_or(0, |d| d.len() as u64);
+            }
+            // The client went away mid-upload; nobody is left to read the answer.
+            Err(_) => break,
+        }
+    }
+    let mut args: Vec<(&str, String)> = Vec::new();
+    for (name, value) in query.pairs() {
+        match args.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, joined)) => {
+                joined.push_str(", ");
+                joined.push_str(value);
+            }
+            None => args.push((name, value.clone())),
+        }
+    }
+    let args = json_object(args.into_iter().map(|(k, v)| (k, json_string(&v))), "  ");
+    let raw_query = parts.uri.query().map_or("null".to_owned(), json_string);
+    let json = json_object(
+        [
+            ("method", json_string(parts.method.as_str())),
+            ("path", json_string(parts.uri.path())),
+            ("query", raw_query),
+            ("args", args),
+            ("headers", headers_json(&parts.headers, "  ")),
+            ("body_bytes", body_bytes.to_string()),
+        ],
+        "",
+    );
+    typed(full(json + "\n"), "application/json")
+}
+
+/// Header names are shown lower-case, as hyper stores them; repeated headers are joined
+/// with ", " the way a proxy may legally merge them.
+fn headers_json(headers: &HeaderMap, indent: &str) -> String {
+    json_object(
+        headers.keys().map(|name| {
+            let values: Vec<_> = headers
+                .get_all(name)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()))
+                .collect();
+            (name.as_str(), json_string(&values.join(", ")))
+        }),
+        indent,
+    )
+}
+
+fn unix_millis() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}

@@ -1,0 +1,165 @@
+//! Query-string decoding, parameter validation, and just enough JSON writing for the echo
+//! endpoints, so the origin needs no serde.
+
+use std::fmt::Write;
+
+/// A 400 whose message names the parameter and what is wrong with it.
+pub(crate) struct BadRequest(pub(crate) String);
+
+/// Decoded `name=value` pairs in request order; repeated names are kept.
+pub(crate) struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub(crate) fn parse(raw: Option<&str>) -> Query {
+        let pairs = raw
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) => (percent_decode(k), percent_decode(v)),
+                None => (percent_decode(p), String::new()),
+            })
+            .collect();
+        Query(pairs)
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub(crate) fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+}
+
+/// Form-style decoding (`+` is a space). Malformed escapes are kept literally and invalid
+/// UTF-8 is replaced, because an echo endpoint should show what it got, not refuse it.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let digit = |at: usize| bytes.get(at).copied().and_then(hex);
+                match (digit(i + 1), digit(i + 2)) {
+                    (Some(hi), Some(lo)) => {
+                        out.push(hi << 4 | lo);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// `s` as a JSON string literal, quotes included.
+pub(crate) fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A JSON object from already-encoded values, one member per line so a human can read it.
+pub(crate) fn json_object<'a>(
+    members: impl IntoIterator<Item = (&'a str, String)>,
+    indent: &str,
+) -> String {
+    let body: Vec<String> = members
+        .into_iter()
+        .map(|(k, v)| format!("{indent}  {}: {v}", json_string(k)))
+        .collect();
+    if body.is_empty() {
+        "{}".to_owned()
+    } else {
+        format!("{{\n{}\n{indent}}}", body.join(",\n"))
+    }
+}
+
+pub(crate) fn parse_u64(name: &str, raw: &str, min: u64, max: u64) -> Result<u64, BadRequest> {
+    match raw.parse::<u64>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        Ok(v) => Err(BadRequest(format!(
+            "{name} must be between {min} and {max}, got {v}"
+        ))),
+        Err(_) => Err(BadRequest(format!(
+            "{name} must be a whole number between {min} and {max}, got {raw:?}"
+        ))),
+    }
+}
+
+pub(crate) fn query_u64(
+    query: &Query,
+    name: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, BadRequest> {
+    query
+        .get(name)
+        .map_or(Ok(default), |raw| parse_u64(name, raw, min, max))
+}
+
+pub(crate) fn parse_secs(name: &str, raw: &str) -> Result<f64, BadRequest> {
+    match raw.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(BadRequest(format!(
+            "{name} must be a non-negative number of seconds, got {raw:?}"
+        ))),
+    }
+}
+
+pub(crate) fn query_secs(query: &Query, name: &str, default: f64) -> Result<f64, BadRequest> {
+    query
+        .get(name)
+        .map_or(Ok(default), |raw| parse_secs(name, raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_escapes_and_keeps_broken_ones() {
+        assert_eq!(percent_decode("a%3Db+c"), "a=b c");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("caf%C3%A9"), "café");
+    }
+
+    #[test]
+    fn escapes_json() {
+        assert_eq!(json_string("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\u0001""#);
+    }
+}

@@ -1,0 +1,330 @@
+//! A local firstbyte on free ports: the dev origin in-process, Viceroy as a child process
+//! running a wasm app with a manifest derived from the repository's fastly.toml.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::origin;
+
+pub fn repo_root() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map(Path::to_path_buf).unwrap_or(here)
+}
+
+/// A wasm app built by `cargo build --release` at the repository root.
+pub fn wasm(name: &str) -> PathBuf {
+    repo_root()
+        .join("target/wasm32-wasip1/release")
+        .join(format!("{name}.wasm"))
+}
+
+/// The dev origin on 127.0.0.1 with an OS-chosen port, served from its own runtime thread.
+pub struct OriginServer {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl OriginServer {
+    pub fn start() -> std::io::Result<OriginServer> {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        thread::spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = addr_tx.send(Err(e));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = addr_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = addr_tx.send(listener.local_addr());
+                tokio::select! {
+                    _ = origin::serve(listener) => {}
+                    _ = stopped => {}
+                }
+            });
+        });
+        let addr = addr_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("origin thread ended before binding"))??;
+        Ok(OriginServer {
+            addr,
+            stop: Some(stop),
+        })
+    }
+}
+
+impl Drop for OriginServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Config Store entries to set (`Some`) or remove (`None`) in the test manifest.
+pub type StoreOverrides<'a> = &'a [(&'a str, Option<&'a str>)];
+
+/// The repository's fastly.toml with the `origin` backend pointed at `origin` and the
+/// store contents adjusted.
+pub fn manifest(origin: SocketAddr, overrides: StoreOverrides) -> std::io::Result<String> {
+    let text = std::fs::read_to_string(repo_root().join("fastly.toml"))?;
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e| std::io::Error::other(format!("fastly.toml: {e}")))?;
+    doc["local_server"]["backends"]["origin"]["url"] =
+        toml_edit::value(format!("http://{origin}/"));
+    let contents = &mut doc["local_server"]["config_stores"]["firstbyte"]["contents"];
+    for (key, value) in overrides {
+        match value {
+            Some(v) => contents[*key] = toml_edit::value(*v),
+            None => {
+                if let Some(table) = contents.as_table_like_mut() {
+                    table.remove(key);
+                }
+            }
+        }
+    }
+    Ok(doc.to_string())
+}
+
+/// Viceroy serving a wasm app, its output captured line by line.
+pub struct Edge {
+    pub addr: SocketAddr,
+    child: Child,
+    output: Arc<Mutex<Vec<String>>>,
+    manifest_path: PathBuf,
+}
+
+static MANIFESTS: AtomicUsize = AtomicUsize::new(0);
+
+fn viceroy_bin() -> String {
+    std::env::var("VICEROY").unwrap_or_else(|_| "viceroy".to_string())
+}
+
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Edge {
+    pub fn start(wasm: &Path, manifest: &str) -> std::io::Result<Edge> {
+        if !wasm.exists() {
+            return Err(std::io::Error::other(format!(
+                "{} is missing: run `cargo build --release` at the repository root (make does)",
+                wasm.display()
+            )));
+        }
+        let manifest_path = std::env::temp_dir().join(format!(
+            "firstbyte-harness-{}-{}.toml",
+            std::process::id(),
+            MANIFESTS.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::write(&manifest_path, manifest)?;
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+        let mut command = Command::new(viceroy_bin());
+        command
+            .args(["serve", "-v", "--addr", &addr.to_string(), "-C"])
+            .arg(&manifest_path)
+            .arg(wasm)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        die_with_parent(&mut command);
+        let mut child = command.spawn().map_err(|e| {
+            std::io::Error::other(format!("cannot start viceroy ({}): {e}", viceroy_bin()))
+        })?;
+        let output = Arc::new(Mutex::new(Vec::new()));
+        if let Some(out) = child.stdout.take() {
+            collect_lines(out, Arc::clone(&output));
+        }
+        if let Some(err) = child.stderr.take() {
+            collect_lines(err, Arc::clone(&output));
+        }
+        let mut edge = Edge {
+            addr,
+            child,
+            output,
+            manifest_path,
+        };
+        edge.wait_until_listening()?;
+        Ok(edge)
+    }
+
+    fn wait_until_listening(&mut self) -> std::io::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            if TcpStream::connect(self.addr).is_ok() {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(std::io::Error::other(format!(
+                    "viceroy exited ({status}) before listening:\n{}",
+                    self.lines().join("\n")
+                )));
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        Err(std::io::Error::other("viceroy did not listen within 120 s"))
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.output.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Waits for a line of output that satisfies `wanted`, returning it.
+    pub fn wait_for_line(
+        &self,
+        wanted: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.lines().into_iter().find(|l| wanted(l)) {
+                return Some(line);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Access-log records written so far, parsed.
+    pub fn access_log(&self) -> Vec<serde_json::Value> {
+        self.lines()
+            .iter()
+            .filter_map(|l| l.split_once("firstbyte_access :: ").map(|(_, json)| json))
+            .filter_map(|json| serde_json::from_str(json).ok())
+            .collect()
+    }
+
+    /// Waits for the access-log record of `path`, written when the request's guest ends.
+    pub fn access_record(&self, path: &str, timeout: Duration) -> Option<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(r) = self
+                .access_log()
+                .into_iter()
+                .rev()
+                .find(|r| r["path"] == path)
+            {
+                return Some(r);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Viceroy's per-request WebAssembly heap figures, in MiB, in completion order.
+    pub fn heaps_mib(&self) -> Vec<f64> {
+        self.lines().iter().filter_map(|l| heap_mib(l)).collect()
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.manifest_path);
+    }
+}
+
+/// Reads `request completed using 1.2 MiB of WebAssembly heap` as 1.2.
+pub fn heap_mib(line: &str) -> Option<f64> {
+    let rest = line.split("request completed using ").nth(1)?;
+    let mut words = rest.split_whitespace();
+    let value: f64 = words.next()?.parse().ok()?;
+    let scale = match words.next()? {
+        "B" => 1.0 / (1024.0 * 1024.0),
+        "KiB" => 1.0 / 1024.0,
+        "MiB" => 1.0,
+        "GiB" => 1024.0,
+        "TiB" => 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some(value * scale)
+}
+
+fn collect_lines(stream: impl Read + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if let Ok(mut lines) = into.lock() {
+                lines.push(strip_ansi(&line));
+            }
+        }
+    });
+}
+
+/// Viceroy may colour its log lines; tests match on the plain text.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A harness killed mid-test must not leave Viceroy running.
+fn die_with_parent(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heap_lines_are_read_in_mib() {
+        let line = "2026-11-24T12:00:00Z  INFO request{id=3}: request completed using 1.5 MiB of WebAssembly heap";
+        assert_eq!(heap_mib(line), Some(1.5));
+        assert_eq!(
+            heap_mib("request completed using 512.0 KiB of WebAssembly heap"),
+            Some(0.5)
+        );
+        assert_eq!(heap_mib("request completed in 3ms"), None);
+    }
+
+    #[test]
+    fn ansi_colours_are_removed() {
+        assert_eq!(strip_ansi("\u{1b}[32mINFO\u{1b}[0m ok"), "INFO ok");
+    }
+}

@@ -27,6 +27,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut downloads = None;
     let mut sizes: Option<Vec<u64>> = None;
     let mut readme = false;
+    let mut settle_ms = 10;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
@@ -34,6 +35,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--readme" => readme = true,
             "--samples" => samples = Some(number(&value("--samples")?)?),
             "--downloads" => downloads = Some(number(&value("--downloads")?)?),
+            "--settle-ms" => settle_ms = number(&value("--settle-ms")?)?,
             "--sizes" => {
                 sizes = Some(
                     value("--sizes")?
@@ -67,7 +69,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         samples: samples.unwrap_or(if smoke { 5 } else { 200 }) as usize,
         downloads: downloads.unwrap_or(if smoke { 1 } else { 5 }) as usize,
         timeout: Duration::from_secs(60),
-        settle: Duration::from_millis(10),
+        settle: Duration::from_millis(settle_ms),
     };
     Ok(Args {
         settings,
@@ -118,10 +120,11 @@ fn main() -> ExitCode {
     let section = format!(
         "Measured on {} with Viceroy, {} TTFB samples and {} full downloads per cell, modes interleaved \
          (`make bench`; TTFB = request written → first response byte, a fresh connection each time, \
-         10 ms after the previous request).\n\n{}\n{}",
+         {} ms after the previous request).\n\n{}\n{}",
         when.trim(),
         s.samples,
         s.downloads,
+        s.settle.as_millis(),
         table(&cells),
         checks_markdown(&checks)
     );

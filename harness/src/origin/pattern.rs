@@ -16,6 +16,9 @@ use tokio::time::{sleep, Sleep};
 use super::flush::FlushSignal;
 use super::BoxError;
 
+/// Bytes in the first frame of a pattern body; see `poll_frame`.
+const FIRST_FRAME: usize = 4096;
+
 /// Mixed into every word so the pattern does not start with the well-known splitmix64
 /// outputs of 0, 1, 2, ...
 const SEED: u64 = 0x6669_7273_7462_7974; // "firstbyt"
@@ -139,7 +142,13 @@ impl Body for PatternBody {
             return Poll::Pending;
         }
         if this.pos < this.end {
-            let n = (this.end - this.pos).min(this.frame as u64) as usize;
+            // The first frame is small so that generating it does not delay the headers.
+            let frame = if this.pos == 0 {
+                this.frame.min(FIRST_FRAME)
+            } else {
+                this.frame
+            };
+            let n = (this.end - this.pos).min(frame as u64) as usize;
             let mut buf = BytesMut::zeroed(n);
             pattern_bytes(this.pos, &mut buf);
             this.pos += n as u64;

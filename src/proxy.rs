@@ -37,9 +37,14 @@ pub fn forward(
     let status = resp.get_status();
     let body = resp.take_body();
     resp.append_header("Server-Timing", server_timing(origin, clock.elapsed()));
-    // The body goes on untouched (or not at all), so the backend's framing stays true and
-    // clients keep the Content-Length they would have seen from the origin.
-    resp.set_framing_headers_mode(FramingHeadersMode::ManuallyFromHeaders);
+    let declared_length = resp
+        .get_header_str("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared_length.is_some() {
+        // The body goes on untouched (or not at all), so the backend's length stays true and
+        // clients keep the size and progress they would have seen from the origin.
+        resp.set_framing_headers_mode(FramingHeadersMode::ManuallyFromHeaders);
+    }
 
     if !has_body(&method, status) {
         record.headers_sent(status.as_u16(), clock);
@@ -48,9 +53,6 @@ pub fn forward(
         return Ok(());
     }
 
-    let declared_length = resp
-        .get_header_str("content-length")
-        .and_then(|v| v.trim().parse::<u64>().ok());
     let mut out = resp.stream_to_client();
     record.headers_sent(status.as_u16(), clock);
 

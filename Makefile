@@ -41,7 +41,7 @@ lint: tools
 	$(HARNESS) clippy --all-targets -- -D warnings
 
 unit: tools
-	cargo test
+	cargo test --workspace
 	$(HARNESS) test --release --lib --bins
 
 e2e: build

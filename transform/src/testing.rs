@@ -1,0 +1,72 @@
+//! Drivers that feed a stage its input in given pieces, for the invariant tests of every
+//! stage (unit, property and corpus replay) and for the fuzz targets.
+
+use bytes::Bytes;
+
+use crate::{Sink, Transform, TransformError};
+
+/// The bytes of a sink, in order.
+pub fn concat(sink: &Sink) -> Vec<u8> {
+    sink.iter().flat_map(|b| b.iter().copied()).collect()
+}
+
+/// Splits `input` at the sorted, deduplicated `cuts` (positions past the end are ignored).
+pub fn pieces<'a>(input: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+    let mut cuts: Vec<usize> = cuts
+        .iter()
+        .copied()
+        .filter(|&c| c > 0 && c < input.len())
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out = Vec::new();
+    let mut start = 0;
+    for cut in cuts {
+        out.push(&input[start..cut]);
+        start = cut;
+    }
+    if start < input.len() || input.is_empty() {
+        out.push(&input[start..]);
+    }
+    out
+}
+
+/// Feeds `input` in the pieces given by `cuts`, flushing after each piece when asked (as
+/// the proxy does), then finishes. Returns the whole output.
+pub fn run(
+    stage: &mut dyn Transform,
+    input: &[u8],
+    cuts: &[usize],
+    flush_each: bool,
+) -> Result<Vec<u8>, TransformError> {
+    let mut out = Sink::new();
+    for piece in pieces(input, cuts) {
+        stage.push(Bytes::copy_from_slice(piece), &mut out)?;
+        if flush_each {
+            stage.flush(&mut out)?;
+        }
+    }
+    stage.finish(&mut out)?;
+    Ok(concat(&out))
+}
+
+/// Every cut position: the input fed one byte at a time.
+pub fn every_byte(input: &[u8]) -> Vec<usize> {
+    (1..input.len()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_cover_the_input_exactly() {
+        let input = b"abcdef";
+        assert_eq!(
+            pieces(input, &[4, 2, 2, 99, 0]),
+            vec![&b"ab"[..], b"cd", b"ef"]
+        );
+        assert_eq!(pieces(b"", &[]), vec![&b""[..]]);
+        assert_eq!(pieces(input, &every_byte(input)).len(), 6);
+    }
+}

@@ -3,14 +3,16 @@
 
 VICEROY_VERSION    := 0.22.0
 FASTLY_CLI_VERSION := 16.1.0
+PY_BROTLI_VERSION  := 1.2.1
 
 CARGO_HOME ?= $(HOME)/.cargo
 export PATH := $(CARGO_HOME)/bin:$(PATH)
-export VICEROY_VERSION FASTLY_CLI_VERSION
+export VICEROY_VERSION FASTLY_CLI_VERSION PY_BROTLI_VERSION
 
 HARNESS := cd harness && cargo
+HOST := $(shell rustc -vV | sed -n 's/^host: //p')
 
-.PHONY: serve test bench bench-smoke build tools lint unit e2e package clean
+.PHONY: serve test bench bench-smoke build tools lint unit e2e package fuzz clean
 
 ## serve: the dev origin on 127.0.0.1:7070 and firstbyte on Viceroy at 127.0.0.1:7676
 serve: build
@@ -37,11 +39,13 @@ build: tools
 lint: tools
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p firstbyte-transform --all-targets --target $(HOST) -- -D warnings
 	$(HARNESS) fmt -- --check
 	$(HARNESS) clippy --all-targets -- -D warnings
 
 unit: tools
 	cargo test --workspace
+	cargo test -p firstbyte-transform --target $(HOST)
 	$(HARNESS) test --release --lib --bins
 
 e2e: build
@@ -49,6 +53,17 @@ e2e: build
 
 package: build
 	@scripts/package
+
+## fuzz: each stage's cargo-fuzz target for FUZZ_SECONDS (nightly + cargo-fuzz); new inputs
+## go to transform/fuzz/target/corpus, the checked-in seeds stay as they are
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v cargo-fuzz >/dev/null || (cd / && cargo install cargo-fuzz --locked)
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	cd transform && for t in replace html codec; do \
+	  mkdir -p fuzz/target/corpus/$$t && \
+	  cargo +nightly fuzz run $$t fuzz/target/corpus/$$t fuzz/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 clean:
 	cargo clean

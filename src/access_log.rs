@@ -51,6 +51,8 @@ pub struct AccessRecord {
     pub duration_ms: f64,
     pub outcome: Outcome,
     pub body: BodyPath,
+    /// The stages a transformed body went through, e.g. `gzip-decode>replace>br-encode`.
+    pub transforms: Option<String>,
     pub reason: Option<String>,
 }
 
@@ -68,6 +70,7 @@ impl AccessRecord {
             duration_ms: 0.0,
             outcome: Outcome::Ok,
             body: BodyPath::None,
+            transforms: None,
             reason: None,
         }
     }

@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
+use crate::chain::{default_content_types, parse_compress, Chain, Stage, Statuses};
+use firstbyte_transform::codec::Limits;
+
 /// The Config Store this app reads; fastly.toml links it locally and for deployment.
 pub const STORE: &str = "firstbyte";
 
@@ -46,6 +49,8 @@ pub struct Route {
     /// Copy the body through the app instead of handing it to the host: the access log then
     /// counts every byte and sees a backend that breaks off, at some cost in throughput.
     pub pump: bool,
+    /// Transforms applied to matching responses; `None`: bodies pass through untouched.
+    pub chain: Option<Chain>,
 }
 
 /// A setting that cannot be used, with the key that holds it.
@@ -205,7 +210,79 @@ fn parse_route(
         first_byte_timeout: timeout(optional("first_byte_timeout_ms")?)?,
         between_bytes_timeout: timeout(optional("between_bytes_timeout_ms")?)?,
         pump,
+        chain: parse_chain(&optional)?,
     })
+}
+
+/// `transforms`, each stage's JSON parameters, `compress`, `content_types`, `statuses` and
+/// the decompression limits; a chain exists when stages or compression are configured.
+fn parse_chain(
+    optional: &impl Fn(&str) -> Result<Option<(String, String)>, ConfigError>,
+) -> Result<Option<Chain>, ConfigError> {
+    let mut stages = Vec::new();
+    if let Some((key, list)) = optional("transforms")? {
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if !matches!(name, "replace" | "html") {
+                return Err(ConfigError::new(
+                    key,
+                    format!("unknown stage '{name}' (known: replace, html; compression is set with compress)"),
+                ));
+            }
+            if stages.iter().any(|s: &Stage| s.name() == name) {
+                return Err(ConfigError::new(
+                    key,
+                    format!("stage '{name}' is listed twice"),
+                ));
+            }
+            let (stage_key, json) = optional(name)?.ok_or_else(|| {
+                ConfigError::new(key.replace("transforms", name), "is required by transforms")
+            })?;
+            stages.push(Stage::parse(name, &json).map_err(|e| ConfigError::new(stage_key, e))?);
+        }
+    }
+    let compress = match optional("compress")? {
+        None => Vec::new(),
+        Some((k, v)) => parse_compress(&v).map_err(|e| ConfigError::new(k, e))?,
+    };
+    if stages.is_empty() && compress.is_empty() {
+        return Ok(None);
+    }
+    let content_types = match optional("content_types")? {
+        None => default_content_types(&stages),
+        Some((_, v)) => v
+            .split(',')
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect(),
+    };
+    let statuses = match optional("statuses")? {
+        None => Statuses::default(),
+        Some((k, v)) => Statuses::parse(&v).map_err(|e| ConfigError::new(k, e))?,
+    };
+    let mut limits = Limits::default();
+    if let Some((k, v)) = optional("max_inflate_ratio")? {
+        limits.max_ratio = positive(&k, &v)?;
+    }
+    if let Some((k, v)) = optional("max_inflated_bytes")? {
+        limits.max_output = positive(&k, &v)?;
+    }
+    Ok(Some(Chain {
+        stages,
+        compress,
+        content_types,
+        statuses,
+        limits,
+    }))
+}
+
+fn positive(key: &str, value: &str) -> Result<u64, ConfigError> {
+    match value.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(ConfigError::new(
+            key,
+            format!("'{value}' is not a positive whole number"),
+        )),
+    }
 }
 
 fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
@@ -308,6 +385,7 @@ mod tests {
                 first_byte_timeout: Some(Duration::from_millis(1500)),
                 between_bytes_timeout: Some(Duration::from_millis(250)),
                 pump: true,
+                chain: None,
             }]
         );
     }
@@ -372,6 +450,59 @@ mod tests {
             err_key(&with(&[("route.origin.host_override", "a b")])),
             "route.origin.host_override"
         );
+    }
+
+    #[test]
+    fn transform_chain_is_read_and_checked() {
+        let config = parse(&with(&[
+            ("route.origin.transforms", "replace, html"),
+            ("route.origin.replace", r#"{"rules": [["origin", "edge"]]}"#),
+            ("route.origin.html", r#"{"remove": ["script"]}"#),
+            ("route.origin.compress", "br,gzip"),
+            ("route.origin.statuses", "200"),
+            ("route.origin.max_inflate_ratio", "50"),
+        ]))
+        .unwrap();
+        let chain = config.routes[0].chain.as_ref().expect("chain");
+        let names: Vec<_> = chain.stages.iter().map(Stage::name).collect();
+        assert_eq!(names, ["replace", "html"]);
+        assert_eq!(chain.content_types, ["text/html"]);
+        assert_eq!(chain.limits.max_ratio, 50);
+
+        assert_eq!(
+            err_key(&with(&[("route.origin.transforms", "gzip")])),
+            "route.origin.transforms"
+        );
+        assert_eq!(
+            err_key(&with(&[("route.origin.transforms", "replace")])),
+            "route.origin.replace"
+        );
+        assert_eq!(
+            err_key(&with(&[
+                ("route.origin.transforms", "replace"),
+                ("route.origin.replace", r#"{"rules": [["", "x"]]}"#)
+            ])),
+            "route.origin.replace"
+        );
+        assert_eq!(
+            err_key(&with(&[
+                ("route.origin.transforms", "html"),
+                ("route.origin.html", r#"{"remove": ["div[["]}"#)
+            ])),
+            "route.origin.html"
+        );
+        assert_eq!(
+            err_key(&with(&[("route.origin.compress", "zstd")])),
+            "route.origin.compress"
+        );
+        assert_eq!(
+            err_key(&with(&[
+                ("route.origin.compress", "gzip"),
+                ("route.origin.statuses", "2x")
+            ])),
+            "route.origin.statuses"
+        );
+        assert!(parse(ORIGIN).unwrap().routes[0].chain.is_none());
     }
 
     #[test]

@@ -74,9 +74,114 @@ pub fn strip_hop_by_hop(message: &mut impl HeaderAccess) {
     }
 }
 
+/// Headers that describe the exact bytes of a body, false once a transform changed them.
+const BODY_DESCRIBING: &[&str] = &[
+    "content-length",
+    "content-md5",
+    "digest",
+    "content-digest",
+    "repr-digest",
+    "accept-ranges",
+    "content-range",
+];
+
+/// A strong validator no longer holds for changed bytes; a weak one still says "same meaning".
+pub fn weaken_etag(etag: &str) -> String {
+    let etag = etag.trim();
+    if etag.starts_with("W/") {
+        etag.to_string()
+    } else {
+        format!("W/{etag}")
+    }
+}
+
+/// The `Vary` value once the response also depends on Accept-Encoding; `None` when the
+/// existing value already covers it.
+pub fn vary_with_accept_encoding(existing: &[String]) -> Option<String> {
+    let covered = existing
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|t| t == "*" || t.eq_ignore_ascii_case("accept-encoding"));
+    if covered {
+        return None;
+    }
+    let mut values: Vec<&str> = existing
+        .iter()
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+        .collect();
+    values.push("Accept-Encoding");
+    Some(values.join(", "))
+}
+
+/// Rewrites a response's headers for a body that a transform chain re-makes: its length is
+/// unknown until the end, its coding is `content_encoding`, its validators are weak.
+pub fn for_transformed_body(resp: &mut Response, content_encoding: Option<&str>, varies: bool) {
+    for name in BODY_DESCRIBING {
+        resp.remove_header(*name);
+    }
+    match content_encoding {
+        Some(coding) => resp.set_header("content-encoding", coding),
+        None => {
+            resp.remove_header("content-encoding");
+        }
+    }
+    if varies {
+        if let Some(vary) = vary_with_accept_encoding(&resp.header_values("vary")) {
+            resp.set_header("vary", vary);
+        }
+    }
+    if let Some(etag) = resp.get_header_str("etag").map(weaken_etag) {
+        resp.set_header("etag", etag);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn etags_become_weak() {
+        assert_eq!(weaken_etag("\"abc\""), "W/\"abc\"");
+        assert_eq!(weaken_etag("W/\"abc\""), "W/\"abc\"");
+    }
+
+    #[test]
+    fn vary_gains_accept_encoding_once() {
+        assert_eq!(
+            vary_with_accept_encoding(&[]),
+            Some("Accept-Encoding".into())
+        );
+        assert_eq!(
+            vary_with_accept_encoding(&["Origin".into()]),
+            Some("Origin, Accept-Encoding".into())
+        );
+        assert_eq!(
+            vary_with_accept_encoding(&["origin, accept-encoding".into()]),
+            None
+        );
+        assert_eq!(vary_with_accept_encoding(&["*".into()]), None);
+    }
+
+    #[test]
+    fn transformed_bodies_lose_length_and_strong_validators() {
+        let mut resp = Response::new()
+            .with_header("Content-Length", "10")
+            .with_header("Content-Encoding", "gzip")
+            .with_header("Accept-Ranges", "bytes")
+            .with_header("ETag", "\"v1\"")
+            .with_header("Vary", "Origin");
+        for_transformed_body(&mut resp, Some("br"), true);
+        assert_eq!(resp.get_header_str("content-length"), None);
+        assert_eq!(resp.get_header_str("accept-ranges"), None);
+        assert_eq!(resp.get_header_str("content-encoding"), Some("br"));
+        assert_eq!(resp.get_header_str("etag"), Some("W/\"v1\""));
+        assert_eq!(resp.get_header_str("vary"), Some("Origin, Accept-Encoding"));
+
+        for_transformed_body(&mut resp, None, false);
+        assert_eq!(resp.get_header_str("content-encoding"), None);
+    }
 
     #[test]
     fn fixed_hop_by_hop_headers_are_recognised_in_any_case() {

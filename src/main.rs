@@ -5,6 +5,7 @@
 //! one access-log line records it.
 
 mod access_log;
+mod chain;
 mod config;
 mod deadline;
 mod failure;

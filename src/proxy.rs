@@ -9,12 +9,15 @@ use fastly::http::request::SendErrorCause;
 use fastly::http::{FramingHeadersMode, Method, StatusCode};
 use fastly::{Request, Response};
 
+use firstbyte_transform::codec::Encoding;
+
 use crate::access_log::{AccessRecord, BodyPath};
+use crate::chain::{Chain, Facts};
 use crate::config::Route;
 use crate::deadline::response_within;
 use crate::failure::Failure;
-use crate::headers::strip_hop_by_hop;
-use crate::pump::pump;
+use crate::headers::{self, strip_hop_by_hop};
+use crate::pump::{pump, PumpOptions};
 use crate::routing::backend_path;
 use crate::timing::{server_timing, Clock};
 
@@ -27,6 +30,7 @@ pub fn forward(
     record.route = Some(route.name.clone());
     record.backend = Some(route.backend.clone());
     let method = req.get_method().clone();
+    let accept_encoding = req.get_header_str("accept-encoding").map(str::to_string);
 
     let sent_at = Instant::now();
     let mut resp = fetch(route, backend_request(route, req))?;
@@ -35,16 +39,41 @@ pub fn forward(
 
     strip_hop_by_hop(&mut resp);
     let status = resp.get_status();
-    let body = resp.take_body();
-    resp.append_header("Server-Timing", server_timing(origin, clock.elapsed()));
     let declared_length = resp
         .get_header_str("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared_length.is_some() {
-        // The body goes on untouched (or not at all), so the backend's length stays true and
-        // clients keep the size and progress they would have seen from the origin.
-        resp.set_framing_headers_mode(FramingHeadersMode::ManuallyFromHeaders);
-    }
+    let plan = match &route.chain {
+        Some(chain) if has_body(&method, status) => chain
+            .plan(Facts {
+                status: status.as_u16(),
+                content_type: resp.get_header_str("content-type"),
+                content_encoding: resp.get_header_str("content-encoding"),
+                accept_encoding: accept_encoding.as_deref(),
+            })
+            .map(|plan| (chain, plan)),
+        _ => None,
+    };
+    let mut pipeline = match plan {
+        Some((chain, plan)) => {
+            let pipeline = chain
+                .pipeline(&plan)
+                .map_err(|e| Failure::internal(format!("route '{}': {e}", route.name)))?;
+            let coding = (plan.encode != Encoding::Identity).then(|| plan.encode.token());
+            headers::for_transformed_body(&mut resp, coding, plan.varies_by_encoding);
+            record.transforms = Some(pipeline.names().join(">"));
+            Some(pipeline)
+        }
+        None => {
+            if declared_length.is_some() {
+                // The body goes on untouched (or not at all), so the backend's length stays
+                // true and clients keep the size and progress they would have seen.
+                resp.set_framing_headers_mode(FramingHeadersMode::ManuallyFromHeaders);
+            }
+            None
+        }
+    };
+    let body = resp.take_body();
+    resp.append_header("Server-Timing", server_timing(origin, clock.elapsed()));
 
     if !has_body(&method, status) {
         record.headers_sent(status.as_u16(), clock);
@@ -56,7 +85,7 @@ pub fn forward(
     let mut out = resp.stream_to_client();
     record.headers_sent(status.as_u16(), clock);
 
-    if !route.pump && route.between_bytes_timeout.is_none() {
+    if pipeline.is_none() && !route.pump && route.between_bytes_timeout.is_none() {
         // Zero-copy: the host streams the backend body to the client. A backend that breaks
         // off mid-body makes the host cut the client connection, which this app cannot see.
         record.body = BodyPath::Append;
@@ -72,10 +101,17 @@ pub fn forward(
         return Ok(());
     }
 
-    // Asked to watch the body, or to hold a between-bytes timeout the host cannot hold for
-    // this route alone: the body comes through here.
+    // Transformed, watched, or under a between-bytes timeout the host cannot hold for this
+    // route alone: the body comes through here.
     record.body = BodyPath::Pump;
-    match pump(body, &mut out, route.between_bytes_timeout, declared_length) {
+    let decoding = plan.is_some_and(|(_, p)| p.decode.is_some());
+    let opts = PumpOptions {
+        read_size: if decoding { DECODE_READ } else { PLAIN_READ },
+        between_bytes: route.between_bytes_timeout,
+        declared_length,
+        pipeline: pipeline.as_mut(),
+    };
+    match pump(body, &mut out, opts) {
         Ok(sent) => {
             record.bytes_out = Some(sent);
             finish(out, record);
@@ -90,12 +126,21 @@ pub fn forward(
     Ok(())
 }
 
+/// Reads of this size keep bulk copies fast and the heap flat.
+const PLAIN_READ: usize = 64 * 1024;
+/// A compressed read may inflate many times over, so reads are smaller when decoding.
+const DECODE_READ: usize = 8 * 1024;
+
 /// The client's request as the backend should see it: route path, no hop-by-hop headers,
 /// the route's host and caching rules.
 fn backend_request(route: &Route, mut req: Request) -> Request {
     let path = backend_path(route, req.get_path());
     req.set_path(&path);
     strip_hop_by_hop(&mut req);
+    if route.chain.as_ref().is_some_and(|c| !c.stages.is_empty()) {
+        // Content stages need plain bytes: ask only for codings this app can undo.
+        req.set_header("accept-encoding", Chain::DECODABLE);
+    }
     if let Some(host) = &route.host_override {
         req.set_header("Host", host);
     }

@@ -1,30 +1,41 @@
 //! Copying a backend body through this app, chunk by chunk, when the host cannot simply be
-//! handed the body: here every byte is counted and a broken or stalled backend is noticed.
+//! handed the body: to transform it, to count every byte, or to notice a stalled backend.
 
 use std::io::{Read, Write};
 use std::time::Duration;
 
+use bytes::BytesMut;
 use fastly::http::body::StreamingBody;
 use fastly::Body;
+use firstbyte_transform::{Pipeline, Sink};
 
 use crate::deadline::body_within;
 
-/// Large enough for bulk throughput, small enough to keep the heap flat.
-const CHUNK: usize = 64 * 1024;
+/// How the body is read and what it goes through.
+pub struct PumpOptions<'a> {
+    /// Largest read from the backend: with a decoder in the pipeline, what one read may
+    /// inflate to is what bounds memory, so callers pass a smaller size then.
+    pub read_size: usize,
+    pub between_bytes: Option<Duration>,
+    /// The backend's Content-Length, to tell a quiet early end from a complete body.
+    pub declared_length: Option<u64>,
+    pub pipeline: Option<&'a mut Pipeline>,
+}
 
-/// Copies `body` to `out`, flushing after every chunk so progressive streams stay
-/// progressive. `Err` carries the bytes already sent and why the copy stopped.
+/// Copies `body` to `out` through the pipeline, flushing both after every chunk so
+/// progressive streams stay progressive. Returns the bytes sent; `Err` carries the bytes
+/// already sent and why the copy stopped.
 pub fn pump(
     body: Body,
     out: &mut StreamingBody,
-    between_bytes: Option<Duration>,
-    declared_length: Option<u64>,
+    mut opts: PumpOptions,
 ) -> Result<u64, (u64, String)> {
     let mut handle = body.into_handle();
-    let mut buf = vec![0u8; CHUNK];
     let mut sent = 0u64;
+    let mut received = 0u64;
+    let mut sink = Sink::new();
     loop {
-        if let Some(limit) = between_bytes {
+        if let Some(limit) = opts.between_bytes {
             match body_within(&handle, limit) {
                 Ok(true) => {}
                 Ok(false) => {
@@ -36,27 +47,57 @@ pub fn pump(
                 Err(e) => return Err((sent, e)),
             }
         }
-        let n = match handle.read(&mut buf) {
-            Ok(0) => return complete(sent, declared_length),
+        let mut chunk = BytesMut::zeroed(opts.read_size);
+        let n = match handle.read(&mut chunk) {
             Ok(n) => n,
             Err(e) => return Err((sent, format!("backend body broke off: {e}"))),
         };
-        if let Err(e) = out.write_all(&buf[..n]).and_then(|()| out.flush()) {
-            return Err((sent, format!("client write failed: {e}")));
+        if n == 0 {
+            complete(received, opts.declared_length).map_err(|reason| (sent, reason))?;
+            if let Some(pipeline) = opts.pipeline.as_deref_mut() {
+                pipeline
+                    .finish(&mut sink)
+                    .map_err(|e| (sent, e.to_string()))?;
+                sent += write(out, &mut sink).map_err(|e| (sent, e))?;
+            }
+            return Ok(sent);
         }
-        sent += n as u64;
+        received += n as u64;
+        chunk.truncate(n);
+        match opts.pipeline.as_deref_mut() {
+            Some(pipeline) => {
+                pipeline
+                    .push(chunk.freeze(), &mut sink)
+                    .and_then(|()| pipeline.flush(&mut sink))
+                    .map_err(|e| (sent, e.to_string()))?;
+            }
+            None => sink.push(chunk.freeze()),
+        }
+        sent += write(out, &mut sink).map_err(|e| (sent, e))?;
     }
+}
+
+/// Writes and empties `sink`, then flushes so the client has every byte now.
+fn write(out: &mut StreamingBody, sink: &mut Sink) -> Result<u64, String> {
+    let mut n = 0u64;
+    for piece in sink.drain(..) {
+        out.write_all(&piece)
+            .map_err(|e| format!("client write failed: {e}"))?;
+        n += piece.len() as u64;
+    }
+    out.flush()
+        .map_err(|e| format!("client write failed: {e}"))?;
+    Ok(n)
 }
 
 /// A body shorter than its Content-Length broke off, however quietly it ended: Viceroy, for
 /// one, reports a clean end when a backend dies while the app waits with a deadline.
-fn complete(sent: u64, declared_length: Option<u64>) -> Result<u64, (u64, String)> {
+fn complete(received: u64, declared_length: Option<u64>) -> Result<(), String> {
     match declared_length {
-        Some(declared) if sent < declared => Err((
-            sent,
-            format!("backend body broke off after {sent} of {declared} bytes"),
+        Some(declared) if received < declared => Err(format!(
+            "backend body broke off after {received} of {declared} bytes"
         )),
-        _ => Ok(sent),
+        _ => Ok(()),
     }
 }
 
@@ -66,10 +107,9 @@ mod tests {
 
     #[test]
     fn a_short_body_is_not_complete() {
-        assert_eq!(complete(10, None), Ok(10));
-        assert_eq!(complete(10, Some(10)), Ok(10));
-        let (sent, reason) = complete(4, Some(10)).unwrap_err();
-        assert_eq!(sent, 4);
+        assert_eq!(complete(10, None), Ok(()));
+        assert_eq!(complete(10, Some(10)), Ok(()));
+        let reason = complete(4, Some(10)).unwrap_err();
         assert!(reason.contains("4 of 10"), "{reason}");
     }
 }

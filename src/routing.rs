@@ -94,6 +94,7 @@ mod tests {
             first_byte_timeout: None,
             between_bytes_timeout: None,
             pump: false,
+            chain: None,
         }
     }
 

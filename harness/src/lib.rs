@@ -3,5 +3,6 @@
 
 pub mod bench;
 pub mod client;
+pub mod independent;
 pub mod origin;
 pub mod stack;

@@ -7,6 +7,7 @@ mod compress;
 mod flush;
 mod html;
 mod pattern;
+mod prose;
 mod respond;
 mod text;
 
@@ -29,10 +30,12 @@ use tokio::time::sleep;
 pub use compress::sample_document;
 pub use html::{html_page, HTML_ORIGIN_HOST};
 pub use pattern::pattern_bytes;
+pub use prose::text_bytes;
 
 use compress::Encoding;
 use flush::{FlushSignal, FlushTracked};
 use pattern::{DeliberateReset, PatternBody};
+use prose::TextBody;
 use respond::{encoded, full, octet_stream, paced_body, server_error, text, typed, Body};
 use text::{
     json_object, json_string, parse_secs, parse_u64, query_secs, query_u64, BadRequest, Query,
@@ -40,7 +43,7 @@ use text::{
 
 /// Sent as `Server` on every response, so a test can tell origin headers from edge ones.
 pub const SERVER_NAME: &str = "firstbyte-dev-origin";
-/// Largest `n` accepted by `/bytes`, `/stream-bytes` and `/reset`: 16 GiB.
+/// Largest `n` accepted by `/bytes`, `/stream-bytes`, `/reset` and `/text`: 16 GiB.
 pub const MAX_BYTES: u64 = 16 << 30;
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -48,6 +51,7 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 const BYTES_FRAME: usize = 64 * 1024;
 const DEFAULT_STREAM_CHUNK: u64 = 10 * 1024;
 const DEFAULT_HTML_CHUNK: u64 = 1024;
+const DEFAULT_TEXT_CHUNK: u64 = 64 * 1024;
 const MAX_CHUNK: u64 = 16 << 20;
 const MAX_DELAY_SECS: f64 = 60.0;
 const MAX_DRIP_BYTES: u64 = 10 << 20;
@@ -131,6 +135,7 @@ enum Route<'a> {
     Bytes(&'a str),
     StreamBytes(&'a str),
     Reset(&'a str),
+    Text(&'a str),
     Drip,
     Delay(&'a str),
     Status(&'a str),
@@ -155,6 +160,7 @@ fn parse_route(path: &str) -> Option<Route<'_>> {
         ("bytes", Some(_)) => Route::Bytes(one?),
         ("stream-bytes", Some(_)) => Route::StreamBytes(one?),
         ("reset", Some(_)) => Route::Reset(one?),
+        ("text", Some(_)) => Route::Text(one?),
         ("delay", Some(_)) => Route::Delay(one?),
         ("status", Some(_)) => Route::Status(one?),
         ("drip", None) => Route::Drip,
@@ -202,6 +208,7 @@ async fn route(
             let body = PatternBody::reset(n, BYTES_FRAME, Duration::from_millis(pause), signal);
             octet_stream(body.boxed_unsync())
         }
+        Route::Text(n) => text_body(n, &query)?,
         Route::Drip => drip(&query).await?,
         Route::Delay(secs) => {
             let secs = parse_secs("seconds", secs)?.min(MAX_DELAY_SECS);
@@ -224,6 +231,30 @@ async fn route(
         ),
         Route::ResponseHeaders => response_headers(&query)?,
         Route::Anything => anything(req, &query).await,
+    })
+}
+
+/// Deterministic English-like text (see `text_bytes`), sent with `Content-Length` or
+/// compressed on the fly, in frames of `chunk_size` plain bytes.
+fn text_body(n: &str, query: &Query) -> Result<Response<Body>, BadRequest> {
+    let n = parse_u64("n", n, 0, MAX_BYTES)?;
+    let chunk = query_u64(query, "chunk_size", DEFAULT_TEXT_CHUNK, 1, MAX_CHUNK)?;
+    let encoding = match query.get("encoding") {
+        None | Some("") | Some("identity") => None,
+        Some("gzip") => Some(Encoding::Gzip),
+        Some("deflate") => Some(Encoding::Deflate),
+        Some("br") => Some(Encoding::Brotli),
+        Some(other) => {
+            return Err(BadRequest(format!(
+                "encoding must be gzip, deflate, br or identity, got {other:?}"
+            )))
+        }
+    };
+    let body = TextBody::new(n, chunk as usize, encoding).boxed_unsync();
+    let resp = typed(body, "text/plain; charset=utf-8");
+    Ok(match encoding {
+        Some(encoding) => encoded(resp, encoding),
+        None => resp,
     })
 }
 

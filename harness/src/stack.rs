@@ -105,6 +105,22 @@ pub fn manifest(origin: SocketAddr, overrides: StoreOverrides) -> std::io::Resul
     Ok(doc.to_string())
 }
 
+/// The dev origin and firstbyte on Viceroy in front of it, with the demo config of
+/// fastly.toml adjusted by `overrides`: what the end-to-end tests run against.
+pub struct LocalStack {
+    pub origin: OriginServer,
+    pub edge: Edge,
+}
+
+impl LocalStack {
+    pub fn start(overrides: StoreOverrides) -> std::io::Result<LocalStack> {
+        let origin = OriginServer::start()?;
+        let manifest = manifest(origin.addr, overrides)?;
+        let edge = Edge::start(&wasm("firstbyte"), &manifest)?;
+        Ok(LocalStack { origin, edge })
+    }
+}
+
 /// Viceroy serving a wasm app, its output captured line by line.
 pub struct Edge {
     pub addr: SocketAddr,

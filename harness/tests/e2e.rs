@@ -5,18 +5,10 @@
 use std::time::Duration;
 
 use firstbyte_harness::client::{self, Reply};
-use firstbyte_harness::stack::{manifest, wasm, Edge, OriginServer, StoreOverrides};
-
-struct Stack {
-    origin: OriginServer,
-    edge: Edge,
-}
+use firstbyte_harness::stack::{LocalStack as Stack, StoreOverrides};
 
 fn stack_with(overrides: StoreOverrides) -> Stack {
-    let origin = OriginServer::start().expect("origin starts");
-    let manifest = manifest(origin.addr, overrides).expect("manifest");
-    let edge = Edge::start(&wasm("firstbyte"), &manifest).expect("viceroy starts");
-    Stack { origin, edge }
+    Stack::start(overrides).expect("origin and viceroy start")
 }
 
 fn stack() -> Stack {

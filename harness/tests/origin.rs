@@ -1,13 +1,13 @@
 //! The dev origin over real HTTP on 127.0.0.1: hyper's client where only content matters,
 //! a raw TcpStream where the framing itself is under test.
 
-use std::io::{BufRead, BufReader, Read as _};
+use std::io::{BufRead, BufReader, Read as _, Write};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use firstbyte_harness::origin::{self, html_page, pattern_bytes, sample_document};
+use firstbyte_harness::origin::{self, html_page, pattern_bytes, sample_document, text_bytes};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
@@ -391,6 +391,413 @@ async fn html_comes_plain_compressed_or_dribbled() {
     assert_eq!(chunks.sizes.len(), page.len().div_ceil(4096));
 }
 
+fn text(offset: u64, len: usize) -> Vec<u8> {
+    let mut buf = vec![0; len];
+    text_bytes(offset, &mut buf);
+    buf
+}
+
+/// A sink for a streaming decoder that checks every decoded byte against `text_bytes`,
+/// so a multi-gigabyte body is verified without being kept.
+struct TextChecker {
+    pos: u64,
+    expected: Vec<u8>,
+}
+
+impl TextChecker {
+    fn new() -> Self {
+        TextChecker {
+            pos: 0,
+            expected: Vec::new(),
+        }
+    }
+}
+
+impl Write for TextChecker {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.expected.resize(buf.len(), 0);
+        text_bytes(self.pos, &mut self.expected);
+        assert!(
+            buf == self.expected,
+            "decoded text differs from text_bytes in the {} bytes at offset {}",
+            buf.len(),
+            self.pos
+        );
+        self.pos += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A streaming decoder for one `Content-Encoding`, writing into a `TextChecker`.
+enum Decoder {
+    Gzip(flate2::write::GzDecoder<TextChecker>),
+    Deflate(flate2::write::ZlibDecoder<TextChecker>),
+    Brotli(Box<brotli::DecompressorWriter<TextChecker>>),
+}
+
+impl Decoder {
+    fn new(encoding: &str) -> Self {
+        let sink = TextChecker::new();
+        match encoding {
+            "gzip" => Decoder::Gzip(flate2::write::GzDecoder::new(sink)),
+            "deflate" => Decoder::Deflate(flate2::write::ZlibDecoder::new(sink)),
+            "br" => Decoder::Brotli(Box::new(brotli::DecompressorWriter::new(sink, 64 * 1024))),
+            other => panic!("no decoder for {other}"),
+        }
+    }
+
+    fn write(&mut self, data: &[u8]) {
+        match self {
+            Decoder::Gzip(d) => d.write_all(data),
+            Decoder::Deflate(d) => d.write_all(data),
+            Decoder::Brotli(d) => d.write_all(data),
+        }
+        .unwrap();
+    }
+
+    /// Plain bytes checked so far.
+    fn decoded(&mut self) -> u64 {
+        // The flate2 decoders keep some output in a buffer until flushed.
+        match self {
+            Decoder::Gzip(d) => {
+                d.flush().unwrap();
+                d.get_ref().pos
+            }
+            Decoder::Deflate(d) => {
+                d.flush().unwrap();
+                d.get_ref().pos
+            }
+            Decoder::Brotli(d) => d.get_ref().pos,
+        }
+    }
+
+    /// Checks the stream is complete (trailer included) and returns its plain length.
+    fn finish(self) -> u64 {
+        match self {
+            Decoder::Gzip(d) => d.finish().unwrap().pos,
+            Decoder::Deflate(d) => d.finish().unwrap().pos,
+            Decoder::Brotli(d) => {
+                d.into_inner()
+                    .unwrap_or_else(|_| panic!("truncated br"))
+                    .pos
+            }
+        }
+    }
+}
+
+#[test]
+fn text_bytes_at_any_offset_match_the_whole_buffer() {
+    let whole = text(0, 5 * 4096 + 123);
+    for start in (0..whole.len() - 1)
+        .step_by(97)
+        .chain([4095, 4096, 8191, 8192])
+    {
+        for len in [1, 2, 37, 4096, 5000] {
+            let len = len.min(whole.len() - start);
+            assert_eq!(
+                text(start as u64, len)[..],
+                whole[start..start + len],
+                "{len} bytes at {start}"
+            );
+        }
+    }
+    // Far offsets too: a window near the 16 GiB limit, piecewise and whole.
+    let far = origin::MAX_BYTES - 10_000;
+    let window = text(far, 10_000);
+    assert_eq!(window[..3000], text(far, 3000)[..]);
+    assert_eq!(window[3000..], text(far + 3000, 7000)[..]);
+    assert!(window.is_ascii());
+    assert_ne!(window, text(0, 10_000), "blocks must differ");
+}
+
+#[tokio::test]
+async fn text_is_sized_readable_and_follows_text_bytes() {
+    let addr = start().await;
+    let n = 300_001;
+    let resp = get(addr, &format!("/text/{n}")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        header(&resp, "content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(header(&resp, "content-length"), Some("300001"));
+    assert_eq!(header(&resp, "content-encoding"), None);
+    let body = body_of(resp).await;
+    assert_eq!(body[..], text(0, n)[..]);
+    let body = std::str::from_utf8(&body).unwrap();
+    assert!(body.is_ascii());
+    let markers = body.matches("origin.example").count();
+    assert!((300..=1500).contains(&markers), "{markers} markers");
+    let lines: Vec<&str> = body.split('\n').collect();
+    for line in &lines[..lines.len() - 1] {
+        assert!((39..=79).contains(&line.len()), "{line:?}");
+        assert!(!line.starts_with(' ') && !line.ends_with(' ') && !line.contains("  "));
+    }
+
+    // encoding=identity is the default spelled out; chunk_size only changes the frames.
+    let resp = get(addr, "/text/70000?encoding=identity&chunk_size=1000").await;
+    assert_eq!(header(&resp, "content-length"), Some("70000"));
+    assert_eq!(body_of(resp).await[..], text(0, 70_000)[..]);
+
+    let resp = get(addr, "/text/0").await;
+    assert_eq!(header(&resp, "content-length"), Some("0"));
+    assert!(body_of(resp).await.is_empty());
+
+    let raw = raw(
+        addr,
+        "HEAD /text/17179869184 HTTP/1.1\r\nHost: o\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let (head, body) = split_head(&raw);
+    assert!(head.contains("content-length: 17179869184"), "{head}");
+    assert!(body.is_empty());
+}
+
+#[tokio::test]
+async fn compressed_text_decodes_to_text_bytes() {
+    let addr = start().await;
+    let n = 1 << 20;
+    for encoding in ["gzip", "deflate", "br"] {
+        let resp = get(addr, &format!("/text/{n}?encoding={encoding}")).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(header(&resp, "content-encoding"), Some(encoding));
+        assert_eq!(header(&resp, "content-length"), None, "{encoding}");
+        assert_eq!(
+            header(&resp, "content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(header(&resp, "vary"), Some("Accept-Encoding"));
+        let body = body_of(resp).await;
+        // Whole-body decoders, independent of the streaming ones used below.
+        let mut plain = Vec::new();
+        match encoding {
+            "gzip" => flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut plain)
+                .unwrap(),
+            "deflate" => flate2::read::ZlibDecoder::new(&body[..])
+                .read_to_end(&mut plain)
+                .unwrap(),
+            _ => brotli::Decompressor::new(&body[..], 4096)
+                .read_to_end(&mut plain)
+                .unwrap(),
+        };
+        assert_eq!(plain.len(), n, "{encoding}");
+        assert!(plain == text(0, n), "{encoding}: content differs");
+        // It is really compressed, yet fast settings: English-like text shrinks 2-5x.
+        assert!(body.len() < n / 2, "{encoding}: {} bytes", body.len());
+
+        // An empty body is still a complete stream.
+        let resp = get(addr, &format!("/text/0?encoding={encoding}")).await;
+        let mut decoder = Decoder::new(encoding);
+        decoder.write(&body_of(resp).await);
+        assert_eq!(decoder.finish(), 0, "{encoding}");
+    }
+
+    // Small frames: chunked framing, every chunk at most what K plain bytes compress to,
+    // and a clean end.
+    let raw = raw(addr, &raw_get("/text/200000?encoding=gzip&chunk_size=1000")).await;
+    let (head, body) = split_head(&raw);
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    let chunks = dechunk(body);
+    assert!(chunks.complete);
+    assert!(chunks.sizes.len() > 1, "{:?}", chunks.sizes);
+    assert_eq!(gunzip(&chunks.data).as_bytes(), text(0, 200_000));
+}
+
+/// Sends a GET over a raw socket and returns the response head and the first chunk of a
+/// chunked body, then hangs up, so the origin stops producing the rest.
+async fn first_chunk(addr: SocketAddr, path: &str) -> (String, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(raw_get(path).as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before the first chunk");
+        got.extend_from_slice(&buf[..n]);
+        let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let body = &got[end + 4..];
+        let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") else {
+            continue;
+        };
+        let size = std::str::from_utf8(&body[..line_end]).unwrap();
+        let size = usize::from_str_radix(size, 16).unwrap();
+        if body.len() >= line_end + 2 + size {
+            let (head, _) = split_head(&got);
+            return (head, body[line_end + 2..line_end + 2 + size].to_vec());
+        }
+    }
+}
+
+// Multi-threaded so the client is not starved while the origin compresses on the same
+// thread into the socket buffer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_text_starts_promptly_with_a_decodable_frame() {
+    let addr = start().await;
+    for encoding in ["gzip", "deflate", "br"] {
+        // 16 GiB: producing anything like all of it first would take minutes.
+        let asked = Instant::now();
+        let (head, first) =
+            first_chunk(addr, &format!("/text/17179869184?encoding={encoding}")).await;
+        let took = asked.elapsed();
+        assert!(
+            head.contains(&format!("content-encoding: {encoding}")),
+            "{head}"
+        );
+        assert!(took < Duration::from_millis(500), "{encoding}: {took:?}");
+        // The first frame is the first 4 KiB of text, compressed and flushed, so it decodes
+        // to exactly that on its own.
+        assert!(
+            first.len() < 4096,
+            "{encoding}: first frame {}",
+            first.len()
+        );
+        let mut decoder = Decoder::new(encoding);
+        decoder.write(&first);
+        assert_eq!(decoder.decoded(), 4096, "{encoding}");
+    }
+}
+
+/// The origin binary on a free port, killed when dropped so a failing test leaves no
+/// process behind.
+struct OriginProcess {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl OriginProcess {
+    fn spawn() -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_origin"))
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim_end()
+            .strip_prefix("origin listening on http://")
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+            .parse()
+            .unwrap();
+        OriginProcess { child, addr }
+    }
+
+    /// A `kB` field of /proc/PID/status, in bytes: VmRSS now, VmHWM at its peak.
+    fn memory(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no {field} in {status}"))
+            << 10
+    }
+}
+
+impl OriginProcess {
+    /// User plus system CPU time the origin has used so far.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // SAFETY: sysconf only reads a configuration value.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        ticks as f64 / hz as f64
+    }
+}
+
+impl Drop for OriginProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// 256 MiB of text, brotli-compressed on the fly by the origin binary, decoded on the fly
+/// and compared with `text_bytes` as it arrives. The origin runs in its own process so its
+/// peak memory can be read on its own: it must stay far below the ~80 MiB the compressed
+/// body (let alone the 256 MiB plain one) would take if it were buffered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_256_mib_brotli_text_streams_in_constant_memory() {
+    let origin = OriginProcess::spawn();
+    let idle = origin.memory("VmRSS");
+    let n: u64 = 256 << 20;
+    let started = Instant::now();
+    let resp = get(origin.addr, &format!("/text/{n}?encoding=br")).await;
+    assert_eq!(header(&resp, "content-encoding"), Some("br"));
+    let mut body = resp.into_body();
+    let mut decoder = Decoder::new("br");
+    let mut wire = 0u64;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.unwrap().into_data() {
+            wire += data.len() as u64;
+            decoder.write(&data);
+        }
+    }
+    assert_eq!(decoder.finish(), n);
+    let took = started.elapsed();
+    let peak = origin.memory("VmHWM");
+    eprintln!(
+        "256 MiB of text as br: {wire} bytes on the wire in {took:?}; origin RSS {} MiB idle, {} MiB peak",
+        idle >> 20,
+        peak >> 20
+    );
+    assert!(wire < n / 2, "{wire}");
+    assert!(
+        peak < idle + (32 << 20),
+        "origin memory grew from {} to {} MiB",
+        idle >> 20,
+        peak >> 20
+    );
+    // About 4 s on an idle 2-core machine; the bound only catches a pathological slowdown.
+    assert!(took < Duration::from_secs(30), "{took:?}");
+}
+
+/// `cargo test --release --test origin -- --ignored --nocapture text_throughput`: how
+/// fast the origin binary serves 1 GiB of /text per encoding. The client only counts the
+/// bytes; besides wall-clock speed it reports plain bytes per second of the origin's own
+/// CPU time, which a busy machine distorts much less.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn text_throughput() {
+    let origin = OriginProcess::spawn();
+    let n: u64 = 1 << 30;
+    for encoding in ["identity", "gzip", "deflate", "br"] {
+        let cpu_before = origin.cpu_seconds();
+        let started = Instant::now();
+        let resp = get(origin.addr, &format!("/text/{n}?encoding={encoding}")).await;
+        let mut body = resp.into_body();
+        let mut wire = 0u64;
+        while let Some(frame) = body.frame().await {
+            wire += frame.unwrap().into_data().map_or(0, |d| d.len() as u64);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let cpu = origin.cpu_seconds() - cpu_before;
+        eprintln!(
+            "{encoding:>8}: 1 GiB in {secs:.2} s = {:.0} MB/s wall, {:.0} MB/s per origin CPU second; {wire} bytes on the wire (ratio {:.2})",
+            n as f64 / secs / 1e6,
+            n as f64 / cpu / 1e6,
+            n as f64 / wire as f64
+        );
+    }
+}
+
 #[tokio::test]
 async fn status_answers_the_code_asked_for() {
     let addr = start().await;
@@ -424,6 +831,12 @@ async fn bad_numbers_are_400_naming_the_parameter() {
         ("/sse?events=-1", "events"),
         ("/html?interval_ms=x", "interval_ms"),
         ("/html?encoding=zstd", "encoding"),
+        ("/text/abc", "n must"),
+        ("/text/17179869185", "n must"),
+        ("/text/10?chunk_size=0", "chunk_size"),
+        ("/text/10?chunk_size=99999999999", "chunk_size"),
+        ("/text/10?encoding=zstd", "encoding"),
+        ("/text/10?encoding=GZIP", "encoding"),
     ] {
         let resp = get(addr, path).await;
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{path}");

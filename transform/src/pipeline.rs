@@ -67,7 +67,7 @@ impl Pipeline {
             self.scratch[i] = carried;
             carried = produced;
             if i == last {
-                out.extend(carried.drain(..));
+                out.append(&mut carried);
                 self.scratch[i] = carried;
                 break;
             }

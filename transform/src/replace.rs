@@ -1,1 +1,357 @@
-//! (being written)
+//! The `replace` stage: literal multi-pattern find and replace over bytes, across chunk
+//! boundaries, with [aho-corasick](aho_corasick).
+//!
+//! Each rule is a pattern and its replacement, both arbitrary bytes. Bytes that no pattern
+//! matches pass through byte-exact, whether or not they are valid UTF-8.
+//!
+//! # Match semantics
+//!
+//! - **Leftmost-longest**: of the matches starting at the leftmost position, the longest
+//!   one wins, so the result never depends on the order of the rules (and duplicate
+//!   patterns are refused, which leaves no tie to break). nginx's `sub_filter`, the point of
+//!   reference, also takes the leftmost match but, among patterns matching at the same
+//!   position, whichever its internal table (sorted on a single byte) tries first; the
+//!   longest is the deterministic version of that. It also makes the most specific rule win:
+//!   with `foo` and `foobar`, `foobar` is replaced as a whole.
+//! - **Non-overlapping, no re-scan**: after a replacement, scanning resumes at the first
+//!   byte after the matched text. The replacement is never scanned, so a replacement that
+//!   contains its own pattern does not loop.
+//! - **ASCII case-insensitive** with [`ReplaceOptions::case_insensitive`] (as `sub_filter`):
+//!   `a`–`z` match `A`–`Z`; other bytes, UTF-8 included, match only themselves.
+//! - **Once** with [`ReplaceOptions::once`] (as `sub_filter_once on`): each pattern is
+//!   replaced at its first match only. From the first byte after that match on, the search
+//!   goes on as if the pattern had never been in the rules: where it would match again, its
+//!   text passes through untouched, and the other patterns may still match inside or across
+//!   that text. Once every pattern has been used, the stage passes its input straight
+//!   through and holds nothing.
+//!
+//! The output is exactly what the rules above give on the whole input at once, however the
+//! input is split into chunks and whether or not [`Transform::flush`] is called between
+//! them: a match is committed only when no later byte can change it.
+//!
+//! # Hold-back
+//!
+//! A match is certain once no pattern can still be completed by later bytes from the match's
+//! start or from before it. So the stage holds back exactly the tail of the input so far
+//! that starts with the earliest partial pattern, i.e. the longest suffix that is a proper
+//! prefix of a pattern still in play (compared ASCII case-insensitively when configured),
+//! and emits everything before it at once: from [`Transform::push`] already, so
+//! [`Transform::flush`] has nothing left to do. A partial pattern at the end must be held,
+//! since the next byte may complete it; at most the longest pattern − 1 bytes, which is
+//! [`Replace::max_hold_back`]. [`Transform::finish`] emits the rest.
+//!
+//! # Copies
+//!
+//! The runs of input between matches are emitted as slices of the input chunk
+//! ([`Bytes::slice`]), without copying. Only the held tail is copied (it is kept across
+//! calls), and the replacements are shared [`Bytes`] handed out again for each match.
+
+use std::cmp::Ordering;
+use std::ops::Range;
+
+use aho_corasick::{AhoCorasick, Input, MatchKind};
+use bytes::Bytes;
+
+use crate::{Sink, Transform, TransformError};
+
+/// The stage name, in errors and logs.
+pub const NAME: &str = "replace";
+
+/// How the patterns of a [`Replace`] match.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplaceOptions {
+    /// ASCII case-insensitive matching (`a`–`z` match `A`–`Z`), like nginx `sub_filter`.
+    pub case_insensitive: bool,
+    /// Replace only the first occurrence of each pattern; later occurrences pass through.
+    pub once: bool,
+}
+
+/// Literal find and replace over a byte stream; see the [module documentation](self).
+pub struct Replace {
+    rules: Vec<Rule>,
+    options: ReplaceOptions,
+    /// The matcher over the rules still in play; `None` once `once` has used them all.
+    active: Option<Active>,
+    /// The input tail that may still begin a match (a partial pattern).
+    held: Vec<u8>,
+}
+
+struct Rule {
+    pattern: Vec<u8>,
+    replacement: Bytes,
+    used: bool,
+}
+
+/// A matcher over a set of rules, rebuilt (with `once`) when a rule is used up.
+struct Active {
+    ac: AhoCorasick,
+    /// The rule index of each aho-corasick pattern id.
+    rules: Vec<usize>,
+    /// The longest pattern's length.
+    longest: usize,
+    /// The patterns, case-folded when matching is case-insensitive, sorted: a suffix of the
+    /// input is a proper prefix of a pattern iff the first pattern not below it extends it
+    /// (or, when equal to it, the next one does).
+    sorted: Vec<Vec<u8>>,
+    /// Whether a byte can start a pattern.
+    first: [bool; 256],
+    fold: bool,
+}
+
+impl Replace {
+    /// Builds the stage from `(pattern, replacement)` rules. No rules, an empty pattern, or
+    /// two rules with the same pattern (ignoring ASCII case when case-insensitive) are
+    /// errors.
+    pub fn new(
+        rules: Vec<(Vec<u8>, Vec<u8>)>,
+        options: ReplaceOptions,
+    ) -> Result<Replace, TransformError> {
+        if rules.is_empty() {
+            return Err(TransformError::new(
+                NAME,
+                "no rules: at least one is needed",
+            ));
+        }
+        if let Some(i) = rules.iter().position(|(pattern, _)| pattern.is_empty()) {
+            return Err(TransformError::new(
+                NAME,
+                format!("rule {i}: the pattern is empty"),
+            ));
+        }
+        let fold = options.case_insensitive;
+        let mut keys: Vec<(Vec<u8>, usize)> = rules
+            .iter()
+            .enumerate()
+            .map(|(i, (pattern, _))| (folded(pattern, fold), i))
+            .collect();
+        keys.sort();
+        if let Some(pair) = keys.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            let how = if fold { " (ignoring ASCII case)" } else { "" };
+            return Err(TransformError::new(
+                NAME,
+                format!(
+                    "rules {} and {} have the same pattern{how}",
+                    pair[0].1, pair[1].1
+                ),
+            ));
+        }
+        let rules: Vec<Rule> = rules
+            .into_iter()
+            .map(|(pattern, replacement)| Rule {
+                pattern,
+                replacement: Bytes::from(replacement),
+                used: false,
+            })
+            .collect();
+        let active = Active::build(&rules, fold)?;
+        Ok(Replace {
+            rules,
+            options,
+            active,
+            held: Vec::new(),
+        })
+    }
+
+    /// The bytes held back right now: a partial pattern at the end of the input so far.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// The bound on [`held`](Replace::held) after every call: the longest pattern still in
+    /// play − 1. With `once`, used patterns no longer count, so it only ever shrinks (to 0
+    /// when none is left).
+    pub fn max_hold_back(&self) -> usize {
+        self.active.as_ref().map_or(0, |a| a.longest - 1)
+    }
+
+    /// Scans `data` from `pos`, emitting (to `out`) the runs between matches through
+    /// `pass` and the replacement of every match that is certain. Stops at `stop` when
+    /// given, else at the first byte that may still be part of a match (at the end of
+    /// `data` when `at_end`). Returns where it stopped: the bytes from there on are not
+    /// emitted. A match that started before `stop` may end past it.
+    fn scan<F>(
+        &mut self,
+        data: &[u8],
+        mut pos: usize,
+        stop: Option<usize>,
+        at_end: bool,
+        out: &mut Sink,
+        pass: F,
+    ) -> Result<usize, TransformError>
+    where
+        F: Fn(Range<usize>) -> Bytes,
+    {
+        let end = data.len();
+        let mut sure = self.sure(data, pos, at_end);
+        loop {
+            let Some(active) = &self.active else {
+                // Nothing left to match: everything passes.
+                let to = stop.unwrap_or(end);
+                if pos < to {
+                    out.push(pass(pos..to));
+                }
+                return Ok(to.max(pos));
+            };
+            let bound = stop.map_or(sure, |s| s.min(sure));
+            let found = if pos < bound {
+                active.ac.find(Input::new(data).range(pos..end))
+            } else {
+                None
+            };
+            let Some(m) = found.filter(|m| m.start() < bound) else {
+                if pos < bound {
+                    out.push(pass(pos..bound));
+                }
+                return Ok(pos.max(bound));
+            };
+            if pos < m.start() {
+                out.push(pass(pos..m.start()));
+            }
+            let rule = active.rules[m.pattern().as_usize()];
+            let replacement = &self.rules[rule].replacement;
+            if !replacement.is_empty() {
+                out.push(replacement.clone());
+            }
+            pos = m.end();
+            if self.options.once {
+                self.rules[rule].used = true;
+                self.active = Active::build(&self.rules, self.options.case_insensitive)?;
+                sure = self.sure(data, pos, at_end);
+            } else if pos > sure {
+                sure = self.sure(data, pos, at_end);
+            }
+        }
+    }
+
+    /// The first position at or after `from` from which the rest of `data` may still grow
+    /// into a match: a match found that starts before it is final.
+    fn sure(&self, data: &[u8], from: usize, at_end: bool) -> usize {
+        match &self.active {
+            Some(active) if !at_end => active.partial_start(data, from),
+            _ => data.len(),
+        }
+    }
+}
+
+impl Active {
+    fn build(rules: &[Rule], fold: bool) -> Result<Option<Active>, TransformError> {
+        let live: Vec<usize> = (0..rules.len()).filter(|&i| !rules[i].used).collect();
+        if live.is_empty() {
+            return Ok(None);
+        }
+        let ac = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .ascii_case_insensitive(fold)
+            .build(live.iter().map(|&i| &rules[i].pattern))
+            .map_err(|e| TransformError::new(NAME, format!("cannot build the matcher: {e}")))?;
+        let mut sorted: Vec<Vec<u8>> = live
+            .iter()
+            .map(|&i| folded(&rules[i].pattern, fold))
+            .collect();
+        sorted.sort_unstable();
+        let mut first = [false; 256];
+        for pattern in &sorted {
+            first[usize::from(pattern[0])] = true;
+            if fold {
+                first[usize::from(pattern[0].to_ascii_uppercase())] = true;
+            }
+        }
+        let longest = sorted.iter().map(Vec::len).max().unwrap_or(1);
+        Ok(Some(Active {
+            ac,
+            rules: live,
+            longest,
+            sorted,
+            first,
+            fold,
+        }))
+    }
+
+    /// The earliest position at or after `from` where the rest of `data` is a proper prefix
+    /// of a pattern, or `data.len()`. Only the last `longest − 1` positions can be one.
+    fn partial_start(&self, data: &[u8], from: usize) -> usize {
+        let start = from.max(data.len().saturating_sub(self.longest - 1));
+        (start..data.len())
+            .find(|&p| self.first[usize::from(data[p])] && self.is_proper_prefix(&data[p..]))
+            .unwrap_or(data.len())
+    }
+
+    fn is_proper_prefix(&self, s: &[u8]) -> bool {
+        let fold = self.fold;
+        let key = || {
+            s.iter()
+                .map(move |&b| if fold { b.to_ascii_lowercase() } else { b })
+        };
+        let i = self
+            .sorted
+            .partition_point(|p| p.iter().copied().cmp(key()) == Ordering::Less);
+        self.sorted[i..]
+            .iter()
+            .take(2)
+            .any(|p| p.len() > s.len() && p[..s.len()].iter().copied().eq(key()))
+    }
+}
+
+fn folded(pattern: &[u8], fold: bool) -> Vec<u8> {
+    if fold {
+        pattern.to_ascii_lowercase()
+    } else {
+        pattern.to_vec()
+    }
+}
+
+impl Transform for Replace {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn push(&mut self, chunk: Bytes, out: &mut Sink) -> Result<(), TransformError> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let Some(active) = &self.active else {
+            out.push(chunk);
+            return Ok(());
+        };
+        let mut start = 0;
+        if !self.held.is_empty() {
+            // The held tail and the head of the chunk, joined: every match that starts in
+            // the tail ends within `longest - 1` bytes of the chunk.
+            let head = active.longest - 1;
+            let mut join = std::mem::take(&mut self.held);
+            let tail = join.len();
+            if chunk.len() <= head {
+                join.extend_from_slice(&chunk);
+                let pos = self.scan(&join, 0, None, false, out, |r| {
+                    Bytes::copy_from_slice(&join[r])
+                })?;
+                join.drain(..pos);
+                self.held = join;
+                return Ok(());
+            }
+            join.extend_from_slice(&chunk[..head]);
+            let pos = self.scan(&join, 0, Some(tail), false, out, |r| {
+                Bytes::copy_from_slice(&join[r])
+            })?;
+            start = pos - tail;
+            join.clear();
+            self.held = join;
+        }
+        let pos = self.scan(&chunk, start, None, false, out, |r| chunk.slice(r))?;
+        self.held.extend_from_slice(&chunk[pos..]);
+        Ok(())
+    }
+
+    /// Nothing to do: `push` already emitted every byte that cannot be part of a match.
+    fn flush(&mut self, _out: &mut Sink) -> Result<(), TransformError> {
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Sink) -> Result<(), TransformError> {
+        let held = std::mem::take(&mut self.held);
+        self.scan(&held, 0, None, true, out, |r| {
+            Bytes::copy_from_slice(&held[r])
+        })?;
+        Ok(())
+    }
+}

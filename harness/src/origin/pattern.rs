@@ -25,7 +25,7 @@ const SEED: u64 = 0x6669_7273_7462_7974; // "firstbyt"
 
 /// splitmix64's finaliser: every input bit affects every output bit, so consecutive word
 /// indexes give unrelated-looking words and a proxy that reorders or repeats frames is caught.
-fn mix(index: u64) -> u64 {
+pub(crate) fn mix(index: u64) -> u64 {
     let mut z = (index ^ SEED).wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

@@ -1,0 +1,494 @@
+//! A route's transform chain: which stages run with which parameters, on which responses,
+//! and, for one response, the plan — decode what the origin compressed, run the stages,
+//! encode for what the client accepts. Everything else passes through untouched.
+
+use firstbyte_transform::codec::{negotiate, Decoder, Encoder, Encoding, Limits};
+use firstbyte_transform::html::{
+    HtmlRewrite, HtmlRules, Insert, Position, RemoveAttribute, SetAttribute, UrlRewrite,
+    DEFAULT_MEMORY_LIMIT,
+};
+use firstbyte_transform::replace::{Replace, ReplaceOptions};
+use firstbyte_transform::{Pipeline, Transform, TransformError};
+use serde::Deserialize;
+
+/// The transforms a route applies, as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chain {
+    /// Content stages, in the order they see the body.
+    pub stages: Vec<Stage>,
+    /// Encodings offered to clients, in order of preference; empty: never encode.
+    pub compress: Vec<Encoding>,
+    /// Media types (`text/html`) or families (`text/*`) the chain applies to.
+    pub content_types: Vec<String>,
+    pub statuses: Statuses,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stage {
+    Replace(ReplaceSpec),
+    Html(HtmlSpec),
+}
+
+/// `route.<name>.replace`: `{"rules": [["from", "to"], …], "case_insensitive": false, "once": false}`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaceSpec {
+    pub rules: Vec<(String, String)>,
+    #[serde(default)]
+    pub case_insensitive: bool,
+    #[serde(default)]
+    pub once: bool,
+}
+
+/// `route.<name>.html`: `{"insert": [{"selector": "head", "position": "append", "html": "…"}],
+/// "set_attributes": [{"selector", "name", "value"}], "remove_attributes": [{"selector", "name"}],
+/// "remove": ["selector"], "rewrite_urls": {"from": "http://origin", "to": "https://public"},
+/// "memory_limit": 1048576}`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HtmlSpec {
+    #[serde(default)]
+    pub insert: Vec<InsertSpec>,
+    #[serde(default)]
+    pub set_attributes: Vec<SetAttributeSpec>,
+    #[serde(default)]
+    pub remove_attributes: Vec<RemoveAttributeSpec>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+    #[serde(default)]
+    pub rewrite_urls: Option<UrlRewriteSpec>,
+    #[serde(default)]
+    pub memory_limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InsertSpec {
+    pub selector: String,
+    pub position: PositionSpec,
+    pub html: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PositionSpec {
+    Before,
+    After,
+    Prepend,
+    Append,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetAttributeSpec {
+    pub selector: String,
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveAttributeSpec {
+    pub selector: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UrlRewriteSpec {
+    pub from: String,
+    pub to: String,
+}
+
+impl Stage {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Stage::Replace(_) => "replace",
+            Stage::Html(_) => "html",
+        }
+    }
+
+    /// Parses a stage's JSON parameters and builds it once, so that a bad selector or an
+    /// empty pattern is a config error rather than a surprise mid-stream.
+    pub fn parse(name: &str, json: &str) -> Result<Stage, String> {
+        let stage = match name {
+            "replace" => Stage::Replace(serde_json::from_str(json).map_err(|e| e.to_string())?),
+            "html" => Stage::Html(serde_json::from_str(json).map_err(|e| e.to_string())?),
+            other => return Err(format!("unknown stage '{other}' (known: replace, html)")),
+        };
+        stage.build().map_err(|e| e.reason)?;
+        Ok(stage)
+    }
+
+    pub fn build(&self) -> Result<Box<dyn Transform>, TransformError> {
+        Ok(match self {
+            Stage::Replace(spec) => Box::new(Replace::new(
+                spec.rules
+                    .iter()
+                    .map(|(from, to)| (from.clone().into_bytes(), to.clone().into_bytes()))
+                    .collect(),
+                ReplaceOptions {
+                    case_insensitive: spec.case_insensitive,
+                    once: spec.once,
+                },
+            )?),
+            Stage::Html(spec) => Box::new(HtmlRewrite::new(html_rules(spec))?),
+        })
+    }
+}
+
+fn html_rules(spec: &HtmlSpec) -> HtmlRules {
+    HtmlRules {
+        inserts: spec
+            .insert
+            .iter()
+            .map(|i| Insert {
+                selector: i.selector.clone(),
+                position: match i.position {
+                    PositionSpec::Before => Position::Before,
+                    PositionSpec::After => Position::After,
+                    PositionSpec::Prepend => Position::Prepend,
+                    PositionSpec::Append => Position::Append,
+                },
+                html: i.html.clone(),
+            })
+            .collect(),
+        set_attributes: spec
+            .set_attributes
+            .iter()
+            .map(|a| SetAttribute {
+                selector: a.selector.clone(),
+                name: a.name.clone(),
+                value: a.value.clone(),
+            })
+            .collect(),
+        remove_attributes: spec
+            .remove_attributes
+            .iter()
+            .map(|a| RemoveAttribute {
+                selector: a.selector.clone(),
+                name: a.name.clone(),
+            })
+            .collect(),
+        remove: spec.remove.clone(),
+        rewrite_urls: spec.rewrite_urls.as_ref().map(|u| UrlRewrite {
+            from: u.from.clone(),
+            to: u.to.clone(),
+        }),
+        memory_limit: spec.memory_limit.unwrap_or(DEFAULT_MEMORY_LIMIT),
+    }
+}
+
+/// Which statuses a chain applies to: `2xx` by default; `200`, `200-299`, `4xx`, comma lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statuses(Vec<(u16, u16)>);
+
+impl Default for Statuses {
+    fn default() -> Self {
+        Statuses(vec![(200, 299)])
+    }
+}
+
+impl Statuses {
+    pub fn parse(text: &str) -> Result<Statuses, String> {
+        let mut ranges = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let range = if let Some(class) = part.strip_suffix("xx") {
+                match class.parse::<u16>() {
+                    Ok(c @ 1..=5) => (c * 100, c * 100 + 99),
+                    _ => return Err(format!("'{part}' is not a status class like 2xx")),
+                }
+            } else if let Some((a, b)) = part.split_once('-') {
+                match (status(a), status(b)) {
+                    (Some(a), Some(b)) if a <= b => (a, b),
+                    _ => return Err(format!("'{part}' is not a status range like 200-299")),
+                }
+            } else {
+                let s = status(part).ok_or_else(|| format!("'{part}' is not a status code"))?;
+                (s, s)
+            };
+            ranges.push(range);
+        }
+        if ranges.is_empty() {
+            return Err("lists no status".into());
+        }
+        Ok(Statuses(ranges))
+    }
+
+    pub fn contains(&self, status: u16) -> bool {
+        self.0.iter().any(|(a, b)| (*a..=*b).contains(&status))
+    }
+}
+
+fn status(text: &str) -> Option<u16> {
+    text.trim().parse().ok().filter(|s| (100..=599).contains(s))
+}
+
+/// Media types a chain applies to when the route does not say: HTML for an html stage,
+/// otherwise text and the textual application types.
+pub fn default_content_types(stages: &[Stage]) -> Vec<String> {
+    if stages.iter().any(|s| matches!(s, Stage::Html(_))) {
+        vec!["text/html".into()]
+    } else {
+        [
+            "text/*",
+            "application/json",
+            "application/javascript",
+            "application/xml",
+            "image/svg+xml",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+}
+
+fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+fn type_matches(pattern: &str, media: &str) -> bool {
+    match pattern.strip_suffix("/*") {
+        Some(family) => media
+            .split_once('/')
+            .is_some_and(|(f, _)| f.eq_ignore_ascii_case(family)),
+        None => pattern.eq_ignore_ascii_case(media),
+    }
+}
+
+/// The parts of a response (and its request) that decide whether and how to transform.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    pub status: u16,
+    pub content_type: Option<&'a str>,
+    pub content_encoding: Option<&'a str>,
+    pub accept_encoding: Option<&'a str>,
+}
+
+/// What to do to one response body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    pub decode: Option<Encoding>,
+    pub encode: Encoding,
+    /// Whether the response depends on the client's Accept-Encoding (`Vary`).
+    pub varies_by_encoding: bool,
+}
+
+impl Chain {
+    /// What to ask the origin for when a content stage needs plain bytes. Brotli is left
+    /// out: decoding it needs the sender's window (4 MiB and more) in wasm memory. A br body
+    /// an origin sends anyway is still decoded.
+    pub const DECODABLE: &'static str = "gzip, deflate";
+
+    /// `None`: the response passes through untouched.
+    pub fn plan(&self, facts: Facts) -> Option<Plan> {
+        if !self.statuses.contains(facts.status) {
+            return None;
+        }
+        let media = media_type(facts.content_type?);
+        if !self.content_types.iter().any(|p| type_matches(p, &media)) {
+            return None;
+        }
+        let origin = match facts.content_encoding.map(str::trim) {
+            None | Some("") => Encoding::Identity,
+            // A coding this app cannot undo: leave the body alone.
+            Some(value) => Encoding::from_content_encoding(value)?,
+        };
+        let varies_by_encoding = !self.compress.is_empty();
+        let chosen = negotiate(facts.accept_encoding, &self.compress);
+        if self.stages.is_empty() {
+            // Compression alone: only an uncompressed body is worth encoding.
+            return (origin == Encoding::Identity && chosen != Encoding::Identity).then_some(
+                Plan {
+                    decode: None,
+                    encode: chosen,
+                    varies_by_encoding,
+                },
+            );
+        }
+        let encode = if self.compress.is_empty() && origin != Encoding::Identity {
+            // Nothing configured: give the client back the coding the origin chose, if the
+            // client takes it.
+            negotiate(facts.accept_encoding, &[origin])
+        } else {
+            chosen
+        };
+        Some(Plan {
+            decode: (origin != Encoding::Identity).then_some(origin),
+            encode,
+            varies_by_encoding: varies_by_encoding || origin != Encoding::Identity,
+        })
+    }
+
+    /// The stages for one response, in order: decoder, content stages, encoder.
+    pub fn pipeline(&self, plan: &Plan) -> Result<Pipeline, TransformError> {
+        let mut stages: Vec<Box<dyn Transform>> = Vec::new();
+        if let Some(encoding) = plan.decode {
+            stages.push(Box::new(Decoder::new(encoding, self.limits)?));
+        }
+        for stage in &self.stages {
+            stages.push(stage.build()?);
+        }
+        if plan.encode != Encoding::Identity {
+            stages.push(Box::new(Encoder::new(plan.encode, None)?));
+        }
+        Ok(Pipeline::new(stages))
+    }
+}
+
+/// Parses `br,gzip` into encodings offered to clients.
+pub fn parse_compress(text: &str) -> Result<Vec<Encoding>, String> {
+    let mut out = Vec::new();
+    for token in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        match Encoding::from_content_encoding(token) {
+            Some(e) if e != Encoding::Identity && !out.contains(&e) => out.push(e),
+            _ => return Err(format!("'{token}' is not one of br, gzip, deflate")),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(stages: Vec<Stage>, compress: &[Encoding]) -> Chain {
+        Chain {
+            content_types: default_content_types(&stages),
+            stages,
+            compress: compress.to_vec(),
+            statuses: Statuses::default(),
+            limits: Limits::default(),
+        }
+    }
+
+    fn replace() -> Stage {
+        Stage::parse("replace", r#"{"rules": [["a", "b"]]}"#).unwrap()
+    }
+
+    fn facts<'a>(status: u16, ct: &'a str, ce: Option<&'a str>, ae: Option<&'a str>) -> Facts<'a> {
+        Facts {
+            status,
+            content_type: Some(ct),
+            content_encoding: ce,
+            accept_encoding: ae,
+        }
+    }
+
+    #[test]
+    fn stage_parameters_are_checked_when_parsed() {
+        assert!(Stage::parse("replace", r#"{"rules": [["", "x"]]}"#).is_err());
+        assert!(Stage::parse("replace", r#"{"rulez": []}"#)
+            .unwrap_err()
+            .contains("unknown field"));
+        assert!(Stage::parse("html", r#"{"remove": ["p[["]}"#).is_err());
+        assert!(Stage::parse("gzip", "{}")
+            .unwrap_err()
+            .contains("unknown stage"));
+        let html = Stage::parse(
+            "html",
+            r#"{"insert": [{"selector": "head", "position": "append", "html": "<script></script>"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(html.name(), "html");
+    }
+
+    #[test]
+    fn statuses_take_codes_classes_and_ranges() {
+        let s = Statuses::parse("200, 3xx, 404-410").unwrap();
+        assert!(s.contains(200) && s.contains(301) && s.contains(404) && s.contains(410));
+        assert!(!s.contains(201) && !s.contains(500));
+        for bad in ["", "2x", "9xx", "abc", "300-200", "700"] {
+            assert!(Statuses::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Statuses::default().contains(204) && !Statuses::default().contains(304));
+    }
+
+    #[test]
+    fn content_types_match_by_media_type_or_family() {
+        assert!(type_matches("text/*", &media_type("text/event-stream")));
+        assert!(type_matches(
+            "text/html",
+            &media_type("Text/HTML; charset=utf-8")
+        ));
+        assert!(!type_matches("text/html", &media_type("text/plain")));
+        assert!(!type_matches("text/*", &media_type("application/json")));
+    }
+
+    #[test]
+    fn plans_decode_transform_and_encode() {
+        let c = chain(vec![replace()], &[Encoding::Brotli, Encoding::Gzip]);
+        let p = c
+            .plan(facts(200, "text/plain", Some("gzip"), Some("gzip, br")))
+            .unwrap();
+        assert_eq!(p.decode, Some(Encoding::Gzip));
+        assert_eq!(p.encode, Encoding::Brotli);
+        assert!(p.varies_by_encoding);
+        assert_eq!(
+            c.pipeline(&p).unwrap().names(),
+            ["gzip-decode", "replace", "br-encode"]
+        );
+
+        let identity = c.plan(facts(200, "text/plain", None, None)).unwrap();
+        assert_eq!(
+            (identity.decode, identity.encode),
+            (None, Encoding::Identity)
+        );
+    }
+
+    #[test]
+    fn responses_outside_the_chain_pass_untouched() {
+        let c = chain(vec![replace()], &[]);
+        assert_eq!(c.plan(facts(404, "text/plain", None, None)), None);
+        assert_eq!(c.plan(facts(200, "image/png", None, None)), None);
+        assert_eq!(c.plan(facts(200, "text/plain", Some("zstd"), None)), None);
+        let no_type = Facts {
+            status: 200,
+            content_type: None,
+            content_encoding: None,
+            accept_encoding: None,
+        };
+        assert_eq!(c.plan(no_type), None);
+    }
+
+    #[test]
+    fn without_compress_the_origin_coding_is_kept_if_the_client_takes_it() {
+        let c = chain(vec![replace()], &[]);
+        let p = c
+            .plan(facts(200, "text/plain", Some("gzip"), Some("gzip")))
+            .unwrap();
+        assert_eq!((p.decode, p.encode), (Some(Encoding::Gzip), Encoding::Gzip));
+        let p = c
+            .plan(facts(200, "text/plain", Some("gzip"), Some("br")))
+            .unwrap();
+        assert_eq!(p.encode, Encoding::Identity);
+    }
+
+    #[test]
+    fn compression_alone_only_touches_uncompressed_bodies() {
+        let c = chain(Vec::new(), &[Encoding::Gzip]);
+        let p = c.plan(facts(200, "text/css", None, Some("gzip"))).unwrap();
+        assert_eq!((p.decode, p.encode), (None, Encoding::Gzip));
+        assert_eq!(
+            c.plan(facts(200, "text/css", Some("br"), Some("gzip"))),
+            None
+        );
+        assert_eq!(c.plan(facts(200, "text/css", None, Some("identity"))), None);
+    }
+
+    #[test]
+    fn compress_lists_are_checked() {
+        assert_eq!(
+            parse_compress("br, gzip").unwrap(),
+            [Encoding::Brotli, Encoding::Gzip]
+        );
+        assert!(parse_compress("zstd").is_err());
+        assert!(parse_compress("gzip,gzip").is_err());
+        assert!(parse_compress("identity").is_err());
+    }
+}

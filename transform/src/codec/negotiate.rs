@@ -1,0 +1,158 @@
+//! `Accept-Encoding` negotiation, RFC 9110 §12.5.3.
+
+use super::Encoding;
+
+/// Picks the coding of the response from the request's `Accept-Encoding` and the codings the
+/// server can produce, `offered` in the server's order of preference (e.g. `[Brotli, Gzip]`).
+///
+/// - Each coding gets the q-value of its own entry (`gzip` and `x-gzip` are the same coding),
+///   else the q-value of `*`, else it is not acceptable. `q=0` means not acceptable. A coding
+///   listed twice counts with its highest q-value. Tokens are ASCII case-insensitive and
+///   whitespace around elements, `;` and `=` is ignored.
+/// - The acceptable offered coding with the highest q-value wins; ties go to the earlier one
+///   in `offered`.
+/// - `identity` is acceptable unless excluded by `identity;q=0`, or by `*;q=0` without an
+///   `identity` entry. It wins over the best offered coding only when the client gave it,
+///   explicitly or through `*`, a strictly higher q-value (`gzip;q=0.5, identity`); when the
+///   client is silent about it, it ranks below every acceptable coding.
+/// - No header at all: [`Encoding::Identity`]. RFC 9110 allows any coding then, but a client
+///   that sends no `Accept-Encoding` (a script, a health check) usually cannot decode one. An
+///   empty header asks for no coding: identity too.
+/// - Nothing offered is acceptable: [`Encoding::Identity`]. That includes the case where
+///   identity itself was excluded (`identity;q=0` or `*;q=0`): RFC 9110 would allow a 406,
+///   but sending the body uncoded is what every server does and what clients cope with, so
+///   this function never fails.
+/// - Malformed elements (a bad token, a q-value outside the grammar such as `q=2` or
+///   `q=0.1234`, a parameter without `=`) are ignored, as if absent; never a panic.
+pub fn negotiate(accept_encoding: Option<&str>, offered: &[Encoding]) -> Encoding {
+    let Some(header) = accept_encoding else {
+        return Encoding::Identity;
+    };
+    let prefs = Preferences::parse(header);
+
+    // Ranks: 2 × q (0..=2000) for codings with a q-value, 1 for an identity the client was
+    // silent about (acceptable, but below any positive q), 0 for not acceptable.
+    let rank = |encoding: Encoding| -> u32 {
+        match prefs.quality(encoding) {
+            Some(q) => 2 * u32::from(q),
+            None if encoding == Encoding::Identity => 1,
+            None => 0,
+        }
+    };
+    let mut best: Option<(u32, Encoding)> = None;
+    for &encoding in offered {
+        let r = rank(encoding);
+        if r > 0 && best.is_none_or(|(best_rank, _)| r > best_rank) {
+            best = Some((r, encoding));
+        }
+    }
+    match best {
+        Some((best_rank, encoding)) if rank(Encoding::Identity) <= best_rank => encoding,
+        _ => Encoding::Identity,
+    }
+}
+
+/// The q-values (in thousandths) an `Accept-Encoding` header gives the codings we know.
+#[derive(Default)]
+struct Preferences {
+    identity: Option<u16>,
+    gzip: Option<u16>,
+    deflate: Option<u16>,
+    brotli: Option<u16>,
+    any: Option<u16>,
+}
+
+impl Preferences {
+    fn parse(header: &str) -> Preferences {
+        let mut prefs = Preferences::default();
+        for element in header.split(',') {
+            let Some((coding, q)) = parse_element(element) else {
+                continue;
+            };
+            let slot = match coding.to_ascii_lowercase().as_str() {
+                "identity" => &mut prefs.identity,
+                "gzip" | "x-gzip" => &mut prefs.gzip,
+                "deflate" => &mut prefs.deflate,
+                "br" => &mut prefs.brotli,
+                "*" => &mut prefs.any,
+                _ => continue,
+            };
+            *slot = Some(slot.map_or(q, |old| old.max(q)));
+        }
+        prefs
+    }
+
+    /// The client's q-value for `encoding`: its own entry, else `*`'s, else `None`.
+    fn quality(&self, encoding: Encoding) -> Option<u16> {
+        let own = match encoding {
+            Encoding::Identity => self.identity,
+            Encoding::Gzip => self.gzip,
+            Encoding::Deflate => self.deflate,
+            Encoding::Brotli => self.brotli,
+        };
+        own.or(self.any)
+    }
+}
+
+/// One list element: `coding *( OWS ";" OWS param )`, with the q-value of its `q` parameter
+/// (1000 when absent). `None` for an empty or malformed element.
+fn parse_element(element: &str) -> Option<(&str, u16)> {
+    let mut parts = element.split(';');
+    let coding = parts.next()?.trim_matches([' ', '\t']);
+    if coding.is_empty() || !coding.bytes().all(is_tchar) {
+        return None;
+    }
+    let mut q = 1000;
+    for param in parts {
+        let (name, value) = param.split_once('=')?;
+        if name.trim_matches([' ', '\t']).eq_ignore_ascii_case("q") {
+            q = parse_qvalue(value.trim_matches([' ', '\t']))?;
+        }
+    }
+    Some((coding, q))
+}
+
+/// `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`, in thousandths.
+fn parse_qvalue(value: &str) -> Option<u16> {
+    let (int, frac) = match value.split_once('.') {
+        Some((int, frac)) => (int, frac),
+        None => (value, ""),
+    };
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut thousandths = 0u16;
+    for (i, digit) in frac.bytes().enumerate() {
+        thousandths += u16::from(digit - b'0') * [100, 10, 1][i];
+    }
+    match int {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
+/// RFC 9110 `tchar`, plus `*` (already a tchar) for the wildcard.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qvalues_follow_the_grammar() {
+        assert_eq!(parse_qvalue("0"), Some(0));
+        assert_eq!(parse_qvalue("0."), Some(0));
+        assert_eq!(parse_qvalue("0.5"), Some(500));
+        assert_eq!(parse_qvalue("0.125"), Some(125));
+        assert_eq!(parse_qvalue("1"), Some(1000));
+        assert_eq!(parse_qvalue("1.000"), Some(1000));
+        for bad in [
+            "", ".5", "1.5", "2", "0.1234", "-0", "0.5x", "1.001", "01", "q",
+        ] {
+            assert_eq!(parse_qvalue(bad), None, "{bad:?}");
+        }
+    }
+}

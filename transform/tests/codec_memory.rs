@@ -1,0 +1,195 @@
+//! The codec stages' memory with the default settings, measured with a counting global
+//! allocator (its own test binary, so that nothing else allocates meanwhile): bounded, and
+//! not growing with the length of the body.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use bytes::Bytes;
+use firstbyte_transform::codec::{Decoder, Encoder, Encoding, Limits};
+use firstbyte_transform::{Pipeline, Sink, Transform};
+
+struct Counting;
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(by: usize) {
+    let now = CURRENT.fetch_add(by, Relaxed) + by;
+    PEAK.fetch_max(now, Relaxed);
+}
+
+// SAFETY: every call forwards to the system allocator unchanged; only the counters are ours.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let ptr = System.alloc(layout);
+        if !ptr.is_null() {
+            grew(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let ptr = System.alloc_zeroed(layout);
+        if !ptr.is_null() {
+            grew(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout);
+        CURRENT.fetch_sub(layout.size(), Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let new = System.realloc(ptr, layout, new_size);
+        if !new.is_null() {
+            CURRENT.fetch_sub(layout.size(), Relaxed);
+            grew(new_size);
+        }
+        new
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Peak bytes allocated while `f` runs, above what was allocated before it.
+fn peak_during(f: impl FnOnce()) -> usize {
+    let base = CURRENT.load(Relaxed);
+    PEAK.store(base, Relaxed);
+    f();
+    let peak = PEAK.load(Relaxed) - base;
+    assert!(CURRENT.load(Relaxed) <= base + 1024, "the stage leaked");
+    peak
+}
+
+/// Some text that compresses like a web page (about 4×).
+fn page(len: usize) -> Vec<u8> {
+    let words = [
+        "<li><a href=\"/items/",
+        "\">",
+        "</a></li>\n",
+        "streaming",
+        "edge",
+        "first",
+        "byte",
+        "compressed",
+        "response",
+        "body",
+    ];
+    let mut out = Vec::with_capacity(len + 32);
+    let mut x: u32 = 0x9e37_79b9;
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        out.extend_from_slice(words[x as usize % words.len()].as_bytes());
+        out.extend_from_slice(format!("{} ", x % 1000).as_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Pushes `input` through `stage` in `piece`-byte chunks, flushing after each as the proxy
+/// does, and drops the output as the proxy hands it on.
+fn pump(stage: &mut dyn Transform, input: &[u8], piece: usize) {
+    let mut out = Sink::new();
+    for chunk in input.chunks(piece) {
+        stage.push(Bytes::copy_from_slice(chunk), &mut out).unwrap();
+        stage.flush(&mut out).unwrap();
+        out.clear();
+    }
+    stage.finish(&mut out).unwrap();
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzEncoder::new(data, flate2::Compression::default())
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * 1024;
+
+#[test]
+fn codec_memory_is_bounded_and_independent_of_body_length() {
+    let big = page(2 * MIB);
+    let small = &big[..MIB / 2];
+    let mut report = Vec::new();
+
+    for encoding in [Encoding::Gzip, Encoding::Brotli] {
+        for (label, piece) in [("16 KiB pushes", 16 * KIB), ("256 KiB pushes", 256 * KIB)] {
+            let measure = |input: &[u8]| {
+                peak_during(|| pump(&mut Encoder::new(encoding, None).unwrap(), input, piece))
+            };
+            let (peak_small, peak_big) = (measure(small), measure(&big));
+            report.push(format!(
+                "{encoding:?} encoder, {label}: {} KiB (512 KiB body), {} KiB (2 MiB body)",
+                peak_small / KIB,
+                peak_big / KIB
+            ));
+            // The pushed chunk itself and the compressed output of one push count too.
+            assert!(peak_big < 3 * MIB / 2 + 2 * piece, "{}", report.join("\n"));
+            assert!(peak_big <= peak_small + 64 * KIB, "{}", report.join("\n"));
+        }
+    }
+
+    let gz_big = gzip(&big);
+    let gz_small = gzip(small);
+    let mut br = Encoder::new(Encoding::Brotli, None).unwrap();
+    let br_big = firstbyte_transform::testing::run(&mut br, &big, &[], false).unwrap();
+    let mut br = Encoder::new(Encoding::Brotli, None).unwrap();
+    let br_small = firstbyte_transform::testing::run(&mut br, small, &[], false).unwrap();
+    for (encoding, small, big) in [
+        (Encoding::Gzip, &gz_small, &gz_big),
+        (Encoding::Brotli, &br_small, &br_big),
+    ] {
+        let measure = |input: &[u8]| {
+            peak_during(|| {
+                pump(
+                    &mut Decoder::new(encoding, Limits::default()).unwrap(),
+                    input,
+                    16 * KIB,
+                )
+            })
+        };
+        let (peak_small, peak_big) = (measure(small), measure(big));
+        report.push(format!(
+            "{encoding:?} decoder, 16 KiB pushes: {} KiB (512 KiB body), {} KiB (2 MiB body)",
+            peak_small / KIB,
+            peak_big / KIB
+        ));
+        // The decoder, plus up to ratio × 16 KiB of output from one push.
+        assert!(peak_big < 512 * KIB, "{}", report.join("\n"));
+        assert!(peak_big <= peak_small + 64 * KIB, "{}", report.join("\n"));
+    }
+
+    // The proxy's recompressing path: gzip from the origin, brotli to the client.
+    let peak = peak_during(|| {
+        let mut pipeline = Pipeline::new(vec![
+            Box::new(Decoder::new(Encoding::Gzip, Limits::default()).unwrap()),
+            Box::new(Encoder::new(Encoding::Brotli, None).unwrap()),
+        ]);
+        let mut out = Sink::new();
+        for chunk in gz_big.chunks(16 * KIB) {
+            pipeline
+                .push(Bytes::copy_from_slice(chunk), &mut out)
+                .unwrap();
+            pipeline.flush(&mut out).unwrap();
+            out.clear();
+        }
+        pipeline.finish(&mut out).unwrap();
+    });
+    report.push(format!(
+        "gzip-decode → br-encode pipeline: {} KiB",
+        peak / KIB
+    ));
+    assert!(peak < 3 * MIB / 2, "{}", report.join("\n"));
+
+    println!("{}", report.join("\n"));
+}

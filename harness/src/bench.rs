@@ -1,72 +1,223 @@
-//! The TTFB benchmark: each mode (the origin directly, the bare reference app, firstbyte)
-//! is measured on each workload in the same run, samples interleaved across modes so that
-//! drift on a shared machine hits them alike, and everything is reported as ratios.
+//! The TTFB benchmark: every mode (the origin directly, the bare reference app, firstbyte
+//! with and without transforms, a buffered build, nginx) on every workload, in one run,
+//! samples interleaved across modes so that drift on a shared machine hits them alike, and
+//! everything reported beside its reference as a ratio.
+//!
+//! To add a mode: a [`Mode`] entry in [`MODES`] (who answers, which path, which headers).
+//! To add a workload: a [`Workload`] in `bin/bench.rs`'s list.
 
+pub mod chart;
 pub mod measure;
+pub mod nginx;
 pub mod report;
+pub mod stages;
 pub mod stats;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::client;
 use crate::stack::{manifest, wasm, Edge, OriginServer};
 use measure::{request, Sample};
 use stats::{median, summarize, Summary};
 
-/// Who answers the benchmark's requests.
+/// Who answers a mode's requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// The dev origin directly: the floor.
+pub enum Server {
     Origin,
-    /// Explicit main, stream_to_client, append, nothing else: the platform's floor.
-    Reference,
-    /// firstbyte's plain passthrough route.
-    Firstbyte,
+    /// Viceroy running this wasm app.
+    Edge(&'static str),
+    Nginx,
 }
 
-impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::Origin, Mode::Reference, Mode::Firstbyte];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Origin => "origin",
-            Mode::Reference => "reference",
-            Mode::Firstbyte => "firstbyte",
-        }
-    }
-
-    /// The wasm app Viceroy runs for this mode, if any.
-    fn app(self) -> Option<&'static str> {
-        match self {
-            Mode::Origin => None,
-            Mode::Reference => Some("reference"),
-            Mode::Firstbyte => Some("firstbyte"),
-        }
-    }
-
-    /// The path that reaches `origin_path` on the dev origin through this mode.
-    fn path(self, origin_path: &str) -> String {
-        match self {
-            Mode::Origin | Mode::Reference => origin_path.to_string(),
-            Mode::Firstbyte => format!("/origin{origin_path}"),
-        }
-    }
+/// Which origin body a mode asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `/bytes/{n}`: random bytes with Content-Length.
+    Bytes,
+    /// `/text/{n}`: text with `origin.example` in it, for the rewriting modes.
+    Text,
+    /// `/text/{n}?encoding=gzip`: the same text, gzip-compressed by the origin.
+    GzipText,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mode {
+    pub name: &'static str,
+    pub server: Server,
+    /// Prepended to the origin path (the route that reaches the origin).
+    pub prefix: &'static str,
+    pub source: Source,
+    pub accept_encoding: Option<&'static str>,
+}
+
+pub const ORIGIN: Mode = Mode {
+    name: "origin",
+    server: Server::Origin,
+    prefix: "",
+    source: Source::Bytes,
+    accept_encoding: None,
+};
+pub const REFERENCE: Mode = Mode {
+    name: "reference",
+    server: Server::Edge("reference"),
+    prefix: "",
+    source: Source::Bytes,
+    accept_encoding: None,
+};
+pub const FIRSTBYTE: Mode = Mode {
+    name: "firstbyte",
+    server: Server::Edge("firstbyte"),
+    prefix: "/origin",
+    source: Source::Bytes,
+    accept_encoding: None,
+};
+pub const BUFFERED: Mode = Mode {
+    name: "buffered",
+    server: Server::Edge("buffered"),
+    prefix: "",
+    source: Source::Bytes,
+    accept_encoding: None,
+};
+pub const COPY: Mode = Mode {
+    name: "reference copy",
+    server: Server::Edge("reference"),
+    prefix: "/copy",
+    source: Source::Text,
+    accept_encoding: None,
+};
+pub const REPLACE: Mode = Mode {
+    name: "firstbyte replace",
+    server: Server::Edge("firstbyte"),
+    prefix: "/replace",
+    source: Source::Text,
+    accept_encoding: None,
+};
+pub const RECOMPRESS: Mode = Mode {
+    name: "firstbyte gzip>html>br",
+    server: Server::Edge("firstbyte"),
+    prefix: "/recompress",
+    source: Source::GzipText,
+    accept_encoding: Some("br, gzip"),
+};
+pub const NGINX: Mode = Mode {
+    name: "nginx",
+    server: Server::Nginx,
+    prefix: "/origin",
+    source: Source::Bytes,
+    accept_encoding: None,
+};
+pub const NGINX_REPLACE: Mode = Mode {
+    name: "nginx sub_filter",
+    server: Server::Nginx,
+    prefix: "/replace",
+    source: Source::Text,
+    accept_encoding: None,
+};
+pub const NGINX_GZIP: Mode = Mode {
+    name: "nginx gzip",
+    server: Server::Nginx,
+    prefix: "/recompress",
+    source: Source::Text,
+    accept_encoding: Some("gzip"),
+};
+
+pub const MODES: [Mode; 10] = [
+    ORIGIN,
+    REFERENCE,
+    FIRSTBYTE,
+    BUFFERED,
+    COPY,
+    REPLACE,
+    RECOMPRESS,
+    NGINX,
+    NGINX_REPLACE,
+    NGINX_GZIP,
+];
+
+/// The firstbyte routes the transform modes use, added to the demo config.
+pub const BENCH_ROUTES: &[(&str, Option<&str>)] = &[
+    ("routes", Some("origin,replace,recompress")),
+    ("route.replace.prefix", Some("/replace/")),
+    ("route.replace.backend", Some("origin")),
+    ("route.replace.strip_prefix", Some("true")),
+    ("route.replace.transforms", Some("replace")),
+    (
+        "route.replace.replace",
+        Some(r#"{"rules": [["origin.example", "edge.example!!"]]}"#),
+    ),
+    ("route.recompress.prefix", Some("/recompress/")),
+    ("route.recompress.backend", Some("origin")),
+    ("route.recompress.strip_prefix", Some("true")),
+    ("route.recompress.transforms", Some("html")),
+    (
+        "route.recompress.html",
+        Some(
+            r#"{"insert": [{"selector": "body", "position": "prepend", "html": "<b>firstbyte</b>"}]}"#,
+        ),
+    ),
+    ("route.recompress.content_types", Some("text/*")),
+    ("route.recompress.compress", Some("br")),
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// A body of this many bytes.
+    Body(u64),
+    /// Server-sent events at a fixed interval: what each event's trip adds is measured.
+    Events { events: u32, interval_ms: u32 },
+    /// An origin that waits this long before its response headers.
+    SlowOrigin { delay_ms: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Workload {
     pub name: String,
-    pub origin_path: String,
-    pub body_bytes: u64,
+    pub kind: Kind,
+    /// TTFB samples per mode.
+    pub samples: usize,
+    /// Full downloads per mode, for time to last byte and throughput.
+    pub downloads: usize,
 }
 
 impl Workload {
-    pub fn bytes(size: u64) -> Workload {
+    pub fn body(size: u64, samples: usize, downloads: usize) -> Workload {
         Workload {
             name: human_size(size),
-            origin_path: format!("/bytes/{size}"),
-            body_bytes: size,
+            kind: Kind::Body(size),
+            samples,
+            downloads,
         }
+    }
+
+    /// The plain body size, when the workload has one.
+    pub fn size(&self) -> Option<u64> {
+        match self.kind {
+            Kind::Body(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The path `mode` requests for this workload.
+    pub fn path(&self, mode: &Mode) -> String {
+        let origin_path = match (&self.kind, mode.source) {
+            (Kind::Body(n), Source::Bytes) => format!("/bytes/{n}"),
+            (Kind::Body(n), Source::Text) => format!("/text/{n}"),
+            (Kind::Body(n), Source::GzipText) => format!("/text/{n}?encoding=gzip"),
+            (
+                Kind::Events {
+                    events,
+                    interval_ms,
+                },
+                _,
+            ) => {
+                format!("/sse?events={events}&interval_ms={interval_ms}")
+            }
+            (Kind::SlowOrigin { delay_ms }, _) => {
+                format!("/delay/{}", f64::from(*delay_ms) / 1000.0)
+            }
+        };
+        format!("{}{origin_path}", mode.prefix)
     }
 }
 
@@ -82,10 +233,6 @@ pub fn human_size(bytes: u64) -> String {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub workloads: Vec<Workload>,
-    /// TTFB samples per mode and workload.
-    pub samples: usize,
-    /// Full downloads per mode and workload, for time to last byte and throughput.
-    pub downloads: usize,
     pub timeout: Duration,
     /// Pause before each TTFB sample: a sample that closes its connection after the first
     /// byte leaves the servers unwinding the rest of a large body, and the next sample must
@@ -98,73 +245,124 @@ pub struct Settings {
 pub struct Cell {
     pub mode: Mode,
     pub workload: String,
-    pub body_bytes: u64,
     pub ttfb: Option<Summary>,
     pub ttlb_ms: Option<f64>,
+    /// Plain bytes per second over full downloads, whatever the wire encoding.
     pub mb_per_s: Option<f64>,
+    /// Median time from the origin sending an event to the client having it, for event
+    /// streams.
+    pub event_ms: Option<f64>,
     /// Largest WebAssembly heap Viceroy reported for this mode's requests on this workload.
     pub heap_mib: Option<f64>,
     pub failures: usize,
+    pub attempts: usize,
+}
+
+impl Cell {
+    /// Most of its requests failed: report it as failed, not as a figure.
+    pub fn failed(&self) -> bool {
+        self.attempts > 0 && self.failures * 2 > self.attempts
+    }
 }
 
 pub struct Bench {
     origin: OriginServer,
-    edges: Vec<(Mode, Edge)>,
+    edges: Vec<(&'static str, Edge)>,
+    nginx: Option<nginx::Nginx>,
+    pub modes: Vec<Mode>,
 }
 
 impl Bench {
-    pub fn start() -> Result<Bench, String> {
+    /// Starts the origin, one Viceroy per app, and nginx when installed; `notice` hears
+    /// about modes that cannot run.
+    pub fn start(notice: &mut dyn FnMut(&str)) -> Result<Bench, String> {
         let origin = OriginServer::start().map_err(|e| format!("dev origin: {e}"))?;
-        let manifest = manifest(origin.addr, &[]).map_err(|e| format!("manifest: {e}"))?;
+        let manifest = manifest(origin.addr, BENCH_ROUTES).map_err(|e| format!("manifest: {e}"))?;
         let mut edges = Vec::new();
-        for mode in Mode::ALL {
-            if let Some(app) = mode.app() {
-                let edge = Edge::start(&wasm(app), &manifest).map_err(|e| format!("{app}: {e}"))?;
-                edges.push((mode, edge));
-            }
+        for app in ["reference", "firstbyte", "buffered"] {
+            let edge = Edge::start(&wasm(app), &manifest).map_err(|e| format!("{app}: {e}"))?;
+            edges.push((app, edge));
         }
-        Ok(Bench { origin, edges })
-    }
-
-    fn addr(&self, mode: Mode) -> SocketAddr {
-        self.edges
+        let nginx = nginx::Nginx::start(origin.addr)?;
+        if nginx.is_none() {
+            notice("nginx is not installed: the nginx modes are skipped (apt-get install nginx-light to add them)");
+        }
+        let modes = MODES
             .iter()
-            .find(|(m, _)| *m == mode)
-            .map_or(self.origin.addr, |(_, e)| e.addr)
+            .copied()
+            .filter(|m| m.server != Server::Nginx || nginx.is_some())
+            .collect();
+        Ok(Bench {
+            origin,
+            edges,
+            nginx,
+            modes,
+        })
     }
 
-    fn heap_count(&self, mode: Mode) -> usize {
-        self.edge(mode).map_or(0, |e| e.heaps_mib().len())
+    fn addr(&self, mode: &Mode) -> SocketAddr {
+        match mode.server {
+            Server::Origin => self.origin.addr,
+            Server::Nginx => self.nginx.as_ref().map_or(self.origin.addr, |n| n.addr),
+            Server::Edge(app) => self.edge(app).map_or(self.origin.addr, |e| e.addr),
+        }
     }
 
-    fn edge(&self, mode: Mode) -> Option<&Edge> {
-        self.edges.iter().find(|(m, _)| *m == mode).map(|(_, e)| e)
+    fn edge(&self, app: &str) -> Option<&Edge> {
+        self.edges.iter().find(|(a, _)| *a == app).map(|(_, e)| e)
     }
 
-    /// Measures every mode on `workload`, calling `progress` after each round.
+    fn heaps(&self, mode: &Mode) -> Vec<f64> {
+        match mode.server {
+            Server::Edge(app) => self.edge(app).map(Edge::heaps_mib).unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn headers(mode: &Mode) -> Vec<(&'static str, &'static str)> {
+        mode.accept_encoding
+            .map(|ae| vec![("accept-encoding", ae)])
+            .unwrap_or_default()
+    }
+
+    /// Measures every mode on `workload`, calling `progress` as it goes.
     pub fn run(
         &self,
         workload: &Workload,
         settings: &Settings,
         progress: &mut dyn FnMut(&str),
     ) -> Vec<Cell> {
-        let heap_start: Vec<usize> = Mode::ALL.iter().map(|m| self.heap_count(*m)).collect();
-        let mut ttfb: Vec<Vec<Duration>> = vec![Vec::new(); Mode::ALL.len()];
-        let mut totals: Vec<Vec<f64>> = vec![Vec::new(); Mode::ALL.len()];
-        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); Mode::ALL.len()];
-        let mut failures = vec![0usize; Mode::ALL.len()];
+        let n = self.modes.len();
+        let mut ttfb: Vec<Vec<Duration>> = vec![Vec::new(); n];
+        let mut totals: Vec<Vec<f64>> = vec![Vec::new(); n];
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); n];
+        let mut events: Vec<Vec<f64>> = vec![Vec::new(); n];
+        let mut failures = vec![0usize; n];
+        let mut attempts = vec![0usize; n];
+        // Heap lines of the apps are shared between modes that run on the same app, so
+        // each mode's requests are bracketed by counts of the lines before and after.
+        let mut heaps: Vec<Vec<f64>> = vec![Vec::new(); n];
+        let mut measure_heap = |bench: &Bench, i: usize, before: usize| {
+            let after = bench.heaps(&bench.modes[i]);
+            heaps[i].extend(after.into_iter().skip(before));
+        };
 
-        for round in 0..settings.samples {
-            for k in 0..Mode::ALL.len() {
+        for round in 0..workload.samples {
+            for k in 0..n {
                 // Rotate who goes first, so no mode always follows the same neighbour.
-                let i = (k + round) % Mode::ALL.len();
-                let mode = Mode::ALL[i];
-                match request(
-                    self.addr(mode),
-                    &mode.path(&workload.origin_path),
+                let i = (k + round) % n;
+                let mode = self.modes[i];
+                std::thread::sleep(settings.settle);
+                let before = self.heaps(&mode).len();
+                attempts[i] += 1;
+                let result = request(
+                    self.addr(&mode),
+                    &workload.path(&mode),
+                    &Self::headers(&mode),
                     false,
                     settings.timeout,
-                ) {
+                );
+                match result {
                     Ok(Sample {
                         ttfb: t,
                         status: 200,
@@ -172,66 +370,121 @@ impl Bench {
                     }) => ttfb[i].push(t),
                     _ => failures[i] += 1,
                 }
+                wait_for_heap(self, &mode, before);
+                measure_heap(self, i, before);
             }
-            if (round + 1) % 50 == 0 || round + 1 == settings.samples {
+            if (round + 1) % 25 == 0 || round + 1 == workload.samples {
                 progress(&format!(
-                    "{}: TTFB {}/{}",
+                    "{}: TTFB round {}/{}",
                     workload.name,
                     round + 1,
-                    settings.samples
+                    workload.samples
                 ));
             }
         }
-        for round in 0..settings.downloads {
-            for k in 0..Mode::ALL.len() {
-                let i = (k + round) % Mode::ALL.len();
-                let mode = Mode::ALL[i];
-                match request(
-                    self.addr(mode),
-                    &mode.path(&workload.origin_path),
-                    true,
-                    settings.timeout,
-                ) {
-                    Ok(Sample {
-                        total: Some(total),
-                        body_bytes,
-                        status: 200,
-                        ..
-                    }) if body_bytes == workload.body_bytes => {
-                        totals[i].push(total.as_secs_f64() * 1000.0);
-                        rates[i].push(body_bytes as f64 / total.as_secs_f64() / 1e6);
-                    }
-                    _ => failures[i] += 1,
-                }
-            }
-            progress(&format!(
-                "{}: download {}/{}",
-                workload.name,
-                round + 1,
-                settings.downloads
-            ));
-        }
-        // Heap lines are written when each guest ends; give the last one a moment.
-        std::thread::sleep(Duration::from_millis(200));
 
-        Mode::ALL
-            .iter()
-            .enumerate()
-            .map(|(i, &mode)| Cell {
-                mode,
+        for round in 0..workload.downloads {
+            for k in 0..n {
+                let i = (k + round) % n;
+                let mode = self.modes[i];
+                let before = self.heaps(&mode).len();
+                attempts[i] += 1;
+                match &workload.kind {
+                    Kind::Events { .. } => {
+                        match event_delays(self.addr(&mode), &workload.path(&mode)) {
+                            Some(delays) => events[i].extend(delays),
+                            None => failures[i] += 1,
+                        }
+                    }
+                    kind => {
+                        let result = request(
+                            self.addr(&mode),
+                            &workload.path(&mode),
+                            &Self::headers(&mode),
+                            true,
+                            settings.timeout,
+                        );
+                        match result {
+                            Ok(Sample {
+                                total: Some(total),
+                                body_bytes,
+                                status: 200,
+                                ..
+                            }) if body_bytes > 0 => {
+                                totals[i].push(total.as_secs_f64() * 1000.0);
+                                if let Kind::Body(size) = kind {
+                                    rates[i].push(*size as f64 / total.as_secs_f64() / 1e6);
+                                }
+                            }
+                            _ => failures[i] += 1,
+                        }
+                    }
+                }
+                wait_for_heap(self, &mode, before);
+                measure_heap(self, i, before);
+                progress(&format!(
+                    "{}: download {}/{} {}",
+                    workload.name,
+                    round + 1,
+                    workload.downloads,
+                    mode.name
+                ));
+            }
+        }
+
+        (0..n)
+            .map(|i| Cell {
+                mode: self.modes[i],
                 workload: workload.name.clone(),
-                body_bytes: workload.body_bytes,
                 ttfb: summarize(&ttfb[i]),
                 ttlb_ms: median(&totals[i]),
                 mb_per_s: median(&rates[i]),
-                heap_mib: self.edge(mode).and_then(|e| {
-                    e.heaps_mib()
-                        .into_iter()
-                        .skip(heap_start[i])
-                        .reduce(f64::max)
-                }),
+                event_ms: median(&events[i]),
+                heap_mib: heaps[i].iter().copied().reduce(f64::max),
                 failures: failures[i],
+                attempts: attempts[i],
             })
             .collect()
     }
+}
+
+/// Viceroy writes a request's heap line when its guest ends, just after the response may
+/// have reached the client; wait for it briefly so it is counted for the right mode.
+fn wait_for_heap(bench: &Bench, mode: &Mode, before: usize) {
+    if !matches!(mode.server, Server::Edge(_)) {
+        return;
+    }
+    for _ in 0..100 {
+        if bench.heaps(mode).len() > before {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// For each event of a stream, how long after the origin sent it the client had it.
+fn event_delays(addr: SocketAddr, path: &str) -> Option<Vec<f64>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let (_, pieces) = runtime.block_on(client::arrivals(addr, path, &[])).ok()?;
+    let mut text = String::new();
+    let mut delays = Vec::new();
+    for piece in pieces {
+        text.push_str(&String::from_utf8_lossy(&piece.data));
+        // Complete events only; a partial one waits for the next piece.
+        while let Some(end) = text.find("\n\n") {
+            let event: String = text.drain(..end + 2).collect();
+            let sent: u128 = event
+                .split("sent_at_ms=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
+            delays.push(piece.unix_ms.saturating_sub(sent) as f64);
+        }
+    }
+    (!delays.is_empty()).then_some(delays)
 }

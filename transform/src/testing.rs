@@ -55,6 +55,69 @@ pub fn every_byte(input: &[u8]) -> Vec<usize> {
     (1..input.len()).collect()
 }
 
+/// The origin URL that [`sample_html`] links to, for rewriting benchmarks.
+pub const SAMPLE_ORIGIN: &str = "https://origin.example.com";
+/// What benchmarks rewrite [`SAMPLE_ORIGIN`] to.
+pub const SAMPLE_EDGE: &str = "https://www.example.net";
+
+/// Deterministic HTML-like text: list items, links and paragraphs of words, with a link to
+/// the origin every few KiB.
+pub fn sample_html(len: usize) -> Vec<u8> {
+    const WORDS: [&str; 16] = [
+        "lorem",
+        "ipsum",
+        "dolor",
+        "sit",
+        "amet",
+        "consectetur",
+        "adipiscing",
+        "elit",
+        "sed",
+        "do",
+        "eiusmod",
+        "tempor",
+        "incididunt",
+        "ut",
+        "labore",
+        "magna",
+    ];
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut out = String::with_capacity(len + 4096);
+    out.push_str("<!doctype html><html><head><title>Bench</title></head><body>\n");
+    while out.len() < len {
+        let r = next();
+        match r % 40 {
+            0 => out.push_str(&format!(
+                "<a href=\"{SAMPLE_ORIGIN}/articles/{}\">Read more</a>\n",
+                r % 100_000
+            )),
+            1..=9 => out.push_str(&format!(
+                "<li><a href=\"/page/{}\" class=\"nav-item\">{}</a></li>\n",
+                r % 10_000,
+                WORDS[(r >> 8) as usize % WORDS.len()]
+            )),
+            _ => {
+                out.push_str("<p>");
+                for i in 0..8 + (r >> 16) % 24 {
+                    if i > 0 {
+                        out.push(' ');
+                    }
+                    out.push_str(WORDS[(next() % WORDS.len() as u64) as usize]);
+                }
+                out.push_str(".</p>\n");
+            }
+        }
+    }
+    out.truncate(len);
+    out.into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

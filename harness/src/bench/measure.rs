@@ -19,13 +19,18 @@ pub struct Sample {
 pub fn request(
     addr: SocketAddr,
     path: &str,
+    headers: &[(&str, &str)],
     read_body: bool,
     timeout: Duration,
 ) -> std::io::Result<Sample> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(timeout))?;
-    let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
     let mut buf = vec![0u8; 256 * 1024];
     let start = Instant::now();

@@ -1,61 +1,72 @@
-//! The benchmark's results as a markdown table and a list of checked claims, and the
-//! README section that shows them (between markers, so the README's figures always come
-//! from a run).
+//! The benchmark's results: a markdown table, the project's performance claims checked
+//! against this run's ratios, SVG charts, and the README section that shows them (between
+//! markers, so the README's figures always come from a run).
 
 use std::fmt::Write;
 
-use super::{Cell, Mode};
+use super::chart::{self, Chart, Series};
+use super::{
+    Cell, Mode, Workload, BUFFERED, COPY, FIRSTBYTE, ORIGIN, RECOMPRESS, REFERENCE, REPLACE,
+};
 
 pub const README_START: &str = "<!-- bench:start -->";
 pub const README_END: &str = "<!-- bench:end -->";
 
-fn ms(v: f64) -> String {
-    format!("{v:.2}")
-}
-
 fn cell<'a>(cells: &'a [Cell], mode: Mode, workload: &str) -> Option<&'a Cell> {
     cells
         .iter()
-        .find(|c| c.mode == mode && c.workload == workload)
+        .find(|c| c.mode.name == mode.name && c.workload == workload && !c.failed())
 }
 
 fn p50(cells: &[Cell], mode: Mode, workload: &str) -> Option<f64> {
     cell(cells, mode, workload)?.ttfb.map(|s| s.p50)
 }
 
-/// One row per mode and workload, TTFB beside both references as ratios.
+fn mbps(cells: &[Cell], mode: Mode, workload: &str) -> Option<f64> {
+    cell(cells, mode, workload)?.mb_per_s
+}
+
+fn num(v: Option<f64>, decimals: usize) -> String {
+    v.map_or("–".into(), |v| format!("{v:.decimals$}"))
+}
+
+/// One row per workload and mode; TTFB beside both references as ratios.
 pub fn table(cells: &[Cell]) -> String {
-    let mut out = String::new();
-    out.push_str("| workload | mode | TTFB p50 ms | p90 | p99 | p50 × origin | p50 × reference | last byte ms (median) | MB/s | Wasm heap MiB (max) |\n");
-    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    let mut out = String::from(
+        "| workload | mode | TTFB p50 ms | p90 | p99 | p50 × origin | p50 × reference | last byte ms | MB/s | event delay ms | Wasm heap MiB |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
     for c in cells {
+        if c.failed() {
+            let _ = writeln!(
+                out,
+                "| {} | {} | **failed** ({} of {} requests) | | | | | | | | {} |",
+                c.workload,
+                c.mode.name,
+                c.failures,
+                c.attempts,
+                num(c.heap_mib, 1)
+            );
+            continue;
+        }
         let ratio = |reference: Mode| match (c.ttfb, p50(cells, reference, &c.workload)) {
             (Some(s), Some(r)) if r > 0.0 => format!("{:.2}", s.p50 / r),
             _ => "–".to_string(),
         };
-        let (p50, p90, p99) = c
-            .ttfb
-            .map_or(("failed".into(), "–".into(), "–".into()), |s| {
-                (ms(s.p50), ms(s.p90), ms(s.p99))
-            });
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {}{} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             c.workload,
-            c.mode.name(),
-            p50,
-            p90,
-            p99,
-            ratio(Mode::Origin),
-            ratio(Mode::Reference),
-            c.ttlb_ms.map_or("–".into(), ms),
-            c.mb_per_s.map_or("–".into(), |v| format!("{v:.0}")),
-            c.heap_mib.map_or("–".into(), |v| format!("{v:.1}")),
-            if c.failures > 0 {
-                format!(" ({} failed requests)", c.failures)
-            } else {
-                String::new()
-            },
+            c.mode.name,
+            num(c.ttfb.map(|s| s.p50), 2),
+            num(c.ttfb.map(|s| s.p90), 2),
+            num(c.ttfb.map(|s| s.p99), 2),
+            ratio(ORIGIN),
+            ratio(REFERENCE),
+            num(c.ttlb_ms, 1),
+            num(c.mb_per_s, 0),
+            num(c.event_ms, 1),
+            num(c.heap_mib, 1),
         );
     }
     out
@@ -69,66 +80,117 @@ pub struct Check {
     pub holds: bool,
 }
 
+fn ratio_check(
+    claim: String,
+    num: Option<f64>,
+    den: Option<f64>,
+    holds: impl Fn(f64) -> bool,
+) -> Check {
+    match (num, den) {
+        (Some(n), Some(d)) if d > 0.0 => {
+            let r = n / d;
+            Check {
+                claim,
+                measured: format!("{r:.2}"),
+                holds: holds(r),
+            }
+        }
+        _ => Check {
+            claim,
+            measured: "not measured".into(),
+            holds: false,
+        },
+    }
+}
+
+fn heap_check(cells: &[Cell], modes: &[Mode]) -> Check {
+    let names: Vec<&str> = modes.iter().map(|m| m.name).collect();
+    let max = cells
+        .iter()
+        .filter(|c| names.contains(&c.mode.name))
+        .filter_map(|c| c.heap_mib)
+        .reduce(f64::max);
+    Check {
+        claim: format!(
+            "WebAssembly heap ≤ 4 MiB on every workload ({})",
+            names.join(", ")
+        ),
+        measured: max.map_or("not measured".into(), |h| format!("{h:.1} MiB")),
+        holds: max.is_some_and(|h| h <= 4.0),
+    }
+}
+
 /// The performance claims of the README, evaluated on this run's cells. `small` and
 /// `large` name the smallest and largest body workloads.
 pub fn checks(cells: &[Cell], small: &str, large: &str) -> Vec<Check> {
     let mut out = Vec::new();
-    let mut ratio_check = |claim: String,
-                           num: Option<f64>,
-                           den: Option<f64>,
-                           holds: &dyn Fn(f64) -> bool| match (num, den) {
-        (Some(n), Some(d)) if d > 0.0 => {
-            let r = n / d;
-            out.push(Check {
-                claim,
-                measured: format!("{r:.2}"),
-                holds: holds(r),
-            });
-        }
-        _ => out.push(Check {
-            claim,
-            measured: "not measured".into(),
-            holds: false,
-        }),
-    };
     for w in [small, large] {
-        ratio_check(
+        out.push(ratio_check(
             format!("firstbyte p50 TTFB ≤ 1.25 × reference ({w})"),
-            p50(cells, Mode::Firstbyte, w),
-            p50(cells, Mode::Reference, w),
-            &|r| r <= 1.25,
-        );
+            p50(cells, FIRSTBYTE, w),
+            p50(cells, REFERENCE, w),
+            |r| r <= 1.25,
+        ));
     }
-    ratio_check(
+    out.push(ratio_check(
         format!("firstbyte p50 TTFB for {large} ≤ 1.1 × for {small}"),
-        p50(cells, Mode::Firstbyte, large),
-        p50(cells, Mode::Firstbyte, small),
-        &|r| r <= 1.1,
-    );
+        p50(cells, FIRSTBYTE, large),
+        p50(cells, FIRSTBYTE, small),
+        |r| r <= 1.1,
+    ));
     // The platform's own growth, measured the same way: what the claim above is up against.
     let growth = |mode| Some(p50(cells, mode, large)? / p50(cells, mode, small)?);
-    ratio_check(
+    out.push(ratio_check(
         format!("firstbyte TTFB growth {small} → {large} ≤ the reference's growth"),
-        growth(Mode::Firstbyte),
-        growth(Mode::Reference),
-        &|r| r <= 1.0,
-    );
-    ratio_check(
+        growth(FIRSTBYTE),
+        growth(REFERENCE),
+        |r| r <= 1.0,
+    ));
+    out.push(ratio_check(
         format!("firstbyte throughput ≥ 0.9 × reference ({large})"),
-        cell(cells, Mode::Firstbyte, large).and_then(|c| c.mb_per_s),
-        cell(cells, Mode::Reference, large).and_then(|c| c.mb_per_s),
-        &|r| r >= 0.9,
-    );
-    let heaps: Vec<f64> = cells
+        mbps(cells, FIRSTBYTE, large),
+        mbps(cells, REFERENCE, large),
+        |r| r >= 0.9,
+    ));
+    out.push(ratio_check(
+        format!(
+            "replace chain throughput ≥ 0.8 × the reference app copying through wasm ({large})"
+        ),
+        mbps(cells, REPLACE, large),
+        mbps(cells, COPY, large),
+        |r| r >= 0.8,
+    ));
+    for chain in [REPLACE, RECOMPRESS] {
+        for w in [small, large] {
+            out.push(ratio_check(
+                format!(
+                    "{} p50 TTFB ≤ 1.25 × firstbyte passthrough ({w})",
+                    chain.name
+                ),
+                p50(cells, chain, w),
+                p50(cells, FIRSTBYTE, w),
+                |r| r <= 1.25,
+            ));
+        }
+    }
+    out.push(heap_check(cells, &[FIRSTBYTE, REPLACE, RECOMPRESS]));
+    let buffered_large = cells
         .iter()
-        .filter(|c| c.mode == Mode::Firstbyte)
-        .filter_map(|c| c.heap_mib)
-        .collect();
-    let max_heap = heaps.iter().copied().reduce(f64::max);
-    out.push(Check {
-        claim: "firstbyte WebAssembly heap ≤ 4 MiB on every workload".into(),
-        measured: max_heap.map_or("not measured".into(), |h| format!("{h:.1} MiB")),
-        holds: max_heap.is_some_and(|h| h <= 4.0),
+        .find(|c| c.mode.name == BUFFERED.name && c.workload == large);
+    out.push(match buffered_large {
+        Some(c) if c.failed() => Check {
+            claim: format!(
+                "the buffered build (#[fastly::main]) fails or slows with size ({large})"
+            ),
+            measured: "failed".into(),
+            holds: true,
+        },
+        _ => ratio_check(
+            format!("the buffered build's p50 TTFB grows with size ({large} ÷ {small} > 10)"),
+            p50(cells, BUFFERED, large),
+            p50(cells, BUFFERED, small),
+            |r| r > 10.0,
+        ),
     });
     out
 }
@@ -145,6 +207,59 @@ pub fn checks_markdown(checks: &[Check]) -> String {
         );
     }
     out
+}
+
+/// TTFB and throughput against body size, a line per mode, log scales.
+pub fn charts(cells: &[Cell], workloads: &[Workload], modes: &[Mode]) -> (String, String) {
+    let sized: Vec<(&Workload, u64)> = workloads
+        .iter()
+        .filter_map(|w| Some((w, w.size()?)))
+        .collect();
+    let ticks: Vec<(f64, String)> = sized
+        .iter()
+        .map(|(w, s)| (*s as f64, w.name.clone()))
+        .collect();
+    let series = |value: &dyn Fn(&Cell) -> Option<f64>| -> Vec<Series> {
+        modes
+            .iter()
+            .map(|m| Series {
+                name: m.name.to_string(),
+                points: sized
+                    .iter()
+                    .map(|(w, s)| {
+                        let y = cells
+                            .iter()
+                            .find(|c| c.mode.name == m.name && c.workload == w.name && !c.failed())
+                            .and_then(value);
+                        (*s as f64, y)
+                    })
+                    .collect(),
+            })
+            .collect()
+    };
+    let ttfb = chart::render(
+        &Chart {
+            title: "Time to first byte against body size (p50)".into(),
+            x_label: "body size".into(),
+            y_label: "TTFB ms".into(),
+            log_x: true,
+            log_y: true,
+            x_ticks: ticks.clone(),
+        },
+        &series(&|c| c.ttfb.map(|s| s.p50)),
+    );
+    let throughput = chart::render(
+        &Chart {
+            title: "Throughput against body size (median of full downloads)".into(),
+            x_label: "body size".into(),
+            y_label: "MB/s".into(),
+            log_x: true,
+            log_y: true,
+            x_ticks: ticks,
+        },
+        &series(&|c| c.mb_per_s),
+    );
+    (ttfb, throughput)
 }
 
 /// Replaces what stands between the README markers with `section`.
@@ -172,7 +287,6 @@ mod tests {
         Cell {
             mode,
             workload: workload.into(),
-            body_bytes: 0,
             ttfb: Some(Summary {
                 min: p50,
                 p50,
@@ -183,37 +297,46 @@ mod tests {
             }),
             ttlb_ms: None,
             mb_per_s: mbps,
+            event_ms: None,
             heap_mib: heap,
             failures: 0,
+            attempts: 1,
         }
     }
 
     #[test]
     fn checks_compare_against_the_reference_in_the_same_run() {
+        let mut failed = c(BUFFERED, "1 GiB", 1.0, None, None);
+        failed.failures = 3;
+        failed.attempts = 3;
         let cells = vec![
-            c(Mode::Reference, "1 KiB", 1.0, None, Some(1.0)),
-            c(Mode::Firstbyte, "1 KiB", 1.2, None, Some(1.6)),
-            c(Mode::Reference, "1 GiB", 1.0, Some(1000.0), Some(1.0)),
-            c(Mode::Firstbyte, "1 GiB", 1.5, Some(950.0), Some(5.0)),
+            c(REFERENCE, "1 KiB", 1.0, None, Some(1.0)),
+            c(FIRSTBYTE, "1 KiB", 1.2, None, Some(1.6)),
+            c(REFERENCE, "1 GiB", 1.0, Some(1000.0), Some(1.0)),
+            c(FIRSTBYTE, "1 GiB", 1.5, Some(950.0), Some(5.0)),
+            failed,
         ];
         let checks = checks(&cells, "1 KiB", "1 GiB");
-        let holds: Vec<(String, bool)> = checks
-            .iter()
-            .map(|c| (c.measured.clone(), c.holds))
-            .collect();
+        let by_claim = |needle: &str| {
+            let c = checks.iter().find(|c| c.claim.contains(needle)).unwrap();
+            (c.measured.clone(), c.holds)
+        };
         assert_eq!(
-            holds,
-            [
-                ("1.20".to_string(), true),
-                ("1.50".to_string(), false),
-                ("1.25".to_string(), false),
-                ("1.25".to_string(), false),
-                ("0.95".to_string(), true),
-                ("5.0 MiB".to_string(), false),
-            ]
+            by_claim("≤ 1.25 × reference (1 KiB)"),
+            ("1.20".into(), true)
         );
+        assert_eq!(
+            by_claim("≤ 1.25 × reference (1 GiB)"),
+            ("1.50".into(), false)
+        );
+        assert_eq!(by_claim("≤ 1.1 ×"), ("1.25".into(), false));
+        assert_eq!(by_claim("throughput ≥ 0.9"), ("0.95".into(), true));
+        assert_eq!(by_claim("heap"), ("5.0 MiB".into(), false));
+        assert_eq!(by_claim("buffered"), ("failed".into(), true));
+        assert_eq!(by_claim("copying through wasm").0, "not measured");
         let table = table(&cells);
         assert!(table.contains("| 1 GiB | firstbyte | 1.50 |"), "{table}");
+        assert!(table.contains("| 1 GiB | buffered | **failed**"), "{table}");
     }
 
     #[test]

@@ -1,19 +1,20 @@
-//! `bench [--smoke] [--samples N] [--downloads N] [--sizes 1024,1073741824] [--readme]`
+//! `bench [--smoke] [--scale F] [--sizes B,B,...] [--settle-ms MS] [--readme]`
 //!
-//! Starts the dev origin and Viceroy (reference app and firstbyte) on free ports, measures
-//! TTFB and throughput for each mode and body size in one run, writes
-//! target/bench/results.md, and with --readme puts the table into README.md between the
-//! bench markers. Needs the release wasm builds (`make bench` does them).
+//! Starts the dev origin, Viceroy (reference, firstbyte and buffered apps) and nginx when
+//! installed, on free ports; measures every mode on every workload in one run; writes
+//! target/bench/results.md and two SVG charts; with --readme also puts the table into
+//! README.md between the bench markers and the charts into docs/bench/. Needs the release
+//! wasm builds (`make bench` does them). Everything it started stops when it ends.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use firstbyte_harness::bench::report::{checks, checks_markdown, splice_readme, table};
-use firstbyte_harness::bench::{human_size, Bench, Settings, Workload};
+use firstbyte_harness::bench::report::{charts, checks, checks_markdown, splice_readme, table};
+use firstbyte_harness::bench::{human_size, stages, Bench, Kind, Settings, Workload};
 use firstbyte_harness::stack::repo_root;
 
 const USAGE: &str =
-    "usage: bench [--smoke] [--samples N] [--downloads N] [--sizes B,B,...] [--readme]";
+    "usage: bench [--smoke] [--scale F] [--sizes B,B,...] [--settle-ms MS] [--readme]";
 
 struct Args {
     settings: Settings,
@@ -23,8 +24,7 @@ struct Args {
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut smoke = false;
-    let mut samples = None;
-    let mut downloads = None;
+    let mut scale = 1.0f64;
     let mut sizes: Option<Vec<u64>> = None;
     let mut readme = false;
     let mut settle_ms = 10;
@@ -33,9 +33,20 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         match arg.as_str() {
             "--smoke" => smoke = true,
             "--readme" => readme = true,
-            "--samples" => samples = Some(number(&value("--samples")?)?),
-            "--downloads" => downloads = Some(number(&value("--downloads")?)?),
-            "--settle-ms" => settle_ms = number(&value("--settle-ms")?)?,
+            "--scale" => {
+                let v = value("--scale")?;
+                scale = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| *s > 0.0)
+                    .ok_or(format!("--scale: '{v}' is not a positive number"))?
+            }
+            "--settle-ms" => {
+                let v = value("--settle-ms")?;
+                settle_ms = v
+                    .parse()
+                    .map_err(|_| format!("--settle-ms: '{v}' is not a number"))?
+            }
             "--sizes" => {
                 sizes = Some(
                     value("--sizes")?
@@ -52,35 +63,53 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             other => return Err(format!("unexpected argument '{other}'\n{USAGE}")),
         }
     }
-    let sizes = sizes.unwrap_or_else(|| {
-        if smoke {
-            vec![1 << 10, 1 << 20]
-        } else {
-            vec![1 << 10, 1 << 30]
-        }
-    });
-    if sizes.len() < 2 {
+    let scaled = |n: usize| ((n as f64 * scale).round() as usize).max(1);
+    let mut workloads: Vec<Workload> = match (&sizes, smoke) {
+        (Some(sizes), _) => sizes
+            .iter()
+            .map(|&s| Workload::body(s, scaled(50), scaled(2)))
+            .collect(),
+        (None, true) => vec![
+            Workload::body(1 << 10, 3, 1),
+            Workload::body(64 << 10, 3, 1),
+        ],
+        (None, false) => vec![
+            Workload::body(1 << 10, scaled(200), scaled(20)),
+            Workload::body(1 << 20, scaled(100), scaled(10)),
+            Workload::body(64 << 20, scaled(20), scaled(3)),
+            Workload::body(1 << 30, scaled(10), 1),
+        ],
+    };
+    if workloads.len() < 2 {
         return Err(
-            "--sizes needs at least two sizes (the smallest and largest are compared)".into(),
+            "at least two body sizes are needed (the smallest and largest are compared)".into(),
         );
     }
-    let settings = Settings {
-        workloads: sizes.into_iter().map(Workload::bytes).collect(),
-        samples: samples.unwrap_or(if smoke { 5 } else { 200 }) as usize,
-        downloads: downloads.unwrap_or(if smoke { 1 } else { 5 }) as usize,
-        timeout: Duration::from_secs(60),
-        settle: Duration::from_millis(settle_ms),
-    };
+    let (events, interval_ms, delay_ms) = if smoke { (3, 50, 200) } else { (20, 100, 1000) };
+    workloads.push(Workload {
+        name: format!("SSE {events}×{interval_ms} ms"),
+        kind: Kind::Events {
+            events,
+            interval_ms,
+        },
+        samples: if smoke { 1 } else { scaled(5) },
+        downloads: if smoke { 1 } else { scaled(2) },
+    });
+    workloads.push(Workload {
+        name: format!("origin waits {delay_ms} ms"),
+        kind: Kind::SlowOrigin { delay_ms },
+        samples: if smoke { 1 } else { scaled(3) },
+        downloads: 0,
+    });
     Ok(Args {
-        settings,
+        settings: Settings {
+            workloads,
+            timeout: Duration::from_secs(180),
+            settle: Duration::from_millis(settle_ms),
+        },
         readme,
         smoke,
     })
-}
-
-fn number(text: &str) -> Result<u64, String> {
-    text.parse()
-        .map_err(|_| format!("'{text}' is not a whole number"))
 }
 
 fn main() -> ExitCode {
@@ -91,70 +120,94 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let started = Instant::now();
-    eprintln!("bench: starting the dev origin and Viceroy (reference, firstbyte)…");
-    let bench = match Bench::start() {
-        Ok(b) => b,
+    match run(&args) {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("bench: {e}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
+    }
+}
+
+fn run(args: &Args) -> Result<ExitCode, String> {
+    let started = Instant::now();
+    let mut say = |msg: &str| eprintln!("bench [{:>6.1}s] {msg}", started.elapsed().as_secs_f64());
+    say("starting the dev origin, Viceroy (reference, firstbyte, buffered) and nginx");
+    let bench = Bench::start(&mut say)?;
     let s = &args.settings;
     let mut cells = Vec::new();
     for workload in &s.workloads {
-        let mut progress =
-            |msg: &str| eprintln!("bench [{:>5.1}s] {msg}", started.elapsed().as_secs_f64());
-        cells.extend(bench.run(workload, s, &mut progress));
+        cells.extend(bench.run(workload, s, &mut say));
     }
-    let small = human_size(s.workloads.iter().map(|w| w.body_bytes).min().unwrap_or(0));
-    let large = human_size(s.workloads.iter().map(|w| w.body_bytes).max().unwrap_or(0));
-    let checks = checks(&cells, &small, &large);
+    // Stop the servers before the CPU-bound stage runs, so they do not compete.
+    let modes = bench.modes.clone();
+    drop(bench);
+    let stage_rows = if args.smoke {
+        Vec::new()
+    } else {
+        say("stage throughput, natively and in wasm (benches/stage_throughput.rs)");
+        stages::measure()?
+    };
+    say("done measuring");
+
+    let sizes: Vec<u64> = s.workloads.iter().filter_map(Workload::size).collect();
+    let small = human_size(sizes.iter().copied().min().unwrap_or(0));
+    let large = human_size(sizes.iter().copied().max().unwrap_or(0));
+    let mut checks = checks(&cells, &small, &large);
+    checks.extend(stages::checks(&stage_rows));
     let when = std::process::Command::new("date")
-        .arg("-u")
-        .arg("+%Y-%m-%d")
+        .args(["-u", "+%Y-%m-%d"])
         .output()
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .unwrap_or_default();
     let section = format!(
-        "Measured on {} with Viceroy, {} TTFB samples and {} full downloads per cell, modes interleaved \
-         (`make bench`; TTFB = request written → first response byte, a fresh connection each time, \
-         {} ms after the previous request).\n\n{}\n{}",
+        "Measured on {} on Viceroy and this 2-core machine, in one run (`make bench`, {:.0} s): modes \
+         interleaved, TTFB = request written → first response byte on a fresh connection {} ms after \
+         the previous request; last byte and MB/s (plain bytes) from full downloads; event delay = \
+         origin sent → client has it.\n\n{}\n{}\n{}\n![TTFB against body size](docs/bench/ttfb.svg)\n\
+         ![Throughput against body size](docs/bench/throughput.svg)\n",
         when.trim(),
-        s.samples,
-        s.downloads,
+        started.elapsed().as_secs_f64(),
         s.settle.as_millis(),
         table(&cells),
+        if stage_rows.is_empty() { String::new() } else { stages::table(&stage_rows) },
         checks_markdown(&checks)
     );
+    let (ttfb_svg, throughput_svg) = charts(&cells, &s.workloads, &modes);
     let dir = repo_root().join("target/bench");
-    let written = std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(dir.join("results.md"), &section));
-    if let Err(e) = written {
-        eprintln!("bench: cannot write {}: {e}", dir.display());
-        return ExitCode::FAILURE;
-    }
+    let write = |dir: &std::path::Path, name: &str, text: &str| {
+        std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(dir.join(name), text))
+            .map_err(|e| format!("cannot write {}: {e}", dir.join(name).display()))
+    };
+    write(&dir, "results.md", &section)?;
+    write(&dir, "ttfb.svg", &ttfb_svg)?;
+    write(&dir, "throughput.svg", &throughput_svg)?;
     println!("{section}");
-    println!("written to {}", dir.join("results.md").display());
+    println!("written to {}", dir.display());
     if args.readme {
+        let docs = repo_root().join("docs/bench");
+        write(&docs, "ttfb.svg", &ttfb_svg)?;
+        write(&docs, "throughput.svg", &throughput_svg)?;
         let path = repo_root().join("README.md");
-        let result = std::fs::read_to_string(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|readme| splice_readme(&readme, &section))
-            .and_then(|new| std::fs::write(&path, new).map_err(|e| e.to_string()));
-        match result {
-            Ok(()) => println!("README.md updated between the bench markers"),
-            Err(e) => {
-                eprintln!("bench: README: {e}");
-                return ExitCode::FAILURE;
-            }
+        let readme = std::fs::read_to_string(&path).map_err(|e| format!("README: {e}"))?;
+        std::fs::write(&path, splice_readme(&readme, &section)?)
+            .map_err(|e| format!("README: {e}"))?;
+        println!("README.md and docs/bench/ updated");
+    }
+    if args.smoke {
+        // A smoke run proves the harness works end to end; its figures mean nothing.
+        let broken: Vec<String> = cells
+            .iter()
+            .filter(|c| c.failed() && c.mode.name != "buffered")
+            .map(|c| format!("{} on {}", c.mode.name, c.workload))
+            .collect();
+        if !broken.is_empty() {
+            eprintln!("bench smoke: failed cells: {}", broken.join(", "));
+            return Ok(ExitCode::FAILURE);
         }
+        println!("bench smoke: every mode answered every workload");
     }
-    let failed: usize = cells.iter().map(|c| c.failures).sum();
-    if args.smoke && (failed > 0 || cells.iter().any(|c| c.ttfb.is_none())) {
-        eprintln!("bench smoke: {failed} requests failed");
-        return ExitCode::FAILURE;
-    }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }

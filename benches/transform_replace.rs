@@ -16,66 +16,7 @@ use firstbyte_transform::{Sink, Transform};
 const INPUT_LEN: usize = 64 << 20;
 const CHUNK_LEN: usize = 64 << 10;
 
-const ORIGIN: &str = "https://origin.example.com";
-const EDGE: &str = "https://www.example.net";
-
-/// Deterministic HTML-like text: list items, links and paragraphs of words, with a link to
-/// the origin every few KiB.
-fn html(len: usize) -> Vec<u8> {
-    const WORDS: [&str; 16] = [
-        "lorem",
-        "ipsum",
-        "dolor",
-        "sit",
-        "amet",
-        "consectetur",
-        "adipiscing",
-        "elit",
-        "sed",
-        "do",
-        "eiusmod",
-        "tempor",
-        "incididunt",
-        "ut",
-        "labore",
-        "magna",
-    ];
-    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let mut out = String::with_capacity(len + 4096);
-    out.push_str("<!doctype html><html><head><title>Bench</title></head><body>\n");
-    while out.len() < len {
-        let r = next();
-        match r % 40 {
-            0 => out.push_str(&format!(
-                "<a href=\"{ORIGIN}/articles/{}\">Read more</a>\n",
-                r % 100_000
-            )),
-            1..=9 => out.push_str(&format!(
-                "<li><a href=\"/page/{}\" class=\"nav-item\">{}</a></li>\n",
-                r % 10_000,
-                WORDS[(r >> 8) as usize % WORDS.len()]
-            )),
-            _ => {
-                out.push_str("<p>");
-                for i in 0..8 + (r >> 16) % 24 {
-                    if i > 0 {
-                        out.push(' ');
-                    }
-                    out.push_str(WORDS[(next() % WORDS.len() as u64) as usize]);
-                }
-                out.push_str(".</p>\n");
-            }
-        }
-    }
-    out.truncate(len);
-    out.into_bytes()
-}
+use firstbyte_transform::testing::{sample_html, SAMPLE_EDGE as EDGE, SAMPLE_ORIGIN as ORIGIN};
 
 fn ten_rules() -> Vec<(Vec<u8>, Vec<u8>)> {
     [
@@ -111,7 +52,7 @@ fn replace_stream(rules: &[(Vec<u8>, Vec<u8>)], chunks: &[Bytes]) -> usize {
 }
 
 fn bench(c: &mut Criterion) {
-    let input = Bytes::from(html(INPUT_LEN));
+    let input = Bytes::from(sample_html(INPUT_LEN));
     let chunks: Vec<Bytes> = (0..input.len())
         .step_by(CHUNK_LEN)
         .map(|at| input.slice(at..(at + CHUNK_LEN).min(input.len())))

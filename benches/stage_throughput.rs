@@ -53,6 +53,9 @@ fn decoder(e: Encoding) -> Box<dyn Transform> {
     Box::new(Decoder::new(e, Limits::default()).expect("decoder"))
 }
 
+/// A stage chain to measure: its name, its stages, and the input it reads.
+type Case<'a> = (&'static str, Vec<Box<dyn Transform>>, &'a Bytes);
+
 /// Runs `stages` over `input` in proxy-sized chunks; returns seconds and, when asked, the
 /// output (wasm memory would not hold every output at once).
 fn run(stages: Vec<Box<dyn Transform>>, input: &Bytes, keep: bool) -> (f64, Vec<u8>) {
@@ -87,7 +90,7 @@ fn main() {
     let gzip = Bytes::from(gzip);
     let br = Bytes::from(br);
 
-    let cases: Vec<(&str, Vec<Box<dyn Transform>>, &Bytes)> = vec![
+    let cases: Vec<Case> = vec![
         ("replace", vec![replace()], &plain),
         ("html", vec![html()], &plain),
         ("gzip-decode", vec![decoder(Encoding::Gzip)], &gzip),

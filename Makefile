@@ -22,9 +22,11 @@ serve: build
 test: lint unit e2e package bench-smoke
 	@echo "make test: all checks passed"
 
-## bench: the TTFB and throughput benchmark; results under target/bench/
+## bench: the TTFB and throughput benchmark (results under target/bench/), then the
+## criterion benchmark of replace against aho-corasick
 bench: build
 	$(HARNESS) run --release --bin bench -- $(BENCH_ARGS)
+	cargo bench -p firstbyte-transform --bench transform_replace --target $(HOST)
 
 bench-smoke: build
 	$(HARNESS) run --release --bin bench -- --smoke

@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::client;
+use crate::events::Receipts;
 use crate::stack::{manifest, wasm, Edge, OriginServer};
 use measure::{request, Sample};
 use stats::{median, summarize, Summary};
@@ -469,22 +470,10 @@ fn event_delays(addr: SocketAddr, path: &str) -> Option<Vec<f64>> {
         .build()
         .ok()?;
     let (_, pieces) = runtime.block_on(client::arrivals(addr, path, &[])).ok()?;
-    let mut text = String::new();
-    let mut delays = Vec::new();
+    let mut receipts = Receipts::default();
     for piece in pieces {
-        text.push_str(&String::from_utf8_lossy(&piece.data));
-        // Complete events only; a partial one waits for the next piece.
-        while let Some(end) = text.find("\n\n") {
-            let event: String = text.drain(..end + 2).collect();
-            let sent: u128 = event
-                .split("sent_at_ms=")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()?;
-            delays.push(piece.unix_ms.saturating_sub(sent) as f64);
-        }
+        receipts.feed(&String::from_utf8_lossy(&piece.data), piece.unix_ms);
     }
+    let delays: Vec<f64> = receipts.delays().into_iter().map(|d| d as f64).collect();
     (!delays.is_empty()).then_some(delays)
 }

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod client;
+pub mod events;
 pub mod independent;
 pub mod origin;
 pub mod stack;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use firstbyte_harness::client::{self, Reply};
+use firstbyte_harness::events::Receipts;
 use firstbyte_harness::stack::{LocalStack as Stack, StoreOverrides};
 
 fn stack_with(overrides: StoreOverrides) -> Stack {
@@ -255,31 +256,12 @@ async fn event_stream_arrives_event_by_event() {
             Some("text/event-stream")
         );
         // Each event must be in the client's hands before the origin sends the next one.
-        let mut text = String::new();
-        let mut received = Vec::new();
+        let mut receipts = Receipts::default();
         for piece in &pieces {
-            text.push_str(&String::from_utf8_lossy(&piece.data));
-            while received.len() < text.matches("\n\n").count() {
-                received.push(piece.unix_ms);
-            }
+            receipts.feed(&String::from_utf8_lossy(&piece.data), piece.unix_ms);
         }
+        receipts.assert_each_before_next(4, route);
         let first = pieces.first().map(|p| p.after_head).unwrap_or_default();
-        let sent: Vec<u128> = text
-            .split("sent_at_ms=")
-            .skip(1)
-            .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
-            .collect();
-        assert_eq!(sent.len(), 4, "{route}: {text}");
-        assert_eq!(received.len(), 4, "{route}: {text}");
-        for i in 0..3 {
-            assert!(
-                received[i] < sent[i + 1],
-                "{route}: event {i} arrived at {} but event {} was sent at {}",
-                received[i],
-                i + 1,
-                sent[i + 1]
-            );
-        }
         assert!(
             first < Duration::from_millis(300),
             "{route}: first event took {first:?}"

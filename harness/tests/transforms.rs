@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use firstbyte_harness::client::{self, Reply};
+use firstbyte_harness::events::Receipts;
 use firstbyte_harness::independent::{gunzip, unbrotli};
 use firstbyte_harness::origin::{html_page, text_bytes};
 use firstbyte_harness::stack::{LocalStack as Stack, StoreOverrides};
@@ -135,32 +136,18 @@ async fn events_are_rewritten_and_compressed_one_by_one() {
         Some("gzip")
     );
     let mut decoder = IncrementalGunzip(flate2::write::GzDecoder::new(Vec::new()));
-    let mut text = String::new();
-    let mut received = Vec::new();
+    let mut receipts = Receipts::default();
     let mut whole = Vec::new();
     for piece in &pieces {
         whole.extend_from_slice(&piece.data);
-        text.push_str(&String::from_utf8_lossy(&decoder.feed(&piece.data)));
-        while received.len() < text.matches("\n\n").count() {
-            received.push(piece.unix_ms);
-        }
-    }
-    assert!(!text.contains("event"), "every 'event' replaced: {text}");
-    let sent: Vec<u128> = text
-        .split("sent_at_ms=")
-        .skip(1)
-        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
-        .collect();
-    assert_eq!((sent.len(), received.len()), (4, 4), "{text}");
-    for i in 0..3 {
-        assert!(
-            received[i] < sent[i + 1],
-            "message {i} decoded at {} but message {} was sent at {}",
-            received[i],
-            i + 1,
-            sent[i + 1]
+        receipts.feed(
+            &String::from_utf8_lossy(&decoder.feed(&piece.data)),
+            piece.unix_ms,
         );
     }
+    let text = receipts.text().to_string();
+    assert!(!text.contains("event"), "every 'event' replaced: {text}");
+    receipts.assert_each_before_next(4, "rewritten, gzip'd events");
     assert_eq!(
         gunzip(&whole).expect("C zlib decodes the whole stream"),
         text.as_bytes()

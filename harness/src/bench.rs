@@ -73,6 +73,22 @@ pub const FIRSTBYTE: Mode = Mode {
     source: Source::Bytes,
     accept_encoding: None,
 };
+/// firstbyte passing the transform modes' own origin bodies through untouched: the
+/// passthrough each chain's TTFB is compared with.
+pub const FIRSTBYTE_TEXT: Mode = Mode {
+    name: "firstbyte text",
+    server: Server::Edge("firstbyte"),
+    prefix: "/origin",
+    source: Source::Text,
+    accept_encoding: None,
+};
+pub const FIRSTBYTE_GZIP_TEXT: Mode = Mode {
+    name: "firstbyte gzip text",
+    server: Server::Edge("firstbyte"),
+    prefix: "/origin",
+    source: Source::GzipText,
+    accept_encoding: Some("br, gzip"),
+};
 pub const BUFFERED: Mode = Mode {
     name: "buffered",
     server: Server::Edge("buffered"),
@@ -123,13 +139,15 @@ pub const NGINX_GZIP: Mode = Mode {
     accept_encoding: Some("gzip"),
 };
 
-pub const MODES: [Mode; 10] = [
+pub const MODES: [Mode; 12] = [
     ORIGIN,
     REFERENCE,
     FIRSTBYTE,
     BUFFERED,
     COPY,
+    FIRSTBYTE_TEXT,
     REPLACE,
+    FIRSTBYTE_GZIP_TEXT,
     RECOMPRESS,
     NGINX,
     NGINX_REPLACE,

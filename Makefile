@@ -4,6 +4,7 @@
 VICEROY_VERSION    := 0.22.0
 FASTLY_CLI_VERSION := 16.1.0
 PY_BROTLI_VERSION  := 1.2.1
+CARGO_FUZZ_VERSION := 0.13.2
 
 CARGO_HOME ?= $(HOME)/.cargo
 export PATH := $(CARGO_HOME)/bin:$(PATH)
@@ -60,7 +61,8 @@ package: build
 ## go to transform/fuzz/target/corpus, the checked-in seeds stay as they are
 FUZZ_SECONDS ?= 60
 fuzz:
-	@command -v cargo-fuzz >/dev/null || (cd / && cargo install cargo-fuzz --locked)
+	@cargo fuzz --version 2>/dev/null | grep -q "$(CARGO_FUZZ_VERSION)" || \
+	  (cd / && cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked)
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	cd transform && for t in replace html codec; do \
 	  mkdir -p fuzz/target/corpus/$$t && \

@@ -114,14 +114,16 @@ impl AccessRecord {
 mod tests {
     use super::*;
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     #[test]
-    fn record_serialises_every_field() {
+    fn record_serialises_every_field() -> TestResult {
         let mut record = AccessRecord::new("GET", "/origin/x");
         record.route = Some("origin".into());
         record.backend = Some("origin".into());
         record.headers_sent(200, &Clock::start());
         record.aborted("backend body broke off");
-        let value: serde_json::Value = serde_json::from_str(&record.to_json()).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&record.to_json())?;
         for field in [
             "method",
             "path",
@@ -140,5 +142,6 @@ mod tests {
         }
         assert_eq!(value["outcome"], "aborted");
         assert_eq!(value["status"], 200);
+        Ok(())
     }
 }

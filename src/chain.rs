@@ -357,6 +357,8 @@ pub fn parse_compress(text: &str) -> Result<Vec<Encoding>, String> {
 mod tests {
     use super::*;
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     fn chain(stages: Vec<Stage>, compress: &[Encoding]) -> Chain {
         Chain {
             content_types: default_content_types(&stages),
@@ -367,8 +369,8 @@ mod tests {
         }
     }
 
-    fn replace() -> Stage {
-        Stage::parse("replace", r#"{"rules": [["a", "b"]]}"#).unwrap()
+    fn replace() -> Result<Stage, String> {
+        Stage::parse("replace", r#"{"rules": [["a", "b"]]}"#)
     }
 
     fn facts<'a>(status: u16, ct: &'a str, ce: Option<&'a str>, ae: Option<&'a str>) -> Facts<'a> {
@@ -381,7 +383,7 @@ mod tests {
     }
 
     #[test]
-    fn stage_parameters_are_checked_when_parsed() {
+    fn stage_parameters_are_checked_when_parsed() -> TestResult {
         assert!(Stage::parse("replace", r#"{"rules": [["", "x"]]}"#).is_err());
         assert!(Stage::parse("replace", r#"{"rulez": []}"#)
             .unwrap_err()
@@ -393,20 +395,21 @@ mod tests {
         let html = Stage::parse(
             "html",
             r#"{"insert": [{"selector": "head", "position": "append", "html": "<script></script>"}]}"#,
-        )
-        .unwrap();
+        )?;
         assert_eq!(html.name(), "html");
+        Ok(())
     }
 
     #[test]
-    fn statuses_take_codes_classes_and_ranges() {
-        let s = Statuses::parse("200, 3xx, 404-410").unwrap();
+    fn statuses_take_codes_classes_and_ranges() -> TestResult {
+        let s = Statuses::parse("200, 3xx, 404-410")?;
         assert!(s.contains(200) && s.contains(301) && s.contains(404) && s.contains(410));
         assert!(!s.contains(201) && !s.contains(500));
         for bad in ["", "2x", "9xx", "abc", "300-200", "700"] {
             assert!(Statuses::parse(bad).is_err(), "{bad}");
         }
         assert!(Statuses::default().contains(204) && !Statuses::default().contains(304));
+        Ok(())
     }
 
     #[test]
@@ -421,29 +424,32 @@ mod tests {
     }
 
     #[test]
-    fn plans_decode_transform_and_encode() {
-        let c = chain(vec![replace()], &[Encoding::Brotli, Encoding::Gzip]);
+    fn plans_decode_transform_and_encode() -> TestResult {
+        let c = chain(vec![replace()?], &[Encoding::Brotli, Encoding::Gzip]);
         let p = c
             .plan(facts(200, "text/plain", Some("gzip"), Some("gzip, br")))
-            .unwrap();
+            .ok_or("no plan")?;
         assert_eq!(p.decode, Some(Encoding::Gzip));
         assert_eq!(p.encode, Encoding::Brotli);
         assert!(p.varies_by_encoding);
         assert_eq!(
-            c.pipeline(&p).unwrap().names(),
+            c.pipeline(&p)?.names(),
             ["gzip-decode", "replace", "br-encode"]
         );
 
-        let identity = c.plan(facts(200, "text/plain", None, None)).unwrap();
+        let identity = c
+            .plan(facts(200, "text/plain", None, None))
+            .ok_or("no plan")?;
         assert_eq!(
             (identity.decode, identity.encode),
             (None, Encoding::Identity)
         );
+        Ok(())
     }
 
     #[test]
-    fn responses_outside_the_chain_pass_untouched() {
-        let c = chain(vec![replace()], &[]);
+    fn responses_outside_the_chain_pass_untouched() -> TestResult {
+        let c = chain(vec![replace()?], &[]);
         assert_eq!(c.plan(facts(404, "text/plain", None, None)), None);
         assert_eq!(c.plan(facts(200, "image/png", None, None)), None);
         assert_eq!(c.plan(facts(200, "text/plain", Some("zstd"), None)), None);
@@ -454,41 +460,47 @@ mod tests {
             accept_encoding: None,
         };
         assert_eq!(c.plan(no_type), None);
+        Ok(())
     }
 
     #[test]
-    fn without_compress_the_origin_coding_is_kept_if_the_client_takes_it() {
-        let c = chain(vec![replace()], &[]);
+    fn without_compress_the_origin_coding_is_kept_if_the_client_takes_it() -> TestResult {
+        let c = chain(vec![replace()?], &[]);
         let p = c
             .plan(facts(200, "text/plain", Some("gzip"), Some("gzip")))
-            .unwrap();
+            .ok_or("no plan")?;
         assert_eq!((p.decode, p.encode), (Some(Encoding::Gzip), Encoding::Gzip));
         let p = c
             .plan(facts(200, "text/plain", Some("gzip"), Some("br")))
-            .unwrap();
+            .ok_or("no plan")?;
         assert_eq!(p.encode, Encoding::Identity);
+        Ok(())
     }
 
     #[test]
-    fn compression_alone_only_touches_uncompressed_bodies() {
+    fn compression_alone_only_touches_uncompressed_bodies() -> TestResult {
         let c = chain(Vec::new(), &[Encoding::Gzip]);
-        let p = c.plan(facts(200, "text/css", None, Some("gzip"))).unwrap();
+        let p = c
+            .plan(facts(200, "text/css", None, Some("gzip")))
+            .ok_or("no plan")?;
         assert_eq!((p.decode, p.encode), (None, Encoding::Gzip));
         assert_eq!(
             c.plan(facts(200, "text/css", Some("br"), Some("gzip"))),
             None
         );
         assert_eq!(c.plan(facts(200, "text/css", None, Some("identity"))), None);
+        Ok(())
     }
 
     #[test]
-    fn compress_lists_are_checked() {
+    fn compress_lists_are_checked() -> TestResult {
         assert_eq!(
-            parse_compress("br, gzip").unwrap(),
+            parse_compress("br, gzip")?,
             [Encoding::Brotli, Encoding::Gzip]
         );
         assert!(parse_compress("zstd").is_err());
         assert!(parse_compress("gzip,gzip").is_err());
         assert!(parse_compress("identity").is_err());
+        Ok(())
     }
 }

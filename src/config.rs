@@ -69,6 +69,8 @@ impl ConfigError {
     }
 }
 
+impl std::error::Error for ConfigError {}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "config key '{}': {}", self.key, self.reason)
@@ -312,6 +314,8 @@ fn timeout(entry: Option<(String, String)>) -> Result<Option<Duration>, ConfigEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
     use std::collections::HashMap;
 
     struct Map(HashMap<&'static str, &'static str>);
@@ -349,15 +353,16 @@ mod tests {
     }
 
     #[test]
-    fn empty_store_gives_defaults_and_no_routes() {
-        let config = parse(&[]).unwrap();
+    fn empty_store_gives_defaults_and_no_routes() -> TestResult {
+        let config = parse(&[])?;
         assert_eq!(config.response_text, DEFAULT_RESPONSE_TEXT);
         assert_eq!(config.log_level, LevelFilter::Info);
         assert!(config.routes.is_empty());
+        Ok(())
     }
 
     #[test]
-    fn full_route_is_read() {
+    fn full_route_is_read() -> TestResult {
         let config = parse(&with(&[
             ("route.origin.host", "Example.COM"),
             ("route.origin.strip_prefix", "true"),
@@ -368,8 +373,7 @@ mod tests {
             ("route.origin.pump", "true"),
             ("log_level", "debug"),
             ("response_text", "hi"),
-        ]))
-        .unwrap();
+        ]))?;
         assert_eq!(config.response_text, "hi");
         assert_eq!(config.log_level, LevelFilter::Debug);
         assert_eq!(
@@ -388,20 +392,21 @@ mod tests {
                 chain: None,
             }]
         );
+        Ok(())
     }
 
     #[test]
-    fn routes_keep_their_listed_order() {
+    fn routes_keep_their_listed_order() -> TestResult {
         let config = parse(&[
             ("routes", " b , a "),
             ("route.a.prefix", "/a"),
             ("route.a.backend", "origin"),
             ("route.b.prefix", "/b"),
             ("route.b.backend", "origin"),
-        ])
-        .unwrap();
+        ])?;
         let names: Vec<_> = config.routes.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["b", "a"]);
+        Ok(())
     }
 
     #[test]
@@ -453,7 +458,7 @@ mod tests {
     }
 
     #[test]
-    fn transform_chain_is_read_and_checked() {
+    fn transform_chain_is_read_and_checked() -> TestResult {
         let config = parse(&with(&[
             ("route.origin.transforms", "replace, html"),
             ("route.origin.replace", r#"{"rules": [["origin", "edge"]]}"#),
@@ -461,9 +466,8 @@ mod tests {
             ("route.origin.compress", "br,gzip"),
             ("route.origin.statuses", "200"),
             ("route.origin.max_inflate_ratio", "50"),
-        ]))
-        .unwrap();
-        let chain = config.routes[0].chain.as_ref().expect("chain");
+        ]))?;
+        let chain = config.routes[0].chain.as_ref().ok_or("chain")?;
         let names: Vec<_> = chain.stages.iter().map(Stage::name).collect();
         assert_eq!(names, ["replace", "html"]);
         assert_eq!(chain.content_types, ["text/html"]);
@@ -502,7 +506,8 @@ mod tests {
             ])),
             "route.origin.statuses"
         );
-        assert!(parse(ORIGIN).unwrap().routes[0].chain.is_none());
+        assert!(parse(ORIGIN)?.routes[0].chain.is_none());
+        Ok(())
     }
 
     #[test]

@@ -233,6 +233,8 @@ pub fn generate(req: &Request, record: &mut AccessRecord, clock: &Clock) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
     use proptest::prelude::*;
 
     fn pairs(query: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -243,8 +245,8 @@ mod tests {
     }
 
     #[test]
-    fn defaults_fill_in() {
-        let p = GenParams::parse(&pairs(&[("bytes", "10")])).unwrap();
+    fn defaults_fill_in() -> TestResult {
+        let p = GenParams::parse(&pairs(&[("bytes", "10")]))?;
         assert_eq!(
             p,
             GenParams {
@@ -255,14 +257,16 @@ mod tests {
                 kind: Kind::Bin
             }
         );
-        let sse = GenParams::parse(&pairs(&[("bytes", "10"), ("type", "sse")])).unwrap();
+        let sse = GenParams::parse(&pairs(&[("bytes", "10"), ("type", "sse")]))?;
         assert_eq!(sse.chunk, Kind::Sse.pattern().1.len());
+        Ok(())
     }
 
     #[test]
-    fn sixteen_gib_is_allowed() {
-        let p = GenParams::parse(&pairs(&[("bytes", "17179869184")])).unwrap();
+    fn sixteen_gib_is_allowed() -> TestResult {
+        let p = GenParams::parse(&pairs(&[("bytes", "17179869184")]))?;
         assert_eq!(p.bytes, 16 << 30);
+        Ok(())
     }
 
     #[test]

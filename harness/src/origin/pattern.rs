@@ -124,6 +124,23 @@ impl PatternBody {
     }
 }
 
+/// Hyper keeps polling a ready body and only writes once its buffer is full, so a large
+/// body's headers would wait for ~400 KB of frames. One `Pending` (with an immediate wake)
+/// after the first frame makes it flush: the origin's time to first byte stays flat
+/// whatever the size. Returns whether to pause now.
+pub(crate) fn pause_after_first_frame(
+    first_sent: bool,
+    paused: &mut bool,
+    cx: &mut Context<'_>,
+) -> bool {
+    if first_sent && !*paused {
+        *paused = true;
+        cx.waker().wake_by_ref();
+        return true;
+    }
+    false
+}
+
 impl Body for PatternBody {
     type Data = Bytes;
     type Error = BoxError;
@@ -133,12 +150,7 @@ impl Body for PatternBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        // Hyper keeps polling a ready body and only writes once its buffer is full, so a large
-        // body's headers would wait for ~400 KB of frames. One pause after the first frame
-        // makes it flush: the origin's time to first byte stays flat whatever the size.
-        if this.pos > 0 && !this.head_flushed {
-            this.head_flushed = true;
-            cx.waker().wake_by_ref();
+        if pause_after_first_frame(this.pos > 0, &mut this.head_flushed, cx) {
             return Poll::Pending;
         }
         if this.pos < this.end {

@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, SizeHint};
 
 use super::compress::{Encoding, StreamEncoder};
-use super::pattern::mix;
+use super::pattern::{mix, pause_after_first_frame};
 use super::BoxError;
 
 /// Bytes per independently generated block of text.
@@ -354,11 +354,7 @@ impl Body for TextBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        // As in PatternBody: one pause after the first frame makes hyper write the headers
-        // and that frame at once instead of waiting for its buffer to fill.
-        if this.sent_first && !this.head_flushed {
-            this.head_flushed = true;
-            cx.waker().wake_by_ref();
+        if pause_after_first_frame(this.sent_first, &mut this.head_flushed, cx) {
             return Poll::Pending;
         }
         let frame = if this.compressed {

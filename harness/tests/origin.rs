@@ -126,6 +126,18 @@ fn dechunk(mut body: &[u8]) -> Dechunked {
     }
 }
 
+/// HEAD of a 16 GiB body: the full Content-Length, no body bytes.
+async fn assert_head_declares_16_gib(addr: SocketAddr, path: &str) {
+    let request = format!("HEAD {path} HTTP/1.1\r\nHost: o\r\nConnection: close\r\n\r\n");
+    let raw = raw(addr, &request).await;
+    let (head, body) = split_head(&raw);
+    assert!(
+        head.contains("content-length: 17179869184"),
+        "{path}: {head}"
+    );
+    assert!(body.is_empty(), "{path}");
+}
+
 #[tokio::test]
 async fn bytes_are_sized_deterministic_and_follow_the_pattern() {
     let addr = start().await;
@@ -165,14 +177,7 @@ async fn big_bodies_stream_and_head_reports_the_full_16_gib() {
     }
     assert_eq!(pos, n);
 
-    let raw = raw(
-        addr,
-        "HEAD /bytes/17179869184 HTTP/1.1\r\nHost: o\r\nConnection: close\r\n\r\n",
-    )
-    .await;
-    let (head, body) = split_head(&raw);
-    assert!(head.contains("content-length: 17179869184"), "{head}");
-    assert!(body.is_empty());
+    assert_head_declares_16_gib(addr, "/bytes/17179869184").await;
 }
 
 #[tokio::test]
@@ -547,14 +552,7 @@ async fn text_is_sized_readable_and_follows_text_bytes() {
     assert_eq!(header(&resp, "content-length"), Some("0"));
     assert!(body_of(resp).await.is_empty());
 
-    let raw = raw(
-        addr,
-        "HEAD /text/17179869184 HTTP/1.1\r\nHost: o\r\nConnection: close\r\n\r\n",
-    )
-    .await;
-    let (head, body) = split_head(&raw);
-    assert!(head.contains("content-length: 17179869184"), "{head}");
-    assert!(body.is_empty());
+    assert_head_declares_16_gib(addr, "/text/17179869184").await;
 }
 
 #[tokio::test]

@@ -34,6 +34,7 @@ pub fn pump(
     let mut sent = 0u64;
     let mut received = 0u64;
     let mut sink = Sink::new();
+    let mut gather = Vec::with_capacity(GATHER);
     loop {
         if let Some(limit) = opts.between_bytes {
             match body_within(&handle, limit) {
@@ -58,7 +59,7 @@ pub fn pump(
                 pipeline
                     .finish(&mut sink)
                     .map_err(|e| (sent, e.to_string()))?;
-                sent += write(out, &mut sink).map_err(|e| (sent, e))?;
+                sent += write(out, &mut sink, &mut gather).map_err(|e| (sent, e))?;
             }
             return Ok(sent);
         }
@@ -73,17 +74,41 @@ pub fn pump(
             }
             None => sink.push(chunk.freeze()),
         }
-        sent += write(out, &mut sink).map_err(|e| (sent, e))?;
+        sent += write(out, &mut sink, &mut gather).map_err(|e| (sent, e))?;
     }
 }
 
+/// Writes of at least this size leave the app as they are; smaller pieces are gathered up to
+/// it first.
+const GATHER: usize = 64 * 1024;
+
 /// Writes and empties `sink`, then flushes so the client has every byte now.
-fn write(out: &mut StreamingBody, sink: &mut Sink) -> Result<u64, String> {
+///
+/// Each write to a streaming body is a host call and becomes a chunk of its own on the way
+/// out (on Viceroy: a channel message, a chunked-encoding frame, a socket write). A stage
+/// emits the runs between its matches as separate slices, hundreds per input chunk, so they
+/// are gathered into writes of up to `GATHER` bytes: a copy is far cheaper than a write.
+fn write(out: &mut impl Write, sink: &mut Sink, gather: &mut Vec<u8>) -> Result<u64, String> {
     let mut n = 0u64;
+    let mut send = |bytes: &[u8]| {
+        n += bytes.len() as u64;
+        out.write_all(bytes)
+            .map_err(|e| format!("client write failed: {e}"))
+    };
     for piece in sink.drain(..) {
-        out.write_all(&piece)
-            .map_err(|e| format!("client write failed: {e}"))?;
-        n += piece.len() as u64;
+        if gather.len() + piece.len() > GATHER && !gather.is_empty() {
+            send(gather)?;
+            gather.clear();
+        }
+        if piece.len() >= GATHER {
+            send(&piece)?;
+        } else {
+            gather.extend_from_slice(&piece);
+        }
+    }
+    if !gather.is_empty() {
+        send(gather)?;
+        gather.clear();
     }
     out.flush()
         .map_err(|e| format!("client write failed: {e}"))?;
@@ -104,6 +129,55 @@ fn complete(received: u64, declared_length: Option<u64>) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
+
+    /// Records each write it is handed.
+    #[derive(Default)]
+    struct Writes(Vec<Vec<u8>>);
+
+    impl Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn small_pieces_leave_in_few_large_writes_and_in_order() -> std::io::Result<()> {
+        let pieces: Vec<Vec<u8>> = (0..3000u32).map(|i| i.to_le_bytes().repeat(20)).collect();
+        let expected: Vec<u8> = pieces.concat();
+        let mut sink: Sink = pieces.into_iter().map(Bytes::from).collect();
+        let mut out = Writes::default();
+        let mut gather = Vec::new();
+        let n = write(&mut out, &mut sink, &mut gather).map_err(std::io::Error::other)?;
+        assert_eq!(n, expected.len() as u64);
+        assert!(sink.is_empty() && gather.is_empty());
+        assert_eq!(out.0.concat(), expected);
+        // 240,000 bytes in 80-byte pieces: four writes, each as full as a piece boundary allows.
+        assert_eq!(out.0.len(), expected.len().div_ceil(GATHER));
+        assert!(out.0.iter().all(|w| w.len() <= GATHER));
+        Ok(())
+    }
+
+    #[test]
+    fn a_large_piece_is_written_as_it_is() -> std::io::Result<()> {
+        let big = Bytes::from(vec![7u8; GATHER + 1]);
+        let mut sink: Sink = vec![
+            Bytes::from_static(b"head"),
+            big.clone(),
+            Bytes::from_static(b"tail"),
+        ];
+        let mut out = Writes::default();
+        write(&mut out, &mut sink, &mut Vec::new()).map_err(std::io::Error::other)?;
+        assert_eq!(
+            out.0,
+            vec![b"head".to_vec(), big.to_vec(), b"tail".to_vec()]
+        );
+        Ok(())
+    }
 
     #[test]
     fn a_short_body_is_not_complete() {

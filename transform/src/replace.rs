@@ -1,5 +1,6 @@
 //! The `replace` stage: literal multi-pattern find and replace over bytes, across chunk
-//! boundaries, with [aho-corasick](aho_corasick).
+//! boundaries, with [aho-corasick](aho_corasick) (or, for a single case-sensitive pattern,
+//! memchr's [`memmem`], which finds the same matches faster).
 //!
 //! Each rule is a pattern and its replacement, both arbitrary bytes. Bytes that no pattern
 //! matches pass through byte-exact, whether or not they are valid UTF-8.
@@ -51,6 +52,7 @@ use std::ops::Range;
 
 use aho_corasick::{AhoCorasick, Input, MatchKind};
 use bytes::Bytes;
+use memchr::memmem;
 
 use crate::{Sink, Transform, TransformError};
 
@@ -84,8 +86,8 @@ struct Rule {
 
 /// A matcher over a set of rules, rebuilt (with `once`) when a rule is used up.
 struct Active {
-    ac: AhoCorasick,
-    /// The rule index of each aho-corasick pattern id.
+    search: Search,
+    /// The rule index of each pattern id.
     rules: Vec<usize>,
     /// The longest pattern's length.
     longest: usize,
@@ -194,25 +196,25 @@ impl Replace {
             };
             let bound = stop.map_or(sure, |s| s.min(sure));
             let found = if pos < bound {
-                active.ac.find(Input::new(data).range(pos..end))
+                active.search.find(data, pos)
             } else {
                 None
             };
-            let Some(m) = found.filter(|m| m.start() < bound) else {
+            let Some((id, m)) = found.filter(|(_, m)| m.start < bound) else {
                 if pos < bound {
                     out.push(pass(pos..bound));
                 }
                 return Ok(pos.max(bound));
             };
-            if pos < m.start() {
-                out.push(pass(pos..m.start()));
+            if pos < m.start {
+                out.push(pass(pos..m.start));
             }
-            let rule = active.rules[m.pattern().as_usize()];
+            let rule = active.rules[id];
             let replacement = &self.rules[rule].replacement;
             if !replacement.is_empty() {
                 out.push(replacement.clone());
             }
-            pos = m.end();
+            pos = m.end;
             if self.options.once {
                 self.rules[rule].used = true;
                 self.active = Active::build(&self.rules, self.options.case_insensitive)?;
@@ -239,11 +241,7 @@ impl Active {
         if live.is_empty() {
             return Ok(None);
         }
-        let ac = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .ascii_case_insensitive(fold)
-            .build(live.iter().map(|&i| &rules[i].pattern))
-            .map_err(|e| TransformError::new(NAME, format!("cannot build the matcher: {e}")))?;
+        let search = Search::build(live.iter().map(|&i| rules[i].pattern.as_slice()), fold)?;
         let mut sorted: Vec<Vec<u8>> = live
             .iter()
             .map(|&i| folded(&rules[i].pattern, fold))
@@ -258,7 +256,7 @@ impl Active {
         }
         let longest = sorted.iter().map(Vec::len).max().unwrap_or(1);
         Ok(Some(Active {
-            ac,
+            search,
             rules: live,
             longest,
             sorted,
@@ -289,6 +287,50 @@ impl Active {
             .iter()
             .take(2)
             .any(|p| p.len() > s.len() && p[..s.len()].iter().copied().eq(key()))
+    }
+}
+
+/// How the patterns in play are found.
+enum Search {
+    /// One pattern matched byte for byte: memchr's substring search finds it with no
+    /// automaton behind it, which in wasm (no SIMD) makes the whole stage about a fifth
+    /// faster than aho-corasick does on one pattern.
+    One(Box<memmem::Finder<'static>>),
+    /// Several patterns, or case-insensitive matching: leftmost-longest aho-corasick.
+    Many(AhoCorasick),
+}
+
+impl Search {
+    fn build<'a>(
+        patterns: impl ExactSizeIterator<Item = &'a [u8]>,
+        fold: bool,
+    ) -> Result<Search, TransformError> {
+        let patterns: Vec<&[u8]> = patterns.collect();
+        if let [one] = patterns.as_slice() {
+            if !fold {
+                return Ok(Search::One(Box::new(memmem::Finder::new(one).into_owned())));
+            }
+        }
+        AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .ascii_case_insensitive(fold)
+            .build(patterns)
+            .map(Search::Many)
+            .map_err(|e| TransformError::new(NAME, format!("cannot build the matcher: {e}")))
+    }
+
+    /// The leftmost-longest match in `data[from..]`: its pattern id and where it is.
+    fn find(&self, data: &[u8], from: usize) -> Option<(usize, Range<usize>)> {
+        match self {
+            Search::One(finder) => {
+                let start = from + finder.find(&data[from..])?;
+                Some((0, start..start + finder.needle().len()))
+            }
+            Search::Many(ac) => {
+                let m = ac.find(Input::new(data).range(from..))?;
+                Some((m.pattern().as_usize(), m.range()))
+            }
+        }
     }
 }
 

@@ -440,6 +440,19 @@ proptest! {
         prop_assert_eq!(split, ac.replace_all_bytes(&input, &replacements));
     }
 
+    /// One case-sensitive pattern takes the stage's substring-search path rather than its
+    /// automaton: the same cases, held to the same answer.
+    #[test]
+    fn one_pattern_equal_to_aho_corasick_on_the_whole_input(
+        (mut rules, input, cuts) in case(),
+        flush_each in any::<bool>(),
+    ) {
+        rules.truncate(1);
+        let split = run_checked(&rules, ReplaceOptions::default(), &input, &cuts, flush_each)?;
+        let ac = AhoCorasick::new(rules.iter().map(|(p, _)| p)).unwrap();
+        prop_assert_eq!(split, ac.replace_all_bytes(&input, &[&rules[0].1]));
+    }
+
     #[test]
     fn fuzz_check_holds_on_random_bytes(data in prop::collection::vec(any::<u8>(), 0..300)) {
         check(&data);

@@ -105,8 +105,8 @@ fn insert(selector: &str, position: Position, html: &str) -> Insert {
 }
 
 /// The rule sets: 0 a site's rules (one of each kind), 1 rules that match no element
-/// without one of [`IDLE_TRIGGERS`], 2 no rules, 3 the site's rules with
-/// [`SMALL_MEMORY_LIMIT`].
+/// without one of the idle triggers (`blink`, `marquee`, …), 2 no rules, 3 the site's
+/// rules with [`SMALL_MEMORY_LIMIT`].
 pub fn rules(set: usize) -> HtmlRules {
     match set {
         0 | 3 => HtmlRules {

@@ -77,7 +77,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             Workload::body(1 << 10, scaled(200), scaled(20)),
             Workload::body(1 << 20, scaled(100), scaled(10)),
             Workload::body(64 << 20, scaled(20), scaled(3)),
-            Workload::body(1 << 30, scaled(10), 1),
+            Workload::body(1 << 30, scaled(10), scaled(3)),
         ],
     };
     if workloads.len() < 2 {

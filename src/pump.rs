@@ -85,9 +85,11 @@ const GATHER: usize = 64 * 1024;
 /// Writes and empties `sink`, then flushes so the client has every byte now.
 ///
 /// Each write to a streaming body is a host call and becomes a chunk of its own on the way
-/// out (on Viceroy: a channel message, a chunked-encoding frame, a socket write). A stage
-/// emits the runs between its matches as separate slices, hundreds per input chunk, so they
-/// are gathered into writes of up to `GATHER` bytes: a copy is far cheaper than a write.
+/// out (on Viceroy: a channel message, a chunked-encoding frame, a socket write). A chain
+/// can emit several pieces for one input chunk (what an encoder's push and its flush each
+/// make; a stage's output before and after a held tail), so small pieces are gathered into
+/// writes of up to `GATHER` bytes: a copy is far cheaper than a write. A lone piece goes out
+/// as it is.
 fn write(out: &mut impl Write, sink: &mut Sink, gather: &mut Vec<u8>) -> Result<u64, String> {
     let mut n = 0u64;
     let mut send = |bytes: &[u8]| {
@@ -95,6 +97,10 @@ fn write(out: &mut impl Write, sink: &mut Sink, gather: &mut Vec<u8>) -> Result<
         out.write_all(bytes)
             .map_err(|e| format!("client write failed: {e}"))
     };
+    if let [one] = sink.as_slice() {
+        send(one)?;
+        sink.clear();
+    }
     for piece in sink.drain(..) {
         if gather.len() + piece.len() > GATHER && !gather.is_empty() {
             send(gather)?;

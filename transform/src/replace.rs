@@ -43,15 +43,18 @@
 //!
 //! # Copies
 //!
-//! The runs of input between matches are emitted as slices of the input chunk
-//! ([`Bytes::slice`]), without copying. Only the held tail is copied (it is kept across
-//! calls), and the replacements are shared [`Bytes`] handed out again for each match.
+//! A call that replaces nothing emits its input as a slice of the chunk ([`Bytes::slice`]),
+//! without copying. A call that replaces something emits one buffer with the runs between
+//! matches and the replacements copied in: at one match every few hundred bytes, a slice
+//! per run would hand every consumer hundreds of pieces per chunk, and each piece costs
+//! the proxy more than copying it does. The held tail is copied too (it is kept across
+//! calls).
 
 use std::cmp::Ordering;
 use std::ops::Range;
 
 use aho_corasick::{AhoCorasick, Input, MatchKind};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use memchr::memmem;
 
 use crate::{Sink, Transform, TransformError};
@@ -76,6 +79,16 @@ pub struct Replace {
     active: Option<Active>,
     /// The input tail that may still begin a match (a partial pattern).
     held: Vec<u8>,
+    /// What the scan in progress emits, in order (kept to reuse its allocation).
+    pieces: Vec<Piece>,
+}
+
+/// A piece of output, noted while scanning and copied out once the scan is done.
+enum Piece {
+    /// Untouched bytes of the data scanned.
+    Run(Range<usize>),
+    /// The replacement of this rule.
+    Replacement(usize),
 }
 
 struct Rule {
@@ -151,6 +164,7 @@ impl Replace {
             options,
             active,
             held: Vec::new(),
+            pieces: Vec::new(),
         })
     }
 
@@ -166,23 +180,18 @@ impl Replace {
         self.active.as_ref().map_or(0, |a| a.longest - 1)
     }
 
-    /// Scans `data` from `pos`, emitting (to `out`) the runs between matches through
-    /// `pass` and the replacement of every match that is certain. Stops at `stop` when
-    /// given, else at the first byte that may still be part of a match (at the end of
-    /// `data` when `at_end`). Returns where it stopped: the bytes from there on are not
-    /// emitted. A match that started before `stop` may end past it.
-    fn scan<F>(
+    /// Scans `data` from `pos`, noting in `pieces` the runs between matches and the
+    /// replacement of every match that is certain. Stops at `stop` when given, else at the
+    /// first byte that may still be part of a match (at the end of `data` when `at_end`).
+    /// Returns where it stopped: the bytes from there on are not emitted. A match that
+    /// started before `stop` may end past it.
+    fn scan(
         &mut self,
         data: &[u8],
         mut pos: usize,
         stop: Option<usize>,
         at_end: bool,
-        out: &mut Sink,
-        pass: F,
-    ) -> Result<usize, TransformError>
-    where
-        F: Fn(Range<usize>) -> Bytes,
-    {
+    ) -> Result<usize, TransformError> {
         let end = data.len();
         let mut sure = self.sure(data, pos, at_end);
         loop {
@@ -190,7 +199,7 @@ impl Replace {
                 // Nothing left to match: everything passes.
                 let to = stop.unwrap_or(end);
                 if pos < to {
-                    out.push(pass(pos..to));
+                    self.pieces.push(Piece::Run(pos..to));
                 }
                 return Ok(to.max(pos));
             };
@@ -202,18 +211,15 @@ impl Replace {
             };
             let Some((id, m)) = found.filter(|(_, m)| m.start < bound) else {
                 if pos < bound {
-                    out.push(pass(pos..bound));
+                    self.pieces.push(Piece::Run(pos..bound));
                 }
                 return Ok(pos.max(bound));
             };
             if pos < m.start {
-                out.push(pass(pos..m.start));
+                self.pieces.push(Piece::Run(pos..m.start));
             }
             let rule = active.rules[id];
-            let replacement = &self.rules[rule].replacement;
-            if !replacement.is_empty() {
-                out.push(replacement.clone());
-            }
+            self.pieces.push(Piece::Replacement(rule));
             pos = m.end;
             if self.options.once {
                 self.rules[rule].used = true;
@@ -221,6 +227,21 @@ impl Replace {
                 sure = self.sure(data, pos, at_end);
             } else if pos > sure {
                 sure = self.sure(data, pos, at_end);
+            }
+        }
+    }
+
+    /// Copies the pieces noted while scanning `data` to the end of `built`, and forgets them.
+    fn build(&mut self, data: &[u8], built: &mut BytesMut) {
+        let size = |piece: &Piece| match piece {
+            Piece::Run(r) => r.len(),
+            Piece::Replacement(rule) => self.rules[*rule].replacement.len(),
+        };
+        built.reserve(self.pieces.iter().map(size).sum());
+        for piece in self.pieces.drain(..) {
+            match piece {
+                Piece::Run(r) => built.extend_from_slice(&data[r]),
+                Piece::Replacement(rule) => built.extend_from_slice(&self.rules[rule].replacement),
             }
         }
     }
@@ -356,6 +377,8 @@ impl Transform for Replace {
             return Ok(());
         };
         let mut start = 0;
+        // Output of the held tail, joined with the head of the chunk.
+        let mut built = BytesMut::new();
         if !self.held.is_empty() {
             // The held tail and the head of the chunk, joined: every match that starts in
             // the tail ends within `longest - 1` bytes of the chunk.
@@ -364,22 +387,32 @@ impl Transform for Replace {
             let tail = join.len();
             if chunk.len() <= head {
                 join.extend_from_slice(&chunk);
-                let pos = self.scan(&join, 0, None, false, out, |r| {
-                    Bytes::copy_from_slice(&join[r])
-                })?;
+                let pos = self.scan(&join, 0, None, false)?;
+                self.build(&join, &mut built);
+                emit(built, out);
                 join.drain(..pos);
                 self.held = join;
                 return Ok(());
             }
             join.extend_from_slice(&chunk[..head]);
-            let pos = self.scan(&join, 0, Some(tail), false, out, |r| {
-                Bytes::copy_from_slice(&join[r])
-            })?;
+            let pos = self.scan(&join, 0, Some(tail), false)?;
+            self.build(&join, &mut built);
             start = pos - tail;
             join.clear();
             self.held = join;
         }
-        let pos = self.scan(&chunk, start, None, false, out, |r| chunk.slice(r))?;
+        let pos = self.scan(&chunk, start, None, false)?;
+        match self.pieces.as_slice() {
+            // Nothing replaced: the chunk goes on as it came.
+            [Piece::Run(r)] if built.is_empty() => {
+                out.push(chunk.slice(r.clone()));
+                self.pieces.clear();
+            }
+            _ => {
+                self.build(&chunk, &mut built);
+                emit(built, out);
+            }
+        }
         self.held.extend_from_slice(&chunk[pos..]);
         Ok(())
     }
@@ -391,9 +424,16 @@ impl Transform for Replace {
 
     fn finish(&mut self, out: &mut Sink) -> Result<(), TransformError> {
         let held = std::mem::take(&mut self.held);
-        self.scan(&held, 0, None, true, out, |r| {
-            Bytes::copy_from_slice(&held[r])
-        })?;
+        self.scan(&held, 0, None, true)?;
+        let mut built = BytesMut::new();
+        self.build(&held, &mut built);
+        emit(built, out);
         Ok(())
+    }
+}
+
+fn emit(built: BytesMut, out: &mut Sink) {
+    if !built.is_empty() {
+        out.push(built.freeze());
     }
 }

@@ -124,7 +124,10 @@ pub struct RemoveAttribute {
 /// The prefix matches only whole origins or paths: unless `from` ends with `/`, the
 /// character after it must be `/`, `?`, `#` or the end of the URL, so `http://origin.example`
 /// does not rewrite `http://origin.example.evil.com/` or `http://origin.example:8080/`.
-/// Matching is byte-exact (case-sensitive); relative URLs are never touched.
+/// A protocol-relative URL (`//origin.example/x`, which takes the page's scheme) matches
+/// `from` without its scheme and gets `to` without its scheme (`//www.example.com/x`), so it
+/// stays protocol-relative. Matching is byte-exact (case-sensitive); relative URLs are never
+/// touched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlRewrite {
     /// E.g. `http://origin.example`.
@@ -439,6 +442,18 @@ fn matches_prefix(url: &str, from: &str) -> bool {
     }
 }
 
+/// How much of `url` (without surrounding whitespace) to replace, and with what: `from`
+/// by `to`, or for a protocol-relative URL the two without their schemes.
+fn replacement<'a>(url: &str, from: &'a str, to: &'a str) -> Option<(usize, &'a str)> {
+    if matches_prefix(url, from) {
+        return Some((from.len(), to));
+    }
+    // `scheme://rest` → `//rest`
+    let schemeless = |u: &'a str| u.find("://").filter(|&i| i > 0).map(|i| &u[i + 1..]);
+    let bare_from = schemeless(from)?;
+    matches_prefix(url, bare_from).then(|| (bare_from.len(), schemeless(to).unwrap_or(to)))
+}
+
 /// `value` with the `from` prefix of its URL replaced by `to`, or `None` if it has none.
 /// Whitespace around the URL is kept.
 pub fn rewrite_url(value: &str, from: &str, to: &str) -> Option<String> {
@@ -447,16 +462,15 @@ pub fn rewrite_url(value: &str, from: &str, to: &str) -> Option<String> {
             .trim_start_matches(|c: char| c.is_ascii() && is_space(c as u8))
             .len();
     let url = &value[start..];
-    if !matches_prefix(
+    let (len, with) = replacement(
         url.trim_end_matches(|c: char| c.is_ascii() && is_space(c as u8)),
         from,
-    ) {
-        return None;
-    }
-    let mut new = String::with_capacity(value.len() + to.len());
+        to,
+    )?;
+    let mut new = String::with_capacity(value.len() + with.len());
     new.push_str(&value[..start]);
-    new.push_str(to);
-    new.push_str(&url[from.len()..]);
+    new.push_str(with);
+    new.push_str(&url[len..]);
     Some(new)
 }
 
@@ -483,10 +497,13 @@ pub fn rewrite_srcset(value: &str, from: &str, to: &str) -> Option<String> {
             url_end -= 1;
         }
         // All indices are at ASCII bytes or the ends, so they are char boundaries.
-        if url_end > url_start && matches_prefix(&value[url_start..url_end], from) {
+        if let Some((len, with)) = (url_end > url_start)
+            .then(|| replacement(&value[url_start..url_end], from, to))
+            .flatten()
+        {
             new.push_str(&value[copied..url_start]);
-            new.push_str(to);
-            copied = url_start + from.len();
+            new.push_str(with);
+            copied = url_start + len;
             changed = true;
         }
         if url_end < i {

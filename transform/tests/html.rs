@@ -296,6 +296,28 @@ fn urls_not_starting_with_the_origin_are_untouched() {
 }
 
 #[test]
+fn protocol_relative_urls_are_rewritten_and_stay_protocol_relative() {
+    assert_eq!(
+        rewrite(
+            rules_with_urls(),
+            "<a href=\"//origin.example/a\">a</a><script src=//origin.example></script>\
+             <img srcset=\"//origin.example/s.png 1x, http://origin.example/l.png 2x\">\
+             <a href=\"//origin.example.evil.com/\">e</a><a href=\"///origin.example/\">t</a>"
+        ),
+        "<a href=\"//www.example.com/a\">a</a><script src=\"//www.example.com\"></script>\
+         <img srcset=\"//www.example.com/s.png 1x, https://www.example.com/l.png 2x\">\
+         <a href=\"//origin.example.evil.com/\">e</a><a href=\"///origin.example/\">t</a>"
+    );
+    // A `to` without a scheme (a path on this host) is used as it is.
+    assert_eq!(
+        rewrite_url("//origin.example/x", ORIGIN, "/demo").as_deref(),
+        Some("/demo/x")
+    );
+    // A `from` without a scheme has no protocol-relative form to look for.
+    assert_eq!(rewrite_url("//origin.example/x", "/static", PUBLIC), None);
+}
+
+#[test]
 fn a_from_ending_in_a_slash_matches_any_continuation() {
     let rules = HtmlRules {
         rewrite_urls: Some(UrlRewrite {

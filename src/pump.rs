@@ -97,16 +97,14 @@ fn write(out: &mut impl Write, sink: &mut Sink, gather: &mut Vec<u8>) -> Result<
         out.write_all(bytes)
             .map_err(|e| format!("client write failed: {e}"))
     };
-    if let [one] = sink.as_slice() {
-        send(one)?;
-        sink.clear();
-    }
-    for piece in sink.drain(..) {
+    let count = sink.len();
+    for (i, piece) in sink.drain(..).enumerate() {
         if gather.len() + piece.len() > GATHER && !gather.is_empty() {
             send(gather)?;
             gather.clear();
         }
-        if piece.len() >= GATHER {
+        // Copying gains nothing for a piece that would leave alone anyway.
+        if gather.is_empty() && (piece.len() >= GATHER || i + 1 == count) {
             send(&piece)?;
         } else {
             gather.extend_from_slice(&piece);

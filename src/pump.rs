@@ -1,12 +1,14 @@
 //! Copying a backend body through this app, chunk by chunk, when the host cannot simply be
 //! handed the body: to transform it, to count every byte, or to notice a stalled backend.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use fastly::handle::BodyHandle;
 use fastly::http::body::StreamingBody;
 use fastly::Body;
+use fastly_sys::fastly_http_body;
 use firstbyte_transform::{Pipeline, Sink};
 
 use crate::deadline::body_within;
@@ -30,7 +32,8 @@ pub fn pump(
     out: &mut StreamingBody,
     mut opts: PumpOptions,
 ) -> Result<u64, (u64, String)> {
-    let mut handle = body.into_handle();
+    let handle = body.into_handle();
+    let mut buf = BytesMut::new();
     let mut sent = 0u64;
     let mut received = 0u64;
     let mut sink = Sink::new();
@@ -48,11 +51,7 @@ pub fn pump(
                 Err(e) => return Err((sent, e)),
             }
         }
-        let mut chunk = BytesMut::zeroed(opts.read_size);
-        let n = match handle.read(&mut chunk) {
-            Ok(n) => n,
-            Err(e) => return Err((sent, format!("backend body broke off: {e}"))),
-        };
+        let n = read_into(&handle, &mut buf, opts.read_size).map_err(|e| (sent, e))?;
         if n == 0 {
             complete(received, opts.declared_length).map_err(|reason| (sent, reason))?;
             if let Some(pipeline) = opts.pipeline.as_deref_mut() {
@@ -64,18 +63,41 @@ pub fn pump(
             return Ok(sent);
         }
         received += n as u64;
-        chunk.truncate(n);
+        let chunk = buf.split().freeze();
         match opts.pipeline.as_deref_mut() {
             Some(pipeline) => {
                 pipeline
-                    .push(chunk.freeze(), &mut sink)
+                    .push(chunk, &mut sink)
                     .and_then(|()| pipeline.flush(&mut sink))
                     .map_err(|e| (sent, e.to_string()))?;
             }
-            None => sink.push(chunk.freeze()),
+            None => sink.push(chunk),
         }
         sent += write(out, &mut sink, &mut gather).map_err(|e| (sent, e))?;
     }
+}
+
+/// Reads up to `max` bytes of the body onto the end of `buf`, straight into its spare room.
+///
+/// `Read::read` wants initialised memory, and zeroing 64 KiB before every read costs about
+/// a tenth of what copying the body through costs. `buf` also takes its old allocation back
+/// once every chunk split off it is gone, so a steady stream reuses one buffer.
+fn read_into(body: &BodyHandle, buf: &mut BytesMut, max: usize) -> Result<usize, String> {
+    buf.reserve(max);
+    let room = buf.spare_capacity_mut();
+    let len = room.len().min(max);
+    let mut n = 0usize;
+    // SAFETY: the host writes at most `len` bytes from the pointer, all within `buf`'s spare
+    // capacity, and reports how many in `n`; the handle number is used for this call only.
+    let status =
+        unsafe { fastly_http_body::read(body.as_u32(), room.as_mut_ptr().cast(), len, &mut n) };
+    if status.is_err() {
+        return Err(format!("backend body broke off: {status:?}"));
+    }
+    let n = n.min(len);
+    // SAFETY: the host initialised the first `n` bytes of the spare capacity.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
 }
 
 /// Writes of at least this size leave the app as they are; smaller pieces are gathered up to

@@ -231,6 +231,21 @@ impl Replace {
         }
     }
 
+    /// Scans all of `data` as [`Self::scan`] does and copies its output to the end of
+    /// `built`: for data that is this stage's own copy (the held tail), where no piece of it
+    /// could go on uncopied anyway.
+    fn scan_into(
+        &mut self,
+        data: &[u8],
+        stop: Option<usize>,
+        at_end: bool,
+        built: &mut BytesMut,
+    ) -> Result<usize, TransformError> {
+        let pos = self.scan(data, 0, stop, at_end)?;
+        self.build(data, built);
+        Ok(pos)
+    }
+
     /// Copies the pieces noted while scanning `data` to the end of `built`, and forgets them.
     fn build(&mut self, data: &[u8], built: &mut BytesMut) {
         let size = |piece: &Piece| match piece {
@@ -384,17 +399,14 @@ impl Transform for Replace {
             let tail = join.len();
             if chunk.len() <= head {
                 join.extend_from_slice(&chunk);
-                let pos = self.scan(&join, 0, None, false)?;
-                self.build(&join, &mut built);
+                let pos = self.scan_into(&join, None, false, &mut built)?;
                 emit(built, out);
                 join.drain(..pos);
                 self.held = join;
                 return Ok(());
             }
             join.extend_from_slice(&chunk[..head]);
-            let pos = self.scan(&join, 0, Some(tail), false)?;
-            self.build(&join, &mut built);
-            start = pos - tail;
+            start = self.scan_into(&join, Some(tail), false, &mut built)? - tail;
             join.clear();
             self.held = join;
         }
@@ -421,9 +433,8 @@ impl Transform for Replace {
 
     fn finish(&mut self, out: &mut Sink) -> Result<(), TransformError> {
         let held = std::mem::take(&mut self.held);
-        self.scan(&held, 0, None, true)?;
         let mut built = BytesMut::new();
-        self.build(&held, &mut built);
+        self.scan_into(&held, None, true, &mut built)?;
         emit(built, out);
         Ok(())
     }

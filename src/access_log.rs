@@ -54,10 +54,12 @@ pub struct AccessRecord {
     /// The stages a transformed body went through, e.g. `gzip-decode>replace>br-encode`.
     pub transforms: Option<String>,
     pub reason: Option<String>,
+    /// Which request of its instance this was: 1 in a fresh instance, more when reused.
+    pub instance_seq: u32,
 }
 
 impl AccessRecord {
-    pub fn new(method: &str, path: &str) -> Self {
+    pub fn new(method: &str, path: &str, instance_seq: u32) -> Self {
         AccessRecord {
             method: method.to_string(),
             path: path.to_string(),
@@ -72,6 +74,7 @@ impl AccessRecord {
             body: BodyPath::None,
             transforms: None,
             reason: None,
+            instance_seq,
         }
     }
 
@@ -118,7 +121,7 @@ mod tests {
 
     #[test]
     fn record_serialises_every_field() -> TestResult {
-        let mut record = AccessRecord::new("GET", "/origin/x");
+        let mut record = AccessRecord::new("GET", "/origin/x", 2);
         record.route = Some("origin".into());
         record.backend = Some("origin".into());
         record.headers_sent(200, &Clock::start());
@@ -137,11 +140,13 @@ mod tests {
             "outcome",
             "body",
             "reason",
+            "instance_seq",
         ] {
             assert!(value.get(field).is_some(), "missing {field}");
         }
         assert_eq!(value["outcome"], "aborted");
         assert_eq!(value["status"], 200);
+        assert_eq!(value["instance_seq"], 2);
         Ok(())
     }
 }

@@ -1,4 +1,5 @@
-//! Settings from the Config Store `firstbyte`: the text of `/`, the log level and the routes.
+//! Settings from the Config Store `firstbyte`: the text of `/`, the log level, how long an
+//! instance waits for another request, and the routes.
 //!
 //! A Config Store cannot list its keys, so the schema is flat and named from the top:
 //! `routes` lists route names in match order, and each route reads `route.<name>.<field>`.
@@ -23,10 +24,20 @@ pub const DEFAULT_RESPONSE_TEXT: &str =
 /// Upper bound for any timeout a route may set: longer waits are configuration mistakes.
 const MAX_TIMEOUT_MS: u64 = 10 * 60 * 1000;
 
+/// How long a finished instance waits for another request when the store says nothing:
+/// long enough to catch a page's follow-up requests, short enough that an idle instance
+/// does not hold (and bill for) its memory.
+pub const DEFAULT_REUSE_MS: u64 = 250;
+/// The platform bounds the wait itself (Viceroy at 10 s); longer settings are mistakes.
+const MAX_REUSE_MS: u64 = 60 * 1000;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub response_text: String,
     pub log_level: LevelFilter,
+    /// How long an instance that has served a request waits for the next one; zero serves
+    /// one request per instance.
+    pub reuse_wait: Duration,
     pub routes: Vec<Route>,
 }
 
@@ -95,6 +106,7 @@ impl Config {
         };
         let response_text = get("response_text")?.unwrap_or_else(|| DEFAULT_RESPONSE_TEXT.into());
         let log_level = log_level(&get("log_level")?)?;
+        let reuse_wait = reuse_wait(&get("reuse_ms")?)?;
         let mut routes = Vec::new();
         for name in route_names(&get("routes")?)? {
             let route = parse_route(name, source, &get)?;
@@ -103,6 +115,7 @@ impl Config {
         Ok(Config {
             response_text,
             log_level,
+            reuse_wait,
             routes,
         })
     }
@@ -118,6 +131,19 @@ pub fn log_level(value: &Option<String>) -> Result<LevelFilter, ConfigError> {
                 format!("'{text}' is not one of off, error, warn, info, debug, trace"),
             )
         }),
+    }
+}
+
+fn reuse_wait(value: &Option<String>) -> Result<Duration, ConfigError> {
+    let Some(text) = value.as_deref().map(str::trim) else {
+        return Ok(Duration::from_millis(DEFAULT_REUSE_MS));
+    };
+    match text.parse::<u64>() {
+        Ok(ms) if ms <= MAX_REUSE_MS => Ok(Duration::from_millis(ms)),
+        _ => Err(ConfigError::new(
+            "reuse_ms",
+            format!("'{text}' is not a whole number of milliseconds from 0 to {MAX_REUSE_MS}"),
+        )),
     }
 }
 
@@ -357,6 +383,7 @@ mod tests {
         let config = parse(&[])?;
         assert_eq!(config.response_text, DEFAULT_RESPONSE_TEXT);
         assert_eq!(config.log_level, LevelFilter::Info);
+        assert_eq!(config.reuse_wait, Duration::from_millis(DEFAULT_REUSE_MS));
         assert!(config.routes.is_empty());
         Ok(())
     }
@@ -372,10 +399,16 @@ mod tests {
             ("route.origin.between_bytes_timeout_ms", "250"),
             ("route.origin.pump", "true"),
             ("log_level", "debug"),
+            ("reuse_ms", " 0 "),
             ("response_text", "hi"),
         ]))?;
         assert_eq!(config.response_text, "hi");
         assert_eq!(config.log_level, LevelFilter::Debug);
+        assert_eq!(
+            config.reuse_wait,
+            Duration::ZERO,
+            "0 serves one request per instance"
+        );
         assert_eq!(
             config.routes,
             vec![Route {
@@ -412,6 +445,8 @@ mod tests {
     #[test]
     fn each_bad_setting_names_its_key() {
         assert_eq!(err_key(&[("log_level", "loud")]), "log_level");
+        assert_eq!(err_key(&[("reuse_ms", "-1")]), "reuse_ms");
+        assert_eq!(err_key(&[("reuse_ms", "60001")]), "reuse_ms");
         assert_eq!(err_key(&[("routes", "a b")]), "routes");
         assert_eq!(err_key(&[("routes", "a,a")]), "routes");
         assert_eq!(err_key(&[("routes", "x")]), "route.x.prefix");

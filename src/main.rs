@@ -2,7 +2,8 @@
 //!
 //! One request, start to end: take it from the client, read config, pick a handler; a
 //! proxied response streams its headers the moment the backend's arrive. Whatever happens,
-//! one access-log line records it.
+//! one access-log line records it. Then the instance waits briefly for the next request
+//! (see [`session`]), and serves it the same way.
 
 mod access_log;
 mod chain;
@@ -14,33 +15,59 @@ mod logging;
 mod proxy;
 mod pump;
 mod routing;
+mod session;
 mod store;
 mod synthetic;
 mod timing;
 
+use std::time::Duration;
+
 use fastly::Request;
 
 use crate::access_log::AccessRecord;
+use crate::config::Config;
 use crate::failure::Failure;
 use crate::routing::Target;
 use crate::timing::Clock;
 
 fn main() {
-    let clock = Clock::start();
+    let mut clock = Clock::start();
     logging::init();
-    let req = Request::from_client();
-    let mut record = AccessRecord::new(req.get_method_str(), req.get_path());
-    if let Err(failure) = handle(req, &mut record, &clock) {
-        failure.send(&mut record, &clock);
+    let mut req = Request::from_client();
+    let mut seq = 1;
+    loop {
+        let reuse_wait = serve(req, seq, &clock);
+        let Some(next) = session::next_request(reuse_wait) else {
+            break;
+        };
+        clock = Clock::start();
+        req = next;
+        seq += 1;
     }
-    record.write(&clock);
 }
 
-fn handle(req: Request, record: &mut AccessRecord, clock: &Clock) -> Result<(), Failure> {
-    let config = store::load().map_err(|e| Failure::internal(e.to_string()))?;
+/// Answers one request and writes its access-log line; returns how long the instance may
+/// then wait for another (zero when the config could not be read).
+fn serve(req: Request, seq: u32, clock: &Clock) -> Duration {
+    let mut record = AccessRecord::new(req.get_method_str(), req.get_path(), seq);
+    let config = store::load().map_err(|e| Failure::internal(e.to_string()));
+    let reuse_wait = config.as_ref().map_or(Duration::ZERO, |c| c.reuse_wait);
+    if let Err(failure) = config.and_then(|config| handle(&config, req, &mut record, clock)) {
+        failure.send(&mut record, clock);
+    }
+    record.write(clock);
+    reuse_wait
+}
+
+fn handle(
+    config: &Config,
+    req: Request,
+    record: &mut AccessRecord,
+    clock: &Clock,
+) -> Result<(), Failure> {
     logging::set_level(config.log_level);
     let host = req.get_header_str("host").map(str::to_string);
-    match routing::resolve(&config, host.as_deref(), req.get_path()) {
+    match routing::resolve(config, host.as_deref(), req.get_path()) {
         Target::Home => {
             synthetic::home(&config.response_text, &req, record, clock);
             Ok(())

@@ -102,6 +102,7 @@ mod tests {
         Config {
             response_text: String::new(),
             log_level: LevelFilter::Info,
+            reuse_wait: std::time::Duration::ZERO,
             routes,
         }
     }

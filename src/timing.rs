@@ -2,7 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-/// Milestones of one request, all measured from the moment `main` started.
+/// Milestones of one request, all measured from the moment it reached this app: `main`
+/// starting for an instance's first request, the request's arrival for a reused one.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     start: Instant,

@@ -271,7 +271,8 @@ pub struct Cell {
     /// Median time from the origin sending an event to the client having it, for event
     /// streams.
     pub event_ms: Option<f64>,
-    /// Largest WebAssembly heap Viceroy reported for this mode's requests on this workload.
+    /// Largest WebAssembly heap Viceroy reported for the instances that served this mode's
+    /// full downloads on this workload (an instance reports its peak over its requests).
     pub heap_mib: Option<f64>,
     pub failures: usize,
     pub attempts: usize,
@@ -331,6 +332,16 @@ impl Bench {
         self.edges.iter().find(|(a, _)| *a == app).map(|(_, e)| e)
     }
 
+    /// Waits until the app behind `mode` runs no instance: a reused one ends once its wait
+    /// for another request (`reuse_ms`) passes.
+    fn wait_until_idle(&self, mode: &Mode) {
+        if let Server::Edge(app) = mode.server {
+            if let Some(edge) = self.edge(app) {
+                edge.wait_until_idle(Duration::from_secs(5));
+            }
+        }
+    }
+
     fn heaps(&self, mode: &Mode) -> Vec<f64> {
         match mode.server {
             Server::Edge(app) => self.edge(app).map(Edge::heaps_mib).unwrap_or_default(),
@@ -358,13 +369,11 @@ impl Bench {
         let mut events: Vec<Vec<f64>> = vec![Vec::new(); n];
         let mut failures = vec![0usize; n];
         let mut attempts = vec![0usize; n];
-        // Heap lines of the apps are shared between modes that run on the same app, so
-        // each mode's requests are bracketed by counts of the lines before and after.
+        // Viceroy logs a heap figure per instance, and a reused instance serves whichever
+        // mode comes next, so heap is read from full downloads only: each one starts and
+        // ends with no instance running on its app, and the figures that appeared in
+        // between are its mode's.
         let mut heaps: Vec<Vec<f64>> = vec![Vec::new(); n];
-        let mut measure_heap = |bench: &Bench, i: usize, before: usize| {
-            let after = bench.heaps(&bench.modes[i]);
-            heaps[i].extend(after.into_iter().skip(before));
-        };
 
         for round in 0..workload.samples {
             for k in 0..n {
@@ -372,7 +381,6 @@ impl Bench {
                 let i = (k + round) % n;
                 let mode = self.modes[i];
                 std::thread::sleep(settings.settle);
-                let before = self.heaps(&mode).len();
                 attempts[i] += 1;
                 let result = request(
                     self.addr(&mode),
@@ -389,8 +397,6 @@ impl Bench {
                     }) => ttfb[i].push(t),
                     _ => failures[i] += 1,
                 }
-                wait_for_heap(self, &mode, before);
-                measure_heap(self, i, before);
             }
             if (round + 1) % 25 == 0 || round + 1 == workload.samples {
                 progress(&format!(
@@ -406,6 +412,7 @@ impl Bench {
             for k in 0..n {
                 let i = (k + round) % n;
                 let mode = self.modes[i];
+                self.wait_until_idle(&mode);
                 let before = self.heaps(&mode).len();
                 attempts[i] += 1;
                 match &workload.kind {
@@ -439,8 +446,8 @@ impl Bench {
                         }
                     }
                 }
-                wait_for_heap(self, &mode, before);
-                measure_heap(self, i, before);
+                self.wait_until_idle(&mode);
+                heaps[i].extend(self.heaps(&mode).into_iter().skip(before));
                 progress(&format!(
                     "{}: download {}/{} {}",
                     workload.name,
@@ -464,20 +471,6 @@ impl Bench {
                 attempts: attempts[i],
             })
             .collect()
-    }
-}
-
-/// Viceroy writes a request's heap line when its guest ends, just after the response may
-/// have reached the client; wait for it briefly so it is counted for the right mode.
-fn wait_for_heap(bench: &Bench, mode: &Mode, before: usize) {
-    if !matches!(mode.server, Server::Edge(_)) {
-        return;
-    }
-    for _ in 0..100 {
-        if bench.heaps(mode).len() > before {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

@@ -251,9 +251,34 @@ impl Edge {
         }
     }
 
-    /// Viceroy's per-request WebAssembly heap figures, in MiB, in completion order.
+    /// Viceroy's WebAssembly heap figures, in MiB, one per instance as it ends. An instance
+    /// that served several requests reports the peak over them: its memory never shrinks.
     pub fn heaps_mib(&self) -> Vec<f64> {
         self.lines().iter().filter_map(|l| heap_mib(l)).collect()
+    }
+
+    /// Instances started and not yet ended: Viceroy names each instance's first request
+    /// when it starts one, and logs its heap when it ends.
+    pub fn instances_running(&self) -> usize {
+        let lines = self.lines();
+        let started = lines.iter().filter(|l| l.contains(INSTANCE_START)).count();
+        let ended = lines.iter().filter(|l| heap_mib(l).is_some()).count();
+        started.saturating_sub(ended)
+    }
+
+    /// Waits until every instance has ended (a reused one ends once its wait for another
+    /// request passes); whether it happened within `timeout`.
+    pub fn wait_until_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.instances_running() == 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
@@ -264,6 +289,9 @@ impl Drop for Edge {
         let _ = std::fs::remove_file(&self.manifest_path);
     }
 }
+
+/// What Viceroy logs (with `-v`) when it starts an instance for a request.
+const INSTANCE_START: &str = ": handling request ";
 
 /// Reads `request completed using 1.2 MiB of WebAssembly heap` as 1.2.
 pub fn heap_mib(line: &str) -> Option<f64> {

@@ -371,11 +371,66 @@ async fn one_gib_passes_through_exact_in_a_small_heap() {
         .access_record(&format!("/origin{path}"), LOG_WAIT)
         .expect("access log");
     assert_eq!(record["outcome"], "ok");
-    assert!(s
-        .edge
-        .wait_for_line(|l| l.contains("WebAssembly heap"), LOG_WAIT)
-        .is_some());
+    assert!(s.edge.wait_until_idle(LOG_WAIT), "the instance ends");
     let heaps = s.edge.heaps_mib();
-    assert_eq!(heaps.len(), 1, "one request, one heap figure: {heaps:?}");
+    assert_eq!(heaps.len(), 1, "one request, one instance: {heaps:?}");
     assert!(heaps[0] <= 4.0, "WebAssembly heap {} MiB > 4 MiB", heaps[0]);
+}
+
+/// Sequential requests of every kind, each sent once the previous has ended.
+async fn mixed_requests(s: &Stack) -> Vec<serde_json::Value> {
+    let paths = [
+        "/origin/bytes/65536",
+        "/demo/html",
+        "/origin/text/1048576",
+        "/demo/html",
+        "/nowhere",
+        "/origin/bytes/1024",
+    ];
+    for path in paths {
+        let r = get(s, path).await;
+        assert!(
+            r.status == 200 || path == "/nowhere",
+            "{path}: {}",
+            r.status
+        );
+        s.edge.access_record(path, LOG_WAIT).expect("access log");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(s.edge.wait_until_idle(LOG_WAIT), "instances end");
+    s.edge.access_log()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_serves_the_next_requests_in_a_small_heap() {
+    let s = stack();
+    let log = mixed_requests(&s).await;
+    let seqs: Vec<_> = log.iter().map(|r| r["instance_seq"].as_u64()).collect();
+    assert_eq!(seqs[0], Some(1), "the first request starts an instance");
+    assert!(
+        seqs.iter().any(|&n| n.is_some_and(|n| n > 1)),
+        "later requests are served by a waiting instance: {seqs:?}"
+    );
+    let heaps = s.edge.heaps_mib();
+    assert!(
+        heaps.len() < log.len(),
+        "fewer instances than requests: {heaps:?}"
+    );
+    for heap in heaps {
+        assert!(heap <= 4.0, "an instance's peak {heap} MiB > 4 MiB");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reuse_ms_0_gives_each_request_its_own_instance() {
+    let s = stack_with(&[("reuse_ms", Some("0"))]);
+    let log = mixed_requests(&s).await;
+    for record in &log {
+        assert_eq!(record["instance_seq"], 1, "{record}");
+    }
+    assert_eq!(
+        s.edge.heaps_mib().len(),
+        log.len(),
+        "one instance per request"
+    );
 }

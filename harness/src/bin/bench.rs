@@ -103,7 +103,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         name: format!("origin waits {delay_ms} ms"),
         kind: Kind::SlowOrigin { delay_ms },
         samples: if smoke { 1 } else { scaled(3) },
-        downloads: 0,
+        // One full request per mode: it is where the heap figure comes from.
+        downloads: 1,
     });
     Ok(Args {
         settings: Settings {
@@ -169,7 +170,9 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         "Measured on {} on Viceroy and this 2-core machine, in one run (`make bench`, {:.0} s): modes \
          interleaved, TTFB = request written → first response byte on a fresh connection {} ms after \
          the previous request; last byte and MB/s (plain bytes) from full downloads; event delay = \
-         origin sent → client has it.\n\n{}\n{}\n{}\n![TTFB against body size](docs/bench/ttfb.svg)\n\
+         origin sent → client has it; heap = Viceroy's figure per instance, from full downloads. firstbyte \
+         serves further requests in the instance that served one (`reuse_ms` in fastly.toml); the reference and buffered apps \
+         start an instance per request.\n\n{}\n{}\n{}\n![TTFB against body size](docs/bench/ttfb.svg)\n\
          ![Throughput against body size](docs/bench/throughput.svg)\n",
         when.trim(),
         started.elapsed().as_secs_f64(),

@@ -24,10 +24,10 @@ pub const DEFAULT_RESPONSE_TEXT: &str =
 /// Upper bound for any timeout a route may set: longer waits are configuration mistakes.
 const MAX_TIMEOUT_MS: u64 = 10 * 60 * 1000;
 
-/// How long a finished instance waits for another request when the store says nothing:
-/// long enough to catch a page's follow-up requests, short enough that an idle instance
-/// does not hold (and bill for) its memory.
-pub const DEFAULT_REUSE_MS: u64 = 250;
+/// Reuse is opt-in: a waiting instance holds (and is billed for) its memory, and on this
+/// project's benchmark it lowered every mode's TTFB without closing the gap it was built
+/// for (README, "Instance reuse"), so whether the wait pays is the operator's call.
+pub const DEFAULT_REUSE_MS: u64 = 0;
 /// The platform bounds the wait itself (Viceroy at 10 s); longer settings are mistakes.
 const MAX_REUSE_MS: u64 = 60 * 1000;
 

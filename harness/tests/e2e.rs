@@ -403,7 +403,7 @@ async fn mixed_requests(s: &Stack) -> Vec<serde_json::Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_serves_the_next_requests_in_a_small_heap() {
-    let s = stack();
+    let s = stack_with(&[("reuse_ms", Some("250"))]);
     let log = mixed_requests(&s).await;
     let seqs: Vec<_> = log.iter().map(|r| r["instance_seq"].as_u64()).collect();
     assert_eq!(seqs[0], Some(1), "the first request starts an instance");
@@ -422,8 +422,8 @@ async fn an_instance_serves_the_next_requests_in_a_small_heap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reuse_ms_0_gives_each_request_its_own_instance() {
-    let s = stack_with(&[("reuse_ms", Some("0"))]);
+async fn by_default_each_request_gets_its_own_instance() {
+    let s = stack_with(&[("reuse_ms", None)]);
     let log = mixed_requests(&s).await;
     for record in &log {
         assert_eq!(record["instance_seq"], 1, "{record}");

@@ -2,8 +2,8 @@
 //!
 //! One request, start to end: take it from the client, read config, pick a handler; a
 //! proxied response streams its headers the moment the backend's arrive. Whatever happens,
-//! one access-log line records it. Then the instance waits briefly for the next request
-//! (see [`session`]), and serves it the same way.
+//! one access-log line records it. With `reuse_ms` set, the instance then waits for the
+//! next request (see [`session`]) and serves it the same way.
 
 mod access_log;
 mod chain;

@@ -135,15 +135,9 @@ pub fn log_level(value: &Option<String>) -> Result<LevelFilter, ConfigError> {
 }
 
 fn reuse_wait(value: &Option<String>) -> Result<Duration, ConfigError> {
-    let Some(text) = value.as_deref().map(str::trim) else {
-        return Ok(Duration::from_millis(DEFAULT_REUSE_MS));
-    };
-    match text.parse::<u64>() {
-        Ok(ms) if ms <= MAX_REUSE_MS => Ok(Duration::from_millis(ms)),
-        _ => Err(ConfigError::new(
-            "reuse_ms",
-            format!("'{text}' is not a whole number of milliseconds from 0 to {MAX_REUSE_MS}"),
-        )),
+    match value.as_deref().map(str::trim) {
+        None => Ok(Duration::from_millis(DEFAULT_REUSE_MS)),
+        Some(text) => millis("reuse_ms", text, 0..=MAX_REUSE_MS),
     }
 }
 
@@ -325,14 +319,26 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
 }
 
 fn timeout(entry: Option<(String, String)>) -> Result<Option<Duration>, ConfigError> {
-    let Some((key, value)) = entry else {
-        return Ok(None);
-    };
+    entry
+        .map(|(key, value)| millis(&key, &value, 1..=MAX_TIMEOUT_MS))
+        .transpose()
+}
+
+/// A whole number of milliseconds within `range`.
+fn millis(
+    key: &str,
+    value: &str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, ConfigError> {
     match value.parse::<u64>() {
-        Ok(ms) if (1..=MAX_TIMEOUT_MS).contains(&ms) => Ok(Some(Duration::from_millis(ms))),
+        Ok(ms) if range.contains(&ms) => Ok(Duration::from_millis(ms)),
         _ => Err(ConfigError::new(
             key,
-            format!("'{value}' is not a whole number of milliseconds from 1 to {MAX_TIMEOUT_MS}"),
+            format!(
+                "'{value}' is not a whole number of milliseconds from {} to {}",
+                range.start(),
+                range.end()
+            ),
         )),
     }
 }

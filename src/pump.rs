@@ -17,7 +17,8 @@ use crate::deadline::body_within;
 /// How the body is read and what it goes through.
 pub struct PumpOptions<'a> {
     /// Largest read from the backend: with a decoder in the pipeline, what one read may
-    /// inflate to is what bounds memory, so callers pass a smaller size then.
+    /// inflate to is what bounds memory, so callers pass a smaller size then. Reads start
+    /// smaller ([`ReadSizes`]).
     pub read_size: usize,
     pub between_bytes: Option<Duration>,
     /// The backend's Content-Length, to tell a quiet early end from a complete body.
@@ -39,6 +40,7 @@ pub fn pump(
     let mut received = 0u64;
     let mut sink = Sink::new();
     let mut gather = Vec::with_capacity(GATHER);
+    let mut read_sizes = ReadSizes::up_to(opts.read_size);
     loop {
         if let Some(limit) = opts.between_bytes {
             match body_within(&handle, limit) {
@@ -52,7 +54,7 @@ pub fn pump(
                 Err(e) => return Err((sent, e)),
             }
         }
-        let n = read_into(&handle, &mut buf, opts.read_size).map_err(|e| (sent, e))?;
+        let n = read_into(&handle, &mut buf, read_sizes.next()).map_err(|e| (sent, e))?;
         if n == 0 {
             complete(received, opts.declared_length).map_err(|reason| (sent, reason))?;
             if let Some(pipeline) = opts.pipeline.as_deref_mut() {
@@ -107,6 +109,35 @@ fn read_into(body: &BodyHandle, buf: &mut BytesMut, max: usize) -> Result<usize,
     // SAFETY: the host initialised the first `n` bytes of the spare capacity.
     unsafe { buf.set_len(buf.len() + n) };
     Ok(n)
+}
+
+/// Read sizes that start at 1 KiB and double up to the largest.
+///
+/// A chain's first output costs whatever its first input costs, and on a fresh instance the
+/// first bytes through each stage are the dearest: their memory (brotli's hash table, the
+/// decoder's window) is touched for the first time. A small first read gets the first bytes
+/// out sooner (and on Viceroy, where a busy app's response head leaves with its first body
+/// bytes, the head with them); within a few reads they are large enough for throughput.
+struct ReadSizes {
+    next: usize,
+    max: usize,
+}
+
+impl ReadSizes {
+    const FIRST: usize = 1024;
+
+    fn up_to(max: usize) -> ReadSizes {
+        ReadSizes {
+            next: Self::FIRST.min(max),
+            max,
+        }
+    }
+
+    fn next(&mut self) -> usize {
+        let size = self.next;
+        self.next = size.saturating_mul(2).min(self.max);
+        size
+    }
 }
 
 /// Writes of at least this size leave the app as they are; smaller pieces are gathered up to
@@ -212,6 +243,18 @@ mod tests {
             vec![b"head".to_vec(), big.to_vec(), b"tail".to_vec()]
         );
         Ok(())
+    }
+
+    #[test]
+    fn reads_start_small_and_double_up_to_the_largest() {
+        let mut sizes = ReadSizes::up_to(8 * 1024);
+        let seen: Vec<usize> = (0..6).map(|_| sizes.next()).collect();
+        assert_eq!(seen, [1024, 2048, 4096, 8192, 8192, 8192]);
+        // A largest size below the first, or not a power of two, is still never exceeded.
+        let mut small = ReadSizes::up_to(100);
+        assert_eq!([small.next(), small.next()], [100, 100]);
+        let mut odd = ReadSizes::up_to(3000);
+        assert_eq!([odd.next(), odd.next(), odd.next()], [1024, 2048, 3000]);
     }
 
     #[test]

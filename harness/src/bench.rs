@@ -377,7 +377,8 @@ impl Bench {
 
         for round in 0..workload.samples {
             for k in 0..n {
-                // Rotate who goes first, so no mode always follows the same neighbour.
+                // Rotate who goes first, so no mode always opens a round. Within a round each
+                // mode still follows the same neighbour (in n - 1 rounds of n).
                 let i = (k + round) % n;
                 let mode = self.modes[i];
                 std::thread::sleep(settings.settle);

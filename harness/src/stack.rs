@@ -257,6 +257,15 @@ impl Edge {
         self.lines().iter().filter_map(|l| heap_mib(l)).collect()
     }
 
+    /// The largest heap of any instance, once every instance has ended; `None` if they did
+    /// not end within `timeout` or none reported one.
+    pub fn peak_heap_mib(&self, timeout: Duration) -> Option<f64> {
+        if !self.wait_until_idle(timeout) {
+            return None;
+        }
+        self.heaps_mib().into_iter().reduce(f64::max)
+    }
+
     /// Instances started and not yet ended: Viceroy names each instance's first request
     /// when it starts one, and logs its heap when it ends.
     pub fn instances_running(&self) -> usize {

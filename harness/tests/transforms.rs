@@ -276,10 +276,9 @@ async fn decoded_digest(s: &Stack, path: &str, accept: &str) -> (u64, [u8; 32]) 
 /// The largest heap of any instance this stack ran, once all have ended: an instance that
 /// served several requests reports the peak over them.
 fn peak_heap(s: &Stack) -> f64 {
-    assert!(s.edge.wait_until_idle(LOG_WAIT), "instances end");
-    let heaps = s.edge.heaps_mib();
-    assert!(!heaps.is_empty(), "Viceroy reported a heap");
-    heaps.into_iter().fold(0.0, f64::max)
+    s.edge
+        .peak_heap_mib(LOG_WAIT)
+        .expect("instances end and Viceroy reports a heap")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

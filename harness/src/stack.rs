@@ -211,16 +211,7 @@ impl Edge {
         wanted: impl Fn(&str) -> bool,
         timeout: Duration,
     ) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(line) = self.lines().into_iter().find(|l| wanted(l)) {
-                return Some(line);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        poll(timeout, || self.lines().into_iter().find(|l| wanted(l)))
     }
 
     /// Access-log records written so far, parsed.
@@ -232,23 +223,30 @@ impl Edge {
             .collect()
     }
 
-    /// Waits for the access-log record of `path`, written when the request's guest ends.
+    /// Waits for the access-log record of `path`, written when its request ends; the
+    /// newest if there are several.
     pub fn access_record(&self, path: &str, timeout: Duration) -> Option<serde_json::Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(r) = self
+        self.access_records(path, 1, timeout)?.pop()
+    }
+
+    /// Waits until at least `count` requests for `path` have written their access-log
+    /// records, and returns them all in the order they were written. Waiting for a count,
+    /// not for any record, is what keeps an earlier request's record from standing in for
+    /// one still being written.
+    pub fn access_records(
+        &self,
+        path: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Option<Vec<serde_json::Value>> {
+        poll(timeout, || {
+            let records: Vec<_> = self
                 .access_log()
                 .into_iter()
-                .rev()
-                .find(|r| r["path"] == path)
-            {
-                return Some(r);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+                .filter(|r| r["path"] == path)
+                .collect();
+            (records.len() >= count).then_some(records)
+        })
     }
 
     /// Viceroy's WebAssembly heap figures, in MiB, one per instance as it ends. An instance
@@ -278,16 +276,22 @@ impl Edge {
     /// Waits until every instance has ended (a reused one ends once its wait for another
     /// request passes); whether it happened within `timeout`.
     pub fn wait_until_idle(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.instances_running() == 0 {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            thread::sleep(Duration::from_millis(10));
+        poll(timeout, || (self.instances_running() == 0).then_some(())).is_some()
+    }
+}
+
+/// Calls `check` until it yields a value or `timeout` passes; Viceroy's output arrives on
+/// its own threads, so tests wait for what they expect rather than sleep a fixed time.
+fn poll<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(found) = check() {
+            return Some(found);
         }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -387,14 +387,17 @@ async fn mixed_requests(s: &Stack) -> Vec<serde_json::Value> {
         "/nowhere",
         "/origin/bytes/1024",
     ];
-    for path in paths {
+    for (sent, path) in paths.iter().enumerate() {
         let r = get(s, path).await;
         assert!(
-            r.status == 200 || path == "/nowhere",
+            r.status == 200 || *path == "/nowhere",
             "{path}: {}",
             r.status
         );
-        s.edge.access_record(path, LOG_WAIT).expect("access log");
+        let sent_here = paths[..=sent].iter().filter(|p| *p == path).count();
+        s.edge
+            .access_records(path, sent_here, LOG_WAIT)
+            .expect("access log");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(s.edge.wait_until_idle(LOG_WAIT), "instances end");

@@ -93,12 +93,25 @@ async fn demo_html_is_rewritten_and_encoded_for_each_client() {
             rest = &rest[at + line.len()..];
         }
     }
-    let record = s
+    let records = s
         .edge
-        .access_record("/demo/html", LOG_WAIT)
-        .expect("access log");
-    assert_eq!(record["outcome"], "ok");
-    assert_eq!(record["transforms"], "gzip-decode>html");
+        .access_records("/demo/html", 3, LOG_WAIT)
+        .expect("one access-log record per request");
+    assert!(records.iter().all(|r| r["outcome"] == "ok"), "{records:?}");
+    // Records are written as requests end, which need not be the order they were sent.
+    let mut chains: Vec<_> = records
+        .iter()
+        .map(|r| r["transforms"].as_str().unwrap_or(""))
+        .collect();
+    chains.sort_unstable();
+    assert_eq!(
+        chains,
+        [
+            "gzip-decode>html",
+            "gzip-decode>html>br-encode",
+            "gzip-decode>html>gzip-encode",
+        ]
+    );
     assert!(
         html_page()
             .lines()

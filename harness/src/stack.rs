@@ -125,8 +125,32 @@ impl LocalStack {
 pub struct Edge {
     pub addr: SocketAddr,
     child: Child,
-    output: Arc<Mutex<Vec<String>>>,
+    output: Arc<Mutex<Output>>,
     manifest_path: PathBuf,
+}
+
+/// Viceroy's output so far, with its instance counts kept as lines arrive: a benchmark
+/// asks whether every instance has ended before each of thousands of requests, and its log
+/// runs to tens of thousands of lines.
+#[derive(Default)]
+struct Output {
+    lines: Vec<String>,
+    /// Instances started: Viceroy names each instance's first request when it starts one.
+    started: usize,
+    /// Instances ended: each logs its heap as it ends.
+    ended: usize,
+}
+
+impl Output {
+    fn push(&mut self, line: String) {
+        if line.contains(INSTANCE_START) {
+            self.started += 1;
+        }
+        if heap_mib(&line).is_some() {
+            self.ended += 1;
+        }
+        self.lines.push(line);
+    }
 }
 
 static MANIFESTS: AtomicUsize = AtomicUsize::new(0);
@@ -167,7 +191,7 @@ impl Edge {
         let mut child = command.spawn().map_err(|e| {
             std::io::Error::other(format!("cannot start viceroy ({}): {e}", viceroy_bin()))
         })?;
-        let output = Arc::new(Mutex::new(Vec::new()));
+        let output = Arc::new(Mutex::new(Output::default()));
         if let Some(out) = child.stdout.take() {
             collect_lines(out, Arc::clone(&output));
         }
@@ -202,7 +226,10 @@ impl Edge {
     }
 
     pub fn lines(&self) -> Vec<String> {
-        self.output.lock().map(|l| l.clone()).unwrap_or_default()
+        self.output
+            .lock()
+            .map(|o| o.lines.clone())
+            .unwrap_or_default()
     }
 
     /// Waits for a line of output that satisfies `wanted`, returning it.
@@ -264,13 +291,12 @@ impl Edge {
         self.heaps_mib().into_iter().reduce(f64::max)
     }
 
-    /// Instances started and not yet ended: Viceroy names each instance's first request
-    /// when it starts one, and logs its heap when it ends.
+    /// Instances started and not yet ended.
     pub fn instances_running(&self) -> usize {
-        let lines = self.lines();
-        let started = lines.iter().filter(|l| l.contains(INSTANCE_START)).count();
-        let ended = lines.iter().filter(|l| heap_mib(l).is_some()).count();
-        started.saturating_sub(ended)
+        self.output
+            .lock()
+            .map(|o| o.started.saturating_sub(o.ended))
+            .unwrap_or(0)
     }
 
     /// Waits until every instance has ended (a reused one ends once its wait for another
@@ -322,11 +348,11 @@ pub fn heap_mib(line: &str) -> Option<f64> {
     Some(value * scale)
 }
 
-fn collect_lines(stream: impl Read + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
+fn collect_lines(stream: impl Read + Send + 'static, into: Arc<Mutex<Output>>) {
     thread::spawn(move || {
         for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if let Ok(mut lines) = into.lock() {
-                lines.push(strip_ansi(&line));
+            if let Ok(mut output) = into.lock() {
+                output.push(strip_ansi(&line));
             }
         }
     });
@@ -378,6 +404,23 @@ mod tests {
             Some(0.5)
         );
         assert_eq!(heap_mib("request completed in 3ms"), None);
+    }
+
+    #[test]
+    fn instances_are_counted_as_their_lines_arrive() {
+        let mut output = Output::default();
+        let running = |o: &Output| o.started - o.ended;
+        output.push("INFO request{id=0}: handling request GET http://x/a".into());
+        output.push("INFO request{id=1}: handling request GET http://x/b".into());
+        output.push("INFO firstbyte_access :: {\"path\": \"/a\"}".into());
+        assert_eq!(running(&output), 2);
+        output
+            .push("INFO request{id=0}: request completed using 1.9 MiB of WebAssembly heap".into());
+        assert_eq!(running(&output), 1);
+        output
+            .push("INFO request{id=1}: request completed using 2.0 MiB of WebAssembly heap".into());
+        assert_eq!(running(&output), 0);
+        assert_eq!(output.lines.len(), 5);
     }
 
     #[test]

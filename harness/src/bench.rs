@@ -253,9 +253,9 @@ pub fn human_size(bytes: u64) -> String {
 pub struct Settings {
     pub workloads: Vec<Workload>,
     pub timeout: Duration,
-    /// Pause before each TTFB sample: a sample that closes its connection after the first
-    /// byte leaves the servers unwinding the rest of a large body, and the next sample must
-    /// not pay for that.
+    /// Pause before each TTFB sample, once no app runs an instance: a sample that closes its
+    /// connection after the first byte leaves the origin and nginx unwinding the rest of a
+    /// large body too, and the next sample must not pay for that.
     pub settle: Duration,
 }
 
@@ -342,6 +342,13 @@ impl Bench {
         }
     }
 
+    /// Waits until no app runs an instance.
+    fn wait_until_all_idle(&self) {
+        for (_, edge) in &self.edges {
+            edge.wait_until_idle(Duration::from_secs(5));
+        }
+    }
+
     fn heaps(&self, mode: &Mode) -> Vec<f64> {
         match mode.server {
             Server::Edge(app) => self.edge(app).map(Edge::heaps_mib).unwrap_or_default(),
@@ -381,6 +388,10 @@ impl Bench {
                 // mode still follows the same neighbour (in n - 1 rounds of n).
                 let i = (k + round) % n;
                 let mode = self.modes[i];
+                // A sample reads only the response head and hangs up, but the app that sent
+                // it goes on until it notices: a transform chain for a few chunks of work.
+                // Left running, that work lands on whichever mode comes next.
+                self.wait_until_all_idle();
                 std::thread::sleep(settings.settle);
                 attempts[i] += 1;
                 let result = request(

@@ -169,9 +169,10 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let section = format!(
         "Measured on {} on Viceroy and this 2-core machine, in one run (`make bench`, {:.0} s): modes \
          interleaved, TTFB = request written → first response byte on a fresh connection, once the \
-         previous request's instance has ended and {} ms more have passed; last byte and MB/s (plain bytes) from full downloads; event delay = \
-         origin sent → client has it; heap = Viceroy's figure per instance, from full downloads; \
-         firstbyte runs with fastly.toml's settings, `reuse_ms` included.\n\n{}\n{}\n{}\n![TTFB against body size](docs/bench/ttfb.svg)\n\
+         previous request's instance has ended and {} ms more have passed; last byte and MB/s \
+         (plain bytes) from full downloads; event delay = origin sent → client has it; heap = \
+         Viceroy's figure per instance, from full downloads; firstbyte runs with fastly.toml's \
+         settings, `reuse_ms` included.\n\n{}\n{}\n{}\n![TTFB against body size](docs/bench/ttfb.svg)\n\
          ![Throughput against body size](docs/bench/throughput.svg)\n",
         when.trim(),
         started.elapsed().as_secs_f64(),

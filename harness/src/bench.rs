@@ -332,17 +332,8 @@ impl Bench {
         self.edges.iter().find(|(a, _)| *a == app).map(|(_, e)| e)
     }
 
-    /// Waits until the app behind `mode` runs no instance: a reused one ends once its wait
-    /// for another request (`reuse_ms`) passes.
-    fn wait_until_idle(&self, mode: &Mode) {
-        if let Server::Edge(app) = mode.server {
-            if let Some(edge) = self.edge(app) {
-                edge.wait_until_idle(Duration::from_secs(5));
-            }
-        }
-    }
-
-    /// Waits until no app runs an instance.
+    /// Waits until no app runs an instance (a reused one ends once its wait for another
+    /// request, `reuse_ms`, passes).
     fn wait_until_all_idle(&self) {
         for (_, edge) in &self.edges {
             edge.wait_until_idle(Duration::from_secs(5));
@@ -378,8 +369,8 @@ impl Bench {
         let mut attempts = vec![0usize; n];
         // Viceroy logs a heap figure per instance, and a reused instance serves whichever
         // mode comes next, so heap is read from full downloads only: each one starts and
-        // ends with no instance running on its app, and the figures that appeared in
-        // between are its mode's.
+        // ends with no instance running, and the figures its app logged in between are its
+        // mode's.
         let mut heaps: Vec<Vec<f64>> = vec![Vec::new(); n];
 
         for round in 0..workload.samples {
@@ -424,7 +415,7 @@ impl Bench {
             for k in 0..n {
                 let i = (k + round) % n;
                 let mode = self.modes[i];
-                self.wait_until_idle(&mode);
+                self.wait_until_all_idle();
                 let before = self.heaps(&mode).len();
                 attempts[i] += 1;
                 match &workload.kind {
@@ -458,7 +449,7 @@ impl Bench {
                         }
                     }
                 }
-                self.wait_until_idle(&mode);
+                self.wait_until_all_idle();
                 heaps[i].extend(self.heaps(&mode).into_iter().skip(before));
                 progress(&format!(
                     "{}: download {}/{} {}",

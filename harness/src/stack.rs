@@ -226,10 +226,13 @@ impl Edge {
     }
 
     pub fn lines(&self) -> Vec<String> {
-        self.output
-            .lock()
-            .map(|o| o.lines.clone())
-            .unwrap_or_default()
+        self.with_lines(<[String]>::to_vec)
+    }
+
+    /// Runs `f` over the output so far without copying it: waits poll it every few
+    /// milliseconds, and a benchmark's log runs to tens of thousands of lines.
+    fn with_lines<T: Default>(&self, f: impl FnOnce(&[String]) -> T) -> T {
+        self.output.lock().map(|o| f(&o.lines)).unwrap_or_default()
     }
 
     /// Waits for a line of output that satisfies `wanted`, returning it.
@@ -238,16 +241,20 @@ impl Edge {
         wanted: impl Fn(&str) -> bool,
         timeout: Duration,
     ) -> Option<String> {
-        poll(timeout, || self.lines().into_iter().find(|l| wanted(l)))
+        poll(timeout, || {
+            self.with_lines(|lines| lines.iter().find(|l| wanted(l)).cloned())
+        })
     }
 
     /// Access-log records written so far, parsed.
     pub fn access_log(&self) -> Vec<serde_json::Value> {
-        self.lines()
-            .iter()
-            .filter_map(|l| l.split_once("firstbyte_access :: ").map(|(_, json)| json))
-            .filter_map(|json| serde_json::from_str(json).ok())
-            .collect()
+        self.with_lines(|lines| {
+            lines
+                .iter()
+                .filter_map(|l| l.split_once("firstbyte_access :: ").map(|(_, json)| json))
+                .filter_map(|json| serde_json::from_str(json).ok())
+                .collect()
+        })
     }
 
     /// Waits for the access-log record of `path`, written when its request ends; the
@@ -279,7 +286,7 @@ impl Edge {
     /// Viceroy's WebAssembly heap figures, in MiB, one per instance as it ends. An instance
     /// that served several requests reports the peak over them: its memory never shrinks.
     pub fn heaps_mib(&self) -> Vec<f64> {
-        self.lines().iter().filter_map(|l| heap_mib(l)).collect()
+        self.with_lines(|lines| lines.iter().filter_map(|l| heap_mib(l)).collect())
     }
 
     /// The largest heap of any instance, once every instance has ended; `None` if they did

@@ -261,12 +261,15 @@ fn type_matches(pattern: &str, media: &str) -> bool {
     }
 }
 
-/// The parts of a response (and its request) that decide whether and how to transform.
-#[derive(Debug, Clone, Copy)]
+/// The parts of a backend response (and its request) that decide whether and how to
+/// transform it.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Facts<'a> {
     pub status: u16,
     pub content_type: Option<&'a str>,
     pub content_encoding: Option<&'a str>,
+    pub cache_control: Option<&'a str>,
+    /// The client's `Accept-Encoding`, not the one sent to the backend.
     pub accept_encoding: Option<&'a str>,
 }
 
@@ -274,16 +277,24 @@ pub struct Facts<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
     pub decode: Option<Encoding>,
+    /// Whether the route's content stages run (false: only the coding changes).
+    pub stages: bool,
     pub encode: Encoding,
     /// Whether the response depends on the client's Accept-Encoding (`Vary`).
     pub varies_by_encoding: bool,
 }
 
 impl Chain {
-    /// What to ask the origin for when a content stage needs plain bytes. Brotli is left
-    /// out: decoding it needs the sender's window (4 MiB and more) in wasm memory. A br body
-    /// an origin sends anyway is still decoded.
-    pub const DECODABLE: &'static str = "gzip, deflate";
+    /// Codings worth asking the origin for when a content stage needs plain bytes. Brotli
+    /// is left out: decoding it needs the sender's window (4 MiB and more) in wasm memory.
+    /// A br body an origin sends anyway is still decoded.
+    pub const DECODABLE: [Encoding; 2] = [Encoding::Gzip, Encoding::Deflate];
+
+    /// Whether the chain rewrites content (not only its coding): such a route asks the
+    /// origin for whole, decodable bodies.
+    pub fn has_stages(&self) -> bool {
+        !self.stages.is_empty()
+    }
 
     /// `None`: the response passes through untouched.
     pub fn plan(&self, facts: Facts) -> Option<Plan> {
@@ -306,6 +317,7 @@ impl Chain {
             return (origin == Encoding::Identity && chosen != Encoding::Identity).then_some(
                 Plan {
                     decode: None,
+                    stages: false,
                     encode: chosen,
                     varies_by_encoding,
                 },
@@ -320,22 +332,39 @@ impl Chain {
         };
         Some(Plan {
             decode: (origin != Encoding::Identity).then_some(origin),
+            stages: true,
             encode,
             varies_by_encoding: varies_by_encoding || origin != Encoding::Identity,
         })
     }
+}
 
-    /// The stages for one response, in order: decoder, content stages, encoder.
-    pub fn pipeline(&self, plan: &Plan) -> Result<Pipeline, TransformError> {
+impl Plan {
+    /// Undoes a coding the client cannot read, and nothing else.
+    pub fn decode_only(origin: Encoding) -> Plan {
+        Plan {
+            decode: Some(origin),
+            stages: false,
+            encode: Encoding::Identity,
+            varies_by_encoding: true,
+        }
+    }
+
+    /// The stages for one response, in order: decoder, the chain's content stages (when the
+    /// plan runs them), encoder. Without a chain, decoding uses the default limits.
+    pub fn pipeline(&self, chain: Option<&Chain>) -> Result<Pipeline, TransformError> {
         let mut stages: Vec<Box<dyn Transform>> = Vec::new();
-        if let Some(encoding) = plan.decode {
-            stages.push(Box::new(Decoder::new(encoding, self.limits)?));
+        if let Some(encoding) = self.decode {
+            let limits = chain.map_or_else(Limits::default, |c| c.limits);
+            stages.push(Box::new(Decoder::new(encoding, limits)?));
         }
-        for stage in &self.stages {
-            stages.push(stage.build()?);
+        if let Some(chain) = chain.filter(|_| self.stages) {
+            for stage in &chain.stages {
+                stages.push(stage.build()?);
+            }
         }
-        if plan.encode != Encoding::Identity {
-            stages.push(Box::new(Encoder::new(plan.encode, None)?));
+        if self.encode != Encoding::Identity {
+            stages.push(Box::new(Encoder::new(self.encode, None)?));
         }
         Ok(Pipeline::new(stages))
     }
@@ -378,6 +407,7 @@ mod tests {
             status,
             content_type: Some(ct),
             content_encoding: ce,
+            cache_control: None,
             accept_encoding: ae,
         }
     }
@@ -433,7 +463,7 @@ mod tests {
         assert_eq!(p.encode, Encoding::Brotli);
         assert!(p.varies_by_encoding);
         assert_eq!(
-            c.pipeline(&p)?.names(),
+            p.pipeline(Some(&c))?.names(),
             ["gzip-decode", "replace", "br-encode"]
         );
 
@@ -455,9 +485,7 @@ mod tests {
         assert_eq!(c.plan(facts(200, "text/plain", Some("zstd"), None)), None);
         let no_type = Facts {
             status: 200,
-            content_type: None,
-            content_encoding: None,
-            accept_encoding: None,
+            ..Facts::default()
         };
         assert_eq!(c.plan(no_type), None);
         Ok(())

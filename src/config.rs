@@ -31,10 +31,20 @@ pub const DEFAULT_REUSE_MS: u64 = 0;
 /// The platform bounds the wait itself (Viceroy at 10 s); longer settings are mistakes.
 const MAX_REUSE_MS: u64 = 60 * 1000;
 
+/// The largest body `/_fb/gen` makes unless `generator_max_bytes` says otherwise.
+pub const DEFAULT_GENERATOR_MAX_BYTES: u64 = 1 << 30;
+/// The generator's own ceiling (a deliberately absurd 1 TiB for benchmarks).
+const MAX_GENERATOR_BYTES: u64 = 1 << 40;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub response_text: String,
     pub log_level: LevelFilter,
+    /// Whether error bodies say what went wrong in detail (the key, the value, the backend's
+    /// error); otherwise a 5xx says only its status and the detail goes to the app log.
+    pub debug_errors: bool,
+    /// The largest body `/_fb/gen` may make; `None`: the generator is off (404).
+    pub generator: Option<u64>,
     /// How long an instance that has served a request waits for the next one; zero serves
     /// one request per instance.
     pub reuse_wait: Duration,
@@ -57,6 +67,9 @@ pub struct Route {
     pub host_override: Option<String>,
     pub first_byte_timeout: Option<Duration>,
     pub between_bytes_timeout: Option<Duration>,
+    /// Forward paths a backend could read differently than the router did (`%2F`, `..;`);
+    /// off: such a path is refused with 400.
+    pub raw_paths: bool,
     /// Copy the body through the app instead of handing it to the host: the access log then
     /// counts every byte and sees a backend that breaks off, at some cost in throughput.
     pub pump: bool,
@@ -106,6 +119,8 @@ impl Config {
         };
         let response_text = get("response_text")?.unwrap_or_else(|| DEFAULT_RESPONSE_TEXT.into());
         let log_level = log_level(&get("log_level")?)?;
+        let debug_errors = debug_errors(&get("debug_errors")?)?;
+        let generator = generator(&get("generator")?, &get("generator_max_bytes")?)?;
         let reuse_wait = reuse_wait(&get("reuse_ms")?)?;
         let mut routes = Vec::new();
         for name in route_names(&get("routes")?)? {
@@ -115,9 +130,47 @@ impl Config {
         Ok(Config {
             response_text,
             log_level,
+            debug_errors,
+            generator,
             reuse_wait,
             routes,
         })
+    }
+}
+
+/// What a request needs before anything of it can log or fail: the log level and how much
+/// an error may say. Read leniently (a bad or unreadable value means the default here), so
+/// that the full parse can still report it, at the right level, in the right words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preamble {
+    pub log_level: LevelFilter,
+    pub debug_errors: bool,
+}
+
+impl Default for Preamble {
+    fn default() -> Self {
+        Preamble {
+            log_level: LevelFilter::Info,
+            debug_errors: false,
+        }
+    }
+}
+
+impl Preamble {
+    pub fn read(source: &impl Source) -> Preamble {
+        let defaults = Preamble::default();
+        Preamble {
+            log_level: source
+                .get("log_level")
+                .ok()
+                .and_then(|v| log_level(&v).ok())
+                .unwrap_or(defaults.log_level),
+            debug_errors: source
+                .get("debug_errors")
+                .ok()
+                .and_then(|v| debug_errors(&v).ok())
+                .unwrap_or(defaults.debug_errors),
+        }
     }
 }
 
@@ -131,6 +184,41 @@ pub fn log_level(value: &Option<String>) -> Result<LevelFilter, ConfigError> {
                 format!("'{text}' is not one of off, error, warn, info, debug, trace"),
             )
         }),
+    }
+}
+
+/// `debug_errors`, read on its own too: a failure must know how much to say even when the
+/// rest of the config cannot be read.
+pub fn debug_errors(value: &Option<String>) -> Result<bool, ConfigError> {
+    switch("debug_errors", value)
+}
+
+/// The generator's ceiling when `generator` is on.
+fn generator(
+    switched: &Option<String>,
+    max_bytes: &Option<String>,
+) -> Result<Option<u64>, ConfigError> {
+    if !switch("generator", switched)? {
+        return Ok(None);
+    }
+    let Some(text) = max_bytes.as_deref().map(str::trim) else {
+        return Ok(Some(DEFAULT_GENERATOR_MAX_BYTES));
+    };
+    match text.parse::<u64>() {
+        Ok(n) if n <= MAX_GENERATOR_BYTES => Ok(Some(n)),
+        _ => Err(ConfigError::new(
+            "generator_max_bytes",
+            format!("'{text}' is not a whole number of bytes up to {MAX_GENERATOR_BYTES}"),
+        )),
+    }
+}
+
+/// `on` or `off` (absent: off, the safe setting for a deployed service).
+fn switch(key: &str, value: &Option<String>) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") | Some("off") => Ok(false),
+        Some("on") => Ok(true),
+        Some(other) => Err(ConfigError::new(key, format!("'{other}' is not on or off"))),
     }
 }
 
@@ -208,6 +296,7 @@ fn parse_route(
     };
     let strip_prefix = flag("strip_prefix")?;
     let pump = flag("pump")?;
+    let raw_paths = flag("raw_paths")?;
     let ttl = match optional("ttl")? {
         None => None,
         Some((k, v)) => Some(
@@ -231,6 +320,7 @@ fn parse_route(
         host_override,
         first_byte_timeout: timeout(optional("first_byte_timeout_ms")?)?,
         between_bytes_timeout: timeout(optional("between_bytes_timeout_ms")?)?,
+        raw_paths,
         pump,
         chain: parse_chain(&optional)?,
     })
@@ -390,6 +480,8 @@ mod tests {
         assert_eq!(config.response_text, DEFAULT_RESPONSE_TEXT);
         assert_eq!(config.log_level, LevelFilter::Info);
         assert_eq!(config.reuse_wait, Duration::from_millis(DEFAULT_REUSE_MS));
+        assert!(!config.debug_errors, "errors are terse unless asked");
+        assert_eq!(config.generator, None, "the generator is off unless asked");
         assert!(config.routes.is_empty());
         Ok(())
     }
@@ -404,12 +496,17 @@ mod tests {
             ("route.origin.first_byte_timeout_ms", "1500"),
             ("route.origin.between_bytes_timeout_ms", "250"),
             ("route.origin.pump", "true"),
+            ("route.origin.raw_paths", "true"),
             ("log_level", "debug"),
+            ("debug_errors", "on"),
+            ("generator", "on"),
             ("reuse_ms", " 0 "),
             ("response_text", "hi"),
         ]))?;
         assert_eq!(config.response_text, "hi");
         assert_eq!(config.log_level, LevelFilter::Debug);
+        assert!(config.debug_errors);
+        assert_eq!(config.generator, Some(DEFAULT_GENERATOR_MAX_BYTES));
         assert_eq!(
             config.reuse_wait,
             Duration::ZERO,
@@ -427,10 +524,35 @@ mod tests {
                 host_override: Some("origin.example".into()),
                 first_byte_timeout: Some(Duration::from_millis(1500)),
                 between_bytes_timeout: Some(Duration::from_millis(250)),
+                raw_paths: true,
                 pump: true,
                 chain: None,
             }]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn the_preamble_reads_what_it_can_and_defaults_the_rest() {
+        let map = |pairs: &[(&'static str, &'static str)]| Map(pairs.iter().copied().collect());
+        let p = Preamble::read(&map(&[("log_level", "error"), ("debug_errors", "on")]));
+        assert_eq!(
+            p,
+            Preamble {
+                log_level: LevelFilter::Error,
+                debug_errors: true
+            }
+        );
+        let bad = Preamble::read(&map(&[("log_level", "loud"), ("debug_errors", "maybe")]));
+        assert_eq!(bad, Preamble::default());
+    }
+
+    #[test]
+    fn the_generator_takes_a_ceiling() -> TestResult {
+        let config = parse(&[("generator", "on"), ("generator_max_bytes", "4096")])?;
+        assert_eq!(config.generator, Some(4096));
+        let off = parse(&[("generator", "off"), ("generator_max_bytes", "4096")])?;
+        assert_eq!(off.generator, None);
         Ok(())
     }
 
@@ -452,6 +574,19 @@ mod tests {
     fn each_bad_setting_names_its_key() {
         assert_eq!(err_key(&[("log_level", "loud")]), "log_level");
         assert_eq!(err_key(&[("reuse_ms", "-1")]), "reuse_ms");
+        assert_eq!(err_key(&[("debug_errors", "yes")]), "debug_errors");
+        assert_eq!(err_key(&[("generator", "true")]), "generator");
+        assert_eq!(
+            err_key(&[
+                ("generator", "on"),
+                ("generator_max_bytes", "1099511627777")
+            ]),
+            "generator_max_bytes"
+        );
+        assert_eq!(
+            err_key(&with(&[("route.origin.raw_paths", "on")])),
+            "route.origin.raw_paths"
+        );
         assert_eq!(err_key(&[("reuse_ms", "60001")]), "reuse_ms");
         assert_eq!(err_key(&[("routes", "a b")]), "routes");
         assert_eq!(err_key(&[("routes", "a,a")]), "routes");

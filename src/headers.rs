@@ -36,6 +36,8 @@ pub fn connection_tokens<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<S
 pub trait HeaderAccess {
     fn header_names(&self) -> Vec<String>;
     fn header_values(&self, name: &str) -> Vec<String>;
+    /// The first value of `name`, with bytes that are not UTF-8 replaced.
+    fn header(&self, name: &str) -> Option<String>;
     fn drop_header(&mut self, name: &str);
 }
 
@@ -43,16 +45,20 @@ macro_rules! header_access {
     ($t:ty) => {
         impl HeaderAccess for $t {
             fn header_names(&self) -> Vec<String> {
-                self.get_header_names_str()
-                    .into_iter()
-                    .map(str::to_string)
+                self.get_header_names()
+                    .map(|n| n.as_str().to_string())
                     .collect()
             }
             fn header_values(&self, name: &str) -> Vec<String> {
-                self.get_header_all_str(name)
+                // Values may hold any byte a peer sent (obs-text); the `_str` getters panic
+                // on those, so every value is read lossily.
+                self.get_header_all_str_lossy(name)
                     .into_iter()
-                    .map(str::to_string)
+                    .map(|v| v.into_owned())
                     .collect()
+            }
+            fn header(&self, name: &str) -> Option<String> {
+                self.get_header_str_lossy(name).map(|v| v.into_owned())
             }
             fn drop_header(&mut self, name: &str) {
                 self.remove_header(name);
@@ -115,6 +121,43 @@ pub fn vary_with_accept_encoding(existing: &[String]) -> Option<String> {
     Some(values.join(", "))
 }
 
+/// Says that the response depends on the request's Accept-Encoding, unless `Vary` already
+/// does: a coded body must never be cached for clients that did not ask for the coding.
+pub fn vary_on_accept_encoding(resp: &mut Response) {
+    if let Some(vary) = vary_with_accept_encoding(&resp.header_values("vary")) {
+        resp.set_header("vary", vary);
+    }
+}
+
+/// The backend's declared body length, if its framing can be trusted. A `Content-Length`
+/// beside a `Transfer-Encoding` is not: the transfer coding frames the body (RFC 9112
+/// §6.3), and forwarding that length would end the client's body early and cleanly. So it
+/// is removed, before hop-by-hop headers (Transfer-Encoding among them) are stripped. A
+/// trusted length is left as one clean value; an untrusted one does not go out at all.
+pub fn declared_length(resp: &mut Response) -> Option<u64> {
+    let length = if resp.contains_header("transfer-encoding") {
+        None
+    } else {
+        let values = resp.header_values("content-length");
+        let mut lengths = values
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(|v| v.trim().parse::<u64>().ok());
+        // Several values must agree (RFC 9112 §6.3); otherwise no length is trusted.
+        match lengths.next() {
+            Some(Some(first)) if lengths.all(|l| l == Some(first)) => Some(first),
+            _ => None,
+        }
+    };
+    match length {
+        Some(n) => resp.set_header("content-length", n.to_string()),
+        None => {
+            resp.remove_header("content-length");
+        }
+    }
+    length
+}
+
 /// Rewrites a response's headers for a body that a transform chain re-makes: its length is
 /// unknown until the end, its coding is `content_encoding`, its validators are weak.
 pub fn for_transformed_body(resp: &mut Response, content_encoding: Option<&str>, varies: bool) {
@@ -128,11 +171,9 @@ pub fn for_transformed_body(resp: &mut Response, content_encoding: Option<&str>,
         }
     }
     if varies {
-        if let Some(vary) = vary_with_accept_encoding(&resp.header_values("vary")) {
-            resp.set_header("vary", vary);
-        }
+        vary_on_accept_encoding(resp);
     }
-    if let Some(etag) = resp.get_header_str("etag").map(weaken_etag) {
+    if let Some(etag) = resp.header("etag").map(|e| weaken_etag(&e)) {
         resp.set_header("etag", etag);
     }
 }
@@ -173,14 +214,37 @@ mod tests {
             .with_header("ETag", "\"v1\"")
             .with_header("Vary", "Origin");
         for_transformed_body(&mut resp, Some("br"), true);
-        assert_eq!(resp.get_header_str("content-length"), None);
-        assert_eq!(resp.get_header_str("accept-ranges"), None);
-        assert_eq!(resp.get_header_str("content-encoding"), Some("br"));
-        assert_eq!(resp.get_header_str("etag"), Some("W/\"v1\""));
-        assert_eq!(resp.get_header_str("vary"), Some("Origin, Accept-Encoding"));
+        assert_eq!(resp.header("content-length").as_deref(), None);
+        assert_eq!(resp.header("accept-ranges").as_deref(), None);
+        assert_eq!(resp.header("content-encoding").as_deref(), Some("br"));
+        assert_eq!(resp.header("etag").as_deref(), Some("W/\"v1\""));
+        assert_eq!(
+            resp.header("vary").as_deref(),
+            Some("Origin, Accept-Encoding")
+        );
 
         for_transformed_body(&mut resp, None, false);
-        assert_eq!(resp.get_header_str("content-encoding"), None);
+        assert_eq!(resp.header("content-encoding").as_deref(), None);
+    }
+
+    #[test]
+    fn a_length_beside_a_transfer_coding_is_dropped() {
+        let mut conflict = Response::new()
+            .with_header("Transfer-Encoding", "chunked")
+            .with_header("Content-Length", "100");
+        assert_eq!(declared_length(&mut conflict), None);
+        assert_eq!(conflict.header("content-length"), None);
+
+        let mut plain = Response::new().with_header("Content-Length", " 42 ");
+        assert_eq!(declared_length(&mut plain), Some(42));
+        let mut repeated = Response::new().with_header("Content-Length", "42, 42");
+        assert_eq!(declared_length(&mut repeated), Some(42));
+        assert_eq!(repeated.header("content-length").as_deref(), Some("42"));
+        let mut disagreeing = Response::new().with_header("Content-Length", "42, 43");
+        assert_eq!(declared_length(&mut disagreeing), None);
+        let mut garbage = Response::new().with_header("Content-Length", "4x");
+        assert_eq!(declared_length(&mut garbage), None);
+        assert_eq!(declared_length(&mut Response::new()), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod access_log;
 mod chain;
 mod config;
 mod deadline;
+mod delivery;
 mod failure;
 mod headers;
 mod logging;
@@ -25,7 +26,7 @@ use std::time::Duration;
 use fastly::Request;
 
 use crate::access_log::AccessRecord;
-use crate::config::Config;
+use crate::config::{Config, Preamble};
 use crate::failure::Failure;
 use crate::routing::Target;
 use crate::timing::Clock;
@@ -50,10 +51,19 @@ fn main() {
 /// then wait for another (zero when the config could not be read).
 fn serve(req: Request, seq: u32, clock: &Clock) -> Duration {
     let mut record = AccessRecord::new(req.get_method_str(), req.get_path(), seq);
-    let config = store::load().map_err(|e| Failure::internal(e.to_string()));
+    let store = store::open();
+    // This request's log level, before anything of it can log (a reused instance still
+    // has the last request's).
+    let preamble = store
+        .as_ref()
+        .map_or_else(|_| Preamble::default(), Preamble::read);
+    logging::set_level(preamble.log_level);
+    let config = store
+        .and_then(|store| Config::parse(&store))
+        .map_err(|e| Failure::internal(e.to_string()));
     let reuse_wait = config.as_ref().map_or(Duration::ZERO, |c| c.reuse_wait);
     if let Err(failure) = config.and_then(|config| handle(&config, req, &mut record, clock)) {
-        failure.send(&mut record, clock);
+        failure.send(&mut record, clock, preamble.debug_errors);
     }
     record.write(clock);
     reuse_wait
@@ -65,14 +75,12 @@ fn handle(
     record: &mut AccessRecord,
     clock: &Clock,
 ) -> Result<(), Failure> {
-    logging::set_level(config.log_level);
-    let host = req.get_header_str("host").map(str::to_string);
-    match routing::resolve(config, host.as_deref(), req.get_path()) {
+    match routing::resolve(config, routing::host(&req).as_deref(), req.get_path()) {
         Target::Home => {
             synthetic::home(&config.response_text, &req, record, clock);
             Ok(())
         }
-        Target::Generator => synthetic::generate(&req, record, clock),
+        Target::Generator(max_bytes) => synthetic::generate(&req, max_bytes, record, clock),
         Target::Proxy(route) => proxy::forward(route, req, record, clock),
         Target::NotFound => Err(Failure::not_found(req.get_path())),
     }

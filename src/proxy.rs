@@ -15,10 +15,11 @@ use crate::access_log::{AccessRecord, BodyPath};
 use crate::chain::{Chain, Facts};
 use crate::config::Route;
 use crate::deadline::response_within;
+use crate::delivery::{self, Delivery};
 use crate::failure::Failure;
-use crate::headers::{self, strip_hop_by_hop};
+use crate::headers::{self, strip_hop_by_hop, HeaderAccess};
 use crate::pump::{pump, PumpOptions};
-use crate::routing::backend_path;
+use crate::routing::{ambiguous_path, backend_path};
 use crate::timing::{server_timing, Clock};
 
 pub fn forward(
@@ -29,41 +30,62 @@ pub fn forward(
 ) -> Result<(), Failure> {
     record.route = Some(route.name.clone());
     record.backend = Some(route.backend.clone());
+    if !route.raw_paths {
+        if let Some(why) = ambiguous_path(req.get_path()) {
+            return Err(Failure::bad_request(format!(
+                "{why}; route '{}' does not forward such paths",
+                route.name
+            )));
+        }
+    }
     let method = req.get_method().clone();
-    let accept_encoding = req.get_header_str("accept-encoding").map(str::to_string);
+    let accept_encoding = req.header("accept-encoding");
 
     let sent_at = Instant::now();
-    let mut resp = fetch(route, backend_request(route, req))?;
+    let bereq = backend_request(route, req, accept_encoding.as_deref());
+    let mut resp = fetch(route, bereq)?;
     let origin = sent_at.elapsed();
     record.origin_answered(origin);
 
+    let declared_length = headers::declared_length(&mut resp);
     strip_hop_by_hop(&mut resp);
     let status = resp.get_status();
-    let declared_length = resp
-        .get_header_str("content-length")
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let plan = match &route.chain {
-        Some(chain) if has_body(&method, status) => chain
-            .plan(Facts {
+    let delivery = if status_has_body(status) {
+        let (content_type, content_encoding, cache_control) = (
+            resp.header("content-type"),
+            resp.header("content-encoding"),
+            resp.header("cache-control"),
+        );
+        delivery::decide(
+            route.chain.as_ref(),
+            Facts {
                 status: status.as_u16(),
-                content_type: resp.get_header_str("content-type"),
-                content_encoding: resp.get_header_str("content-encoding"),
+                content_type: content_type.as_deref(),
+                content_encoding: content_encoding.as_deref(),
+                cache_control: cache_control.as_deref(),
                 accept_encoding: accept_encoding.as_deref(),
-            })
-            .map(|plan| (chain, plan)),
-        _ => None,
+            },
+        )
+    } else {
+        Delivery::Untouched { coded: false }
     };
-    let mut pipeline = match plan {
-        Some((chain, plan)) => {
-            let pipeline = chain
-                .pipeline(&plan)
-                .map_err(|e| Failure::internal(format!("route '{}': {e}", route.name)))?;
+    // The headers follow from the delivery alone, so HEAD gets exactly what GET gets.
+    let plan = match delivery {
+        Delivery::Refused(why) => {
+            return Err(Failure::new(
+                StatusCode::BAD_GATEWAY,
+                format!("backend '{}' {why}", route.backend),
+            ))
+        }
+        Delivery::Transformed(plan) => {
             let coding = (plan.encode != Encoding::Identity).then(|| plan.encode.token());
             headers::for_transformed_body(&mut resp, coding, plan.varies_by_encoding);
-            record.transforms = Some(pipeline.names().join(">"));
-            Some(pipeline)
+            Some(plan)
         }
-        None => {
+        Delivery::Untouched { coded } => {
+            if coded {
+                headers::vary_on_accept_encoding(&mut resp);
+            }
             if declared_length.is_some() {
                 // The body goes on untouched (or not at all), so the backend's length stays
                 // true and clients keep the size and progress they would have seen.
@@ -81,6 +103,16 @@ pub fn forward(
         resp.send_to_client();
         return Ok(());
     }
+    let mut pipeline = match plan {
+        Some(plan) => {
+            let pipeline = plan
+                .pipeline(route.chain.as_ref())
+                .map_err(|e| Failure::internal(format!("route '{}': {e}", route.name)))?;
+            record.transforms = Some(pipeline.names().join(">"));
+            Some(pipeline)
+        }
+        None => None,
+    };
 
     let mut out = resp.stream_to_client();
     record.headers_sent(status.as_u16(), clock);
@@ -104,7 +136,7 @@ pub fn forward(
     // Transformed, watched, or under a between-bytes timeout the host cannot hold for this
     // route alone: the body comes through here.
     record.body = BodyPath::Pump;
-    let decoding = plan.is_some_and(|(_, p)| p.decode.is_some());
+    let decoding = plan.is_some_and(|p| p.decode.is_some());
     let opts = PumpOptions {
         read_size: if decoding { DECODE_READ } else { PLAIN_READ },
         between_bytes: route.between_bytes_timeout,
@@ -133,13 +165,22 @@ const DECODE_READ: usize = 8 * 1024;
 
 /// The client's request as the backend should see it: route path, no hop-by-hop headers,
 /// the route's host and caching rules.
-fn backend_request(route: &Route, mut req: Request) -> Request {
+fn backend_request(route: &Route, mut req: Request, accept_encoding: Option<&str>) -> Request {
     let path = backend_path(route, req.get_path());
     req.set_path(&path);
     strip_hop_by_hop(&mut req);
-    if route.chain.as_ref().is_some_and(|c| !c.stages.is_empty()) {
-        // Content stages need plain bytes: ask only for codings this app can undo.
-        req.set_header("accept-encoding", Chain::DECODABLE);
+    if route.chain.as_ref().is_some_and(Chain::has_stages) {
+        // Content stages need whole bodies in codings this app can undo, and what they
+        // leave alone must still be readable by this client.
+        req.set_header(
+            "accept-encoding",
+            delivery::backend_accept_encoding(accept_encoding),
+        );
+        // A rewritten fragment could not match its Content-Range: the client gets the
+        // whole transformed representation instead (RFC 9110 §14.2 lets a server ignore
+        // Range).
+        req.remove_header("range");
+        req.remove_header("if-range");
     }
     if let Some(host) = &route.host_override {
         req.set_header("Host", host);
@@ -216,8 +257,13 @@ fn send_failure(route: &Route, cause: SendErrorCause) -> Failure {
 
 /// HEAD answers and 1xx, 204 and 304 responses never carry a body (RFC 9110 §6.4.1).
 fn has_body(method: &Method, status: StatusCode) -> bool {
-    *method != Method::HEAD
-        && !status.is_informational()
+    *method != Method::HEAD && status_has_body(status)
+}
+
+/// Whether a response of this status describes a body (a HEAD answer describes the one GET
+/// would get).
+fn status_has_body(status: StatusCode) -> bool {
+    !status.is_informational()
         && status != StatusCode::NO_CONTENT
         && status != StatusCode::NOT_MODIFIED
 }
@@ -240,5 +286,6 @@ mod tests {
         assert!(!has_body(&Method::GET, StatusCode::NOT_MODIFIED));
         assert!(has_body(&Method::GET, StatusCode::OK));
         assert!(has_body(&Method::POST, StatusCode::NOT_FOUND));
+        assert!(status_has_body(StatusCode::OK), "HEAD plans as GET would");
     }
 }

@@ -66,6 +66,7 @@ pub fn pump(
             return Ok(sent);
         }
         received += n as u64;
+        not_over(received, opts.declared_length).map_err(|reason| (sent, reason))?;
         let chunk = buf.split().freeze();
         match opts.pipeline.as_deref_mut() {
             Some(pipeline) => {
@@ -192,6 +193,17 @@ fn complete(received: u64, declared_length: Option<u64>) -> Result<(), String> {
     }
 }
 
+/// A body longer than its Content-Length is as wrong as a short one: the length that went
+/// out (or that a transform trusted) would no longer describe it.
+fn not_over(received: u64, declared_length: Option<u64>) -> Result<(), String> {
+    match declared_length {
+        Some(declared) if received > declared => Err(format!(
+            "backend body ran past its Content-Length ({received} of {declared} bytes)"
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,5 +275,13 @@ mod tests {
         assert_eq!(complete(10, Some(10)), Ok(()));
         let reason = complete(4, Some(10)).unwrap_err();
         assert!(reason.contains("4 of 10"), "{reason}");
+    }
+
+    #[test]
+    fn a_long_body_is_not_complete_either() {
+        assert_eq!(not_over(10, Some(10)), Ok(()));
+        assert_eq!(not_over(10, None), Ok(()));
+        let reason = not_over(11, Some(10)).unwrap_err();
+        assert!(reason.contains("11 of 10"), "{reason}");
     }
 }

@@ -1,6 +1,8 @@
 //! Which handler answers a request: the built-in pages first, then the configured routes in
 //! their listed order. Nothing in a request can name a backend; it can only match a route.
 
+use fastly::Request;
+
 use crate::config::{Config, Route};
 
 /// Paths below this prefix belong to firstbyte itself and are never proxied.
@@ -10,22 +12,23 @@ pub const GENERATOR_PATH: &str = "/_fb/gen";
 #[derive(Debug, PartialEq)]
 pub enum Target<'a> {
     Home,
-    Generator,
+    /// The generator, with the largest body it may make.
+    Generator(u64),
     Proxy(&'a Route),
     NotFound,
 }
 
+/// Matches a request; `host` as [`host`] gives it (no port, no trailing dot, lowercase).
 pub fn resolve<'a>(config: &'a Config, host: Option<&str>, path: &str) -> Target<'a> {
     if path == "/" {
         return Target::Home;
     }
     if path == GENERATOR_PATH {
-        return Target::Generator;
+        return config.generator.map_or(Target::NotFound, Target::Generator);
     }
     if path.starts_with(RESERVED_PREFIX) {
         return Target::NotFound;
     }
-    let host = host.map(host_without_port);
     config
         .routes
         .iter()
@@ -64,6 +67,69 @@ fn host_matches(route: &Route, host: Option<&str>) -> bool {
     }
 }
 
+/// The host a request is for, as routes match it: the URL's host (what the request line or
+/// `Host` named), else the `Host` header read lossily.
+pub fn host(req: &Request) -> Option<String> {
+    match req.get_url().host_str() {
+        Some(host) => Some(normalize_host(host)),
+        None => req.get_header_str_lossy("host").map(|h| normalize_host(&h)),
+    }
+}
+
+/// `Example.COM.:8080` → `example.com`: a fully qualified name's trailing dot names the same
+/// host, so it must not slip past a host route.
+pub fn normalize_host(host: &str) -> String {
+    host_without_port(host)
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+/// Why a backend could read `path` differently than the router matched it, if it could: an
+/// encoded `/` or `\` (a backend that decodes first sees other segments), an encoded NUL,
+/// or a dot segment that survived URL normalisation by hiding behind an encoding or a `;`
+/// parameter (`..;/`, which Java servers resolve as `..`). Such a path could climb out of
+/// the route's prefix on the backend.
+pub fn ambiguous_path(path: &str) -> Option<&'static str> {
+    for segment in path.split('/') {
+        let decoded = percent_decode(segment.as_bytes());
+        if decoded.iter().any(|b| matches!(b, b'/' | b'\\')) {
+            return Some("the path holds an encoded '/' or '\\'");
+        }
+        if decoded.contains(&0) {
+            return Some("the path holds an encoded NUL");
+        }
+        let name = decoded.split(|b| *b == b';').next().unwrap_or_default();
+        if name == b"." || name == b".." {
+            return Some("the path holds a dot segment behind an encoding or ';'");
+        }
+    }
+    None
+}
+
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let pair = bytes
+            .get(i + 1)
+            .copied()
+            .and_then(hex)
+            .zip(bytes.get(i + 2).copied().and_then(hex));
+        match (bytes[i], pair) {
+            (b'%', Some((hi, lo))) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 fn host_without_port(host: &str) -> &str {
     // An IPv6 literal keeps its brackets; only a trailing `:port` goes.
     match host.rfind(':') {
@@ -93,6 +159,7 @@ mod tests {
             host_override: None,
             first_byte_timeout: None,
             between_bytes_timeout: None,
+            raw_paths: false,
             pump: false,
             chain: None,
         }
@@ -102,6 +169,8 @@ mod tests {
         Config {
             response_text: String::new(),
             log_level: LevelFilter::Info,
+            debug_errors: false,
+            generator: Some(1024),
             reuse_wait: std::time::Duration::ZERO,
             routes,
         }
@@ -118,7 +187,12 @@ mod tests {
     fn builtins_win_over_routes() {
         let c = config(vec![route("all", "/", None, false)]);
         assert_eq!(resolve(&c, None, "/"), Target::Home);
-        assert_eq!(resolve(&c, None, "/_fb/gen"), Target::Generator);
+        assert_eq!(resolve(&c, None, "/_fb/gen"), Target::Generator(1024));
+        let off = Config {
+            generator: None,
+            ..c.clone()
+        };
+        assert_eq!(resolve(&off, None, "/_fb/gen"), Target::NotFound);
         assert_eq!(resolve(&c, None, "/_fb/other"), Target::NotFound);
         assert_eq!(name(&resolve(&c, None, "/x")), Some("all"));
     }
@@ -148,15 +222,15 @@ mod tests {
     }
 
     #[test]
-    fn host_routes_ignore_case_and_port() {
+    fn host_routes_ignore_case_port_and_trailing_dot() {
         let c = config(vec![
             route("site", "/", Some("example.com"), false),
             route("fallback", "/", None, false),
         ]);
-        assert_eq!(
-            name(&resolve(&c, Some("EXAMPLE.com:8080"), "/a")),
-            Some("site")
-        );
+        for raw in ["EXAMPLE.com:8080", "example.com.", "Example.Com.:80"] {
+            let host = normalize_host(raw);
+            assert_eq!(name(&resolve(&c, Some(&host), "/a")), Some("site"), "{raw}");
+        }
         assert_eq!(
             name(&resolve(&c, Some("other.com"), "/a")),
             Some("fallback")
@@ -177,7 +251,44 @@ mod tests {
         assert_eq!(backend_path(&keep, "/origin/x"), "/origin/x");
     }
 
+    #[test]
+    fn paths_a_backend_could_read_otherwise_are_named() {
+        for path in [
+            "/origin/..%2fadmin",
+            "/origin/%2e%2e%2Fadmin",
+            "/origin/a%5cb",
+            "/origin/..;/admin",
+            "/origin/.;x/a",
+            "/origin/%2e%2e;/admin",
+            "/origin/a%00b",
+        ] {
+            assert!(ambiguous_path(path).is_some(), "{path}");
+        }
+        for path in [
+            "/origin/bytes/10",
+            "/origin/a;b=c/d",
+            "/origin/...",
+            "/origin/..a",
+            "/origin/100%25",
+            "/origin/%zz",
+            "/origin/%2",
+            "/",
+        ] {
+            assert_eq!(ambiguous_path(path), None, "{path}");
+        }
+    }
+
     proptest! {
+        /// Decoding never panics and keeps bytes that are not an escape as they are.
+        #[test]
+        fn decoding_is_total(raw in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let decoded = percent_decode(&raw);
+            prop_assert!(decoded.len() <= raw.len());
+            if !raw.contains(&b'%') {
+                prop_assert_eq!(decoded, raw);
+            }
+        }
+
         #[test]
         fn stripped_path_is_the_rest_of_the_path(rest in "[a-z0-9/._-]{0,40}") {
             let r = route("o", "/p/", None, true);

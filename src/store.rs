@@ -2,9 +2,9 @@
 
 use fastly::{Backend, ConfigStore};
 
-use crate::config::{Config, ConfigError, Source, STORE};
+use crate::config::{ConfigError, Source, STORE};
 
-struct EdgeStore(ConfigStore);
+pub struct EdgeStore(ConfigStore);
 
 impl Source for EdgeStore {
     fn get(&self, key: &str) -> Result<Option<String>, String> {
@@ -18,11 +18,12 @@ impl Source for EdgeStore {
     }
 }
 
-/// Reads the whole configuration for this request.
-pub fn load() -> Result<Config, ConfigError> {
-    let store = ConfigStore::try_open(STORE).map_err(|e| ConfigError {
-        key: STORE.to_string(),
-        reason: format!("the config store cannot be opened ({e:?}); link it to the service"),
-    })?;
-    Config::parse(&EdgeStore(store))
+/// The store this app's settings live in.
+pub fn open() -> Result<EdgeStore, ConfigError> {
+    ConfigStore::try_open(STORE)
+        .map(EdgeStore)
+        .map_err(|e| ConfigError {
+            key: STORE.to_string(),
+            reason: format!("the config store cannot be opened ({e:?}); link it to the service"),
+        })
 }

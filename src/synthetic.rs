@@ -91,7 +91,6 @@ const BIN_CYCLE: [u8; 256] = {
     cycle
 };
 
-pub const MAX_BYTES: u64 = 1 << 40;
 pub const MAX_CHUNK: usize = 1 << 20;
 pub const MAX_DELAY_MS: u64 = 60_000;
 const DEFAULT_CHUNK: usize = 64 * 1024;
@@ -106,9 +105,10 @@ pub struct GenParams {
 }
 
 impl GenParams {
-    /// Reads `bytes`, `chunk`, `delay_ms`, `first_delay_ms` and `type`; anything else, or
-    /// any value out of range, is an error that names the parameter.
-    pub fn parse(pairs: &[(String, String)]) -> Result<GenParams, String> {
+    /// Reads `bytes` (at most `max_bytes`), `chunk`, `delay_ms`, `first_delay_ms` and
+    /// `type`; anything else, or any value out of range, is an error that names the
+    /// parameter.
+    pub fn parse(pairs: &[(String, String)], max_bytes: u64) -> Result<GenParams, String> {
         let mut bytes = None;
         let mut chunk = None;
         let mut delay = Duration::ZERO;
@@ -116,7 +116,7 @@ impl GenParams {
         let mut kind = Kind::Bin;
         for (name, value) in pairs {
             match name.as_str() {
-                "bytes" => bytes = Some(number(name, value, 0, MAX_BYTES)?),
+                "bytes" => bytes = Some(number(name, value, 0, max_bytes)?),
                 "chunk" => chunk = Some(number(name, value, 1, MAX_CHUNK as u64)? as usize),
                 "delay_ms" => delay = Duration::from_millis(number(name, value, 0, MAX_DELAY_MS)?),
                 "first_delay_ms" => {
@@ -181,11 +181,16 @@ pub fn fill(kind: Kind, offset: u64, buf: &mut [u8]) {
 }
 
 /// Streams the generated body; the headers go out at once, before any delay.
-pub fn generate(req: &Request, record: &mut AccessRecord, clock: &Clock) -> Result<(), Failure> {
+pub fn generate(
+    req: &Request,
+    max_bytes: u64,
+    record: &mut AccessRecord,
+    clock: &Clock,
+) -> Result<(), Failure> {
     let pairs: Vec<(String, String)> = req
         .get_query()
         .map_err(|e| Failure::bad_request(format!("query string: {e}")))?;
-    let params = GenParams::parse(&pairs).map_err(Failure::bad_request)?;
+    let params = GenParams::parse(&pairs, max_bytes).map_err(Failure::bad_request)?;
 
     let mut resp = Response::from_status(StatusCode::OK)
         .with_header("Content-Type", params.kind.content_type())
@@ -203,7 +208,7 @@ pub fn generate(req: &Request, record: &mut AccessRecord, clock: &Clock) -> Resu
 
     let mut out = resp.stream_to_client();
     record.headers_sent(200, clock);
-    let mut buf = vec![0u8; params.chunk.min(params.bytes as usize).max(1)];
+    let mut buf = vec![0u8; write_size(params.chunk, params.bytes)];
     let mut sent = 0u64;
     let mut pause = params.first_delay;
     while sent < params.bytes {
@@ -230,6 +235,13 @@ pub fn generate(req: &Request, record: &mut AccessRecord, clock: &Clock) -> Resu
     Ok(())
 }
 
+/// One write's size: the chunk, or the whole body when smaller. Computed in u64: on wasm32
+/// a body of 4 GiB or more does not fit a usize, and truncating it made 1-byte writes.
+fn write_size(chunk: usize, bytes: u64) -> usize {
+    let size = (chunk as u64).min(bytes).max(1);
+    usize::try_from(size).unwrap_or(chunk)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,7 +258,7 @@ mod tests {
 
     #[test]
     fn defaults_fill_in() -> TestResult {
-        let p = GenParams::parse(&pairs(&[("bytes", "10")]))?;
+        let p = GenParams::parse(&pairs(&[("bytes", "10")]), LIMIT)?;
         assert_eq!(
             p,
             GenParams {
@@ -257,16 +269,29 @@ mod tests {
                 kind: Kind::Bin
             }
         );
-        let sse = GenParams::parse(&pairs(&[("bytes", "10"), ("type", "sse")]))?;
+        let sse = GenParams::parse(&pairs(&[("bytes", "10"), ("type", "sse")]), LIMIT)?;
         assert_eq!(sse.chunk, Kind::Sse.pattern().1.len());
         Ok(())
     }
 
+    const LIMIT: u64 = 16 << 30;
+
     #[test]
-    fn sixteen_gib_is_allowed() -> TestResult {
-        let p = GenParams::parse(&pairs(&[("bytes", "17179869184")]))?;
+    fn the_ceiling_is_the_configured_one() -> TestResult {
+        let p = GenParams::parse(&pairs(&[("bytes", "17179869184")]), LIMIT)?;
         assert_eq!(p.bytes, 16 << 30);
+        let err = GenParams::parse(&pairs(&[("bytes", "1025")]), 1024).unwrap_err();
+        assert!(err.contains("0 to 1024"), "{err}");
         Ok(())
+    }
+
+    #[test]
+    fn writes_stay_chunk_sized_for_bodies_past_4_gib() {
+        // 4 GiB + 1 truncated to a 32-bit usize is 1: the old 1-byte writes.
+        assert_eq!(write_size(DEFAULT_CHUNK, (4 << 30) + 1), DEFAULT_CHUNK);
+        assert_eq!(write_size(DEFAULT_CHUNK, 16 << 30), DEFAULT_CHUNK);
+        assert_eq!(write_size(DEFAULT_CHUNK, 10), 10);
+        assert_eq!(write_size(DEFAULT_CHUNK, 0), 1);
     }
 
     #[test]
@@ -285,7 +310,7 @@ mod tests {
             (&[("bytes", "1"), ("size", "1")], "size: unknown parameter"),
         ];
         for (query, want) in cases {
-            let err = GenParams::parse(&pairs(query)).unwrap_err();
+            let err = GenParams::parse(&pairs(query), LIMIT).unwrap_err();
             assert!(err.starts_with(want), "{query:?}: {err}");
         }
     }

@@ -52,6 +52,54 @@ pub fn negotiate(accept_encoding: Option<&str>, offered: &[Encoding]) -> Encodin
     }
 }
 
+/// Whether a client whose request carried `accept_encoding` accepts a response whose
+/// `Content-Encoding` is `content_coding` (one token, or a list such as `gzip, br`).
+///
+/// `identity` (or an empty value) is always acceptable. Any other coding must be listed with
+/// a q-value above 0, by its own name (`gzip` and `x-gzip` are one coding) or through `*`;
+/// every coding of a list must be. Unlike [`negotiate`], this knows no coding list of its
+/// own: a `zstd` response is acceptable to a client that lists `zstd`. No header at all
+/// accepts nothing but identity, for the reason `negotiate` gives.
+pub fn accepts(accept_encoding: Option<&str>, content_coding: &str) -> bool {
+    let codings: Vec<&str> = content_coding
+        .split(',')
+        .map(|c| c.trim_matches([' ', '\t']))
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
+        .collect();
+    if codings.is_empty() {
+        return true;
+    }
+    let Some(header) = accept_encoding else {
+        return false;
+    };
+    codings.iter().all(|coding| {
+        let mut own: Option<u16> = None;
+        let mut any: Option<u16> = None;
+        for (listed, q) in header.split(',').filter_map(parse_element) {
+            let slot = if same_coding(listed, coding) {
+                &mut own
+            } else if listed == "*" {
+                &mut any
+            } else {
+                continue;
+            };
+            *slot = Some(slot.map_or(q, |old| old.max(q)));
+        }
+        own.or(any).is_some_and(|q| q > 0)
+    })
+}
+
+fn same_coding(a: &str, b: &str) -> bool {
+    let canonical = |c: &str| {
+        if c.eq_ignore_ascii_case("x-gzip") {
+            "gzip".to_string()
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    canonical(a) == canonical(b)
+}
+
 /// The q-values (in thousandths) an `Accept-Encoding` header gives the codings we know.
 #[derive(Default)]
 struct Preferences {
@@ -140,6 +188,32 @@ fn is_tchar(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn acceptance_is_per_coding_and_identity_always_passes() {
+        assert!(accepts(None, "identity"));
+        assert!(accepts(Some(""), ""));
+        assert!(!accepts(None, "gzip"), "no header: only identity");
+        assert!(!accepts(Some(""), "gzip"));
+        assert!(accepts(Some("gzip, br"), "gzip"));
+        assert!(accepts(Some("x-gzip"), "GZIP"));
+        assert!(accepts(Some("gzip"), "x-gzip"));
+        assert!(!accepts(Some("gzip;q=0, br"), "gzip"));
+        assert!(accepts(Some("*"), "zstd"));
+        assert!(!accepts(Some("*, zstd;q=0"), "zstd"));
+        assert!(accepts(Some("zstd"), "zstd"));
+        assert!(!accepts(Some("br"), "gzip"));
+        assert!(accepts(Some("gzip, br"), "gzip, br"));
+        assert!(!accepts(Some("gzip"), "gzip, br"));
+        assert!(
+            !accepts(Some("\u{fffd}"), "gzip"),
+            "garbage accepts nothing"
+        );
+        assert!(
+            !accepts(Some("gzip;q=2"), "gzip"),
+            "a malformed element is ignored"
+        );
+    }
 
     #[test]
     fn qvalues_follow_the_grammar() {

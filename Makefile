@@ -5,10 +5,17 @@ VICEROY_VERSION    := 0.22.0
 FASTLY_CLI_VERSION := 16.1.0
 PY_BROTLI_VERSION  := 1.2.1
 CARGO_FUZZ_VERSION := 0.13.2
+# httpbin under gunicorn, an origin nobody on the project wrote (harness/src/peers.rs).
+# Flask and Werkzeug are pinned too: their releases have broken httpbin before.
+HTTPBIN_VERSION    := 0.10.4
+GUNICORN_VERSION   := 27.0.1
+FLASK_VERSION      := 3.1.3
+WERKZEUG_VERSION   := 3.1.9
 
 CARGO_HOME ?= $(HOME)/.cargo
 export PATH := $(CARGO_HOME)/bin:$(PATH)
 export VICEROY_VERSION FASTLY_CLI_VERSION PY_BROTLI_VERSION
+export HTTPBIN_VERSION GUNICORN_VERSION FLASK_VERSION WERKZEUG_VERSION
 
 HARNESS := cd harness && cargo
 HOST := $(shell rustc -vV | sed -n 's/^host: //p')
@@ -19,8 +26,9 @@ HOST := $(shell rustc -vV | sed -n 's/^host: //p')
 serve: build
 	@scripts/serve
 
-## test: everything — lint, unit tests (wasm, under Viceroy), end to end, package, bench smoke
-test: lint unit e2e package bench-smoke
+## test: everything — lint, unit tests (wasm, under Viceroy), end to end (the conformance
+## matrix among them), package, bench smoke, a 20-second soak
+test: lint unit e2e package bench-smoke soak-smoke
 	@echo "make test: all checks passed"
 
 ## bench: the TTFB and throughput benchmark (results under target/bench/), then the
@@ -31,6 +39,15 @@ bench: build
 
 bench-smoke: build
 	$(HARNESS) run --release --bin bench -- --smoke
+
+## soak: a bounded load-and-fault run through every demo route (SOAK_ARGS: --requests N,
+## --seconds S, --clients C; default 20000 requests or 300 s, whichever comes first)
+.PHONY: soak soak-smoke
+soak: build
+	$(HARNESS) run --release --bin soak -- $(SOAK_ARGS)
+
+soak-smoke: build
+	$(HARNESS) run --release --bin soak -- --seconds 20
 
 tools:
 	@scripts/tools

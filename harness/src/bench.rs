@@ -303,7 +303,7 @@ impl Bench {
             let edge = Edge::start(&wasm(app), &manifest).map_err(|e| format!("{app}: {e}"))?;
             edges.push((app, edge));
         }
-        let nginx = nginx::Nginx::start(origin.addr)?;
+        let nginx = nginx::start(origin.addr)?;
         if nginx.is_none() {
             notice("nginx is not installed: the nginx modes are skipped (apt-get install nginx-light to add them)");
         }

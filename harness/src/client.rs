@@ -1,6 +1,7 @@
 //! A small HTTP/1.1 client over hyper for the tests and the benchmark: one fresh connection
 //! per request, so every response is measured from the connect, and framing errors (a body
 //! that ends without its terminating chunk) surface as errors instead of being smoothed over.
+//! `connect` gives a connection to reuse, for the soak's keep-alive clients.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -8,11 +9,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
 use hyper::header::HeaderMap;
 use hyper::Response;
 use hyper_util::rt::TokioIo;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -23,14 +26,35 @@ pub async fn open(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Result<Response<Incoming>, Error> {
+    let (mut sender, _driver) = connect(addr).await?;
+    Ok(sender
+        .send_request(build_request(addr, method, path, headers)?)
+        .await?)
+}
+
+/// A new HTTP/1.1 connection: the sender for its requests, and the task that drives it.
+/// The sender can be reused for request after request while the server keeps the
+/// connection open; aborting the task closes the socket at once, as a client hanging up.
+pub async fn connect(
+    addr: SocketAddr,
+) -> Result<(SendRequest<Empty<Bytes>>, JoinHandle<()>), Error> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let driver = tokio::spawn(async move {
         // The connection's own errors reach the caller through the body.
         let _ = connection.await;
     });
+    Ok((sender, driver))
+}
+
+/// A bodiless request for `path` on `addr`, with `headers` added after `Host`.
+pub fn build_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<hyper::Request<Empty<Bytes>>, Error> {
     let mut request = hyper::Request::builder()
         .method(method)
         .uri(path)
@@ -38,9 +62,7 @@ pub async fn open(
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    Ok(sender
-        .send_request(request.body(Empty::<Bytes>::new())?)
-        .await?)
+    Ok(request.body(Empty::<Bytes>::new())?)
 }
 
 /// A response read to its end (or to the point where it broke off).

@@ -1,9 +1,14 @@
 //! Native tools around the firstbyte edge app: the dev origin it proxies in front of, a way
-//! to start the whole local stack on free ports, and an HTTP client that shows framing.
+//! to start the whole local stack on free ports, an HTTP client that shows framing, and
+//! peer origins written by others (or written to misbehave) to run it against.
 
 pub mod bench;
 pub mod client;
 pub mod events;
 pub mod independent;
+pub mod nginx;
 pub mod origin;
+pub mod peers;
+mod process;
+pub mod soak;
 pub mod stack;

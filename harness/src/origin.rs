@@ -3,7 +3,7 @@
 //! compressed HTML, truncated bodies and odd headers — all deterministic, so tests can
 //! compare what came through the proxy against what the origin sent.
 
-mod compress;
+pub(crate) mod compress;
 mod flush;
 mod html;
 mod pattern;

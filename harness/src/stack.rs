@@ -17,8 +17,13 @@ pub fn repo_root() -> PathBuf {
     here.parent().map(Path::to_path_buf).unwrap_or(here)
 }
 
-/// A wasm app built by `cargo build --release` at the repository root.
+/// A wasm app built by `cargo build --release` at the repository root; for firstbyte
+/// itself, `$FIRSTBYTE_WASM` when set (to run the tests against another build of it, an
+/// older one say, and see what they catch).
 pub fn wasm(name: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os("FIRSTBYTE_WASM").filter(|_| name == "firstbyte") {
+        return PathBuf::from(path);
+    }
     repo_root()
         .join("target/wasm32-wasip1/release")
         .join(format!("{name}.wasm"))
@@ -85,12 +90,22 @@ pub type StoreOverrides<'a> = &'a [(&'a str, Option<&'a str>)];
 /// The repository's fastly.toml with the `origin` backend pointed at `origin` and the
 /// store contents adjusted.
 pub fn manifest(origin: SocketAddr, overrides: StoreOverrides) -> std::io::Result<String> {
+    manifest_with_backends(&[("origin", origin)], overrides)
+}
+
+/// The repository's fastly.toml with each named backend declared at (or pointed at) its
+/// address, and the store contents adjusted.
+pub fn manifest_with_backends(
+    backends: &[(&str, SocketAddr)],
+    overrides: StoreOverrides,
+) -> std::io::Result<String> {
     let text = std::fs::read_to_string(repo_root().join("fastly.toml"))?;
     let mut doc: toml_edit::DocumentMut = text
         .parse()
         .map_err(|e| std::io::Error::other(format!("fastly.toml: {e}")))?;
-    doc["local_server"]["backends"]["origin"]["url"] =
-        toml_edit::value(format!("http://{origin}/"));
+    for (name, addr) in backends {
+        doc["local_server"]["backends"][*name]["url"] = toml_edit::value(format!("http://{addr}/"));
+    }
     let contents = &mut doc["local_server"]["config_stores"]["firstbyte"]["contents"];
     for (key, value) in overrides {
         match value {
@@ -114,8 +129,18 @@ pub struct LocalStack {
 
 impl LocalStack {
     pub fn start(overrides: StoreOverrides) -> std::io::Result<LocalStack> {
+        Self::start_with_backends(&[], overrides)
+    }
+
+    /// Like [`LocalStack::start`], with more backends declared beside the dev origin.
+    pub fn start_with_backends(
+        backends: &[(&str, SocketAddr)],
+        overrides: StoreOverrides,
+    ) -> std::io::Result<LocalStack> {
         let origin = OriginServer::start()?;
-        let manifest = manifest(origin.addr, overrides)?;
+        let mut all = vec![("origin", origin.addr)];
+        all.extend_from_slice(backends);
+        let manifest = manifest_with_backends(&all, overrides)?;
         let edge = Edge::start(&wasm("firstbyte"), &manifest)?;
         Ok(LocalStack { origin, edge })
     }
@@ -273,12 +298,18 @@ impl Edge {
         count: usize,
         timeout: Duration,
     ) -> Option<Vec<serde_json::Value>> {
+        self.access_records_matching(|r| r["path"] == path, count, timeout)
+    }
+
+    /// Waits until at least `count` access-log records satisfy `wanted`; returns them all.
+    pub fn access_records_matching(
+        &self,
+        wanted: impl Fn(&serde_json::Value) -> bool,
+        count: usize,
+        timeout: Duration,
+    ) -> Option<Vec<serde_json::Value>> {
         poll(timeout, || {
-            let records: Vec<_> = self
-                .access_log()
-                .into_iter()
-                .filter(|r| r["path"] == path)
-                .collect();
+            let records: Vec<_> = self.access_log().into_iter().filter(&wanted).collect();
             (records.len() >= count).then_some(records)
         })
     }
@@ -337,7 +368,7 @@ impl Drop for Edge {
 }
 
 /// What Viceroy logs (with `-v`) when it starts an instance for a request.
-const INSTANCE_START: &str = ": handling request ";
+pub const INSTANCE_START: &str = ": handling request ";
 
 /// Reads `request completed using 1.2 MiB of WebAssembly heap` as 1.2.
 pub fn heap_mib(line: &str) -> Option<f64> {

@@ -5,16 +5,16 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use firstbyte_harness::bench::nginx::Nginx;
+use firstbyte_harness::bench::nginx::{self, Nginx};
 use firstbyte_harness::client;
 use firstbyte_harness::stack::OriginServer;
 
 fn start() -> Option<(OriginServer, Nginx)> {
     let origin = OriginServer::start().expect("dev origin starts");
-    match Nginx::start(origin.addr).expect("nginx starts") {
+    match nginx::start(origin.addr).expect("nginx starts") {
         Some(nginx) => Some((origin, nginx)),
         None => {
-            eprintln!("nginx not found (PATH, /usr/sbin/nginx): skipping the nginx test");
+            eprintln!("SKIP: nginx not found (PATH, /usr/sbin/nginx): skipping the nginx test");
             None
         }
     }

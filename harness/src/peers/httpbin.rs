@@ -1,0 +1,163 @@
+//! httpbin (the PyPI package, as at httpbin.org) under gunicorn: a general-purpose origin
+//! written by others, with `/get`, `/gzip`, `/deflate`, `/brotli`, `/bytes/{n}`,
+//! `/range/{n}`, `/stream/{n}`, `/drip`, `/status/{code}`, `/response-headers`, `/html`...
+//! `scripts/tools` installs the versions pinned in the Makefile.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::process::{isolate, kill_group, ScratchDir};
+use crate::stack::free_port;
+
+/// How long gunicorn may take to boot its workers and answer `/get`.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Worker processes: two, so one slow request (`/delay`, `/drip`) does not block others.
+const WORKERS: &str = "2";
+
+/// A running httpbin; its whole process group (master and workers) is killed on drop.
+pub struct Httpbin {
+    pub addr: SocketAddr,
+    child: Child,
+    // Dropped after `Drop::drop` has stopped gunicorn, which logs into it until then.
+    dir: ScratchDir,
+}
+
+/// What `python3` can run.
+struct Installed {
+    /// gunicorn 25.1 and later open a control socket under `$HOME` unless told not to;
+    /// older ones do not know the flag.
+    has_control_socket: bool,
+}
+
+/// Whether `python3` can import httpbin and gunicorn, and what this gunicorn needs.
+fn installed() -> Option<Installed> {
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import httpbin, gunicorn.config as c; print(hasattr(c, 'ControlSocketDisable'))",
+        ])
+        .stdin(Stdio::null())
+        // httpbin warns on import that flasgger is missing: noise here.
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    output.status.success().then(|| Installed {
+        has_control_socket: output.stdout.starts_with(b"True"),
+    })
+}
+
+impl Httpbin {
+    /// Starts httpbin on a free port and waits until `GET /get` answers 200. `None` when
+    /// `python3` cannot import httpbin and gunicorn.
+    pub fn start() -> Result<Option<Httpbin>, String> {
+        let Some(installed) = installed() else {
+            return Ok(None);
+        };
+        // The port is free when chosen but may be taken before gunicorn binds it.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Httpbin::start_with(&installed) {
+                Err(e) if attempt < 3 && e.contains("in use") => continue,
+                other => return other.map(Some),
+            }
+        }
+    }
+
+    fn start_with(installed: &Installed) -> Result<Httpbin, String> {
+        let dir = ScratchDir::new("httpbin").map_err(|e| format!("httpbin: temp dir: {e}"))?;
+        let port = free_port().map_err(|e| format!("httpbin: no free port: {e}"))?;
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let output = File::create(dir.path().join("output.log"))
+            .and_then(|f| Ok((f.try_clone()?, f)))
+            .map_err(|e| format!("httpbin: output log: {e}"))?;
+        let mut command = Command::new("python3");
+        command
+            .args(["-m", "gunicorn", "--bind"])
+            .arg(addr.to_string())
+            .args(["--workers", WORKERS])
+            // gunicorn's worker heartbeat files, in our dir rather than /tmp.
+            .arg("--worker-tmp-dir")
+            .arg(dir.path());
+        if installed.has_control_socket {
+            command.arg("--no-control-socket");
+        }
+        command
+            .arg("httpbin:app")
+            .stdin(Stdio::null())
+            .stdout(output.0)
+            .stderr(output.1);
+        isolate(&mut command);
+        let child = command
+            .spawn()
+            .map_err(|e| format!("cannot start gunicorn (python3 -m gunicorn): {e}"))?;
+        let mut httpbin = Httpbin { addr, child, dir };
+        // On failure `httpbin` drops here: the group is killed and the dir removed.
+        httpbin.wait_until_serving()?;
+        Ok(httpbin)
+    }
+
+    fn wait_until_serving(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if answers_get(self.addr) {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "gunicorn exited ({status}) before serving on {}:\n{}",
+                    self.addr,
+                    self.logs()
+                ));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "httpbin did not answer GET /get on {} within {} s:\n{}",
+                    self.addr,
+                    START_TIMEOUT.as_secs(),
+                    self.logs()
+                ));
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// What gunicorn and httpbin wrote, for error messages.
+    pub fn logs(&self) -> String {
+        let text = self.dir.read("output.log");
+        if text.trim().is_empty() {
+            "(gunicorn wrote nothing)".to_string()
+        } else {
+            format!("--- gunicorn output:\n{}", text.trim_end())
+        }
+    }
+}
+
+impl Drop for Httpbin {
+    fn drop(&mut self) {
+        // gunicorn forks its workers: KILL the group, since a TERMed master waits for its
+        // workers' graceful timeout (30 s by default) and httpbin keeps no state to save.
+        kill_group(&mut self.child);
+    }
+}
+
+/// Whether `GET /get` answers 200.
+fn answers_get(addr: SocketAddr) -> bool {
+    let attempt = || -> std::io::Result<bool> {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        write!(
+            stream,
+            "GET /get HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head)?;
+        Ok(&head == b"HTTP/1.1 200")
+    };
+    attempt().unwrap_or(false)
+}

@@ -1,0 +1,730 @@
+//! The conformance matrix: every route kind × every resource of three origins nobody here
+//! wrote (nginx, httpbin under gunicorn, the harness's misbehaving origin) and the dev
+//! origin × GET and HEAD × with and without `Range` × four kinds of client
+//! (`Accept-Encoding` absent, `gzip`, `br`, `identity`). The cells are generated, and every
+//! cell is checked against every invariant of the README's "HTTP semantics":
+//!
+//! - a body that ends cleanly is complete: as long as any Content-Length that went out, and
+//!   once decoded exactly the origin's representation, or (on a route with content stages)
+//!   that representation through the route's stages, computed here natively;
+//! - a broken origin body never ends cleanly;
+//! - a client never receives a Content-Encoding it did not accept, and a coded response
+//!   says `Vary: Accept-Encoding`; every coded body decodes (flate2 / brotli crates);
+//! - a 206 matches its Content-Range, and a route with content stages never forwards Range;
+//! - `no-transform` content reaches the client untouched;
+//! - HEAD gets the headers GET gets;
+//! - every request writes exactly one access-log line, and the app never panics.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
+
+use firstbyte_harness::client::{self, Reply};
+use firstbyte_harness::peers::{Httpbin, Misbehaving, NginxStatic};
+use firstbyte_harness::stack::LocalStack;
+use firstbyte_transform::html::{HtmlRewrite, HtmlRules, Insert, Position};
+use firstbyte_transform::replace::{Replace, ReplaceOptions};
+use firstbyte_transform::testing::run;
+use firstbyte_transform::Transform;
+
+/// How each route kind treats bodies; `stages` are what a transforming route runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Pass,
+    Pump,
+    Replace,
+    Html,
+    Compress,
+    Chain,
+}
+
+const KINDS: [Kind; 6] = [
+    Kind::Pass,
+    Kind::Pump,
+    Kind::Replace,
+    Kind::Html,
+    Kind::Compress,
+    Kind::Chain,
+];
+
+const REPLACE_JSON: &str = r#"{"rules": [["origin.example", "edge.example"]]}"#;
+const HTML_JSON: &str =
+    r#"{"insert": [{"selector": "body", "position": "prepend", "html": "<p>fb</p>"}]}"#;
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Pass => "pass",
+            Kind::Pump => "pump",
+            Kind::Replace => "replace",
+            Kind::Html => "html",
+            Kind::Compress => "compress",
+            Kind::Chain => "chain",
+        }
+    }
+
+    fn settings(self) -> Vec<(&'static str, &'static str)> {
+        match self {
+            Kind::Pass => vec![],
+            Kind::Pump => vec![("pump", "true")],
+            Kind::Replace => vec![("transforms", "replace"), ("replace", REPLACE_JSON)],
+            Kind::Html => vec![("transforms", "html"), ("html", HTML_JSON)],
+            Kind::Compress => vec![("compress", "br,gzip")],
+            Kind::Chain => vec![
+                ("transforms", "replace,html"),
+                ("replace", REPLACE_JSON),
+                ("html", HTML_JSON),
+                ("compress", "br,gzip"),
+            ],
+        }
+    }
+
+    fn has_stages(self) -> bool {
+        matches!(self, Kind::Replace | Kind::Html | Kind::Chain)
+    }
+
+    /// The route's content stages, built natively from the same rules.
+    fn stages(self) -> Vec<Box<dyn Transform>> {
+        let replace = || -> Box<dyn Transform> {
+            Box::new(
+                Replace::new(
+                    vec![(b"origin.example".to_vec(), b"edge.example".to_vec())],
+                    ReplaceOptions::default(),
+                )
+                .expect("replace stage"),
+            )
+        };
+        let html = || -> Box<dyn Transform> {
+            Box::new(
+                HtmlRewrite::new(HtmlRules {
+                    inserts: vec![Insert {
+                        selector: "body".into(),
+                        position: Position::Prepend,
+                        html: "<p>fb</p>".into(),
+                    }],
+                    ..HtmlRules::default()
+                })
+                .expect("html stage"),
+            )
+        };
+        match self {
+            Kind::Replace => vec![replace()],
+            Kind::Html => vec![html()],
+            Kind::Chain => vec![replace(), html()],
+            _ => vec![],
+        }
+    }
+}
+
+/// When a 502 from the edge is the right answer for a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Never,
+    /// The origin's head itself is broken.
+    Always,
+    /// The origin forces this coding; a client that does not accept it may be refused.
+    UnlessAccepted(&'static str),
+}
+
+#[derive(Debug, Clone)]
+struct Resource {
+    path: &'static str,
+    /// The origin breaks the body off: it must never end cleanly with a 2xx.
+    broken: bool,
+    /// The representation is the same for every request (not an echo of the request).
+    stable: bool,
+    /// The origin says `Cache-Control: no-transform`.
+    no_transform: bool,
+    /// The origin answers 206 whatever the request says.
+    forced_206: bool,
+    refusal: Refusal,
+}
+
+fn whole(path: &'static str) -> Resource {
+    Resource {
+        path,
+        broken: false,
+        stable: true,
+        no_transform: false,
+        forced_206: false,
+        refusal: Refusal::Never,
+    }
+}
+
+fn broken(path: &'static str) -> Resource {
+    Resource {
+        broken: true,
+        stable: false,
+        refusal: Refusal::Always,
+        ..whole(path)
+    }
+}
+
+fn dev_resources() -> Vec<Resource> {
+    vec![
+        whole("/bytes/3000"),
+        whole("/stream-bytes/5000"),
+        whole("/html"),
+        whole("/html?encoding=gzip"),
+        whole("/html?encoding=br"),
+        whole("/gzip"),
+        whole("/status/404"),
+        broken("/reset/50000"),
+    ]
+}
+
+fn nginx_resources() -> Vec<Resource> {
+    vec![
+        whole("/index.html"),
+        whole("/style.css"),
+        whole("/app.js"),
+        whole("/data.json"),
+        whole("/big.txt"),
+        whole("/image.png"),
+        whole("/missing.html"),
+        whole("/no-content"),
+    ]
+}
+
+fn httpbin_resources() -> Vec<Resource> {
+    let echo = |path| Resource {
+        stable: false,
+        ..whole(path)
+    };
+    vec![
+        whole("/html"),
+        whole("/json"),
+        whole("/xml"),
+        whole("/robots.txt"),
+        whole("/encoding/utf8"),
+        whole("/bytes/2000?seed=7"),
+        whole("/status/418"),
+        echo("/gzip"),
+        echo("/deflate"),
+        echo("/brotli"),
+    ]
+}
+
+fn misbehaving_resources() -> Vec<Resource> {
+    let forced = |path, coding| Resource {
+        refusal: Refusal::UnlessAccepted(coding),
+        ..whole(path)
+    };
+    vec![
+        whole("/conflict?bytes=300000&type=text/html"),
+        whole("/forced/gzip?type=text/html"),
+        whole("/forced/deflate?type=text/css"),
+        whole("/forced/br?type=text/plain"),
+        forced("/forced/zstd?type=text/html", "zstd"),
+        whole("/odd-headers"),
+        Resource {
+            no_transform: true,
+            ..whole("/no-transform?type=text/html")
+        },
+        Resource {
+            no_transform: true,
+            ..forced("/no-transform?type=text/html&encoding=gzip", "gzip")
+        },
+        Resource {
+            forced_206: true,
+            ..whole("/always-206?type=text/html")
+        },
+        whole("/long?type=text/html"),
+        whole("/status/404?type=text/html&encoding=gzip"),
+        broken("/cut/head"),
+        broken("/cut/after-head?type=text/html"),
+        broken("/cut/length?type=text/html"),
+        broken("/cut/chunked?type=text/html"),
+        broken("/cut/chunk-mid?type=text/plain"),
+        broken("/cut/reset?type=text/html"),
+    ]
+}
+
+const CLIENTS: [Option<&str>; 4] = [None, Some("gzip"), Some("br"), Some("identity")];
+const RANGE: &str = "bytes=100-199";
+
+struct Origin {
+    backend: &'static str,
+    addr: SocketAddr,
+    resources: Vec<Resource>,
+}
+
+/// One cell of the matrix.
+#[derive(Debug, Clone)]
+struct Cell {
+    origin: usize,
+    resource: usize,
+    kind: Kind,
+    range: bool,
+    accept: Option<&'static str>,
+}
+
+impl Cell {
+    fn label(&self, origins: &[Origin]) -> String {
+        let o = &origins[self.origin];
+        format!(
+            "{}-{}{} range={} ae={:?}",
+            o.backend,
+            self.kind.name(),
+            o.resources[self.resource].path,
+            self.range,
+            self.accept
+        )
+    }
+
+    fn path(&self, origins: &[Origin]) -> String {
+        let o = &origins[self.origin];
+        format!(
+            "/{}-{}{}",
+            o.backend,
+            self.kind.name(),
+            o.resources[self.resource].path
+        )
+    }
+
+    fn headers(&self) -> Vec<(&'static str, &'static str)> {
+        let mut h = Vec::new();
+        if let Some(ae) = self.accept {
+            h.push(("accept-encoding", ae));
+        }
+        if self.range {
+            h.push(("range", RANGE));
+        }
+        h
+    }
+}
+
+/// Whether a client that sent `accept` accepts `coding`: this test's own reading of RFC
+/// 9110 §12.5.3, written apart from the app's.
+fn client_accepts(accept: Option<&str>, coding: &str) -> bool {
+    let coding = coding.trim().to_ascii_lowercase();
+    if coding.is_empty() || coding == "identity" {
+        return true;
+    }
+    let Some(accept) = accept else {
+        return false;
+    };
+    accept.split(',').any(|item| {
+        let mut parts = item.split(';');
+        let token = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .find_map(|p| p.trim().strip_prefix("q=").map(str::to_string))
+            .map_or(1.0, |q| q.parse::<f32>().unwrap_or(0.0));
+        (token == coding || token == "*") && q > 0.0
+    })
+}
+
+fn decode(coding: &str, body: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    match coding.trim().to_ascii_lowercase().as_str() {
+        "" | "identity" => return Ok(body.to_vec()),
+        "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(body)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("gzip: {e}"))?,
+        "deflate" => match flate2::read::ZlibDecoder::new(body).read_to_end(&mut out) {
+            Ok(n) => n,
+            Err(_) => {
+                out.clear();
+                flate2::read::DeflateDecoder::new(body)
+                    .read_to_end(&mut out)
+                    .map_err(|e| format!("deflate: {e}"))?
+            }
+        },
+        "br" => brotli::Decompressor::new(body, 4096)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("br: {e}"))?,
+        other => return Err(format!("no decoder for {other:?}")),
+    };
+    Ok(out)
+}
+
+fn header<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
+    reply.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `bytes a-b/total` → (a, b).
+fn content_range(value: &str) -> Option<(usize, usize)> {
+    let range = value.trim().strip_prefix("bytes ")?.split('/').next()?;
+    let (a, b) = range.split_once('-')?;
+    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+}
+
+/// What the origin's representation of each resource is, fetched directly and decoded.
+struct References {
+    plain: HashMap<(usize, usize), Vec<u8>>,
+    /// The representation through each transforming kind's stages.
+    transformed: HashMap<(usize, usize, &'static str), Vec<u8>>,
+}
+
+async fn references(origins: &[Origin]) -> References {
+    let mut refs = References {
+        plain: HashMap::new(),
+        transformed: HashMap::new(),
+    };
+    for (o, origin) in origins.iter().enumerate() {
+        for (r, resource) in origin.resources.iter().enumerate() {
+            if resource.broken || !resource.stable {
+                continue;
+            }
+            let direct = client::request(
+                origin.addr,
+                "GET",
+                resource.path,
+                &[("accept-encoding", "identity")],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{} {}: {e}", origin.backend, resource.path));
+            if direct.body_error.is_some() {
+                continue;
+            }
+            let Ok(plain) = decode(
+                header(&direct, "content-encoding").unwrap_or(""),
+                &direct.body,
+            ) else {
+                continue;
+            };
+            for kind in KINDS.iter().filter(|k| k.has_stages()) {
+                let mut stages = kind.stages();
+                let mut out = plain.clone();
+                for stage in stages.iter_mut() {
+                    out = run(stage.as_mut(), &out, &[], false).unwrap_or_default();
+                }
+                refs.transformed.insert((o, r, kind.name()), out);
+            }
+            refs.plain.insert((o, r), plain);
+        }
+    }
+    refs
+}
+
+/// Every invariant that one GET reply (and its HEAD twin) must keep; violations as text.
+fn check(
+    cell: &Cell,
+    origins: &[Origin],
+    refs: &References,
+    get: &Reply,
+    head: &Reply,
+) -> Vec<String> {
+    let mut bad = Vec::new();
+    let resource = &origins[cell.origin].resources[cell.resource];
+    let coding = header(get, "content-encoding").unwrap_or("").to_string();
+    let clean = get.body_error.is_none();
+
+    // Refusals are only right where nothing the client may read can be made.
+    if get.status == 502 || get.status == 500 || get.status == 504 {
+        let allowed = match resource.refusal {
+            Refusal::Never => false,
+            Refusal::Always => true,
+            Refusal::UnlessAccepted(c) => !client_accepts(cell.accept, c),
+        };
+        if !allowed {
+            bad.push(format!("unexpected {}: {}", get.status, get.text()));
+        }
+        return bad;
+    }
+    if !client_accepts(cell.accept, &coding) {
+        bad.push(format!("Content-Encoding {coding:?} was not accepted"));
+    }
+    if !(coding.is_empty() || coding.eq_ignore_ascii_case("identity")) {
+        let vary = get
+            .headers
+            .get_all("vary")
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .any(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("accept-encoding") || t.trim() == "*")
+            });
+        if !vary {
+            bad.push(format!("coded ({coding}) without Vary: Accept-Encoding"));
+        }
+    }
+    if clean {
+        if let Some(length) = header(get, "content-length") {
+            if length.trim().parse::<usize>().ok() != Some(get.body.len()) {
+                bad.push(format!(
+                    "clean end with {} bytes under Content-Length {length}",
+                    get.body.len()
+                ));
+            }
+        }
+        if resource.broken && (200..300).contains(&get.status) {
+            bad.push(format!(
+                "a broken origin body ended cleanly ({} bytes)",
+                get.body.len()
+            ));
+        }
+    }
+    if get.status == 206 {
+        if cell.kind.has_stages() && !resource.forced_206 {
+            bad.push("a route with content stages forwarded Range".into());
+        }
+        match header(get, "content-range").and_then(content_range) {
+            None => bad.push("206 without a usable Content-Range".into()),
+            Some((a, b)) if clean && get.body.len() != b + 1 - a => bad.push(format!(
+                "206 of {} bytes for Content-Range {a}-{b}",
+                get.body.len()
+            )),
+            Some((a, b)) => {
+                let plain = refs.plain.get(&(cell.origin, cell.resource));
+                if let (true, true, Some(plain)) = (clean, coding.is_empty(), plain) {
+                    if !resource.forced_206 && plain.get(a..=b) != Some(&get.body[..]) {
+                        bad.push(format!("206 bytes are not {a}-{b} of the representation"));
+                    }
+                }
+            }
+        }
+    } else if clean && (200..300).contains(&get.status) || get.status >= 400 {
+        match decode(&coding, &get.body) {
+            Err(e) if clean => bad.push(format!("body does not decode: {e}")),
+            Err(_) => {}
+            Ok(decoded) => {
+                if let Some(plain) = refs.plain.get(&(cell.origin, cell.resource)) {
+                    let through_stages =
+                        refs.transformed
+                            .get(&(cell.origin, cell.resource, cell.kind.name()));
+                    let untouched_only = !cell.kind.has_stages() || resource.no_transform;
+                    let matches =
+                        decoded == *plain || (!untouched_only && through_stages == Some(&decoded));
+                    if clean && !matches {
+                        bad.push(format!(
+                            "decoded body ({} bytes) is neither the origin's ({} bytes){}",
+                            decoded.len(),
+                            plain.len(),
+                            if untouched_only {
+                                String::new()
+                            } else {
+                                format!(
+                                    " nor it through the stages ({} bytes)",
+                                    through_stages.map_or(0, Vec::len)
+                                )
+                            }
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    // HEAD describes exactly what GET sends.
+    if head.status != get.status {
+        bad.push(format!("HEAD {} but GET {}", head.status, get.status));
+    } else {
+        // An echo (httpbin's /gzip) describes the request, so its length and validator
+        // differ between a GET and a HEAD at the origin itself.
+        let echoed: &[&str] = if resource.stable {
+            &[]
+        } else {
+            &["content-length", "etag"]
+        };
+        for name in [
+            "content-type",
+            "content-encoding",
+            "content-length",
+            "content-range",
+            "vary",
+            "etag",
+            "cache-control",
+            "accept-ranges",
+        ]
+        .into_iter()
+        .filter(|n| !echoed.contains(n))
+        {
+            let all = |r: &Reply| -> Vec<String> {
+                r.headers
+                    .get_all(name)
+                    .iter()
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                    .collect()
+            };
+            if all(head) != all(get) {
+                bad.push(format!(
+                    "HEAD {name} {:?} but GET {:?}",
+                    all(head),
+                    all(get)
+                ));
+            }
+        }
+    }
+    bad
+}
+
+fn route_settings(origins: &[Origin]) -> Vec<(String, Option<String>)> {
+    let mut names = Vec::new();
+    let mut settings = Vec::new();
+    for origin in origins {
+        for kind in KINDS {
+            let name = format!("{}-{}", origin.backend, kind.name());
+            let key = |field: &str| format!("route.{name}.{field}");
+            settings.push((key("prefix"), Some(format!("/{name}/"))));
+            settings.push((key("backend"), Some(origin.backend.to_string())));
+            settings.push((key("strip_prefix"), Some("true".into())));
+            for (field, value) in kind.settings() {
+                settings.push((key(field), Some(value.to_string())));
+            }
+            names.push(name);
+        }
+    }
+    settings.push(("routes".into(), Some(names.join(","))));
+    settings
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_cell_keeps_every_invariant() {
+    let nginx = NginxStatic::start().expect("nginx starts when installed");
+    let httpbin = Httpbin::start().expect("httpbin starts when installed");
+    let bad = Misbehaving::start().expect("misbehaving origin starts");
+
+    // The dev origin's address is only known once the stack starts; its resources are
+    // served under the `origin` backend, so it is listed after the stack is up.
+    let mut declared: Vec<(&str, SocketAddr)> = vec![("misbehaving", bad.addr)];
+    let mut origins = vec![Origin {
+        backend: "misbehaving",
+        addr: bad.addr,
+        resources: misbehaving_resources(),
+    }];
+    match &nginx {
+        Some(n) => {
+            declared.push(("nginx", n.addr));
+            origins.push(Origin {
+                backend: "nginx",
+                addr: n.addr,
+                resources: nginx_resources(),
+            });
+        }
+        None => eprintln!("SKIP: nginx is not installed; its column of the matrix is left out"),
+    }
+    match &httpbin {
+        Some(h) => {
+            declared.push(("httpbin", h.addr));
+            origins.push(Origin {
+                backend: "httpbin",
+                addr: h.addr,
+                resources: httpbin_resources(),
+            });
+        }
+        None => eprintln!("SKIP: httpbin is not installed; its column of the matrix is left out"),
+    }
+    // Placeholder address, replaced once the stack (and so the dev origin) is up.
+    origins.push(Origin {
+        backend: "origin",
+        addr: bad.addr,
+        resources: dev_resources(),
+    });
+    let owned = route_settings(&origins);
+    let overrides: Vec<(&str, Option<&str>)> = owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_deref()))
+        .collect();
+    let stack = LocalStack::start_with_backends(&declared, &overrides).expect("stack starts");
+    if let Some(dev) = origins.last_mut() {
+        dev.addr = stack.origin.addr;
+    }
+    let origins = Arc::new(origins);
+    let refs = Arc::new(references(&origins).await);
+
+    let mut cells = Vec::new();
+    for (o, origin) in origins.iter().enumerate() {
+        for r in 0..origin.resources.len() {
+            for kind in KINDS {
+                for range in [false, true] {
+                    for accept in CLIENTS {
+                        cells.push(Cell {
+                            origin: o,
+                            resource: r,
+                            kind,
+                            range,
+                            accept,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let edge = stack.edge.addr;
+    let results: Vec<(Cell, Vec<String>)> = stream::iter(cells.iter().cloned())
+        .map(|cell| {
+            let origins = Arc::clone(&origins);
+            let refs = Arc::clone(&refs);
+            async move {
+                let path = cell.path(&origins);
+                let headers = cell.headers();
+                let send = |method: &'static str| {
+                    let (path, headers) = (path.clone(), headers.clone());
+                    async move {
+                        tokio::time::timeout(
+                            Duration::from_secs(30),
+                            client::request(edge, method, &path, &headers),
+                        )
+                        .await
+                    }
+                };
+                let (get, head) = (send("GET").await, send("HEAD").await);
+                let resource = &origins[cell.origin].resources[cell.resource];
+                let violations = match (get, head) {
+                    (Ok(Ok(get)), Ok(Ok(head))) => check(&cell, &origins, &refs, &get, &head),
+                    // A broken origin body may cost the client the whole response (Viceroy
+                    // can cut before the head is written): never a clean end either way.
+                    (Ok(Err(_)), Ok(_)) if resource.broken => Vec::new(),
+                    (get, head) => vec![format!(
+                        "no reply: GET {:?} HEAD {:?}",
+                        get.map(|r| r.map(|r| r.status).map_err(|e| e.to_string())),
+                        head.map(|r| r.map(|r| r.status).map_err(|e| e.to_string()))
+                    )],
+                };
+                (cell, violations)
+            }
+        })
+        .buffer_unordered(6)
+        .collect()
+        .await;
+
+    let requests = results.len() * 2;
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(cell, v)| format!("{}: {}", cell.label(&origins), v.join("; ")))
+        .collect();
+
+    // Exactly one access-log line per request: wait for them all, then for stragglers.
+    let logged = stack
+        .edge
+        .access_records_matching(|_| true, requests, Duration::from_secs(60))
+        .map_or(0, |r| r.len());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let logged_after = stack.edge.access_log().len();
+    let panics: Vec<String> = stack
+        .edge
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("firstbyte_panic ::") || l.contains("panicked at"))
+        .collect();
+
+    println!(
+        "conformance matrix: {} origins × {} route kinds × their resources × 2 ranges × {} clients = {} cells, {requests} requests; {} cells failed; {logged_after} access-log lines; {} panics",
+        origins.len(),
+        KINDS.len(),
+        CLIENTS.len(),
+        results.len(),
+        failed.len(),
+        panics.len()
+    );
+    for f in failed.iter().take(60) {
+        println!("  {f}");
+    }
+    assert!(
+        failed.is_empty(),
+        "{} cells broke an invariant",
+        failed.len()
+    );
+    assert_eq!(logged, requests, "access-log lines while waiting");
+    assert_eq!(
+        logged_after, requests,
+        "exactly one access-log line a request"
+    );
+    assert!(panics.is_empty(), "the app panicked: {panics:?}");
+}

@@ -20,16 +20,21 @@ export HTTPBIN_VERSION GUNICORN_VERSION FLASK_VERSION WERKZEUG_VERSION
 HARNESS := cd harness && cargo
 HOST := $(shell rustc -vV | sed -n 's/^host: //p')
 
-.PHONY: serve test bench bench-smoke build tools lint unit e2e package fuzz clean
+.PHONY: serve test bench bench-smoke build tools lint unit e2e package fuzz clean check-config
 
 ## serve: the dev origin on 127.0.0.1:7070 and firstbyte on Viceroy at 127.0.0.1:7676
-serve: build
+serve: build check-config
 	@scripts/serve
 
-## test: everything — lint, unit tests (wasm, under Viceroy), end to end (the conformance
-## matrix among them), package, bench smoke, a 20-second soak
-test: lint unit e2e package bench-smoke soak-smoke
+## test: everything — lint, unit tests (wasm, under Viceroy), the config check, end to end
+## (the conformance matrix among them), package, bench smoke, a 20-second soak
+test: lint unit check-config e2e package bench-smoke soak-smoke
 	@echo "make test: all checks passed"
+
+## check-config: every key of every route in fastly.toml's local and [setup] stores, at
+## once (a request reads only the route it matches, so this is where the others are checked)
+check-config: tools
+	$(HARNESS) run --release --bin check-config
 
 ## bench: the TTFB and throughput benchmark (results under target/bench/), then the
 ## criterion benchmark of replace against aho-corasick
@@ -59,13 +64,13 @@ build: tools
 lint: tools
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy -p firstbyte-transform --all-targets --target $(HOST) -- -D warnings
+	cargo clippy -p firstbyte-transform -p firstbyte-config --all-targets --target $(HOST) -- -D warnings
 	$(HARNESS) fmt -- --check
 	$(HARNESS) clippy --all-targets -- -D warnings
 
 unit: tools
 	cargo test --workspace
-	cargo test -p firstbyte-transform --target $(HOST)
+	cargo test -p firstbyte-transform -p firstbyte-config --target $(HOST)
 	$(HARNESS) test --release --lib --bins
 
 e2e: build

@@ -14,7 +14,7 @@
 
 use firstbyte_transform::codec::{accepts, Encoding};
 
-use crate::chain::{Chain, Facts, Plan};
+use firstbyte_config::chain::{Chain, Facts, Plan};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
@@ -78,7 +78,7 @@ fn has_no_transform(cache_control: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::{default_content_types, Stage, Statuses};
+    use firstbyte_config::chain::{default_content_types, Stage, Statuses};
     use firstbyte_transform::codec::Limits;
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;

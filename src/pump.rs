@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use fastly::handle::BodyHandle;
-use fastly::http::body::StreamingBody;
 use fastly::Body;
 use fastly_shared::FastlyStatus;
 use fastly_sys::fastly_http_body;
@@ -31,7 +30,8 @@ pub struct PumpOptions<'a> {
 /// already sent and why the copy stopped.
 pub fn pump(
     body: Body,
-    out: &mut StreamingBody,
+    // Any writer: the client's streaming body, or the cache's tee (src/cache.rs).
+    out: &mut impl Write,
     mut opts: PumpOptions,
 ) -> Result<u64, (u64, String)> {
     let handle = body.into_handle();
@@ -67,7 +67,10 @@ pub fn pump(
         }
         received += n as u64;
         not_over(received, opts.declared_length).map_err(|reason| (sent, reason))?;
-        let chunk = buf.split().freeze();
+        // The chunk takes the buffer whole, not a split of it: a split would share its
+        // memory with `buf`, and a stage can rewrite in place only a chunk that is its
+        // alone (the replace stage does, instead of copying its output out).
+        let chunk = std::mem::take(&mut buf).freeze();
         match opts.pipeline.as_deref_mut() {
             Some(pipeline) => {
                 pipeline
@@ -84,8 +87,8 @@ pub fn pump(
 /// Reads up to `max` bytes of the body onto the end of `buf`, straight into its spare room.
 ///
 /// `Read::read` wants initialised memory, and zeroing 64 KiB before every read cost the
-/// replace route about a tenth of its throughput. `buf` also takes its old allocation back
-/// once every chunk split off it is gone, so a steady stream reuses one buffer.
+/// replace route about a tenth of its throughput. Each chunk leaves with its buffer and is
+/// freed once written, so the allocator hands the same memory to the next read.
 fn read_into(body: &BodyHandle, buf: &mut BytesMut, max: usize) -> Result<usize, String> {
     buf.reserve(max);
     let room = buf.spare_capacity_mut();

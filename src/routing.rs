@@ -1,39 +1,59 @@
 //! Which handler answers a request: the built-in pages first, then the configured routes in
 //! their listed order. Nothing in a request can name a backend; it can only match a route.
+//!
+//! Matching reads each listed route's `prefix`, and its `host` once the prefix matches,
+//! until one matches; only that route is read whole and built ([`RouteCache`]). A route
+//! whose prefix or host cannot be read never matches: `make check-config` names it before
+//! deploy, and it costs other requests nothing.
+
+use std::rc::Rc;
 
 use fastly::Request;
+use firstbyte_config::{route_host, route_prefix, ConfigError, Route, Settings, Source};
 
-use crate::config::{Config, Route};
+use crate::route_cache::RouteCache;
 
 /// Paths below this prefix belong to firstbyte itself and are never proxied.
 pub const RESERVED_PREFIX: &str = "/_fb/";
 pub const GENERATOR_PATH: &str = "/_fb/gen";
 
 #[derive(Debug, PartialEq)]
-pub enum Target<'a> {
+pub enum Target {
     Home,
     /// The generator, with the largest body it may make.
     Generator(u64),
-    Proxy(&'a Route),
+    Proxy(Rc<Route>),
     NotFound,
 }
 
 /// Matches a request; `host` as [`host`] gives it (no port, no trailing dot, lowercase).
-pub fn resolve<'a>(config: &'a Config, host: Option<&str>, path: &str) -> Target<'a> {
+/// An error is the matched route's: every unusable key of it.
+pub fn resolve(
+    settings: &Settings,
+    source: &impl Source,
+    routes: &mut RouteCache,
+    host: Option<&str>,
+    path: &str,
+) -> Result<Target, Vec<ConfigError>> {
     if path == "/" {
-        return Target::Home;
+        return Ok(Target::Home);
     }
     if path == GENERATOR_PATH {
-        return config.generator.map_or(Target::NotFound, Target::Generator);
+        return Ok(settings
+            .generator
+            .map_or(Target::NotFound, Target::Generator));
     }
     if path.starts_with(RESERVED_PREFIX) {
-        return Target::NotFound;
+        return Ok(Target::NotFound);
     }
-    config
-        .routes
-        .iter()
-        .find(|route| host_matches(route, host) && prefix_matches(&route.prefix, path))
-        .map_or(Target::NotFound, Target::Proxy)
+    for name in &settings.routes {
+        let matches = route_prefix(source, name).is_ok_and(|p| prefix_matches(&p, path))
+            && route_host(source, name).is_ok_and(|h| host_matches(h.as_deref(), host));
+        if matches {
+            return routes.get(name, source, settings).map(Target::Proxy);
+        }
+    }
+    Ok(Target::NotFound)
 }
 
 /// A prefix ending in '/' matches anything below it; any other prefix matches whole path
@@ -59,8 +79,8 @@ pub fn backend_path(route: &Route, path: &str) -> String {
     }
 }
 
-fn host_matches(route: &Route, host: Option<&str>) -> bool {
-    match (&route.host, host) {
+fn host_matches(wanted: Option<&str>, host: Option<&str>) -> bool {
+    match (wanted, host) {
         (None, _) => true,
         (Some(wanted), Some(host)) => wanted.eq_ignore_ascii_case(host),
         (Some(_), None) => false,
@@ -145,7 +165,7 @@ fn host_without_port(host: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use log::LevelFilter;
+    use firstbyte_config::MapSource;
     use proptest::prelude::*;
 
     fn route(name: &str, prefix: &str, host: Option<&str>, strip: bool) -> Route {
@@ -162,54 +182,91 @@ mod tests {
             raw_paths: false,
             pump: false,
             chain: None,
+            cache: None,
         }
     }
 
-    fn config(routes: Vec<Route>) -> Config {
-        Config {
-            response_text: String::new(),
-            log_level: LevelFilter::Info,
-            debug_errors: false,
-            generator: Some(1024),
-            reuse_wait: std::time::Duration::ZERO,
-            routes,
+    /// A store listing `routes` (name, prefix, host) in order, all on backend `origin`.
+    fn store(routes: &[(&str, &str, Option<&str>)], generator: bool) -> MapSource {
+        let mut pairs: Vec<(String, String)> = vec![(
+            "routes".into(),
+            routes.iter().map(|r| r.0).collect::<Vec<_>>().join(","),
+        )];
+        if generator {
+            pairs.push(("generator".into(), "on".into()));
+            pairs.push(("generator_max_bytes".into(), "1024".into()));
         }
+        for (name, prefix, host) in routes {
+            pairs.push((format!("route.{name}.prefix"), prefix.to_string()));
+            pairs.push((format!("route.{name}.backend"), "origin".into()));
+            if let Some(host) = host {
+                pairs.push((format!("route.{name}.host"), host.to_string()));
+            }
+        }
+        MapSource::new(pairs, ["origin"])
     }
 
-    fn name<'a>(target: &Target<'a>) -> Option<&'a str> {
+    fn resolve_in(source: &MapSource, host: Option<&str>, path: &str) -> Target {
+        let settings = Settings::parse(source).expect("settings");
+        resolve(&settings, source, &mut RouteCache::default(), host, path).expect("resolves")
+    }
+
+    fn name(target: &Target) -> Option<String> {
         match target {
-            Target::Proxy(r) => Some(r.name.as_str()),
+            Target::Proxy(r) => Some(r.name.clone()),
             _ => None,
         }
     }
 
     #[test]
     fn builtins_win_over_routes() {
-        let c = config(vec![route("all", "/", None, false)]);
-        assert_eq!(resolve(&c, None, "/"), Target::Home);
-        assert_eq!(resolve(&c, None, "/_fb/gen"), Target::Generator(1024));
-        let off = Config {
-            generator: None,
-            ..c.clone()
-        };
-        assert_eq!(resolve(&off, None, "/_fb/gen"), Target::NotFound);
-        assert_eq!(resolve(&c, None, "/_fb/other"), Target::NotFound);
-        assert_eq!(name(&resolve(&c, None, "/x")), Some("all"));
+        let c = store(&[("all", "/", None)], true);
+        assert_eq!(resolve_in(&c, None, "/"), Target::Home);
+        assert_eq!(resolve_in(&c, None, "/_fb/gen"), Target::Generator(1024));
+        let off = store(&[("all", "/", None)], false);
+        assert_eq!(resolve_in(&off, None, "/_fb/gen"), Target::NotFound);
+        assert_eq!(resolve_in(&c, None, "/_fb/other"), Target::NotFound);
+        assert_eq!(name(&resolve_in(&c, None, "/x")).as_deref(), Some("all"));
     }
 
     #[test]
     fn first_listed_match_wins_and_unknown_is_not_found() {
-        let c = config(vec![
-            route("narrow", "/origin/special", None, false),
-            route("wide", "/origin/", None, true),
-        ]);
-        assert_eq!(
-            name(&resolve(&c, None, "/origin/special/1")),
-            Some("narrow")
+        let c = store(
+            &[
+                ("narrow", "/origin/special", None),
+                ("wide", "/origin/", None),
+            ],
+            false,
         );
-        assert_eq!(name(&resolve(&c, None, "/origin/bytes/1")), Some("wide"));
-        assert_eq!(resolve(&c, None, "/elsewhere"), Target::NotFound);
-        assert_eq!(resolve(&c, None, "/origin"), Target::NotFound);
+        let named = |path| name(&resolve_in(&c, None, path));
+        assert_eq!(named("/origin/special/1").as_deref(), Some("narrow"));
+        assert_eq!(named("/origin/bytes/1").as_deref(), Some("wide"));
+        assert_eq!(resolve_in(&c, None, "/elsewhere"), Target::NotFound);
+        assert_eq!(resolve_in(&c, None, "/origin"), Target::NotFound);
+    }
+
+    #[test]
+    fn an_unusable_route_costs_only_its_own_requests() {
+        let mut c = store(
+            &[("broken", "/b/", None), ("origin", "/origin/", None)],
+            false,
+        );
+        c.values.insert("route.broken.pump".into(), "maybe".into());
+        c.values.remove("route.origin.host");
+        assert_eq!(
+            name(&resolve_in(&c, None, "/origin/x")).as_deref(),
+            Some("origin")
+        );
+        let settings = Settings::parse(&c).expect("settings");
+        let err = resolve(&settings, &c, &mut RouteCache::default(), None, "/b/x")
+            .expect_err("the matched route's own key is an error");
+        assert_eq!(err[0].key, "route.broken.pump");
+        // A route without a usable prefix never matches.
+        c.values.insert("route.broken.prefix".into(), "b".into());
+        assert_eq!(
+            name(&resolve_in(&c, None, "/origin/x")).as_deref(),
+            Some("origin")
+        );
     }
 
     #[test]
@@ -223,19 +280,17 @@ mod tests {
 
     #[test]
     fn host_routes_ignore_case_port_and_trailing_dot() {
-        let c = config(vec![
-            route("site", "/", Some("example.com"), false),
-            route("fallback", "/", None, false),
-        ]);
+        let c = store(
+            &[("site", "/", Some("example.com")), ("fallback", "/", None)],
+            false,
+        );
+        let named = |host: Option<&str>| name(&resolve_in(&c, host, "/a"));
         for raw in ["EXAMPLE.com:8080", "example.com.", "Example.Com.:80"] {
             let host = normalize_host(raw);
-            assert_eq!(name(&resolve(&c, Some(&host), "/a")), Some("site"), "{raw}");
+            assert_eq!(named(Some(&host)).as_deref(), Some("site"), "{raw}");
         }
-        assert_eq!(
-            name(&resolve(&c, Some("other.com"), "/a")),
-            Some("fallback")
-        );
-        assert_eq!(name(&resolve(&c, None, "/a")), Some("fallback"));
+        assert_eq!(named(Some("other.com")).as_deref(), Some("fallback"));
+        assert_eq!(named(None).as_deref(), Some("fallback"));
         assert_eq!(host_without_port("[::1]:7676"), "[::1]");
         assert_eq!(host_without_port("[::1]"), "[::1]");
     }

@@ -2,7 +2,7 @@
 
 use fastly::{Backend, ConfigStore};
 
-use crate::config::{ConfigError, Source, STORE};
+use firstbyte_config::{ConfigError, Source, STORE};
 
 pub struct EdgeStore(ConfigStore);
 

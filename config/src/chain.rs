@@ -109,16 +109,21 @@ impl Stage {
         }
     }
 
-    /// Parses a stage's JSON parameters and builds it once, so that a bad selector or an
-    /// empty pattern is a config error rather than a surprise mid-stream.
+    /// Parses a stage's JSON parameters. Whether they build (a bad selector, an empty
+    /// pattern) is [`Stage::check`]'s question: a request builds a stage only when a
+    /// response needs it, and pays for no second build to check it.
     pub fn parse(name: &str, json: &str) -> Result<Stage, String> {
-        let stage = match name {
+        Ok(match name {
             "replace" => Stage::Replace(serde_json::from_str(json).map_err(|e| e.to_string())?),
             "html" => Stage::Html(serde_json::from_str(json).map_err(|e| e.to_string())?),
             other => return Err(format!("unknown stage '{other}' (known: replace, html)")),
-        };
-        stage.build().map_err(|e| e.reason)?;
-        Ok(stage)
+        })
+    }
+
+    /// Builds the stage once, so that a bad selector or an empty pattern is a config error
+    /// before deploy rather than a surprise mid-stream.
+    pub fn check(&self) -> Result<(), String> {
+        self.build().map(drop).map_err(|e| e.reason)
     }
 
     pub fn build(&self) -> Result<Box<dyn Transform>, TransformError> {
@@ -402,6 +407,12 @@ mod tests {
         Stage::parse("replace", r#"{"rules": [["a", "b"]]}"#)
     }
 
+    fn checked(name: &str, json: &str) -> Result<Stage, String> {
+        let stage = Stage::parse(name, json)?;
+        stage.check()?;
+        Ok(stage)
+    }
+
     fn facts<'a>(status: u16, ct: &'a str, ce: Option<&'a str>, ae: Option<&'a str>) -> Facts<'a> {
         Facts {
             status,
@@ -414,11 +425,12 @@ mod tests {
 
     #[test]
     fn stage_parameters_are_checked_when_parsed() -> TestResult {
-        assert!(Stage::parse("replace", r#"{"rules": [["", "x"]]}"#).is_err());
+        assert!(Stage::parse("replace", r#"{"rules": [["", "x"]]}"#).is_ok());
+        assert!(checked("replace", r#"{"rules": [["", "x"]]}"#).is_err());
         assert!(Stage::parse("replace", r#"{"rulez": []}"#)
             .unwrap_err()
             .contains("unknown field"));
-        assert!(Stage::parse("html", r#"{"remove": ["p[["]}"#).is_err());
+        assert!(checked("html", r#"{"remove": ["p[["]}"#).is_err());
         assert!(Stage::parse("gzip", "{}")
             .unwrap_err()
             .contains("unknown stage"));

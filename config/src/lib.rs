@@ -5,11 +5,19 @@
 //! `routes` lists route names in match order, and each route reads `route.<name>.<field>`.
 //! Parsing is separated from the store (the [`Source`] trait) so every rule is unit-tested
 //! without a host, and every error names the key it is about.
+//!
+//! A request pays only for what it uses: [`Settings`] (the global keys and the route
+//! list), then each listed route's `prefix` (and `host`, once the prefix matches) until
+//! one matches, then that one [`Route`]. Checking every key of every route is a deploy-time
+//! job: [`Config::check`], which `make check-config` runs natively over fastly.toml.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
 use log::LevelFilter;
+
+pub mod chain;
 
 use crate::chain::{default_content_types, parse_compress, Chain, Stage, Statuses};
 use firstbyte_transform::codec::Limits;
@@ -36,8 +44,16 @@ pub const DEFAULT_GENERATOR_MAX_BYTES: u64 = 1 << 30;
 /// The generator's own ceiling (a deliberately absurd 1 TiB for benchmarks).
 const MAX_GENERATOR_BYTES: u64 = 1 << 40;
 
+/// Every setting at once: what [`Config::check`] and the tests read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    pub settings: Settings,
+    pub routes: Vec<Route>,
+}
+
+/// The global settings and the route list: what every request reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
     pub response_text: String,
     pub log_level: LevelFilter,
     /// Whether error bodies say what went wrong in detail (the key, the value, the backend's
@@ -48,7 +64,8 @@ pub struct Config {
     /// How long an instance that has served a request waits for the next one; zero serves
     /// one request per instance.
     pub reuse_wait: Duration,
-    pub routes: Vec<Route>,
+    /// Route names, in match order.
+    pub routes: Vec<String>,
 }
 
 /// Where a family of paths goes, and how the backend request is shaped.
@@ -75,7 +92,28 @@ pub struct Route {
     pub pump: bool,
     /// Transforms applied to matching responses; `None`: bodies pass through untouched.
     pub chain: Option<Chain>,
+    /// This app's own cache of its output (`cache_ttl`); `None`: every request is fetched and
+    /// transformed anew. Unlike `ttl` (the read-through cache, which stores what the backend
+    /// sent), this stores what the client receives, after the chain.
+    pub cache: Option<CacheSettings>,
 }
+
+/// How a route keeps its output in the edge cache (`cache_*` keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// Seconds an object is fresh.
+    pub ttl: u32,
+    /// Seconds after that in which the stale object is still served while one request
+    /// refreshes it.
+    pub stale_while_revalidate: u32,
+    /// The largest object stored; a larger body streams through uncached.
+    pub max_bytes: u64,
+}
+
+/// An object larger than this is not stored unless `cache_max_bytes` says otherwise.
+pub const DEFAULT_CACHE_MAX_BYTES: u64 = 1 << 30;
+/// A year: longer freshness is a configuration mistake (and beyond what a cache keeps).
+const MAX_CACHE_SECONDS: u64 = 365 * 24 * 60 * 60;
 
 /// A setting that cannot be used, with the key that holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,25 +147,20 @@ pub trait Source {
     fn backend_exists(&self, name: &str) -> bool;
 }
 
-impl Config {
-    /// Reads and checks every setting; the first unusable one is the error.
-    pub fn parse(source: &impl Source) -> Result<Config, ConfigError> {
-        let get = |key: &str| -> Result<Option<String>, ConfigError> {
-            source
-                .get(key)
-                .map_err(|reason| ConfigError::new(key, reason))
-        };
+impl Settings {
+    /// Reads the global keys and the route list; the first unusable one is the error.
+    pub fn parse(source: &impl Source) -> Result<Settings, ConfigError> {
+        let get = |key: &str| read(source, key);
         let response_text = get("response_text")?.unwrap_or_else(|| DEFAULT_RESPONSE_TEXT.into());
         let log_level = log_level(&get("log_level")?)?;
         let debug_errors = debug_errors(&get("debug_errors")?)?;
         let generator = generator(&get("generator")?, &get("generator_max_bytes")?)?;
         let reuse_wait = reuse_wait(&get("reuse_ms")?)?;
-        let mut routes = Vec::new();
-        for name in route_names(&get("routes")?)? {
-            let route = parse_route(name, source, &get)?;
-            routes.push(route);
-        }
-        Ok(Config {
+        let routes = route_names(&get("routes")?)?
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        Ok(Settings {
             response_text,
             log_level,
             debug_errors,
@@ -135,6 +168,109 @@ impl Config {
             reuse_wait,
             routes,
         })
+    }
+}
+
+impl Config {
+    /// Reads and checks every setting of every route, stages built; the first unusable
+    /// one is the error.
+    pub fn parse(source: &impl Source) -> Result<Config, ConfigError> {
+        let settings = Settings::parse(source)?;
+        let mut routes = Vec::new();
+        for name in &settings.routes {
+            let route = Route::check(name, source).map_err(|mut errors| errors.remove(0))?;
+            routes.push(route);
+        }
+        Ok(Config { settings, routes })
+    }
+
+    /// Every unusable setting, global or of any route, each naming its key: the deploy-time
+    /// check. Empty when the configuration is sound.
+    pub fn check(source: &impl Source) -> Vec<ConfigError> {
+        let settings = match Settings::parse(source) {
+            Ok(settings) => settings,
+            Err(e) => return vec![e],
+        };
+        let mut errors = Vec::new();
+        for name in &settings.routes {
+            if let Err(mut e) = Route::check(name, source) {
+                errors.append(&mut e);
+            }
+        }
+        errors
+    }
+}
+
+fn read(source: &impl Source, key: &str) -> Result<Option<String>, ConfigError> {
+    source
+        .get(key)
+        .map_err(|reason| ConfigError::new(key, reason))
+}
+
+/// `route.<name>.<field>`
+pub fn route_key(name: &str, field: &str) -> String {
+    format!("route.{name}.{field}")
+}
+
+/// A route's field, trimmed; `None` when absent or blank, with the key it came from.
+fn optional(
+    source: &impl Source,
+    name: &str,
+    field: &str,
+) -> Result<Option<(String, String)>, ConfigError> {
+    let key = route_key(name, field);
+    Ok(read(source, &key)?
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .map(|v| (key, v)))
+}
+
+/// A route's `prefix`: what matching reads first.
+pub fn route_prefix(source: &impl Source, name: &str) -> Result<String, ConfigError> {
+    let Some((key, prefix)) = optional(source, name, "prefix")? else {
+        return Err(ConfigError::new(route_key(name, "prefix"), "is required"));
+    };
+    if !prefix.starts_with('/') {
+        return Err(ConfigError::new(key, "must start with '/'"));
+    }
+    Ok(prefix)
+}
+
+/// A route's `host`, lowercase: read only once its prefix matched.
+pub fn route_host(source: &impl Source, name: &str) -> Result<Option<String>, ConfigError> {
+    Ok(optional(source, name, "host")?.map(|(_, h)| h.to_ascii_lowercase()))
+}
+
+/// Settings held in memory: the tests' store, and fastly.toml's stores for the native
+/// deploy-time check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MapSource {
+    pub values: HashMap<String, String>,
+    /// The backend names that exist.
+    pub backends: Vec<String>,
+}
+
+impl MapSource {
+    pub fn new<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+        backends: impl IntoIterator<Item = impl Into<String>>,
+    ) -> MapSource {
+        MapSource {
+            values: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            backends: backends.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl Source for MapSource {
+    fn get(&self, key: &str) -> Result<Option<String>, String> {
+        Ok(self.values.get(key).cloned())
+    }
+    fn backend_exists(&self, name: &str) -> bool {
+        self.backends.iter().any(|b| b == name)
     }
 }
 
@@ -255,136 +391,245 @@ fn route_names(value: &Option<String>) -> Result<Vec<&str>, ConfigError> {
     Ok(names)
 }
 
-fn parse_route(
-    name: &str,
-    source: &impl Source,
-    get: &impl Fn(&str) -> Result<Option<String>, ConfigError>,
-) -> Result<Route, ConfigError> {
-    let key = |field: &str| format!("route.{name}.{field}");
-    let required = |field: &str| -> Result<String, ConfigError> {
-        let k = key(field);
-        match get(&k)? {
-            Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
-            _ => Err(ConfigError::new(k, "is required")),
-        }
-    };
-    let optional = |field: &str| -> Result<Option<(String, String)>, ConfigError> {
-        let k = key(field);
-        Ok(get(&k)?
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-            .map(|v| (k, v)))
-    };
-
-    let prefix = required("prefix")?;
-    if !prefix.starts_with('/') {
-        return Err(ConfigError::new(key("prefix"), "must start with '/'"));
+impl Route {
+    /// Reads and checks one route's every key; every unusable one is reported. Stages are
+    /// parsed, not built (see [`Stage::parse`]).
+    pub fn parse(name: &str, source: &impl Source) -> Result<Route, Vec<ConfigError>> {
+        Route::read(name, source, false)
     }
-    let backend = required("backend")?;
+
+    fn read(name: &str, source: &impl Source, build: bool) -> Result<Route, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let prefix = take(&mut errors, route_prefix(source, name));
+        let host = take(&mut errors, route_host(source, name)).flatten();
+        let backend = take(&mut errors, backend(source, name));
+        let flag = |field: &str| -> Result<bool, ConfigError> {
+            match optional(source, name, field)? {
+                None => Ok(false),
+                Some((k, v)) => parse_bool(&k, &v),
+            }
+        };
+        let strip_prefix = take(&mut errors, flag("strip_prefix"));
+        let pump = take(&mut errors, flag("pump"));
+        let raw_paths = take(&mut errors, flag("raw_paths"));
+        let ttl = take(
+            &mut errors,
+            optional(source, name, "ttl").and_then(|entry| {
+                entry
+                    .map(|(k, v)| {
+                        v.parse::<u32>().map_err(|_| {
+                            ConfigError::new(k, format!("'{v}' is not a number of seconds"))
+                        })
+                    })
+                    .transpose()
+            }),
+        )
+        .flatten();
+        let host_override = take(
+            &mut errors,
+            optional(source, name, "host_override").and_then(|entry| match entry {
+                Some((k, v)) if !v.bytes().all(|b| b.is_ascii_graphic()) => {
+                    Err(ConfigError::new(k, "must be a host name without spaces"))
+                }
+                other => Ok(other.map(|(_, v)| v)),
+            }),
+        )
+        .flatten();
+        let first_byte_timeout = take(
+            &mut errors,
+            optional(source, name, "first_byte_timeout_ms").and_then(timeout),
+        )
+        .flatten();
+        let between_bytes_timeout = take(
+            &mut errors,
+            optional(source, name, "between_bytes_timeout_ms").and_then(timeout),
+        )
+        .flatten();
+        let chain = parse_chain(&|field| optional(source, name, field), build, &mut errors);
+        let cache = take(&mut errors, parse_cache(source, name)).flatten();
+        match (prefix, backend, strip_prefix, pump, raw_paths) {
+            (Some(prefix), Some(backend), Some(strip_prefix), Some(pump), Some(raw_paths))
+                if errors.is_empty() =>
+            {
+                Ok(Route {
+                    name: name.to_string(),
+                    prefix,
+                    host,
+                    backend,
+                    strip_prefix,
+                    ttl,
+                    host_override,
+                    first_byte_timeout,
+                    between_bytes_timeout,
+                    raw_paths,
+                    pump,
+                    chain,
+                    cache,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+impl Route {
+    /// [`Route::parse`], and every stage built once: what a deploy-time check adds.
+    pub fn check(name: &str, source: &impl Source) -> Result<Route, Vec<ConfigError>> {
+        Route::read(name, source, true)
+    }
+}
+
+fn backend(source: &impl Source, name: &str) -> Result<String, ConfigError> {
+    let Some((key, backend)) = optional(source, name, "backend")? else {
+        return Err(ConfigError::new(route_key(name, "backend"), "is required"));
+    };
     if !source.backend_exists(&backend) {
         return Err(ConfigError::new(
-            key("backend"),
+            key,
             format!("no backend named '{backend}' is declared in fastly.toml"),
         ));
     }
-    let host = optional("host")?.map(|(_, h)| h.to_ascii_lowercase());
-    let flag = |field: &str| -> Result<bool, ConfigError> {
-        match optional(field)? {
-            None => Ok(false),
-            Some((k, v)) => parse_bool(&k, &v),
-        }
-    };
-    let strip_prefix = flag("strip_prefix")?;
-    let pump = flag("pump")?;
-    let raw_paths = flag("raw_paths")?;
-    let ttl = match optional("ttl")? {
-        None => None,
-        Some((k, v)) => Some(
-            v.parse::<u32>()
-                .map_err(|_| ConfigError::new(k, format!("'{v}' is not a number of seconds")))?,
-        ),
-    };
-    let host_override = match optional("host_override")? {
-        Some((k, v)) if !v.bytes().all(|b| b.is_ascii_graphic()) => {
-            return Err(ConfigError::new(k, "must be a host name without spaces"));
-        }
-        other => other.map(|(_, v)| v),
-    };
-    Ok(Route {
-        name: name.to_string(),
-        prefix,
-        host,
-        backend,
-        strip_prefix,
-        ttl,
-        host_override,
-        first_byte_timeout: timeout(optional("first_byte_timeout_ms")?)?,
-        between_bytes_timeout: timeout(optional("between_bytes_timeout_ms")?)?,
-        raw_paths,
-        pump,
-        chain: parse_chain(&optional)?,
-    })
+    Ok(backend)
 }
 
 /// `transforms`, each stage's JSON parameters, `compress`, `content_types`, `statuses` and
 /// the decompression limits; a chain exists when stages or compression are configured.
+/// Each key is checked on its own, and every unusable one lands in `errors`.
 fn parse_chain(
     optional: &impl Fn(&str) -> Result<Option<(String, String)>, ConfigError>,
-) -> Result<Option<Chain>, ConfigError> {
-    let mut stages = Vec::new();
-    if let Some((key, list)) = optional("transforms")? {
-        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            if !matches!(name, "replace" | "html") {
-                return Err(ConfigError::new(
-                    key,
-                    format!("unknown stage '{name}' (known: replace, html; compression is set with compress)"),
-                ));
-            }
-            if stages.iter().any(|s: &Stage| s.name() == name) {
-                return Err(ConfigError::new(
-                    key,
-                    format!("stage '{name}' is listed twice"),
-                ));
-            }
-            let (stage_key, json) = optional(name)?.ok_or_else(|| {
-                ConfigError::new(key.replace("transforms", name), "is required by transforms")
-            })?;
-            stages.push(Stage::parse(name, &json).map_err(|e| ConfigError::new(stage_key, e))?);
-        }
-    }
-    let compress = match optional("compress")? {
-        None => Vec::new(),
-        Some((k, v)) => parse_compress(&v).map_err(|e| ConfigError::new(k, e))?,
-    };
-    if stages.is_empty() && compress.is_empty() {
-        return Ok(None);
-    }
-    let content_types = match optional("content_types")? {
-        None => default_content_types(&stages),
-        Some((_, v)) => v
-            .split(',')
-            .map(|t| t.trim().to_ascii_lowercase())
-            .filter(|t| !t.is_empty())
-            .collect(),
-    };
-    let statuses = match optional("statuses")? {
-        None => Statuses::default(),
-        Some((k, v)) => Statuses::parse(&v).map_err(|e| ConfigError::new(k, e))?,
-    };
+    build: bool,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Chain> {
+    let stages = take(errors, parse_stages(optional, build)).unwrap_or_default();
+    let compress = take(
+        errors,
+        optional("compress").and_then(|entry| match entry {
+            None => Ok(Vec::new()),
+            Some((k, v)) => parse_compress(&v).map_err(|e| ConfigError::new(k, e)),
+        }),
+    )
+    .unwrap_or_default();
+    let content_types = take(errors, optional("content_types"))
+        .flatten()
+        .map(|(_, v)| {
+            v.split(',')
+                .map(|t| t.trim().to_ascii_lowercase())
+                .filter(|t| !t.is_empty())
+                .collect()
+        });
+    let statuses = take(
+        errors,
+        optional("statuses").and_then(|entry| match entry {
+            None => Ok(Statuses::default()),
+            Some((k, v)) => Statuses::parse(&v).map_err(|e| ConfigError::new(k, e)),
+        }),
+    )
+    .unwrap_or_default();
     let mut limits = Limits::default();
-    if let Some((k, v)) = optional("max_inflate_ratio")? {
-        limits.max_ratio = positive(&k, &v)?;
+    if let Some(ratio) = take(errors, limit(optional, "max_inflate_ratio")).flatten() {
+        limits.max_ratio = ratio;
     }
-    if let Some((k, v)) = optional("max_inflated_bytes")? {
-        limits.max_output = positive(&k, &v)?;
+    if let Some(bytes) = take(errors, limit(optional, "max_inflated_bytes")).flatten() {
+        limits.max_output = bytes;
     }
-    Ok(Some(Chain {
+    if stages.is_empty() && compress.is_empty() {
+        return None;
+    }
+    Some(Chain {
+        content_types: content_types.unwrap_or_else(|| default_content_types(&stages)),
         stages,
         compress,
-        content_types,
         statuses,
         limits,
+    })
+}
+
+/// `transforms` and each listed stage's JSON, parsed, and built once when `build` asks
+/// (a request builds a stage once per response that needs it; `make check-config` builds
+/// each one before deploy).
+fn parse_stages(
+    optional: &impl Fn(&str) -> Result<Option<(String, String)>, ConfigError>,
+    build: bool,
+) -> Result<Vec<Stage>, ConfigError> {
+    let mut stages = Vec::new();
+    let Some((key, list)) = optional("transforms")? else {
+        return Ok(stages);
+    };
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if !matches!(name, "replace" | "html") {
+            return Err(ConfigError::new(
+                key,
+                format!("unknown stage '{name}' (known: replace, html; compression is set with compress)"),
+            ));
+        }
+        if stages.iter().any(|s: &Stage| s.name() == name) {
+            return Err(ConfigError::new(
+                key,
+                format!("stage '{name}' is listed twice"),
+            ));
+        }
+        let (stage_key, json) = optional(name)?.ok_or_else(|| {
+            ConfigError::new(key.replace("transforms", name), "is required by transforms")
+        })?;
+        let stage = Stage::parse(name, &json)
+            .and_then(|stage| match build {
+                true => stage.check().map(|()| stage),
+                false => Ok(stage),
+            })
+            .map_err(|e| ConfigError::new(stage_key, e))?;
+        stages.push(stage);
+    }
+    Ok(stages)
+}
+
+/// `cache_ttl` turns the cache on; the other `cache_*` keys only refine it, so setting them
+/// alone is a mistake worth naming.
+fn parse_cache(source: &impl Source, name: &str) -> Result<Option<CacheSettings>, ConfigError> {
+    let seconds = |field: &str, min: u64| -> Result<Option<u32>, ConfigError> {
+        optional(source, name, field)?
+            .map(|(key, value)| match value.parse::<u64>() {
+                Ok(n) if (min..=MAX_CACHE_SECONDS).contains(&n) => {
+                    u32::try_from(n).map_err(|_| ConfigError::new(&key, "is too large"))
+                }
+                _ => Err(ConfigError::new(
+                    &key,
+                    format!("'{value}' is not a whole number of seconds from {min} to {MAX_CACHE_SECONDS}"),
+                )),
+            })
+            .transpose()
+    };
+    let ttl = seconds("cache_ttl", 1)?;
+    let stale_while_revalidate = seconds("cache_stale_while_revalidate", 0)?;
+    let max_bytes = optional(source, name, "cache_max_bytes")?
+        .map(|(k, v)| positive(&k, &v).map(|n| (k, n)))
+        .transpose()?;
+    let Some(ttl) = ttl else {
+        if let Some(key) = stale_while_revalidate
+            .map(|_| route_key(name, "cache_stale_while_revalidate"))
+            .or(max_bytes.map(|(k, _)| k))
+        {
+            return Err(ConfigError::new(key, "has no effect without cache_ttl"));
+        }
+        return Ok(None);
+    };
+    Ok(Some(CacheSettings {
+        ttl,
+        stale_while_revalidate: stale_while_revalidate.unwrap_or(0),
+        max_bytes: max_bytes.map_or(DEFAULT_CACHE_MAX_BYTES, |(_, n)| n),
     }))
+}
+
+fn limit(
+    optional: &impl Fn(&str) -> Result<Option<(String, String)>, ConfigError>,
+    field: &str,
+) -> Result<Option<u64>, ConfigError> {
+    optional(field)?.map(|(k, v)| positive(&k, &v)).transpose()
+}
+
+/// The value of a check that passed; a failed one lands in `errors`, so that parsing goes on
+/// and every unusable key is reported.
+fn take<T>(errors: &mut Vec<ConfigError>, result: Result<T, ConfigError>) -> Option<T> {
+    result.map_err(|e| errors.push(e)).ok()
 }
 
 fn positive(key: &str, value: &str) -> Result<u64, ConfigError> {
@@ -438,21 +683,13 @@ mod tests {
     use super::*;
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
-    use std::collections::HashMap;
 
-    struct Map(HashMap<&'static str, &'static str>);
-
-    impl Source for Map {
-        fn get(&self, key: &str) -> Result<Option<String>, String> {
-            Ok(self.0.get(key).map(|v| v.to_string()))
-        }
-        fn backend_exists(&self, name: &str) -> bool {
-            name == "origin"
-        }
+    fn source(pairs: &[(&'static str, &'static str)]) -> MapSource {
+        MapSource::new(pairs.iter().copied(), ["origin"])
     }
 
     fn parse(pairs: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
-        Config::parse(&Map(pairs.iter().copied().collect()))
+        Config::parse(&source(pairs))
     }
 
     fn err_key(pairs: &[(&'static str, &'static str)]) -> String {
@@ -477,11 +714,20 @@ mod tests {
     #[test]
     fn empty_store_gives_defaults_and_no_routes() -> TestResult {
         let config = parse(&[])?;
-        assert_eq!(config.response_text, DEFAULT_RESPONSE_TEXT);
-        assert_eq!(config.log_level, LevelFilter::Info);
-        assert_eq!(config.reuse_wait, Duration::from_millis(DEFAULT_REUSE_MS));
-        assert!(!config.debug_errors, "errors are terse unless asked");
-        assert_eq!(config.generator, None, "the generator is off unless asked");
+        assert_eq!(config.settings.response_text, DEFAULT_RESPONSE_TEXT);
+        assert_eq!(config.settings.log_level, LevelFilter::Info);
+        assert_eq!(
+            config.settings.reuse_wait,
+            Duration::from_millis(DEFAULT_REUSE_MS)
+        );
+        assert!(
+            !config.settings.debug_errors,
+            "errors are terse unless asked"
+        );
+        assert_eq!(
+            config.settings.generator, None,
+            "the generator is off unless asked"
+        );
         assert!(config.routes.is_empty());
         Ok(())
     }
@@ -503,12 +749,12 @@ mod tests {
             ("reuse_ms", " 0 "),
             ("response_text", "hi"),
         ]))?;
-        assert_eq!(config.response_text, "hi");
-        assert_eq!(config.log_level, LevelFilter::Debug);
-        assert!(config.debug_errors);
-        assert_eq!(config.generator, Some(DEFAULT_GENERATOR_MAX_BYTES));
+        assert_eq!(config.settings.response_text, "hi");
+        assert_eq!(config.settings.log_level, LevelFilter::Debug);
+        assert!(config.settings.debug_errors);
+        assert_eq!(config.settings.generator, Some(DEFAULT_GENERATOR_MAX_BYTES));
         assert_eq!(
-            config.reuse_wait,
+            config.settings.reuse_wait,
             Duration::ZERO,
             "0 serves one request per instance"
         );
@@ -527,6 +773,7 @@ mod tests {
                 raw_paths: true,
                 pump: true,
                 chain: None,
+                cache: None,
             }]
         );
         Ok(())
@@ -534,8 +781,7 @@ mod tests {
 
     #[test]
     fn the_preamble_reads_what_it_can_and_defaults_the_rest() {
-        let map = |pairs: &[(&'static str, &'static str)]| Map(pairs.iter().copied().collect());
-        let p = Preamble::read(&map(&[("log_level", "error"), ("debug_errors", "on")]));
+        let p = Preamble::read(&source(&[("log_level", "error"), ("debug_errors", "on")]));
         assert_eq!(
             p,
             Preamble {
@@ -543,16 +789,65 @@ mod tests {
                 debug_errors: true
             }
         );
-        let bad = Preamble::read(&map(&[("log_level", "loud"), ("debug_errors", "maybe")]));
+        let bad = Preamble::read(&source(&[("log_level", "loud"), ("debug_errors", "maybe")]));
         assert_eq!(bad, Preamble::default());
     }
 
     #[test]
     fn the_generator_takes_a_ceiling() -> TestResult {
         let config = parse(&[("generator", "on"), ("generator_max_bytes", "4096")])?;
-        assert_eq!(config.generator, Some(4096));
+        assert_eq!(config.settings.generator, Some(4096));
         let off = parse(&[("generator", "off"), ("generator_max_bytes", "4096")])?;
-        assert_eq!(off.generator, None);
+        assert_eq!(off.settings.generator, None);
+        Ok(())
+    }
+
+    #[test]
+    fn the_check_reports_every_bad_key_of_every_route_at_once() {
+        let errors = Config::check(&source(&[
+            ("routes", "a,b,c"),
+            ("route.a.prefix", "/a/"),
+            ("route.a.backend", "nowhere"),
+            ("route.a.pump", "yes"),
+            ("route.b.prefix", "b"),
+            ("route.b.backend", "origin"),
+            ("route.b.transforms", "html"),
+            ("route.b.html", r#"{"remove": ["p[["]}"#),
+            ("route.b.compress", "zstd"),
+            ("route.c.prefix", "/c/"),
+            ("route.c.backend", "origin"),
+            ("route.c.transforms", "replace"),
+            ("route.c.replace", r#"{"rules": [["", "x"]]}"#),
+        ]));
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "route.a.backend",
+                "route.a.pump",
+                "route.b.prefix",
+                "route.b.html",
+                "route.b.compress",
+                "route.c.replace"
+            ],
+            "{errors:?}"
+        );
+        assert!(Config::check(&source(ORIGIN)).is_empty());
+    }
+
+    #[test]
+    fn a_route_reads_only_its_own_keys() -> TestResult {
+        // Another route's unusable keys cost this one nothing.
+        let pairs = with(&[
+            ("routes", "broken,origin"),
+            ("route.broken.prefix", "/b/"),
+            ("route.broken.backend", "nowhere"),
+            ("route.broken.transforms", "gzip"),
+        ]);
+        let route = Route::parse("origin", &source(&pairs)).map_err(|e| format!("{e:?}"))?;
+        assert_eq!(route.prefix, "/origin/");
+        let settings = Settings::parse(&source(&pairs))?;
+        assert_eq!(settings.routes, ["broken", "origin"]);
         Ok(())
     }
 
@@ -631,6 +926,68 @@ mod tests {
             err_key(&with(&[("route.origin.host_override", "a b")])),
             "route.origin.host_override"
         );
+    }
+
+    #[test]
+    fn the_output_cache_is_off_unless_it_has_a_ttl() -> TestResult {
+        let route =
+            |extra: &[(&'static str, &'static str)]| -> Result<Option<CacheSettings>, ConfigError> {
+                Ok(parse(&with(extra))?.routes.remove(0).cache)
+            };
+        assert_eq!(route(&[])?, None);
+        assert_eq!(
+            route(&[("route.origin.cache_ttl", "60")])?,
+            Some(CacheSettings {
+                ttl: 60,
+                stale_while_revalidate: 0,
+                max_bytes: DEFAULT_CACHE_MAX_BYTES,
+            })
+        );
+        assert_eq!(
+            route(&[
+                ("route.origin.cache_ttl", " 5 "),
+                ("route.origin.cache_stale_while_revalidate", "30"),
+                ("route.origin.cache_max_bytes", "1048576"),
+            ])?,
+            Some(CacheSettings {
+                ttl: 5,
+                stale_while_revalidate: 30,
+                max_bytes: 1 << 20,
+            })
+        );
+        for (key, value) in [
+            ("route.origin.cache_ttl", "0"),
+            ("route.origin.cache_ttl", "soon"),
+            ("route.origin.cache_ttl", "31536001"),
+            ("route.origin.cache_ttl", "-5"),
+        ] {
+            assert_eq!(err_key(&with(&[(key, value)])), key, "{key} = {value}");
+        }
+        for (key, value) in [
+            ("route.origin.cache_stale_while_revalidate", "-1"),
+            ("route.origin.cache_max_bytes", "0"),
+            ("route.origin.cache_max_bytes", "1 GiB"),
+        ] {
+            assert_eq!(
+                err_key(&with(&[("route.origin.cache_ttl", "60"), (key, value)])),
+                key,
+                "{key} = {value}"
+            );
+            assert_eq!(err_key(&with(&[(key, value)])), key);
+        }
+        // Refinements without the switch would silently do nothing.
+        assert_eq!(
+            err_key(&with(&[("route.origin.cache_max_bytes", "10")])),
+            "route.origin.cache_max_bytes"
+        );
+        assert_eq!(
+            err_key(&with(&[(
+                "route.origin.cache_stale_while_revalidate",
+                "10"
+            )])),
+            "route.origin.cache_stale_while_revalidate"
+        );
+        Ok(())
     }
 
     #[test]

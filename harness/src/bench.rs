@@ -1,14 +1,18 @@
 //! The TTFB benchmark: every mode (the origin directly, the bare reference app, firstbyte
 //! with and without transforms, a buffered build, nginx) on every workload, in one run,
-//! samples interleaved across modes so that drift on a shared machine hits them alike, and
-//! everything reported beside its reference as a ratio.
+//! samples interleaved across modes in a seeded shuffle so that drift on a shared machine
+//! hits them alike, and everything reported beside its reference as a ratio. The load
+//! workload ([`load`]) measures requests per second the same way.
 //!
-//! To add a mode: a [`Mode`] entry in [`MODES`] (who answers, which path, which headers).
-//! To add a workload: a [`Workload`] in `bin/bench.rs`'s list.
+//! To add a mode: a [`Mode`] entry in [`MODES`] (who answers, which path, which headers),
+//! or in [`load::LOAD_MODES`]. To add a workload: a [`Workload`] in `bin/bench.rs`'s list.
 
 pub mod chart;
+pub mod load;
 pub mod measure;
 pub mod nginx;
+pub mod order;
+pub mod priority;
 pub mod report;
 pub mod stages;
 pub mod stats;
@@ -20,15 +24,127 @@ use crate::client;
 use crate::events::Receipts;
 use crate::stack::{manifest, wasm, Edge, OriginServer};
 use measure::{request, Sample};
+use order::Shuffle;
 use stats::{median, summarize, Summary};
 
 /// Who answers a mode's requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Server {
     Origin,
-    /// Viceroy running this wasm app.
+    /// One of the Viceroys of [`EDGES`], by name.
     Edge(&'static str),
     Nginx,
+}
+
+/// A Viceroy the bench runs: the name its modes know it by, the wasm app it serves, and the
+/// store it serves it with.
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeSpec {
+    pub name: &'static str,
+    pub app: &'static str,
+    pub store: fn() -> Vec<(String, Option<String>)>,
+}
+
+/// firstbyte with instance reuse: a second Viceroy, so the plain firstbyte keeps the
+/// settings of fastly.toml.
+pub const REUSE_EDGE: &str = "firstbyte reuse";
+/// firstbyte with [`ROUTES`] routes, the one every request matches listed last.
+pub const ROUTES_EDGE: &str = "firstbyte many routes";
+/// How many routes [`ROUTES_EDGE`] lists.
+pub const ROUTES: usize = 100;
+/// The wait of [`REUSE_EDGE`]'s instances for another request.
+pub const REUSE_MS: &str = "250";
+
+pub const EDGES: [EdgeSpec; 5] = [
+    EdgeSpec {
+        name: "reference",
+        app: "reference",
+        store: bench_store,
+    },
+    EdgeSpec {
+        name: "firstbyte",
+        app: "firstbyte",
+        store: bench_store,
+    },
+    EdgeSpec {
+        name: "buffered",
+        app: "buffered",
+        store: bench_store,
+    },
+    EdgeSpec {
+        name: REUSE_EDGE,
+        app: "firstbyte",
+        store: reuse_store,
+    },
+    EdgeSpec {
+        name: ROUTES_EDGE,
+        app: "firstbyte",
+        store: many_routes_store,
+    },
+];
+
+fn owned(entries: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
+    entries
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+        .collect()
+}
+
+/// The demo config with the bench's routes.
+pub fn bench_store() -> Vec<(String, Option<String>)> {
+    owned(BENCH_ROUTES)
+}
+
+pub fn reuse_store() -> Vec<(String, Option<String>)> {
+    let mut store = bench_store();
+    store.push(("reuse_ms".into(), Some(REUSE_MS.into())));
+    store
+}
+
+/// [`ROUTES`] routes: `r0` … `r98`, each a replace route of its own rule that no bench path
+/// matches, then `origin`. A request for `/origin/…` is matched against every route before
+/// it; an app that read or built every route for every request would pay for all of them.
+pub fn many_routes_store() -> Vec<(String, Option<String>)> {
+    let mut store = bench_store();
+    let mut names = Vec::new();
+    for i in 0..ROUTES - 1 {
+        let name = format!("r{i}");
+        let key = |field: &str| format!("route.{name}.{field}");
+        store.extend([
+            (key("prefix"), Some(format!("/{name}/"))),
+            (key("backend"), Some("origin".to_string())),
+            (key("strip_prefix"), Some("true".to_string())),
+            (key("transforms"), Some("replace".to_string())),
+            (
+                key("replace"),
+                Some(format!(
+                    r#"{{"rules": [["origin.example", "edge{i}.example"]]}}"#
+                )),
+            ),
+        ]);
+        names.push(name);
+    }
+    names.push("origin".to_string());
+    store.push(("routes".into(), Some(names.join(","))));
+    store
+}
+
+/// How many routes the bench's own config lists (firstbyte's, `/origin/` first).
+pub fn bench_routes_listed() -> usize {
+    BENCH_ROUTES
+        .iter()
+        .find(|(key, _)| *key == "routes")
+        .and_then(|(_, list)| *list)
+        .map_or(0, |list| list.split(',').count())
+}
+
+/// A value of the firstbyte store in `manifest`, as a Viceroy started with it reads it.
+pub fn store_value(manifest: &str, key: &str) -> Option<String> {
+    let doc: toml_edit::DocumentMut = manifest.parse().ok()?;
+    doc["local_server"]["config_stores"]["firstbyte"]["contents"]
+        .get(key)?
+        .as_str()
+        .map(str::to_string)
 }
 
 /// Which origin body a mode asks for.
@@ -129,6 +245,22 @@ pub const NGINX_REPLACE: Mode = Mode {
     server: Server::Nginx,
     prefix: "/replace",
     source: Source::Text,
+    accept_encoding: None,
+};
+/// firstbyte's passthrough on [`REUSE_EDGE`] (load workload).
+pub const FIRSTBYTE_REUSE: Mode = Mode {
+    name: "firstbyte reuse",
+    server: Server::Edge(REUSE_EDGE),
+    prefix: "/origin",
+    source: Source::Bytes,
+    accept_encoding: None,
+};
+/// firstbyte's passthrough on [`ROUTES_EDGE`] (load workload).
+pub const FIRSTBYTE_ROUTES: Mode = Mode {
+    name: "firstbyte 100 routes",
+    server: Server::Edge(ROUTES_EDGE),
+    prefix: "/origin",
+    source: Source::Bytes,
     accept_encoding: None,
 };
 pub const NGINX_GZIP: Mode = Mode {
@@ -265,6 +397,9 @@ pub struct Cell {
     pub mode: Mode,
     pub workload: String,
     pub ttfb: Option<Summary>,
+    /// The app's own time from the request to `stream_to_client()` (its `Server-Timing`
+    /// origin + edge), over the TTFB samples that carried it.
+    pub app: Option<Summary>,
     pub ttlb_ms: Option<f64>,
     /// Plain bytes per second over full downloads, whatever the wire encoding.
     pub mb_per_s: Option<f64>,
@@ -290,33 +425,47 @@ pub struct Bench {
     edges: Vec<(&'static str, Edge)>,
     nginx: Option<nginx::Nginx>,
     pub modes: Vec<Mode>,
+    pub load_modes: Vec<Mode>,
+    /// `reuse_ms` as the plain firstbyte reads it (fastly.toml's), `None` when unset.
+    pub firstbyte_reuse_ms: Option<String>,
 }
 
 impl Bench {
-    /// Starts the origin, one Viceroy per app, and nginx when installed; `notice` hears
-    /// about modes that cannot run.
+    /// Starts the origin, the Viceroys of [`EDGES`], and nginx when installed; `notice`
+    /// hears about modes that cannot run.
     pub fn start(notice: &mut dyn FnMut(&str)) -> Result<Bench, String> {
         let origin = OriginServer::start().map_err(|e| format!("dev origin: {e}"))?;
-        let manifest = manifest(origin.addr, BENCH_ROUTES).map_err(|e| format!("manifest: {e}"))?;
         let mut edges = Vec::new();
-        for app in ["reference", "firstbyte", "buffered"] {
-            let edge = Edge::start(&wasm(app), &manifest).map_err(|e| format!("{app}: {e}"))?;
-            edges.push((app, edge));
+        let mut firstbyte_reuse_ms = None;
+        for spec in EDGES {
+            let store = (spec.store)();
+            let store: Vec<(&str, Option<&str>)> = store
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_deref()))
+                .collect();
+            let manifest = manifest(origin.addr, &store)
+                .map_err(|e| format!("{}: manifest: {e}", spec.name))?;
+            if spec.name == "firstbyte" {
+                firstbyte_reuse_ms = store_value(&manifest, "reuse_ms");
+            }
+            let edge = Edge::start(&wasm(spec.app), &manifest)
+                .map_err(|e| format!("{}: {e}", spec.name))?;
+            edges.push((spec.name, edge));
         }
         let nginx = nginx::start(origin.addr)?;
         if nginx.is_none() {
             notice("nginx is not installed: the nginx modes are skipped (apt-get install nginx-light to add them)");
         }
-        let modes = MODES
-            .iter()
-            .copied()
-            .filter(|m| m.server != Server::Nginx || nginx.is_some())
-            .collect();
+        let available = |m: &Mode| m.server != Server::Nginx || nginx.is_some();
+        let modes = MODES.iter().copied().filter(available).collect();
+        let load_modes = load::LOAD_MODES.iter().copied().filter(available).collect();
         Ok(Bench {
             origin,
             edges,
             nginx,
             modes,
+            load_modes,
+            firstbyte_reuse_ms,
         })
     }
 
@@ -353,15 +502,18 @@ impl Bench {
             .unwrap_or_default()
     }
 
-    /// Measures every mode on `workload`, calling `progress` as it goes.
+    /// Measures every mode on `workload`, each round in the next order `shuffle` gives,
+    /// calling `progress` as it goes.
     pub fn run(
         &self,
         workload: &Workload,
         settings: &Settings,
+        shuffle: &mut Shuffle,
         progress: &mut dyn FnMut(&str),
     ) -> Vec<Cell> {
         let n = self.modes.len();
         let mut ttfb: Vec<Vec<Duration>> = vec![Vec::new(); n];
+        let mut app: Vec<Vec<Duration>> = vec![Vec::new(); n];
         let mut totals: Vec<Vec<f64>> = vec![Vec::new(); n];
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); n];
         let mut events: Vec<Vec<f64>> = vec![Vec::new(); n];
@@ -374,10 +526,7 @@ impl Bench {
         let mut heaps: Vec<Vec<f64>> = vec![Vec::new(); n];
 
         for round in 0..workload.samples {
-            for k in 0..n {
-                // Rotate who goes first, so no mode always opens a round. Within a round each
-                // mode still follows the same neighbour (in n - 1 rounds of n).
-                let i = (k + round) % n;
+            for i in shuffle.order(n) {
                 let mode = self.modes[i];
                 // A sample reads only the response head and hangs up, but the app that sent
                 // it goes on until it notices: a transform chain for a few chunks of work.
@@ -396,8 +545,12 @@ impl Bench {
                     Ok(Sample {
                         ttfb: t,
                         status: 200,
+                        app_ms,
                         ..
-                    }) => ttfb[i].push(t),
+                    }) => {
+                        ttfb[i].push(t);
+                        app[i].extend(app_ms.map(|ms| Duration::from_secs_f64(ms / 1000.0)));
+                    }
                     _ => failures[i] += 1,
                 }
             }
@@ -412,8 +565,7 @@ impl Bench {
         }
 
         for round in 0..workload.downloads {
-            for k in 0..n {
-                let i = (k + round) % n;
+            for i in shuffle.order(n) {
                 let mode = self.modes[i];
                 self.wait_until_all_idle();
                 let before = self.heaps(&mode).len();
@@ -466,6 +618,7 @@ impl Bench {
                 mode: self.modes[i],
                 workload: workload.name.clone(),
                 ttfb: summarize(&ttfb[i]),
+                app: summarize(&app[i]),
                 ttlb_ms: median(&totals[i]),
                 mb_per_s: median(&rates[i]),
                 event_ms: median(&events[i]),
@@ -490,4 +643,61 @@ fn event_delays(addr: SocketAddr, path: &str) -> Option<Vec<f64>> {
     }
     let delays: Vec<f64> = receipts.delays().into_iter().map(|d| d as f64).collect();
     (!delays.is_empty()).then_some(delays)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value<'a>(store: &'a [(String, Option<String>)], key: &str) -> Option<&'a str> {
+        store
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    #[test]
+    fn the_many_routes_store_lists_its_match_last() {
+        let store = many_routes_store();
+        let routes: Vec<&str> = value(&store, "routes").unwrap().split(',').collect();
+        assert_eq!(routes.len(), ROUTES);
+        assert_eq!(routes[0], "r0");
+        assert_eq!(routes[ROUTES - 1], "origin");
+        // Every generated route is complete and distinct, and none matches a bench path.
+        for name in &routes[..ROUTES - 1] {
+            let prefix = value(&store, &format!("route.{name}.prefix")).unwrap();
+            assert_eq!(prefix, format!("/{name}/"));
+            let body = Workload::body(1024, 0, 0);
+            let mut modes = MODES.iter().chain(load::LOAD_MODES.iter());
+            assert!(modes.all(|m| !body.path(m).starts_with(prefix)), "{prefix}");
+            assert_eq!(
+                value(&store, &format!("route.{name}.transforms")),
+                Some("replace")
+            );
+            assert!(value(&store, &format!("route.{name}.replace")).is_some());
+        }
+        assert_eq!(
+            value(&store, "route.r98.replace"),
+            Some(r#"{"rules": [["origin.example", "edge98.example"]]}"#)
+        );
+        assert_eq!(bench_routes_listed(), 3);
+    }
+
+    #[test]
+    fn only_the_reuse_store_turns_reuse_on() {
+        assert_eq!(value(&reuse_store(), "reuse_ms"), Some(REUSE_MS));
+        assert_eq!(value(&bench_store(), "reuse_ms"), None);
+        assert_eq!(value(&many_routes_store(), "reuse_ms"), None);
+    }
+
+    #[test]
+    fn a_store_value_is_read_from_a_manifest() -> Result<(), Box<dyn std::error::Error>> {
+        let origin = ([127, 0, 0, 1], 9).into();
+        let with = manifest(origin, &[("reuse_ms", Some("250"))])?;
+        assert_eq!(store_value(&with, "reuse_ms").as_deref(), Some("250"));
+        let without = manifest(origin, &[("reuse_ms", None)])?;
+        assert_eq!(store_value(&without, "reuse_ms"), None);
+        Ok(())
+    }
 }

@@ -14,6 +14,7 @@ use hyper::header::HeaderMap;
 use hyper::Response;
 use hyper_util::rt::TokioIo;
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
@@ -40,7 +41,16 @@ pub async fn connect(
 ) -> Result<(SendRequest<Empty<Bytes>>, JoinHandle<()>), Error> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    handshake(stream).await
+}
+
+/// An HTTP/1.1 connection over `io`: a TCP stream, or one wrapped to change how it is read
+/// (the benchmark's load client acknowledges every read at once).
+pub async fn handshake<T>(io: T) -> Result<(SendRequest<Empty<Bytes>>, JoinHandle<()>), Error>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
     let driver = tokio::spawn(async move {
         // The connection's own errors reach the caller through the body.
         let _ = connection.await;

@@ -3,6 +3,7 @@
 //! peer origins written by others (or written to misbehave) to run it against.
 
 pub mod bench;
+pub mod check_config;
 pub mod client;
 pub mod events;
 pub mod independent;

@@ -217,16 +217,25 @@ async fn failing_backends_answer_502_and_504_with_a_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_config_answers_500_naming_the_key() {
     let s = stack_with(&[("route.slow.first_byte_timeout_ms", Some("soon"))]);
-    let r = get(&s, "/origin/bytes/10").await;
+    let r = get(&s, "/slow/delay/0").await;
     assert_eq!(r.status, 500);
     assert!(
         r.text().contains("route.slow.first_byte_timeout_ms"),
         "{}",
         r.text()
     );
+    // Only the matched route is read: the others still answer.
+    assert_eq!(get(&s, "/origin/bytes/10").await.status, 200);
+    assert_eq!(get(&s, "/").await.status, 200);
+
+    // A bad global key fails every request.
+    let s = stack_with(&[("reuse_ms", Some("-1"))]);
+    let r = get(&s, "/").await;
+    assert_eq!(r.status, 500);
+    assert!(r.text().contains("reuse_ms"), "{}", r.text());
 
     let s = stack_with(&[("route.origin.backend", Some("nowhere"))]);
-    let r = get(&s, "/").await;
+    let r = get(&s, "/origin/bytes/10").await;
     assert_eq!(r.status, 500);
     assert!(
         r.text().contains("route.origin.backend") && r.text().contains("nowhere"),

@@ -313,7 +313,7 @@ async fn the_log_level_holds_for_config_errors_too() {
         &bad,
         &[
             ("log_level", Some("off")),
-            ("route.demo.prefix", Some("no-slash")),
+            ("route.demo.pump", Some("maybe")),
         ],
     );
     let r = request(&s, "GET", "/demo/html", &[]).await;

@@ -390,23 +390,34 @@ async fn broken_input_abandons_the_stream_and_logs_why() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_transform_config_answers_500_naming_the_key() {
-    for (overrides, key) in [
+    for (overrides, key, path) in [
         (
             &[("route.demo.transforms", Some("gzip"))][..],
             "route.demo.transforms",
+            "/demo/html",
         ),
         (
             &[("route.demo.html", Some(r#"{"remove": ["p[["]}"#))][..],
             "route.demo.html",
+            "/demo/html",
         ),
         (
             &[("route.events.replace", Some(r#"{"rules": [["", "x"]]}"#))][..],
             "route.events.replace",
+            "/events/sse?events=1&interval_ms=1",
         ),
     ] {
         let s = stack_with(overrides);
-        let r = get(&s, "/demo/html", &[]).await;
+        let r = get(&s, path, &[]).await;
         assert_eq!(r.status, 500, "{key}");
         assert!(r.text().contains(key), "{key}: {}", r.text());
+        // A request reads only the route it matches: another route's bad key costs it
+        // nothing.
+        let other = if path.starts_with("/demo") {
+            "/origin/bytes/10"
+        } else {
+            "/demo/html"
+        };
+        assert_eq!(get(&s, other, &[]).await.status, 200, "{key}: {other}");
     }
 }

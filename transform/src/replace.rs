@@ -44,11 +44,16 @@
 //! # Copies
 //!
 //! A call that replaces nothing emits its input as a slice of the chunk ([`Bytes::slice`]),
-//! without copying. A call that replaces something emits one buffer with the runs between
-//! matches and the replacements copied in: at one match every few hundred bytes, a slice
-//! per run would hand every consumer hundreds of pieces per chunk, and each piece costs
-//! the proxy more than copying it does. The held tail is copied too (it is kept across
-//! calls).
+//! without copying. A call that replaces something emits one piece with the runs between
+//! matches and the replacements in it: at one match every few hundred bytes, a slice per
+//! run would hand every consumer hundreds of pieces per chunk, and each piece costs the
+//! proxy more than copying it does. When no replacement is longer than its pattern and the
+//! chunk is this stage's alone ([`Bytes::try_into_mut`]: the proxy hands over each chunk it
+//! read that way), that piece is the chunk itself, rewritten in place: the output never
+//! runs ahead of the input, so runs stay where they are (equal lengths) or move down within
+//! the same memory, and only the replacements are written. Otherwise the runs and
+//! replacements are copied into a new buffer. The held tail is copied too (it is kept
+//! across calls).
 
 use std::cmp::Ordering;
 use std::ops::Range;
@@ -81,6 +86,8 @@ pub struct Replace {
     held: Vec<u8>,
     /// What the scan in progress emits, in order (kept to reuse its allocation).
     pieces: Vec<Piece>,
+    /// No replacement is longer than its pattern, so a chunk's output fits in the chunk.
+    fits_in_place: bool,
 }
 
 /// A piece of output, noted while scanning and copied out once the scan is done.
@@ -159,12 +166,14 @@ impl Replace {
             })
             .collect();
         let active = Active::build(&rules, fold)?;
+        let fits_in_place = rules.iter().all(|r| r.replacement.len() <= r.pattern.len());
         Ok(Replace {
             rules,
             options,
             active,
             held: Vec::new(),
             pieces: Vec::new(),
+            fits_in_place,
         })
     }
 
@@ -259,6 +268,31 @@ impl Replace {
                 Piece::Replacement(rule) => built.extend_from_slice(&self.rules[rule].replacement),
             }
         }
+    }
+
+    /// Writes the pieces noted while scanning `data` over `data` itself, from its start, and
+    /// forgets them; returns the output's length. Only for rules whose replacements are no
+    /// longer than their patterns ([`Replace::fits_in_place`]): the pieces cover the input
+    /// contiguously, so the write position never passes the start of the piece being
+    /// written, and a replacement overwrites only its own match or bytes already written.
+    fn build_in_place(&mut self, data: &mut [u8]) -> usize {
+        let mut at = 0;
+        for piece in self.pieces.drain(..) {
+            match piece {
+                Piece::Run(r) => {
+                    if r.start != at {
+                        data.copy_within(r.clone(), at);
+                    }
+                    at += r.len();
+                }
+                Piece::Replacement(rule) => {
+                    let replacement = &self.rules[rule].replacement;
+                    data[at..at + replacement.len()].copy_from_slice(replacement);
+                    at += replacement.len();
+                }
+            }
+        }
+        at
     }
 
     /// The first position at or after `from` from which the rest of `data` may still grow
@@ -411,18 +445,34 @@ impl Transform for Replace {
             self.held = join;
         }
         let pos = self.scan(&chunk, start, None, false)?;
-        match self.pieces.as_slice() {
-            // Nothing replaced: the chunk goes on as it came.
-            [Piece::Run(r)] if built.is_empty() => {
+        // The tail is kept before the output is made: rewriting in place may overwrite it.
+        self.held.extend_from_slice(&chunk[pos..]);
+        if let [Piece::Run(r)] = self.pieces.as_slice() {
+            if built.is_empty() {
+                // Nothing replaced: the chunk goes on as it came.
                 out.push(chunk.slice(r.clone()));
                 self.pieces.clear();
-            }
-            _ => {
-                self.build(&chunk, &mut built);
-                emit(built, out);
+                return Ok(());
             }
         }
-        self.held.extend_from_slice(&chunk[pos..]);
+        // With output from a held tail in front, the chunk's own output no longer starts
+        // where the chunk does: it is copied after that output instead.
+        let chunk = if built.is_empty() && self.fits_in_place {
+            match chunk.try_into_mut() {
+                Ok(mut own) => {
+                    let len = self.build_in_place(&mut own);
+                    own.truncate(len);
+                    emit(own, out);
+                    return Ok(());
+                }
+                // Someone else still reads this memory: it must not change under them.
+                Err(shared) => shared,
+            }
+        } else {
+            chunk
+        };
+        self.build(&chunk, &mut built);
+        emit(built, out);
         Ok(())
     }
 
@@ -443,5 +493,72 @@ impl Transform for Replace {
 fn emit(built: BytesMut, out: &mut Sink) {
     if !built.is_empty() {
         out.push(built.freeze());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(pattern: &str, replacement: &str) -> Replace {
+        let rule = (pattern.as_bytes().to_vec(), replacement.as_bytes().to_vec());
+        Replace::new(vec![rule], ReplaceOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn a_chunk_of_its_own_is_rewritten_in_place_when_the_output_fits() {
+        for (pattern, replacement, expected) in [
+            ("origin", "edge!!", "an edge!! and edge!!, no more"),
+            ("origin", "edge", "an edge and edge, no more"),
+            ("origin", "", "an  and , no more"),
+        ] {
+            let mut s = stage(pattern, replacement);
+            let chunk = Bytes::from(b"an origin and origin, no more".to_vec());
+            let memory = chunk.as_ptr();
+            let mut out = Sink::new();
+            s.push(chunk, &mut out).unwrap();
+            s.finish(&mut out).unwrap();
+            assert_eq!(out.len(), 1, "{replacement:?}");
+            assert_eq!(out[0], expected.as_bytes());
+            assert_eq!(
+                out[0].as_ptr(),
+                memory,
+                "{replacement:?}: rewritten in place"
+            );
+        }
+    }
+
+    #[test]
+    fn a_shared_chunk_or_a_longer_replacement_is_copied_and_the_input_left_alone() {
+        let mut s = stage("origin", "edge!!");
+        let chunk = Bytes::from(b"an origin here".to_vec());
+        let other_reader = chunk.clone();
+        let mut out = Sink::new();
+        s.push(chunk, &mut out).unwrap();
+        assert_eq!(out[0], &b"an edge!! here"[..]);
+        assert_ne!(out[0].as_ptr(), other_reader.as_ptr());
+        assert_eq!(other_reader, &b"an origin here"[..]);
+
+        let mut s = stage("origin", "a longer edge");
+        let mut out = Sink::new();
+        s.push(Bytes::from(b"an origin here".to_vec()), &mut out)
+            .unwrap();
+        assert_eq!(out[0], &b"an a longer edge here"[..]);
+    }
+
+    #[test]
+    fn a_held_tail_keeps_its_bytes_when_the_chunk_is_rewritten_in_place() {
+        let mut s = stage("origin", "edge!!");
+        let mut out = Sink::new();
+        // The chunk ends in `ori`, which the stage keeps before it rewrites the chunk.
+        s.push(Bytes::from(b"origin, ori".to_vec()), &mut out)
+            .unwrap();
+        assert_eq!(s.held(), 3);
+        // The next chunk starts after a held tail: its output is copied behind the tail's.
+        s.push(Bytes::from(b"gin; origin".to_vec()), &mut out)
+            .unwrap();
+        s.finish(&mut out).unwrap();
+        let all: Vec<u8> = out.concat();
+        assert_eq!(all, b"edge!!, edge!!; edge!!");
     }
 }

@@ -1,5 +1,6 @@
 //! One measured request over a fresh blocking TCP connection: the clock starts when the
 //! request has been written and stops at the first response byte (TTFB) and at the last.
+//! The app's own account of the same request comes from its `Server-Timing` header.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -12,6 +13,9 @@ pub struct Sample {
     pub total: Option<Duration>,
     pub body_bytes: u64,
     pub status: u16,
+    /// The app's time from the request to `stream_to_client()`, in ms: `origin` + `edge` of
+    /// its `Server-Timing` header (firstbyte sends it; other servers do not).
+    pub app_ms: Option<f64>,
 }
 
 /// Sends `GET path` and waits for the first response byte; with `read_body`, reads the
@@ -44,29 +48,37 @@ pub fn request(
         ));
     }
     let status = parse_status(&buf[..n]).unwrap_or(0);
+    // The rest of the head, for its Server-Timing: read after the TTFB clock has stopped.
+    let mut seen = buf[..n].to_vec();
+    let mut head_len = find_head_end(&seen);
+    let mut total_bytes = n as u64;
+    while head_len.is_none() && seen.len() < MAX_HEAD {
+        let m = stream.read(&mut buf)?;
+        if m == 0 {
+            break;
+        }
+        total_bytes += m as u64;
+        seen.extend_from_slice(&buf[..m]);
+        head_len = find_head_end(&seen);
+    }
+    let app_ms = head_len.and_then(|end| app_ms(&seen[..end]));
     if !read_body {
         return Ok(Sample {
             ttfb,
             total: None,
             body_bytes: 0,
             status,
+            app_ms,
         });
     }
     // Count what follows the response head; chunked framing adds a few bytes per chunk,
     // negligible for throughput on the sizes measured.
-    let mut seen = buf[..n].to_vec();
-    let mut head_len = find_head_end(&seen);
-    let mut total_bytes = n as u64;
     loop {
         let m = stream.read(&mut buf)?;
         if m == 0 {
             break;
         }
         total_bytes += m as u64;
-        if head_len.is_none() && seen.len() < 64 * 1024 {
-            seen.extend_from_slice(&buf[..m]);
-            head_len = find_head_end(&seen);
-        }
     }
     let total = start.elapsed();
     Ok(Sample {
@@ -74,7 +86,40 @@ pub fn request(
         total: Some(total),
         body_bytes: total_bytes.saturating_sub(head_len.unwrap_or(0) as u64),
         status,
+        app_ms,
     })
+}
+
+/// A head longer than this is not looked into any further.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// The app's time to `stream_to_client()` from a response head: the sum of the `origin`
+/// and `edge` durations of its `Server-Timing` header(s), in ms. firstbyte reports the
+/// origin's wait and its own time apart (src/timing.rs); together they run from the request
+/// reaching the app to the response starting to stream.
+pub fn app_ms(head: &[u8]) -> Option<f64> {
+    let head = String::from_utf8_lossy(head);
+    let (mut origin, mut edge) = (None, None);
+    for line in head.lines() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if !name.trim().eq_ignore_ascii_case("server-timing") {
+            continue;
+        }
+        for metric in value.split(',') {
+            let mut params = metric.split(';').map(str::trim);
+            let slot = match params.next() {
+                Some("origin") => &mut origin,
+                Some("edge") => &mut edge,
+                _ => continue,
+            };
+            *slot = params
+                .find_map(|p| p.strip_prefix("dur="))
+                .and_then(|d| d.parse::<f64>().ok());
+        }
+    }
+    Some(origin? + edge?)
 }
 
 fn find_head_end(bytes: &[u8]) -> Option<usize> {
@@ -99,5 +144,20 @@ mod tests {
         assert_eq!(parse_status(response), Some(200));
         assert_eq!(find_head_end(response), Some(response.len() - 2));
         assert_eq!(parse_status(b"HTTP/1."), None);
+    }
+
+    #[test]
+    fn the_apps_time_is_origin_plus_edge_from_server_timing() {
+        let head = b"HTTP/1.1 200 OK\r\nserver-timing: cache;dur=9\r\nServer-Timing: origin;dur=0.25, edge;dur=0.5\r\n\r\n";
+        assert_eq!(app_ms(head), Some(0.75));
+        assert_eq!(
+            app_ms(b"HTTP/1.1 200 OK\r\nServer-Timing: origin;dur=1\r\n\r\n"),
+            None
+        );
+        assert_eq!(app_ms(b"HTTP/1.1 200 OK\r\n\r\n"), None);
+        assert_eq!(
+            app_ms(b"HTTP/1.1 200 OK\r\nServer-Timing: origin;dur=x, edge;dur=1\r\n\r\n"),
+            None
+        );
     }
 }

@@ -1,23 +1,31 @@
-//! `bench [--smoke] [--scale F] [--sizes B,B,...] [--settle-ms MS] [--readme]`
+//! `bench [--smoke] [--scale F] [--sizes B,B,...] [--settle-ms MS] [--load-seconds S]
+//! [--load-rounds N] [--readme]`
 //!
-//! Starts the dev origin, Viceroy (reference, firstbyte and buffered apps) and nginx when
-//! installed, on free ports; measures every mode on every workload in one run; writes
-//! target/bench/results.md and two SVG charts; with --readme also puts the table into
-//! README.md between the bench markers and the charts into docs/bench/. Needs the release
-//! wasm builds (`make bench` does them). Everything it started stops when it ends.
+//! Starts the dev origin, the Viceroys of `bench::EDGES` (reference, firstbyte, buffered,
+//! firstbyte with instance reuse, firstbyte with 100 routes) and nginx when installed, on
+//! free ports; measures every mode on every workload in one run, then the load workload;
+//! writes target/bench/results.md and two SVG charts; with --readme also puts the tables
+//! into README.md between the bench markers and the charts into docs/bench/. Needs the
+//! release wasm builds (`make bench` does them). Everything it started stops when it ends.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use firstbyte_harness::bench::report::{charts, checks, checks_markdown, splice_readme, table};
-use firstbyte_harness::bench::{human_size, stages, Bench, Kind, Settings, Workload};
+use firstbyte_harness::bench::load::LoadSettings;
+use firstbyte_harness::bench::order::{Shuffle, SEED};
+use firstbyte_harness::bench::report::{
+    charts, checks, checks_markdown, load_checks, load_table, splice_readme, table,
+};
+use firstbyte_harness::bench::{human_size, priority, stages, Bench, Kind, Settings, Workload};
 use firstbyte_harness::stack::repo_root;
 
-const USAGE: &str =
-    "usage: bench [--smoke] [--scale F] [--sizes B,B,...] [--settle-ms MS] [--readme]";
+const USAGE: &str = "usage: bench [--smoke] [--scale F] [--sizes B,B,...] [--settle-ms MS] \
+                     [--load-seconds S] [--load-rounds N] [--readme]";
 
 struct Args {
     settings: Settings,
+    /// `None` with `--load-seconds 0`.
+    load: Option<LoadSettings>,
     readme: bool,
     smoke: bool,
 }
@@ -28,9 +36,29 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut sizes: Option<Vec<u64>> = None;
     let mut readme = false;
     let mut settle_ms = 10;
+    let mut load_seconds: Option<f64> = None;
+    let mut load_rounds: Option<usize> = None;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
+            "--load-seconds" => {
+                let v = value("--load-seconds")?;
+                load_seconds = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                        .ok_or(format!("--load-seconds: '{v}' is not a number of seconds"))?,
+                )
+            }
+            "--load-rounds" => {
+                let v = value("--load-rounds")?;
+                load_rounds = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|r: &usize| *r > 0)
+                        .ok_or(format!("--load-rounds: '{v}' is not a positive count"))?,
+                )
+            }
             "--smoke" => smoke = true,
             "--readme" => readme = true,
             "--scale" => {
@@ -106,12 +134,24 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         // One full request per mode: it is where the heap figure comes from.
         downloads: 1,
     });
+    // Load: 5 s per mode and body size in five 1 s slices; the smoke run a fifth of a
+    // second each, in one round.
+    let load_seconds = load_seconds.unwrap_or(if smoke { 0.2 } else { 5.0 });
+    let rounds = load_rounds.unwrap_or(if smoke { 1 } else { 5 });
+    let load = (load_seconds > 0.0).then(|| LoadSettings {
+        sizes: vec![1 << 10, 64 << 10],
+        concurrency: 16,
+        rounds,
+        slice: Duration::from_secs_f64(load_seconds / rounds as f64),
+        timeout: Duration::from_secs(30),
+    });
     Ok(Args {
         settings: Settings {
             workloads,
             timeout: Duration::from_secs(180),
             settle: Duration::from_millis(settle_ms),
         },
+        load,
         readme,
         smoke,
     })
@@ -137,15 +177,39 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<ExitCode, String> {
     let started = Instant::now();
     let mut say = |msg: &str| eprintln!("bench [{:>6.1}s] {msg}", started.elapsed().as_secs_f64());
-    say("starting the dev origin, Viceroy (reference, firstbyte, buffered) and nginx");
+    say(
+        "starting the dev origin, Viceroy (reference, firstbyte, buffered, firstbyte reuse, \
+         firstbyte 100 routes) and nginx",
+    );
     let bench = Bench::start(&mut say)?;
     let s = &args.settings;
+    // Raised only now, on this thread alone: the servers started above keep their ordinary
+    // priority, and the client measuring them is the one that gets the CPU when it is ready.
+    let raised = priority::raise();
+    if raised.obtained == priority::Obtained::Unchanged {
+        say(&format!(
+            "NOTICE: {}: on a busy machine the client's own waits for the CPU show up in the \
+             figures",
+            raised.obtained.describe()
+        ));
+    } else {
+        say(&raised.obtained.describe());
+    }
+    let mut shuffle = Shuffle::new(SEED);
     let mut cells = Vec::new();
     for workload in &s.workloads {
-        cells.extend(bench.run(workload, s, &mut say));
+        cells.extend(bench.run(workload, s, &mut shuffle, &mut say));
     }
-    // Stop the servers before the CPU-bound stage runs, so they do not compete.
+    let load_cells = match &args.load {
+        Some(load) => bench.load(load, &mut shuffle, &mut say)?,
+        None => Vec::new(),
+    };
+    // Back to the ordinary priority before anything is spawned (the stage benchmarks are
+    // CPU-bound and must not inherit it), and the servers stopped so they do not compete.
+    let obtained = raised.obtained;
+    drop(raised);
     let modes = bench.modes.clone();
+    let firstbyte_reuse_ms = bench.firstbyte_reuse_ms.clone();
     drop(bench);
     let stage_rows = if args.smoke {
         Vec::new()
@@ -159,6 +223,14 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let small = human_size(sizes.iter().copied().min().unwrap_or(0));
     let large = human_size(sizes.iter().copied().max().unwrap_or(0));
     let mut checks = checks(&cells, &small, &large);
+    if let Some(load) = &args.load {
+        let small = human_size(load.sizes.iter().copied().min().unwrap_or(0));
+        checks.extend(load_checks(
+            &load_cells,
+            &small,
+            firstbyte_reuse_ms.as_deref(),
+        ));
+    }
     checks.extend(stages::checks(&stage_rows));
     let when = std::process::Command::new("date")
         .args(["-u", "+%Y-%m-%d"])
@@ -166,20 +238,47 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .unwrap_or_default();
+    let load_caption = match &args.load {
+        Some(load) => format!(
+            " load = {} keep-alive connections per mode, each sending its next request once the \
+             last body has ended, for {:.1} s per mode and body size in {}, \
+             latency = request sent → last byte;",
+            load.concurrency,
+            load.per_mode().as_secs_f64(),
+            match load.rounds {
+                1 => "one slice".to_string(),
+                n => format!("{n} shuffled slices"),
+            }
+        ),
+        None => String::new(),
+    };
+    // The tables this run has, a blank line between them.
+    let mut tables = vec![table(&cells)];
+    if !load_cells.is_empty() {
+        tables.push(load_table(&load_cells));
+    }
+    if !stage_rows.is_empty() {
+        tables.push(stages::table(&stage_rows));
+    }
+    tables.push(checks_markdown(&checks));
     let section = format!(
         "Measured on {} on Viceroy and this 2-core machine, in one run (`make bench`, {:.0} s): modes \
-         interleaved, TTFB = request written → first response byte on a fresh connection, once the \
-         previous request's instance has ended and {} ms more have passed; last byte and MB/s \
-         (plain bytes) from full downloads; event delay = origin sent → client has it; heap = \
-         Viceroy's figure per instance, from full downloads; firstbyte runs with fastly.toml's \
-         settings, `reuse_ms` included.\n\n{}\n{}\n{}\n![TTFB against body size](docs/bench/ttfb.svg)\n\
+         interleaved in an order shuffled anew each round (fixed seed); {}; TTFB = request written \
+         → first response byte on a fresh connection, once the previous request's instance has \
+         ended and {} ms more have passed; app = firstbyte's own time from the request to \
+         `stream_to_client()` (its Server-Timing origin + edge); last byte and MB/s (plain bytes) \
+         from full downloads; event delay = origin sent → client has it; heap = Viceroy's figure \
+         per instance, from full downloads;{} firstbyte runs with fastly.toml's settings, \
+         `reuse_ms` included, firstbyte reuse with `reuse_ms = {}`.\n\n{}\n\
+         ![TTFB against body size](docs/bench/ttfb.svg)\n\
          ![Throughput against body size](docs/bench/throughput.svg)\n",
         when.trim(),
         started.elapsed().as_secs_f64(),
+        obtained.describe(),
         s.settle.as_millis(),
-        table(&cells),
-        if stage_rows.is_empty() { String::new() } else { stages::table(&stage_rows) },
-        checks_markdown(&checks)
+        load_caption,
+        firstbyte_harness::bench::REUSE_MS,
+        tables.join("\n"),
     );
     let (ttfb_svg, throughput_svg) = charts(&cells, &s.workloads, &modes);
     let dir = repo_root().join("target/bench");
@@ -209,6 +308,12 @@ fn run(args: &Args) -> Result<ExitCode, String> {
             .iter()
             .filter(|c| c.failed() && c.mode.name != "buffered")
             .map(|c| format!("{} on {}", c.mode.name, c.workload))
+            .chain(
+                load_cells
+                    .iter()
+                    .filter(|c| c.failed() || c.requests == 0)
+                    .map(|c| format!("{} under load on {}", c.mode.name, c.workload)),
+            )
             .collect();
         if !broken.is_empty() {
             eprintln!("bench smoke: failed cells: {}", broken.join(", "));

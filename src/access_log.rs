@@ -56,6 +56,9 @@ pub struct AccessRecord {
     pub reason: Option<String>,
     /// Which request of its instance this was: 1 in a fresh instance, more when reused.
     pub instance_seq: u32,
+    /// What the route's output cache did: `hit`, `miss`, `collapsed`, `stale`,
+    /// `bypass: <why>` or `uncacheable: <why>`; absent for routes without `cache_ttl`.
+    pub cache: Option<String>,
 }
 
 impl AccessRecord {
@@ -75,6 +78,7 @@ impl AccessRecord {
             transforms: None,
             reason: None,
             instance_seq,
+            cache: None,
         }
     }
 
@@ -141,6 +145,7 @@ mod tests {
             "body",
             "reason",
             "instance_seq",
+            "cache",
         ] {
             assert!(value.get(field).is_some(), "missing {field}");
         }

@@ -6,8 +6,7 @@
 //! next request (see [`session`]) and serves it the same way.
 
 mod access_log;
-mod chain;
-mod config;
+mod cache;
 mod deadline;
 mod delivery;
 mod failure;
@@ -15,6 +14,7 @@ mod headers;
 mod logging;
 mod proxy;
 mod pump;
+mod route_cache;
 mod routing;
 mod session;
 mod store;
@@ -24,20 +24,23 @@ mod timing;
 use std::time::Duration;
 
 use fastly::Request;
+use firstbyte_config::{ConfigError, Preamble, Settings};
 
 use crate::access_log::AccessRecord;
-use crate::config::{Config, Preamble};
 use crate::failure::Failure;
+use crate::route_cache::RouteCache;
 use crate::routing::Target;
+use crate::store::EdgeStore;
 use crate::timing::Clock;
 
 fn main() {
     let mut clock = Clock::start();
     logging::init();
     let mut req = Request::from_client();
+    let mut routes = RouteCache::default();
     let mut seq = 1;
     loop {
-        let reuse_wait = serve(req, seq, &clock);
+        let reuse_wait = serve(req, seq, &clock, &mut routes);
         let Some(next) = session::next_request(reuse_wait) else {
             break;
         };
@@ -49,7 +52,7 @@ fn main() {
 
 /// Answers one request and writes its access-log line; returns how long the instance may
 /// then wait for another (zero when the config could not be read).
-fn serve(req: Request, seq: u32, clock: &Clock) -> Duration {
+fn serve(req: Request, seq: u32, clock: &Clock, routes: &mut RouteCache) -> Duration {
     let mut record = AccessRecord::new(req.get_method_str(), req.get_path(), seq);
     let store = store::open();
     // This request's log level, before anything of it can log (a reused instance still
@@ -58,30 +61,46 @@ fn serve(req: Request, seq: u32, clock: &Clock) -> Duration {
         .as_ref()
         .map_or_else(|_| Preamble::default(), Preamble::read);
     logging::set_level(preamble.log_level);
-    let config = store
-        .and_then(|store| Config::parse(&store))
-        .map_err(|e| Failure::internal(e.to_string()));
-    let reuse_wait = config.as_ref().map_or(Duration::ZERO, |c| c.reuse_wait);
-    if let Err(failure) = config.and_then(|config| handle(&config, req, &mut record, clock)) {
+    let settings = store.and_then(|store| Ok((Settings::parse(&store)?, store)));
+    let reuse_wait = settings
+        .as_ref()
+        .map_or(Duration::ZERO, |(settings, _)| settings.reuse_wait);
+    let result = settings
+        .map_err(|e| config_failure(vec![e]))
+        .and_then(|(settings, store)| handle(&settings, &store, routes, req, &mut record, clock));
+    if let Err(failure) = result {
         failure.send(&mut record, clock, preamble.debug_errors);
     }
     record.write(clock);
     reuse_wait
 }
 
+/// Reads only what this request uses: the global settings and route list, then the route
+/// it matches (see [`routing`]).
 fn handle(
-    config: &Config,
+    settings: &Settings,
+    store: &EdgeStore,
+    routes: &mut RouteCache,
     req: Request,
     record: &mut AccessRecord,
     clock: &Clock,
 ) -> Result<(), Failure> {
-    match routing::resolve(config, routing::host(&req).as_deref(), req.get_path()) {
+    let host = routing::host(&req);
+    let target = routing::resolve(settings, store, routes, host.as_deref(), req.get_path())
+        .map_err(config_failure)?;
+    match target {
         Target::Home => {
-            synthetic::home(&config.response_text, &req, record, clock);
+            synthetic::home(&settings.response_text, &req, record, clock);
             Ok(())
         }
         Target::Generator(max_bytes) => synthetic::generate(&req, max_bytes, record, clock),
-        Target::Proxy(route) => proxy::forward(route, req, record, clock),
+        Target::Proxy(route) => proxy::forward(&route, req, record, clock),
         Target::NotFound => Err(Failure::not_found(req.get_path())),
     }
+}
+
+/// A 500 naming every unusable key the request ran into.
+fn config_failure(errors: Vec<ConfigError>) -> Failure {
+    let reasons: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    Failure::internal(reasons.join("; "))
 }

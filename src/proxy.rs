@@ -12,8 +12,7 @@ use fastly::{Request, Response};
 use firstbyte_transform::codec::Encoding;
 
 use crate::access_log::{AccessRecord, BodyPath};
-use crate::chain::{Chain, Facts};
-use crate::config::Route;
+use crate::cache;
 use crate::deadline::response_within;
 use crate::delivery::{self, Delivery};
 use crate::failure::Failure;
@@ -21,6 +20,8 @@ use crate::headers::{self, strip_hop_by_hop, HeaderAccess};
 use crate::pump::{pump, PumpOptions};
 use crate::routing::{ambiguous_path, backend_path};
 use crate::timing::{server_timing, Clock};
+use firstbyte_config::chain::{Chain, Facts};
+use firstbyte_config::{route_key, Route};
 
 pub fn forward(
     route: &Route,
@@ -38,9 +39,41 @@ pub fn forward(
             )));
         }
     }
+    let mut req = req;
     let method = req.get_method().clone();
     let accept_encoding = req.header("accept-encoding");
+    let fill = match cache::lookup(route, &mut req, accept_encoding.as_deref(), record, clock) {
+        cache::Start::Served => return Ok(()),
+        cache::Start::Fill(fill) => Some(fill),
+        cache::Start::Pass => None,
+    };
+    if fill.as_ref().is_some_and(cache::Fill::answered) {
+        // A stale copy already answered the client: a failed refresh is only logged (a
+        // second response cannot be sent), and the stale object stays until it is replaced.
+        if let Err(f) = deliver(route, req, method, accept_encoding, fill, record, clock) {
+            log::warn!(
+                "{} {}: refresh failed: {}",
+                record.method,
+                record.path,
+                f.reason
+            );
+            record.cache = Some(format!("stale; refresh failed: {}", f.reason));
+        }
+        return Ok(());
+    }
+    deliver(route, req, method, accept_encoding, fill, record, clock)
+}
 
+/// Fetches from the backend and sends the response, filling the cache when `fill` says so.
+fn deliver(
+    route: &Route,
+    req: Request,
+    method: Method,
+    accept_encoding: Option<String>,
+    fill: Option<cache::Fill>,
+    record: &mut AccessRecord,
+    clock: &Clock,
+) -> Result<(), Failure> {
     let sent_at = Instant::now();
     let bereq = backend_request(route, req, accept_encoding.as_deref());
     let mut resp = fetch(route, bereq)?;
@@ -94,10 +127,13 @@ pub fn forward(
             None
         }
     };
+    // Known before the body only when it goes out as the backend declared it.
+    let output_length = declared_length.filter(|_| plan.is_none());
+    let fill = fill.and_then(|fill| fill.admit(&mut resp, output_length, record));
     let body = resp.take_body();
     resp.append_header("Server-Timing", server_timing(origin, clock.elapsed()));
 
-    if !has_body(&method, status) {
+    if fill.is_none() && !has_body(&method, status) {
         record.headers_sent(status.as_u16(), clock);
         record.bytes_out = Some(0);
         resp.send_to_client();
@@ -105,14 +141,35 @@ pub fn forward(
     }
     let mut pipeline = match plan {
         Some(plan) => {
-            let pipeline = plan
-                .pipeline(route.chain.as_ref())
-                .map_err(|e| Failure::internal(format!("route '{}': {e}", route.name)))?;
+            // A stage's parameters are built here first (make check-config builds them
+            // before deploy): a failure is the route's key, like any other bad setting.
+            let pipeline = plan.pipeline(route.chain.as_ref()).map_err(|e| {
+                Failure::internal(format!(
+                    "config key '{}': {}",
+                    route_key(&route.name, e.stage),
+                    e.reason
+                ))
+            })?;
             record.transforms = Some(pipeline.names().join(">"));
             Some(pipeline)
         }
         None => None,
     };
+
+    let decoding = plan.is_some_and(|p| p.decode.is_some());
+    let read_size = if decoding { DECODE_READ } else { PLAIN_READ };
+    if let Some(fill) = fill {
+        // Cached: always through the app, which alone sees a body fail and can then keep
+        // it out of the cache.
+        let opts = PumpOptions {
+            read_size,
+            between_bytes: route.between_bytes_timeout,
+            declared_length,
+            pipeline: pipeline.as_mut(),
+        };
+        fill.fill(resp, body, has_body(&method, status), opts, record, clock);
+        return Ok(());
+    }
 
     let mut out = resp.stream_to_client();
     record.headers_sent(status.as_u16(), clock);
@@ -136,9 +193,8 @@ pub fn forward(
     // Transformed, watched, or under a between-bytes timeout the host cannot hold for this
     // route alone: the body comes through here.
     record.body = BodyPath::Pump;
-    let decoding = plan.is_some_and(|p| p.decode.is_some());
     let opts = PumpOptions {
-        read_size: if decoding { DECODE_READ } else { PLAIN_READ },
+        read_size,
         between_bytes: route.between_bytes_timeout,
         declared_length,
         pipeline: pipeline.as_mut(),

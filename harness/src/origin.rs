@@ -13,6 +13,7 @@ mod text;
 
 use std::convert::Infallible;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -62,10 +63,16 @@ const MAX_INTERVAL_MS: u64 = 60_000;
 /// Serves the origin on `listener` until the future is dropped: one task per connection,
 /// HTTP/1.1 with keep-alive.
 pub async fn serve(listener: TcpListener) -> io::Result<()> {
+    serve_counted(listener, Arc::default()).await
+}
+
+/// [`serve`], counting every request in `requests`: how tests see whether a response came
+/// from the origin or from the edge's cache.
+pub async fn serve_counted(listener: TcpListener, requests: Arc<AtomicU64>) -> io::Result<()> {
     loop {
         match listener.accept().await {
             Ok((stream, _peer)) => {
-                tokio::spawn(serve_connection(stream));
+                tokio::spawn(serve_connection(stream, requests.clone()));
             }
             Err(e) => {
                 // Usually out of file descriptors under a load test. Backing off lets
@@ -77,13 +84,16 @@ pub async fn serve(listener: TcpListener) -> io::Result<()> {
     }
 }
 
-async fn serve_connection(stream: TcpStream) {
+async fn serve_connection(stream: TcpStream, requests: Arc<AtomicU64>) {
     // Nagle would hold back the one-byte /drip frames and small SSE events; failing to
     // disable it only costs latency, so it is not worth dropping the connection.
     let _ = stream.set_nodelay(true);
     let signal = Arc::new(FlushSignal::default());
     let io = TokioIo::new(FlushTracked::new(stream, signal.clone()));
-    let service = service_fn(move |req| handle(req, signal.clone()));
+    let service = service_fn(move |req| {
+        requests.fetch_add(1, Ordering::SeqCst);
+        handle(req, signal.clone())
+    });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .keep_alive(true)
@@ -204,6 +214,14 @@ async fn route(
         }
         Route::Reset(n) => {
             let n = parse_u64("n", n, 0, MAX_BYTES)?;
+            // `first_only=<tag>`: only the first request with this tag is cut; later ones get
+            // the same bytes complete (a cache test asks what happens after a cut).
+            if let Some(tag) = query.get("first_only") {
+                if !first_cut(tag) {
+                    let body = PatternBody::chunked(n, BYTES_FRAME).boxed_unsync();
+                    return Ok(octet_stream(body));
+                }
+            }
             let pause = query_u64(&query, "pause_ms", 0, 0, MAX_INTERVAL_MS)?;
             let body = PatternBody::reset(n, BYTES_FRAME, Duration::from_millis(pause), signal);
             octet_stream(body.boxed_unsync())
@@ -232,6 +250,19 @@ async fn route(
         Route::ResponseHeaders => response_headers(&query)?,
         Route::Anything => anything(req, &query).await,
     })
+}
+
+/// Whether this is the first request to use `tag` (process-wide, so tags must be unique).
+fn first_cut(tag: &str) -> bool {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if seen.iter().any(|t| t == tag) {
+        return false;
+    }
+    seen.push(tag.to_string());
+    true
 }
 
 /// Deterministic English-like text (see `text_bytes`), sent with `Content-Length` or

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -33,12 +33,15 @@ pub fn wasm(name: &str) -> PathBuf {
 pub struct OriginServer {
     pub addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    requests: Arc<AtomicU64>,
 }
 
 impl OriginServer {
     pub fn start() -> std::io::Result<OriginServer> {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let requests = Arc::new(AtomicU64::new(0));
+        let counter = requests.clone();
         thread::spawn(move || {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -61,7 +64,7 @@ impl OriginServer {
                 };
                 let _ = addr_tx.send(listener.local_addr());
                 tokio::select! {
-                    _ = origin::serve(listener) => {}
+                    _ = origin::serve_counted(listener, counter) => {}
                     _ = stopped => {}
                 }
             });
@@ -72,7 +75,13 @@ impl OriginServer {
         Ok(OriginServer {
             addr,
             stop: Some(stop),
+            requests,
         })
+    }
+
+    /// Requests the origin has received so far (counted as each starts).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
     }
 }
 

@@ -1,0 +1,422 @@
+//! The edge cache of firstbyte's own output (`cache_ttl`, src/cache.rs), end to end over
+//! HTTP on Viceroy: concurrent cold clients cost one origin fetch and stream the object as
+//! it is written; later requests are hits with `Age` and no origin request; each coding has
+//! its own object; what may not be stored never is, and a body that fails is never served
+//! from the cache.
+
+use std::time::{Duration, Instant};
+
+use firstbyte_harness::client::{self, Reply};
+use firstbyte_harness::independent::{gunzip, unbrotli};
+use firstbyte_harness::origin::{html_page, pattern_bytes};
+use firstbyte_harness::stack::{LocalStack as Stack, StoreOverrides};
+use http_body_util::BodyExt;
+
+const LOG_WAIT: Duration = Duration::from_secs(30);
+
+fn stack_with(overrides: StoreOverrides) -> Stack {
+    Stack::start(overrides).expect("origin and viceroy start")
+}
+
+async fn send(s: &Stack, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    client::request(s.edge.addr, method, path, headers)
+        .await
+        .expect("request")
+}
+
+/// What the demo route `cached` makes of the origin's page.
+fn expected_page() -> Vec<u8> {
+    html_page()
+        .replace("origin.example", "edge.example")
+        .into_bytes()
+}
+
+/// Waits until `count` requests for `path` have ended: a filler writes its access-log line
+/// once the object is complete, which its client may see a moment earlier.
+fn settled(s: &Stack, path: &str, count: usize) {
+    s.edge
+        .access_records(path, count, LOG_WAIT)
+        .expect("access-log records");
+}
+
+/// Origin requests since `base` (Viceroy itself may contact a backend as it starts).
+fn origin_requests(s: &Stack, base: u64) -> u64 {
+    s.origin.requests() - base
+}
+
+/// The dev origin's byte pattern, as `/bytes/<n>` and friends send it.
+fn pattern(n: usize) -> Vec<u8> {
+    let mut buf = vec![0; n];
+    pattern_bytes(0, &mut buf);
+    buf
+}
+
+/// One client's response, with when its first body byte and its end arrived.
+struct Timed {
+    x_cache: Option<String>,
+    body: Vec<u8>,
+    complete: bool,
+    first_byte: Option<Instant>,
+    done: Instant,
+}
+
+async fn timed(addr: std::net::SocketAddr, path: String, accept: &'static str) -> Timed {
+    let resp = client::open(addr, "GET", &path, &[("accept-encoding", accept)])
+        .await
+        .expect("response head");
+    let x_cache = resp
+        .headers()
+        .get("x-cache")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let mut body = resp.into_body();
+    let mut bytes = Vec::new();
+    let mut first_byte = None;
+    let mut complete = true;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Some(data) = frame.data_ref() {
+                    if !data.is_empty() && first_byte.is_none() {
+                        first_byte = Some(Instant::now());
+                    }
+                    bytes.extend_from_slice(data);
+                }
+            }
+            Err(_) => {
+                complete = false;
+                break;
+            }
+        }
+    }
+    Timed {
+        x_cache,
+        body: bytes,
+        complete,
+        first_byte,
+        done: Instant::now(),
+    }
+}
+
+fn cache_field(s: &Stack, path: &str, count: usize) -> Vec<String> {
+    s.edge
+        .access_records(path, count, LOG_WAIT)
+        .expect("access-log records")
+        .iter()
+        .map(|r| r["cache"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_cold_clients_cost_one_origin_fetch_and_all_stream() {
+    let s = stack_with(&[]);
+    let base = s.origin.requests();
+    // About twenty paced chunks, 100 ms apart: the origin takes about two seconds.
+    let chunk = html_page().len() / 20 + 1;
+    let path = format!("/cached/html?chunk_size={chunk}&interval_ms=100");
+    let expected = expected_page();
+
+    let started = Instant::now();
+    let clients: Vec<_> = (0..16)
+        .map(|_| tokio::spawn(timed(s.edge.addr, path.clone(), "br")))
+        .collect();
+    let mut results = Vec::new();
+    for c in clients {
+        results.push(c.await.expect("client task"));
+    }
+    assert_eq!(
+        origin_requests(&s, base),
+        1,
+        "one origin fetch for 16 clients"
+    );
+    let first_done = results.iter().map(|r| r.done).min().expect("16 results");
+    assert!(
+        first_done - started >= Duration::from_millis(1500),
+        "the origin paces its body over about 2 s, took {:?}",
+        first_done - started
+    );
+    let mut labels: Vec<&str> = results
+        .iter()
+        .map(|r| r.x_cache.as_deref().unwrap_or("none"))
+        .collect();
+    labels.sort_unstable();
+    labels.dedup();
+    assert_eq!(
+        labels,
+        ["MISS", "MISS, COLLAPSED"],
+        "one filler, the rest collapsed"
+    );
+    for (i, r) in results.iter().enumerate() {
+        assert!(r.complete, "client {i} got a complete body");
+        assert_eq!(r.body, results[0].body, "client {i} got the same bytes");
+        let first = r.first_byte.expect("a body byte");
+        // Had the collapsed clients waited for the whole object, their first byte would
+        // come when the filler's body ends.
+        assert!(
+            first + Duration::from_millis(700) < first_done,
+            "client {i}: first byte {:?} after the start, before the origin finished at {:?}",
+            first - started,
+            first_done - started
+        );
+    }
+    assert_eq!(unbrotli(&results[0].body).expect("brotli"), expected);
+    let mut fields = cache_field(&s, "/cached/html", 16);
+    fields.sort_unstable();
+    fields.dedup();
+    assert_eq!(fields, ["collapsed", "miss"]);
+
+    // Complete now: a hit, with Age, the same bytes, no origin request.
+    let hit = send(&s, "GET", &path, &[("accept-encoding", "br")]).await;
+    assert_eq!(hit.status, 200);
+    assert_eq!(hit.header("x-cache"), Some("HIT"));
+    assert!(hit.header("age").is_some_and(|a| a.parse::<u64>().is_ok()));
+    assert!(hit
+        .header("server-timing")
+        .is_some_and(|t| t.contains("cache;desc=HIT")));
+    assert_eq!(hit.header("content-encoding"), Some("br"));
+    assert!(hit
+        .header("vary")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("accept-encoding")));
+    assert_eq!(hit.body, results[0].body);
+    assert!(hit.body_error.is_none());
+    assert_eq!(
+        origin_requests(&s, base),
+        1,
+        "a hit does not reach the origin"
+    );
+    assert_eq!(
+        cache_field(&s, "/cached/html", 17)
+            .last()
+            .map(String::as_str),
+        Some("hit")
+    );
+
+    // HEAD shares GET's object and head.
+    let head = send(&s, "HEAD", &path, &[("accept-encoding", "br")]).await;
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    for name in ["x-cache", "content-type", "content-encoding", "vary"] {
+        assert_eq!(head.header(name), hit.header(name), "{name}");
+    }
+    assert_eq!(origin_requests(&s, base), 1);
+
+    // A gzip client and an identity client each get their own object.
+    // 16 collapsed, a hit and a HEAD so far.
+    for (accept, fetches, logged) in [("gzip", 2, 19), ("identity", 3, 21)] {
+        let miss = send(&s, "GET", &path, &[("accept-encoding", accept)]).await;
+        settled(&s, "/cached/html", logged);
+        assert_eq!(miss.header("x-cache"), Some("MISS"), "{accept}");
+        assert_eq!(origin_requests(&s, base), fetches, "{accept}");
+        let again = send(&s, "GET", &path, &[("accept-encoding", accept)]).await;
+        assert_eq!(again.header("x-cache"), Some("HIT"), "{accept}");
+        assert_eq!(origin_requests(&s, base), fetches, "{accept}");
+        assert_eq!(again.body, miss.body, "{accept}");
+        let plain = if accept == "gzip" {
+            assert_eq!(again.header("content-encoding"), Some("gzip"));
+            gunzip(&again.body).expect("gzip")
+        } else {
+            assert_eq!(again.header("content-encoding"), None);
+            again.body.clone()
+        };
+        assert_eq!(plain, expected, "{accept}");
+    }
+
+    let heap = s.edge.peak_heap_mib(LOG_WAIT).expect("heap figures");
+    assert!(heap <= 4.0, "heap {heap} MiB");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_head_fills_the_object_for_get() {
+    let s = stack_with(&[]);
+    let base = s.origin.requests();
+    let path = "/cached/html?for=head";
+    let head = send(&s, "HEAD", path, &[("accept-encoding", "gzip")]).await;
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("x-cache"), Some("MISS"));
+    assert_eq!(head.header("content-encoding"), Some("gzip"));
+    assert!(head.body.is_empty());
+    assert_eq!(origin_requests(&s, base), 1);
+    // The HEAD client has its answer before the object is complete.
+    settled(&s, "/cached/html", 1);
+    let get = send(&s, "GET", path, &[("accept-encoding", "gzip")]).await;
+    assert_eq!(get.header("x-cache"), Some("HIT"));
+    assert_eq!(gunzip(&get.body).expect("gzip"), expected_page());
+    assert_eq!(origin_requests(&s, base), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_may_not_be_stored_is_fetched_every_time() {
+    let s = stack_with(&[]);
+    let base = s.origin.requests();
+    let cases = [
+        (
+            "/cached/response-headers?cache-control=no-store",
+            "cache-control no-store",
+        ),
+        (
+            "/cached/response-headers?cache-control=private",
+            "cache-control private",
+        ),
+        ("/cached/response-headers?set-cookie=session", "set-cookie"),
+        ("/cached/response-headers?vary=cookie", "vary cookie"),
+        ("/cached/status/404", "status 404"),
+    ];
+    let mut fetches = 0;
+    let mut logged = 0;
+    for (path, why) in cases {
+        for _ in 0..2 {
+            let r = send(&s, "GET", path, &[("accept-encoding", "gzip")]).await;
+            fetches += 1;
+            assert_eq!(r.header("x-cache"), Some("PASS"), "{path}");
+            assert!(r.body_error.is_none(), "{path}");
+            assert_eq!(
+                origin_requests(&s, base),
+                fetches,
+                "{path}: fetched every time"
+            );
+        }
+        let logged_path = path.split('?').next().unwrap_or(path);
+        logged = if logged_path == "/cached/response-headers" {
+            logged + 2
+        } else {
+            2
+        };
+        let fields = cache_field(&s, logged_path, logged);
+        assert!(
+            fields[logged - 2..]
+                .iter()
+                .all(|f| f == &format!("uncacheable: {why}")),
+            "{path}: {fields:?}"
+        );
+    }
+    // Other methods pass the cache altogether.
+    let post = send(&s, "POST", "/cached/anything", &[]).await;
+    assert_eq!(post.status, 200);
+    assert_eq!(post.header("x-cache"), None);
+    assert_eq!(cache_field(&s, "/cached/anything", 1), ["bypass: method"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_cut_midway_is_never_served_from_the_cache() {
+    let s = stack_with(&[]);
+    let base = s.origin.requests();
+    let n = 300_000;
+    let path = format!("/cached/reset/{n}?first_only=cache-cut");
+    let cut = send(&s, "GET", &path, &[]).await;
+    assert_eq!(cut.header("x-cache"), Some("MISS"));
+    assert!(cut.body_error.is_some(), "the client sees the cut");
+    assert_eq!(origin_requests(&s, base), 1);
+
+    // The origin now sends the same bytes whole: the next request must fetch them.
+    let next = send(&s, "GET", &path, &[]).await;
+    assert_eq!(
+        next.header("x-cache"),
+        Some("MISS"),
+        "the cut body was not kept"
+    );
+    assert!(next.body_error.is_none());
+    assert_eq!(next.body, pattern(n));
+    assert_eq!(origin_requests(&s, base), 2);
+
+    settled(&s, "/cached/reset/300000", 2);
+    let hit = send(&s, "GET", &path, &[]).await;
+    assert_eq!(hit.header("x-cache"), Some("HIT"));
+    assert_eq!(hit.body, next.body);
+    assert_eq!(origin_requests(&s, base), 2);
+    let records = s
+        .edge
+        .access_records("/cached/reset/300000", 3, LOG_WAIT)
+        .expect("records");
+    assert_eq!(records[0]["outcome"], "aborted");
+    assert_eq!(records[1]["cache"], "miss");
+    assert_eq!(records[2]["cache"], "hit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_over_cache_max_bytes_streams_through_uncached() {
+    let s = stack_with(&[("route.cached.cache_max_bytes", Some("100000"))]);
+    let base = s.origin.requests();
+    // Unknown length: found too large on the way; the client still gets all of it.
+    let path = "/cached/stream-bytes/200000";
+    for fetches in 1..=2 {
+        let r = send(&s, "GET", path, &[]).await;
+        assert_eq!(r.header("x-cache"), Some("MISS"));
+        assert!(r.body_error.is_none());
+        assert_eq!(r.body, pattern(200_000));
+        assert_eq!(origin_requests(&s, base), fetches);
+    }
+    let fields = cache_field(&s, path, 2);
+    assert!(fields
+        .iter()
+        .all(|f| f == "uncacheable: larger than cache_max_bytes"));
+    // A declared length says so before the body.
+    let r = send(&s, "GET", "/cached/bytes/200000", &[]).await;
+    assert_eq!(r.header("x-cache"), Some("PASS"));
+    assert_eq!(r.body.len(), 200_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_object_is_served_while_one_request_refreshes_it() {
+    let s = stack_with(&[
+        ("route.cached.cache_ttl", Some("1")),
+        ("route.cached.cache_stale_while_revalidate", Some("60")),
+    ]);
+    let base = s.origin.requests();
+    let path = "/cached/html?for=swr";
+    let br = [("accept-encoding", "br")];
+    let first = send(&s, "GET", path, &br).await;
+    assert_eq!(first.header("x-cache"), Some("MISS"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let stale = send(&s, "GET", path, &br).await;
+    assert_eq!(stale.header("x-cache"), Some("STALE"));
+    assert!(stale
+        .header("age")
+        .and_then(|a| a.parse::<u64>().ok())
+        .is_some_and(|a| a >= 1));
+    assert_eq!(stale.body, first.body);
+    // The same request then refreshes the object, once, after its client had the answer.
+    let records = s
+        .edge
+        .access_records("/cached/html", 2, LOG_WAIT)
+        .expect("records");
+    assert_eq!(records[1]["cache"], "stale");
+    assert_eq!(origin_requests(&s, base), 2, "one refresh");
+
+    let fresh = send(&s, "GET", path, &br).await;
+    assert_eq!(fresh.header("x-cache"), Some("HIT"));
+    assert_eq!(fresh.header("age"), Some("0"));
+    assert_eq!(fresh.body, first.body);
+    assert_eq!(origin_requests(&s, base), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filler_whose_client_leaves_does_not_leave_a_broken_object() {
+    let s = stack_with(&[]);
+    let base = s.origin.requests();
+    let path = "/cached/drip?numbytes=40&duration=2";
+    {
+        let resp = client::open(s.edge.addr, "GET", path, &[])
+            .await
+            .expect("response head");
+        assert_eq!(
+            resp.headers().get("x-cache").and_then(|v| v.to_str().ok()),
+            Some("MISS")
+        );
+        let mut body = resp.into_body();
+        let _ = body.frame().await;
+        // Dropping the body closes the connection mid-way.
+    }
+    let record = s
+        .edge
+        .access_record("/cached/drip", LOG_WAIT)
+        .expect("the filler's record");
+    // Viceroy reports the gone client to the next write, so the filler aborts, abandons the
+    // object and purges it: the next request fetches again.
+    assert_eq!(record["outcome"], "aborted", "{record}");
+    let next = send(&s, "GET", path, &[]).await;
+    assert!(next.body_error.is_none());
+    assert_eq!(next.body, vec![b'*'; 40]);
+    assert_eq!(next.header("x-cache"), Some("MISS"));
+    assert_eq!(origin_requests(&s, base), 2);
+}

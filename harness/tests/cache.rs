@@ -420,3 +420,59 @@ async fn a_filler_whose_client_leaves_does_not_leave_a_broken_object() {
     assert_eq!(next.header("x-cache"), Some("MISS"));
     assert_eq!(origin_requests(&s, base), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_coding_or_a_bomb_is_never_served_from_the_cache() {
+    let s = stack_with(&[("route.cached.max_inflate_ratio", Some("2"))]);
+    for (path, logged) in [
+        // Claims gzip, sends plain text: the decoder fails.
+        (
+            "/cached/response-headers?Content-Encoding=gzip&Content-Type=text/plain",
+            "/cached/response-headers",
+        ),
+        // Inflates past the route's ratio of 2: the bomb guard stops it.
+        ("/cached/text/8388608?encoding=gzip", "/cached/text/8388608"),
+    ] {
+        for attempt in 1..=2 {
+            if let Ok(r) = client::request(s.edge.addr, "GET", path, &[]).await {
+                assert_ne!(r.header("x-cache"), Some("HIT"), "{path} #{attempt}");
+                assert!(
+                    r.body_error.is_some(),
+                    "{path} #{attempt}: never a clean end"
+                );
+            }
+            settled(&s, logged, attempt);
+        }
+        let fields = cache_field(&s, logged, 2);
+        assert!(
+            fields.iter().all(|f| f != "hit" && f != "collapsed"),
+            "{path}: {fields:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gib_through_the_cache_is_byte_exact_on_miss_and_hit_in_a_small_heap() {
+    let s = stack_with(&[("route.origin.cache_ttl", Some("60"))]);
+    let n = 1u64 << 30;
+    let path = format!("/origin/bytes/{n}");
+    let direct = client::digest(s.origin.addr, &format!("/bytes/{n}"))
+        .await
+        .expect("origin");
+    let base = s.origin.requests();
+    let miss = client::digest(s.edge.addr, &path).await.expect("miss");
+    settled(&s, &path, 1);
+    let hit = client::digest(s.edge.addr, &path).await.expect("hit");
+    settled(&s, &path, 2);
+    for (name, d) in [("miss", &miss), ("hit", &hit)] {
+        assert!(d.complete, "{name}");
+        assert_eq!((d.len, d.sha256), (direct.len, direct.sha256), "{name}");
+    }
+    assert_eq!(cache_field(&s, &path, 2), ["miss", "hit"]);
+    assert_eq!(origin_requests(&s, base), 1, "the hit fetched nothing");
+    let heap = s
+        .edge
+        .peak_heap_mib(LOG_WAIT)
+        .expect("instances end and Viceroy reports a heap");
+    assert!(heap <= 4.0, "{heap} MiB of WebAssembly heap");
+}

@@ -216,6 +216,15 @@ pub const CASES: &[Case] = &[
         events(3),
         2,
     ),
+    // The edge cache: a miss fills, concurrent clients collapse onto it, then hits.
+    get(
+        "cached bytes",
+        "/cached/bytes/65536",
+        &[200],
+        origin(65_536),
+        2,
+    ),
+    get("cached html", "/cached/html", &[200], Body::Any, 2),
     // Pumped through the app byte by byte.
     get(
         "watched bytes",

@@ -94,41 +94,43 @@ mod tests {
         })
     }
 
-    fn head<'a>(status: u16, ct: &'a str, ce: Option<&'a str>, ae: Option<&'a str>) -> Facts<'a> {
-        Facts {
-            status,
-            content_type: Some(ct),
-            content_encoding: ce,
-            cache_control: None,
-            accept_encoding: ae,
-        }
-    }
-
     #[test]
     fn untransformed_codings_reach_only_clients_that_accept_them() -> TestResult {
         let chain = html_chain(&[])?;
         // A 404 page or a stylesheet the chain does not touch, gzipped by the origin.
         for (status, ct) in [(404, "text/html"), (200, "text/css")] {
             assert_eq!(
-                decide(Some(&chain), head(status, ct, Some("gzip"), None)),
+                decide(
+                    Some(&chain),
+                    Facts::response(status, ct, Some("gzip"), None)
+                ),
                 Delivery::Transformed(Plan::decode_only(Encoding::Gzip)),
                 "{status} {ct}"
             );
             assert_eq!(
-                decide(Some(&chain), head(status, ct, Some("gzip"), Some("gzip"))),
+                decide(
+                    Some(&chain),
+                    Facts::response(status, ct, Some("gzip"), Some("gzip"))
+                ),
                 Delivery::Untouched { coded: true }
             );
         }
         assert_eq!(
-            decide(None, head(200, "image/png", None, None)),
+            decide(None, Facts::response(200, "image/png", None, None)),
             Delivery::Untouched { coded: false }
         );
         assert!(matches!(
-            decide(None, head(200, "text/plain", Some("zstd"), Some("gzip"))),
+            decide(
+                None,
+                Facts::response(200, "text/plain", Some("zstd"), Some("gzip"))
+            ),
             Delivery::Refused(_)
         ));
         assert_eq!(
-            decide(None, head(200, "text/plain", Some("zstd"), Some("zstd"))),
+            decide(
+                None,
+                Facts::response(200, "text/plain", Some("zstd"), Some("zstd"))
+            ),
             Delivery::Untouched { coded: true }
         );
         Ok(())
@@ -138,10 +140,13 @@ mod tests {
     fn partial_and_no_transform_responses_are_never_rewritten() -> TestResult {
         let chain = html_chain(&[Encoding::Gzip])?;
         assert_eq!(
-            decide(Some(&chain), head(206, "text/html", None, Some("gzip"))),
+            decide(
+                Some(&chain),
+                Facts::response(206, "text/html", None, Some("gzip"))
+            ),
             Delivery::Untouched { coded: false }
         );
-        let mut keep = head(200, "text/html", None, Some("gzip"));
+        let mut keep = Facts::response(200, "text/html", None, Some("gzip"));
         keep.cache_control = Some("public, No-Transform");
         assert_eq!(
             decide(Some(&chain), keep),
@@ -151,7 +156,10 @@ mod tests {
         keep.content_encoding = Some("br");
         assert!(matches!(decide(Some(&chain), keep), Delivery::Refused(_)));
         assert!(matches!(
-            decide(Some(&chain), head(206, "text/html", Some("gzip"), None)),
+            decide(
+                Some(&chain),
+                Facts::response(206, "text/html", Some("gzip"), None)
+            ),
             Delivery::Refused(_)
         ));
         Ok(())
@@ -162,7 +170,7 @@ mod tests {
         let chain = html_chain(&[Encoding::Brotli])?;
         match decide(
             Some(&chain),
-            head(200, "text/html", Some("gzip"), Some("br")),
+            Facts::response(200, "text/html", Some("gzip"), Some("br")),
         ) {
             Delivery::Transformed(plan) => {
                 assert!(plan.stages);

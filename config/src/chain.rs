@@ -278,6 +278,25 @@ pub struct Facts<'a> {
     pub accept_encoding: Option<&'a str>,
 }
 
+impl<'a> Facts<'a> {
+    /// A response of this status, media type and coding, for a client that sent this
+    /// `Accept-Encoding`, with no `Cache-Control`.
+    pub fn response(
+        status: u16,
+        content_type: &'a str,
+        content_encoding: Option<&'a str>,
+        accept_encoding: Option<&'a str>,
+    ) -> Facts<'a> {
+        Facts {
+            status,
+            content_type: Some(content_type),
+            content_encoding,
+            cache_control: None,
+            accept_encoding,
+        }
+    }
+}
+
 /// What to do to one response body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
@@ -413,16 +432,6 @@ mod tests {
         Ok(stage)
     }
 
-    fn facts<'a>(status: u16, ct: &'a str, ce: Option<&'a str>, ae: Option<&'a str>) -> Facts<'a> {
-        Facts {
-            status,
-            content_type: Some(ct),
-            content_encoding: ce,
-            cache_control: None,
-            accept_encoding: ae,
-        }
-    }
-
     #[test]
     fn stage_parameters_are_checked_when_parsed() -> TestResult {
         assert!(Stage::parse("replace", r#"{"rules": [["", "x"]]}"#).is_ok());
@@ -469,7 +478,12 @@ mod tests {
     fn plans_decode_transform_and_encode() -> TestResult {
         let c = chain(vec![replace()?], &[Encoding::Brotli, Encoding::Gzip]);
         let p = c
-            .plan(facts(200, "text/plain", Some("gzip"), Some("gzip, br")))
+            .plan(Facts::response(
+                200,
+                "text/plain",
+                Some("gzip"),
+                Some("gzip, br"),
+            ))
             .ok_or("no plan")?;
         assert_eq!(p.decode, Some(Encoding::Gzip));
         assert_eq!(p.encode, Encoding::Brotli);
@@ -480,7 +494,7 @@ mod tests {
         );
 
         let identity = c
-            .plan(facts(200, "text/plain", None, None))
+            .plan(Facts::response(200, "text/plain", None, None))
             .ok_or("no plan")?;
         assert_eq!(
             (identity.decode, identity.encode),
@@ -492,9 +506,12 @@ mod tests {
     #[test]
     fn responses_outside_the_chain_pass_untouched() -> TestResult {
         let c = chain(vec![replace()?], &[]);
-        assert_eq!(c.plan(facts(404, "text/plain", None, None)), None);
-        assert_eq!(c.plan(facts(200, "image/png", None, None)), None);
-        assert_eq!(c.plan(facts(200, "text/plain", Some("zstd"), None)), None);
+        assert_eq!(c.plan(Facts::response(404, "text/plain", None, None)), None);
+        assert_eq!(c.plan(Facts::response(200, "image/png", None, None)), None);
+        assert_eq!(
+            c.plan(Facts::response(200, "text/plain", Some("zstd"), None)),
+            None
+        );
         let no_type = Facts {
             status: 200,
             ..Facts::default()
@@ -507,11 +524,16 @@ mod tests {
     fn without_compress_the_origin_coding_is_kept_if_the_client_takes_it() -> TestResult {
         let c = chain(vec![replace()?], &[]);
         let p = c
-            .plan(facts(200, "text/plain", Some("gzip"), Some("gzip")))
+            .plan(Facts::response(
+                200,
+                "text/plain",
+                Some("gzip"),
+                Some("gzip"),
+            ))
             .ok_or("no plan")?;
         assert_eq!((p.decode, p.encode), (Some(Encoding::Gzip), Encoding::Gzip));
         let p = c
-            .plan(facts(200, "text/plain", Some("gzip"), Some("br")))
+            .plan(Facts::response(200, "text/plain", Some("gzip"), Some("br")))
             .ok_or("no plan")?;
         assert_eq!(p.encode, Encoding::Identity);
         Ok(())
@@ -521,14 +543,17 @@ mod tests {
     fn compression_alone_only_touches_uncompressed_bodies() -> TestResult {
         let c = chain(Vec::new(), &[Encoding::Gzip]);
         let p = c
-            .plan(facts(200, "text/css", None, Some("gzip")))
+            .plan(Facts::response(200, "text/css", None, Some("gzip")))
             .ok_or("no plan")?;
         assert_eq!((p.decode, p.encode), (None, Encoding::Gzip));
         assert_eq!(
-            c.plan(facts(200, "text/css", Some("br"), Some("gzip"))),
+            c.plan(Facts::response(200, "text/css", Some("br"), Some("gzip"))),
             None
         );
-        assert_eq!(c.plan(facts(200, "text/css", None, Some("identity"))), None);
+        assert_eq!(
+            c.plan(Facts::response(200, "text/css", None, Some("identity"))),
+            None
+        );
         Ok(())
     }
 

@@ -11,10 +11,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::process::{isolate, running_as_root, terminate, ScratchDir};
+use crate::process::{isolate, running_as_root, terminate, wait_until_serving, ScratchDir};
 use crate::stack::free_port;
 
 /// How long nginx may take to answer on its port.
@@ -134,28 +133,15 @@ impl Nginx {
     }
 
     fn wait_until_serving(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if ready(self.addr) {
-                return Ok(());
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!(
-                    "nginx exited ({status}) before serving on {}:\n{}",
-                    self.addr,
-                    self.logs()
-                ));
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "nginx did not serve on {} within {} s:\n{}",
-                    self.addr,
-                    START_TIMEOUT.as_secs(),
-                    self.logs()
-                ));
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        let Nginx { addr, child, dir } = self;
+        wait_until_serving(
+            child,
+            &format!("nginx on {addr}"),
+            START_TIMEOUT,
+            Duration::from_millis(20),
+            || ready(*addr),
+            || logs_in(dir),
+        )
     }
 
     /// The temp dir holding the config, logs and nginx's temp paths.
@@ -165,17 +151,7 @@ impl Nginx {
 
     /// nginx's error.log and anything it wrote to stdout/stderr, for error messages.
     pub fn logs(&self) -> String {
-        let mut out = String::new();
-        for (name, file) in [("error.log", "error.log"), ("output", "output.log")] {
-            let text = self.dir.read(file);
-            if !text.trim().is_empty() {
-                out.push_str(&format!("--- nginx {name}:\n{}\n", text.trim_end()));
-            }
-        }
-        if out.is_empty() {
-            out.push_str("(nginx wrote nothing)");
-        }
-        out
+        logs_in(&self.dir)
     }
 }
 
@@ -188,6 +164,21 @@ impl Drop for Nginx {
 }
 
 /// Whether nginx answers its own ready location.
+/// nginx's error.log and anything it wrote to stdout/stderr, for error messages.
+fn logs_in(dir: &ScratchDir) -> String {
+    let mut out = String::new();
+    for (name, file) in [("error.log", "error.log"), ("output", "output.log")] {
+        let text = dir.read(file);
+        if !text.trim().is_empty() {
+            out.push_str(&format!("--- nginx {name}:\n{}\n", text.trim_end()));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("(nginx wrote nothing)");
+    }
+    out
+}
+
 fn ready(addr: SocketAddr) -> bool {
     let attempt = || -> std::io::Result<bool> {
         let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;

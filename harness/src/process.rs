@@ -142,6 +142,38 @@ fn remove_stale_dirs(prefix: &str) {
     }
 }
 
+/// Waits until `ready` says a started server answers, for at most `timeout`: an error, with
+/// the server's own `logs`, when its process exits first or the time runs out.
+pub(crate) fn wait_until_serving(
+    child: &mut Child,
+    what: &str,
+    timeout: Duration,
+    poll: Duration,
+    ready: impl Fn() -> bool,
+    logs: impl Fn() -> String,
+) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if ready() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "{what} exited ({status}) before serving:\n{}",
+                logs()
+            ));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(format!(
+                "{what} did not serve within {} s:\n{}",
+                timeout.as_secs(),
+                logs()
+            ));
+        }
+        std::thread::sleep(poll);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,10 +7,9 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::process::{isolate, kill_group, ScratchDir};
+use crate::process::{isolate, kill_group, wait_until_serving, ScratchDir};
 use crate::stack::free_port;
 
 /// How long gunicorn may take to boot its workers and answer `/get`.
@@ -103,38 +102,20 @@ impl Httpbin {
     }
 
     fn wait_until_serving(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if answers_get(self.addr) {
-                return Ok(());
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!(
-                    "gunicorn exited ({status}) before serving on {}:\n{}",
-                    self.addr,
-                    self.logs()
-                ));
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "httpbin did not answer GET /get on {} within {} s:\n{}",
-                    self.addr,
-                    START_TIMEOUT.as_secs(),
-                    self.logs()
-                ));
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
+        let Httpbin { addr, child, dir } = self;
+        wait_until_serving(
+            child,
+            &format!("httpbin (gunicorn) answering GET /get on {addr}"),
+            START_TIMEOUT,
+            Duration::from_millis(50),
+            || answers_get(*addr),
+            || logs_in(dir),
+        )
     }
 
     /// What gunicorn and httpbin wrote, for error messages.
     pub fn logs(&self) -> String {
-        let text = self.dir.read("output.log");
-        if text.trim().is_empty() {
-            "(gunicorn wrote nothing)".to_string()
-        } else {
-            format!("--- gunicorn output:\n{}", text.trim_end())
-        }
+        logs_in(&self.dir)
     }
 }
 
@@ -147,6 +128,16 @@ impl Drop for Httpbin {
 }
 
 /// Whether `GET /get` answers 200.
+/// What gunicorn and httpbin wrote, for error messages.
+fn logs_in(dir: &ScratchDir) -> String {
+    let text = dir.read("output.log");
+    if text.trim().is_empty() {
+        "(gunicorn wrote nothing)".to_string()
+    } else {
+        format!("--- gunicorn output:\n{}", text.trim_end())
+    }
+}
+
 fn answers_get(addr: SocketAddr) -> bool {
     let attempt = || -> std::io::Result<bool> {
         let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;

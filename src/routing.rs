@@ -206,9 +206,12 @@ mod tests {
         MapSource::new(pairs, ["origin"])
     }
 
-    fn resolve_in(source: &MapSource, host: Option<&str>, path: &str) -> Target {
-        let settings = Settings::parse(source).expect("settings");
-        resolve(&settings, source, &mut RouteCache::default(), host, path).expect("resolves")
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn resolve_in(source: &MapSource, host: Option<&str>, path: &str) -> Result<Target, String> {
+        let settings = Settings::parse(source).map_err(|e| e.to_string())?;
+        resolve(&settings, source, &mut RouteCache::default(), host, path)
+            .map_err(|e| format!("{e:?}"))
     }
 
     fn name(target: &Target) -> Option<String> {
@@ -219,18 +222,19 @@ mod tests {
     }
 
     #[test]
-    fn builtins_win_over_routes() {
+    fn builtins_win_over_routes() -> TestResult {
         let c = store(&[("all", "/", None)], true);
-        assert_eq!(resolve_in(&c, None, "/"), Target::Home);
-        assert_eq!(resolve_in(&c, None, "/_fb/gen"), Target::Generator(1024));
+        assert_eq!(resolve_in(&c, None, "/")?, Target::Home);
+        assert_eq!(resolve_in(&c, None, "/_fb/gen")?, Target::Generator(1024));
         let off = store(&[("all", "/", None)], false);
-        assert_eq!(resolve_in(&off, None, "/_fb/gen"), Target::NotFound);
-        assert_eq!(resolve_in(&c, None, "/_fb/other"), Target::NotFound);
-        assert_eq!(name(&resolve_in(&c, None, "/x")).as_deref(), Some("all"));
+        assert_eq!(resolve_in(&off, None, "/_fb/gen")?, Target::NotFound);
+        assert_eq!(resolve_in(&c, None, "/_fb/other")?, Target::NotFound);
+        assert_eq!(name(&resolve_in(&c, None, "/x")?).as_deref(), Some("all"));
+        Ok(())
     }
 
     #[test]
-    fn first_listed_match_wins_and_unknown_is_not_found() {
+    fn first_listed_match_wins_and_unknown_is_not_found() -> TestResult {
         let c = store(
             &[
                 ("narrow", "/origin/special", None),
@@ -238,15 +242,16 @@ mod tests {
             ],
             false,
         );
-        let named = |path| name(&resolve_in(&c, None, path));
-        assert_eq!(named("/origin/special/1").as_deref(), Some("narrow"));
-        assert_eq!(named("/origin/bytes/1").as_deref(), Some("wide"));
-        assert_eq!(resolve_in(&c, None, "/elsewhere"), Target::NotFound);
-        assert_eq!(resolve_in(&c, None, "/origin"), Target::NotFound);
+        let named = |path| resolve_in(&c, None, path).map(|t| name(&t));
+        assert_eq!(named("/origin/special/1")?.as_deref(), Some("narrow"));
+        assert_eq!(named("/origin/bytes/1")?.as_deref(), Some("wide"));
+        assert_eq!(resolve_in(&c, None, "/elsewhere")?, Target::NotFound);
+        assert_eq!(resolve_in(&c, None, "/origin")?, Target::NotFound);
+        Ok(())
     }
 
     #[test]
-    fn an_unusable_route_costs_only_its_own_requests() {
+    fn an_unusable_route_costs_only_its_own_requests() -> TestResult {
         let mut c = store(
             &[("broken", "/b/", None), ("origin", "/origin/", None)],
             false,
@@ -254,19 +259,21 @@ mod tests {
         c.values.insert("route.broken.pump".into(), "maybe".into());
         c.values.remove("route.origin.host");
         assert_eq!(
-            name(&resolve_in(&c, None, "/origin/x")).as_deref(),
+            name(&resolve_in(&c, None, "/origin/x")?).as_deref(),
             Some("origin")
         );
-        let settings = Settings::parse(&c).expect("settings");
-        let err = resolve(&settings, &c, &mut RouteCache::default(), None, "/b/x")
-            .expect_err("the matched route's own key is an error");
+        let settings = Settings::parse(&c)?;
+        let Err(err) = resolve(&settings, &c, &mut RouteCache::default(), None, "/b/x") else {
+            return Err("the matched route's own key is an error".into());
+        };
         assert_eq!(err[0].key, "route.broken.pump");
         // A route without a usable prefix never matches.
         c.values.insert("route.broken.prefix".into(), "b".into());
         assert_eq!(
-            name(&resolve_in(&c, None, "/origin/x")).as_deref(),
+            name(&resolve_in(&c, None, "/origin/x")?).as_deref(),
             Some("origin")
         );
+        Ok(())
     }
 
     #[test]
@@ -279,20 +286,21 @@ mod tests {
     }
 
     #[test]
-    fn host_routes_ignore_case_port_and_trailing_dot() {
+    fn host_routes_ignore_case_port_and_trailing_dot() -> TestResult {
         let c = store(
             &[("site", "/", Some("example.com")), ("fallback", "/", None)],
             false,
         );
-        let named = |host: Option<&str>| name(&resolve_in(&c, host, "/a"));
+        let named = |host: Option<&str>| resolve_in(&c, host, "/a").map(|t| name(&t));
         for raw in ["EXAMPLE.com:8080", "example.com.", "Example.Com.:80"] {
             let host = normalize_host(raw);
-            assert_eq!(named(Some(&host)).as_deref(), Some("site"), "{raw}");
+            assert_eq!(named(Some(&host))?.as_deref(), Some("site"), "{raw}");
         }
-        assert_eq!(named(Some("other.com")).as_deref(), Some("fallback"));
-        assert_eq!(named(None).as_deref(), Some("fallback"));
+        assert_eq!(named(Some("other.com"))?.as_deref(), Some("fallback"));
+        assert_eq!(named(None)?.as_deref(), Some("fallback"));
         assert_eq!(host_without_port("[::1]:7676"), "[::1]");
         assert_eq!(host_without_port("[::1]"), "[::1]");
+        Ok(())
     }
 
     #[test]

@@ -6,14 +6,14 @@
 //! The harness never installs nginx (`scripts/tools` does, where it can): without one,
 //! [`Nginx::start`] answers `None`.
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::process::{isolate, running_as_root, terminate, wait_until_serving, ScratchDir};
+use crate::process::{
+    answers, isolate, running_as_root, terminate, wait_until_serving, ScratchDir,
+};
 use crate::stack::free_port;
 
 /// How long nginx may take to answer on its port.
@@ -109,8 +109,8 @@ impl Nginx {
         let conf = config(purpose, dir.path(), addr, running_as_root(), &site);
         std::fs::write(&conf_path, conf)
             .map_err(|e| format!("nginx: {}: {e}", conf_path.display()))?;
-        let output = File::create(dir.path().join("output.log"))
-            .and_then(|f| Ok((f.try_clone()?, f)))
+        let output = dir
+            .output_log()
             .map_err(|e| format!("nginx: output log: {e}"))?;
         let mut command = Command::new(bin);
         command
@@ -139,7 +139,7 @@ impl Nginx {
             &format!("nginx on {addr}"),
             START_TIMEOUT,
             Duration::from_millis(20),
-            || ready(*addr),
+            || answers(*addr, READY_PATH, 204, Duration::from_millis(500)),
             || logs_in(dir),
         )
     }
@@ -177,21 +177,6 @@ fn logs_in(dir: &ScratchDir) -> String {
         out.push_str("(nginx wrote nothing)");
     }
     out
-}
-
-fn ready(addr: SocketAddr) -> bool {
-    let attempt = || -> std::io::Result<bool> {
-        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
-        stream.set_read_timeout(Some(Duration::from_millis(500)))?;
-        write!(
-            stream,
-            "GET {READY_PATH} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-        )?;
-        let mut head = [0u8; 12];
-        stream.read_exact(&mut head)?;
-        Ok(&head == b"HTTP/1.1 204")
-    };
-    attempt().unwrap_or(false)
 }
 
 /// A path as an nginx config string.

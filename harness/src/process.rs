@@ -2,6 +2,9 @@
 //! process group so its workers are signalled with it, dies with the harness, and keeps
 //! its config and logs in a scratch dir that does not outlive it.
 
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -107,6 +110,12 @@ impl ScratchDir {
     }
 
     /// A file in the dir as text, empty when missing: for error messages.
+    /// `output.log` in the dir, opened twice: a child's stdout and its stderr.
+    pub(crate) fn output_log(&self) -> std::io::Result<(File, File)> {
+        let file = File::create(self.path().join("output.log"))?;
+        Ok((file.try_clone()?, file))
+    }
+
     pub(crate) fn read(&self, name: &str) -> String {
         std::fs::read(self.path.join(name))
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
@@ -172,6 +181,23 @@ pub(crate) fn wait_until_serving(
         }
         std::thread::sleep(poll);
     }
+}
+
+/// Whether a server on `addr` answers `GET path` with `status` (e.g. `204`) within
+/// `patience`: how the harness knows a started server is really serving, not only bound.
+pub(crate) fn answers(addr: SocketAddr, path: &str, status: u16, patience: Duration) -> bool {
+    let attempt = || -> std::io::Result<bool> {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+        stream.set_read_timeout(Some(patience))?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head)?;
+        Ok(head == *format!("HTTP/1.1 {status}").as_bytes())
+    };
+    attempt().unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -3,13 +3,11 @@
 //! `/range/{n}`, `/stream/{n}`, `/drip`, `/status/{code}`, `/response-headers`, `/html`...
 //! `scripts/tools` installs the versions pinned in the Makefile.
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::process::{isolate, kill_group, wait_until_serving, ScratchDir};
+use crate::process::{answers, isolate, kill_group, wait_until_serving, ScratchDir};
 use crate::stack::free_port;
 
 /// How long gunicorn may take to boot its workers and answer `/get`.
@@ -72,8 +70,8 @@ impl Httpbin {
         let dir = ScratchDir::new("httpbin").map_err(|e| format!("httpbin: temp dir: {e}"))?;
         let port = free_port().map_err(|e| format!("httpbin: no free port: {e}"))?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let output = File::create(dir.path().join("output.log"))
-            .and_then(|f| Ok((f.try_clone()?, f)))
+        let output = dir
+            .output_log()
             .map_err(|e| format!("httpbin: output log: {e}"))?;
         let mut command = Command::new("python3");
         command
@@ -108,7 +106,7 @@ impl Httpbin {
             &format!("httpbin (gunicorn) answering GET /get on {addr}"),
             START_TIMEOUT,
             Duration::from_millis(50),
-            || answers_get(*addr),
+            || answers(*addr, "/get", 200, Duration::from_secs(2)),
             || logs_in(dir),
         )
     }
@@ -136,19 +134,4 @@ fn logs_in(dir: &ScratchDir) -> String {
     } else {
         format!("--- gunicorn output:\n{}", text.trim_end())
     }
-}
-
-fn answers_get(addr: SocketAddr) -> bool {
-    let attempt = || -> std::io::Result<bool> {
-        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
-        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-        write!(
-            stream,
-            "GET /get HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-        )?;
-        let mut head = [0u8; 12];
-        stream.read_exact(&mut head)?;
-        Ok(&head == b"HTTP/1.1 200")
-    };
-    attempt().unwrap_or(false)
 }

@@ -54,18 +54,19 @@ fn main() {
 /// then wait for another (zero when the config could not be read).
 fn serve(req: Request, seq: u32, clock: &Clock, routes: &mut RouteCache) -> Duration {
     let mut record = AccessRecord::new(req.get_method_str(), req.get_path(), seq);
-    let store = store::open();
+    let parsed = store::open().and_then(|store| Ok((Settings::parse(&store)?, store)));
     // This request's log level, before anything of it can log (a reused instance still
-    // has the last request's).
-    let preamble = store
-        .as_ref()
-        .map_or_else(|_| Preamble::default(), Preamble::read);
+    // has the last request's). Parsing logs nothing. Only when it fails (rarely) are the two
+    // keys read again, leniently, to say how much the failure may log and show.
+    let preamble = match &parsed {
+        Ok((settings, _)) => Preamble::from(settings),
+        Err(_) => store::open().map_or_else(|_| Preamble::default(), |s| Preamble::read(&s)),
+    };
     logging::set_level(preamble.log_level);
-    let settings = store.and_then(|store| Ok((Settings::parse(&store)?, store)));
-    let reuse_wait = settings
+    let reuse_wait = parsed
         .as_ref()
         .map_or(Duration::ZERO, |(settings, _)| settings.reuse_wait);
-    let result = settings
+    let result = parsed
         .map_err(|e| config_failure(vec![e]))
         .and_then(|(settings, store)| handle(&settings, &store, routes, req, &mut record, clock));
     if let Err(failure) = result {

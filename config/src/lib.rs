@@ -292,7 +292,17 @@ impl Default for Preamble {
     }
 }
 
+impl From<&Settings> for Preamble {
+    fn from(settings: &Settings) -> Preamble {
+        Preamble {
+            log_level: settings.log_level,
+            debug_errors: settings.debug_errors,
+        }
+    }
+}
+
 impl Preamble {
+    /// The two keys alone, for when [`Settings::parse`] failed.
     pub fn read(source: &impl Source) -> Preamble {
         let defaults = Preamble::default();
         Preamble {

@@ -32,11 +32,14 @@ fn expected_page() -> Vec<u8> {
 }
 
 /// Waits until `count` requests for `path` have ended: a filler writes its access-log line
-/// once the object is complete, which its client may see a moment earlier.
+/// once the object is complete, which its client may see a moment earlier, and the host
+/// may seal the object a moment after that line, so this also waits for every instance
+/// to end (a request meanwhile would read the object as a collapsed one).
 fn settled(s: &Stack, path: &str, count: usize) {
     s.edge
         .access_records(path, count, LOG_WAIT)
         .expect("access-log records");
+    assert!(s.edge.wait_until_idle(LOG_WAIT), "the instances end");
 }
 
 /// Origin requests since `base` (Viceroy itself may contact a backend as it starts).

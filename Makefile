@@ -11,11 +11,13 @@ HTTPBIN_VERSION    := 0.10.4
 GUNICORN_VERSION   := 27.0.1
 FLASK_VERSION      := 3.1.3
 WERKZEUG_VERSION   := 3.1.9
+# The bench's peer cache, a Debian package (any Debian revision of this release).
+VARNISH_VERSION    := 7.1.*
 
 CARGO_HOME ?= $(HOME)/.cargo
 export PATH := $(CARGO_HOME)/bin:$(PATH)
 export VICEROY_VERSION FASTLY_CLI_VERSION PY_BROTLI_VERSION
-export HTTPBIN_VERSION GUNICORN_VERSION FLASK_VERSION WERKZEUG_VERSION
+export HTTPBIN_VERSION GUNICORN_VERSION FLASK_VERSION WERKZEUG_VERSION VARNISH_VERSION
 
 HARNESS := cd harness && cargo
 HOST := $(shell rustc -vV | sed -n 's/^host: //p')
@@ -38,12 +40,17 @@ check-config: tools
 
 ## bench: the TTFB and throughput benchmark (results under target/bench/), then the
 ## criterion benchmark of replace against aho-corasick
-bench: build
+bench: build bench-tools
 	$(HARNESS) run --release --bin bench -- $(BENCH_ARGS)
 	cargo bench -p firstbyte-transform --bench transform_replace --target $(HOST)
 
-bench-smoke: build
+bench-smoke: build bench-tools
 	$(HARNESS) run --release --bin bench -- --smoke
+
+# Varnish, the peer of the edge cache's collapsed misses.
+.PHONY: bench-tools
+bench-tools:
+	@scripts/tools --bench
 
 ## soak: a bounded load-and-fault run through every demo route (SOAK_ARGS: --requests N,
 ## --seconds S, --clients C; default 20000 requests or 300 s, whichever comes first)

@@ -7,6 +7,7 @@
 //! To add a mode: a [`Mode`] entry in [`MODES`] (who answers, which path, which headers),
 //! or in [`load::LOAD_MODES`]. To add a workload: a [`Workload`] in `bin/bench.rs`'s list.
 
+pub mod cache;
 pub mod chart;
 pub mod load;
 pub mod measure;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use crate::client;
 use crate::events::Receipts;
 use crate::stack::{manifest, wasm, Edge, OriginServer};
+use crate::varnish::Varnish;
 use measure::{request, Sample};
 use order::Shuffle;
 use stats::{median, summarize, Summary};
@@ -34,6 +36,7 @@ pub enum Server {
     /// One of the Viceroys of [`EDGES`], by name.
     Edge(&'static str),
     Nginx,
+    Varnish,
 }
 
 /// A Viceroy the bench runs: the name its modes know it by, the wasm app it serves, and the
@@ -54,8 +57,10 @@ pub const ROUTES_EDGE: &str = "firstbyte many routes";
 pub const ROUTES: usize = 100;
 /// The wait of [`REUSE_EDGE`]'s instances for another request.
 pub const REUSE_MS: &str = "250";
+/// firstbyte with its edge cache on two routes ([`cache_store`]).
+pub const CACHE_EDGE: &str = "firstbyte cache";
 
-pub const EDGES: [EdgeSpec; 5] = [
+pub const EDGES: [EdgeSpec; 6] = [
     EdgeSpec {
         name: "reference",
         app: "reference",
@@ -80,6 +85,11 @@ pub const EDGES: [EdgeSpec; 5] = [
         name: ROUTES_EDGE,
         app: "firstbyte",
         store: many_routes_store,
+    },
+    EdgeSpec {
+        name: CACHE_EDGE,
+        app: "firstbyte",
+        store: cache_store,
     },
 ];
 
@@ -129,6 +139,32 @@ pub fn many_routes_store() -> Vec<(String, Option<String>)> {
     store
 }
 
+/// The cache workload's routes (`bench::cache`): `/origin/` uncached, `/cachepass/` the same
+/// passthrough kept in the edge cache, `/cachechain/` the gzip-decode → html → br chain of
+/// `/recompress/` kept in the edge cache. Objects outlive the run.
+pub fn cache_store() -> Vec<(String, Option<String>)> {
+    let mut store = bench_store();
+    store.retain(|(key, _)| key != "routes");
+    let recompress: Vec<(String, Option<String>)> = store
+        .iter()
+        .filter_map(|(key, value)| {
+            let field = key.strip_prefix("route.recompress.")?;
+            (field != "prefix").then(|| (format!("route.cachechain.{field}"), value.clone()))
+        })
+        .collect();
+    store.extend(recompress);
+    store.extend(owned(&[
+        ("routes", Some("origin,cachepass,cachechain")),
+        ("route.cachepass.prefix", Some("/cachepass/")),
+        ("route.cachepass.backend", Some("origin")),
+        ("route.cachepass.strip_prefix", Some("true")),
+        ("route.cachepass.cache_ttl", Some("3600")),
+        ("route.cachechain.prefix", Some("/cachechain/")),
+        ("route.cachechain.cache_ttl", Some("3600")),
+    ]));
+    store
+}
+
 /// How many routes the bench's own config lists (firstbyte's, `/origin/` first).
 pub fn bench_routes_listed() -> usize {
     BENCH_ROUTES
@@ -156,6 +192,9 @@ pub enum Source {
     Text,
     /// `/text/{n}?encoding=gzip`: the same text, gzip-compressed by the origin.
     GzipText,
+    /// `/bytes/{n}` of this size whatever the workload's: the reference app appending as
+    /// many bytes as another mode sends on the wire.
+    BytesOf(u64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -355,6 +394,7 @@ impl Workload {
             (Kind::Body(n), Source::Bytes) => format!("/bytes/{n}"),
             (Kind::Body(n), Source::Text) => format!("/text/{n}"),
             (Kind::Body(n), Source::GzipText) => format!("/text/{n}?encoding=gzip"),
+            (_, Source::BytesOf(n)) => format!("/bytes/{n}"),
             (
                 Kind::Events {
                     events,
@@ -424,6 +464,7 @@ pub struct Bench {
     origin: OriginServer,
     edges: Vec<(&'static str, Edge)>,
     nginx: Option<nginx::Nginx>,
+    varnish: Option<Varnish>,
     pub modes: Vec<Mode>,
     pub load_modes: Vec<Mode>,
     /// `reuse_ms` as the plain firstbyte reads it (fastly.toml's), `None` when unset.
@@ -456,6 +497,10 @@ impl Bench {
         if nginx.is_none() {
             notice("nginx is not installed: the nginx modes are skipped (apt-get install nginx-light to add them)");
         }
+        let varnish = Varnish::start(origin.addr, "/status/204")?;
+        if varnish.is_none() {
+            notice("varnishd is not installed: the Varnish cache mode is skipped (apt-get install varnish to add it)");
+        }
         let available = |m: &Mode| m.server != Server::Nginx || nginx.is_some();
         let modes = MODES.iter().copied().filter(available).collect();
         let load_modes = load::LOAD_MODES.iter().copied().filter(available).collect();
@@ -463,6 +508,7 @@ impl Bench {
             origin,
             edges,
             nginx,
+            varnish,
             modes,
             load_modes,
             firstbyte_reuse_ms,
@@ -470,10 +516,25 @@ impl Bench {
     }
 
     fn addr(&self, mode: &Mode) -> SocketAddr {
-        match mode.server {
+        self.addr_of(mode.server)
+    }
+
+    fn addr_of(&self, server: Server) -> SocketAddr {
+        match server {
             Server::Origin => self.origin.addr,
             Server::Nginx => self.nginx.as_ref().map_or(self.origin.addr, |n| n.addr),
+            Server::Varnish => self.varnish.as_ref().map_or(self.origin.addr, |v| v.addr),
             Server::Edge(app) => self.edge(app).map_or(self.origin.addr, |e| e.addr),
+        }
+    }
+
+    /// Whether `server` runs in this bench (nginx and Varnish are optional).
+    fn serves(&self, server: Server) -> bool {
+        match server {
+            Server::Nginx => self.nginx.is_some(),
+            Server::Varnish => self.varnish.is_some(),
+            Server::Origin => true,
+            Server::Edge(app) => self.edge(app).is_some(),
         }
     }
 
@@ -511,7 +572,19 @@ impl Bench {
         shuffle: &mut Shuffle,
         progress: &mut dyn FnMut(&str),
     ) -> Vec<Cell> {
-        let n = self.modes.len();
+        self.run_modes(&self.modes, workload, settings, shuffle, progress)
+    }
+
+    /// [`Bench::run`] for `modes`.
+    pub fn run_modes(
+        &self,
+        modes: &[Mode],
+        workload: &Workload,
+        settings: &Settings,
+        shuffle: &mut Shuffle,
+        progress: &mut dyn FnMut(&str),
+    ) -> Vec<Cell> {
+        let n = modes.len();
         let mut ttfb: Vec<Vec<Duration>> = vec![Vec::new(); n];
         let mut app: Vec<Vec<Duration>> = vec![Vec::new(); n];
         let mut totals: Vec<Vec<f64>> = vec![Vec::new(); n];
@@ -527,7 +600,7 @@ impl Bench {
 
         for round in 0..workload.samples {
             for i in shuffle.order(n) {
-                let mode = self.modes[i];
+                let mode = modes[i];
                 // A sample reads only the response head and hangs up, but the app that sent
                 // it goes on until it notices: a transform chain for a few chunks of work.
                 // Left running, that work lands on whichever mode comes next.
@@ -566,7 +639,7 @@ impl Bench {
 
         for round in 0..workload.downloads {
             for i in shuffle.order(n) {
-                let mode = self.modes[i];
+                let mode = modes[i];
                 self.wait_until_all_idle();
                 let before = self.heaps(&mode).len();
                 attempts[i] += 1;
@@ -593,8 +666,13 @@ impl Bench {
                                 ..
                             }) if body_bytes > 0 => {
                                 totals[i].push(total.as_secs_f64() * 1000.0);
-                                if let Kind::Body(size) = kind {
-                                    rates[i].push(*size as f64 / total.as_secs_f64() / 1e6);
+                                let plain = match (mode.source, kind) {
+                                    (Source::BytesOf(size), _) => Some(size),
+                                    (_, Kind::Body(size)) => Some(*size),
+                                    _ => None,
+                                };
+                                if let Some(size) = plain {
+                                    rates[i].push(size as f64 / total.as_secs_f64() / 1e6);
                                 }
                             }
                             _ => failures[i] += 1,
@@ -615,7 +693,7 @@ impl Bench {
 
         (0..n)
             .map(|i| Cell {
-                mode: self.modes[i],
+                mode: modes[i],
                 workload: workload.name.clone(),
                 ttfb: summarize(&ttfb[i]),
                 app: summarize(&app[i]),

@@ -132,6 +132,60 @@ pub async fn request(
     })
 }
 
+/// A response read to its end, with when its first body byte and its end arrived: how a
+/// client that streams sees a response.
+#[derive(Debug)]
+pub struct Timed {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// The body ended cleanly (no cut connection, no missing last chunk).
+    pub complete: bool,
+    pub first_byte: Option<Instant>,
+    pub done: Instant,
+}
+
+impl Timed {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// `GET path` on a new connection, read to the end, noting when the first body byte came.
+pub async fn timed(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Result<Timed, Error> {
+    let resp = open(addr, "GET", path, headers).await?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let mut body = resp.into_body();
+    let mut bytes = Vec::new();
+    let mut first_byte = None;
+    let mut complete = true;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Some(data) = frame.data_ref() {
+                    if !data.is_empty() && first_byte.is_none() {
+                        first_byte = Some(Instant::now());
+                    }
+                    bytes.extend_from_slice(data);
+                }
+            }
+            Err(_) => {
+                complete = false;
+                break;
+            }
+        }
+    }
+    Ok(Timed {
+        status,
+        headers,
+        body: bytes,
+        complete,
+        first_byte,
+        done: Instant::now(),
+    })
+}
+
 /// A large body, counted and hashed as it streams, never held.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Digest256 {

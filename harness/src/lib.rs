@@ -13,3 +13,4 @@ pub mod peers;
 mod process;
 pub mod soak;
 pub mod stack;
+pub mod varnish;

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::process::{
-    answers, isolate, running_as_root, terminate, wait_until_serving, ScratchDir,
+    answers, find_program, isolate, running_as_root, terminate, wait_until_serving, ScratchDir,
 };
 use crate::stack::free_port;
 
@@ -42,36 +42,7 @@ pub struct Nginx {
 /// The nginx to run: `$NGINX` when set, else the first `nginx` on `PATH`, else the usual
 /// install locations (`/usr/sbin` is often missing from a user's `PATH`).
 pub fn binary() -> Option<PathBuf> {
-    if let Some(explicit) = std::env::var_os("NGINX").filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(explicit));
-    }
-    let on_path: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("nginx")).collect())
-        .unwrap_or_default();
-    on_path
-        .into_iter()
-        .chain(
-            [
-                "/usr/sbin/nginx",
-                "/usr/local/sbin/nginx",
-                "/usr/local/nginx/sbin/nginx",
-            ]
-            .map(PathBuf::from),
-        )
-        .find(|p| is_executable(p))
-}
-
-fn is_executable(path: &Path) -> bool {
-    match std::fs::metadata(path) {
-        #[cfg(unix)]
-        Ok(meta) => {
-            use std::os::unix::fs::PermissionsExt;
-            meta.is_file() && meta.permissions().mode() & 0o111 != 0
-        }
-        #[cfg(not(unix))]
-        Ok(meta) => meta.is_file(),
-        Err(_) => false,
-    }
+    find_program("NGINX", "nginx", &["/usr/local/nginx/sbin"])
 }
 
 impl Nginx {

@@ -31,6 +31,41 @@ pub(crate) fn signal_group(pid: u32, sig: libc::c_int) {
     }
 }
 
+/// A program to run: the path in the environment variable `env` when set, else the first
+/// `name` on `PATH`, else in the usual system dirs and `extra_dirs` (`/usr/sbin` is often
+/// missing from a user's `PATH`).
+pub(crate) fn find_program(env: &str, name: &str, extra_dirs: &[&str]) -> Option<PathBuf> {
+    if let Some(explicit) = std::env::var_os(env).filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(explicit));
+    }
+    let on_path: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    on_path
+        .into_iter()
+        .chain(
+            ["/usr/sbin", "/usr/local/sbin"]
+                .iter()
+                .chain(extra_dirs)
+                .map(PathBuf::from),
+        )
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(path: &Path) -> bool {
+    match std::fs::metadata(path) {
+        #[cfg(unix)]
+        Ok(meta) => {
+            use std::os::unix::fs::PermissionsExt;
+            meta.is_file() && meta.permissions().mode() & 0o111 != 0
+        }
+        #[cfg(not(unix))]
+        Ok(meta) => meta.is_file(),
+        Err(_) => false,
+    }
+}
+
 /// The child leads its own process group, so a master and its workers can be signalled
 /// together, and gets TERM when the harness dies (TERM, not KILL: a master then stops its
 /// workers). The death signal follows the thread that started the child: start it from a

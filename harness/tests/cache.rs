@@ -54,53 +54,6 @@ fn pattern(n: usize) -> Vec<u8> {
     buf
 }
 
-/// One client's response, with when its first body byte and its end arrived.
-struct Timed {
-    x_cache: Option<String>,
-    body: Vec<u8>,
-    complete: bool,
-    first_byte: Option<Instant>,
-    done: Instant,
-}
-
-async fn timed(addr: std::net::SocketAddr, path: String, accept: &'static str) -> Timed {
-    let resp = client::open(addr, "GET", &path, &[("accept-encoding", accept)])
-        .await
-        .expect("response head");
-    let x_cache = resp
-        .headers()
-        .get("x-cache")
-        .and_then(|v| v.to_str().ok())
-        .map(String::from);
-    let mut body = resp.into_body();
-    let mut bytes = Vec::new();
-    let mut first_byte = None;
-    let mut complete = true;
-    while let Some(frame) = body.frame().await {
-        match frame {
-            Ok(frame) => {
-                if let Some(data) = frame.data_ref() {
-                    if !data.is_empty() && first_byte.is_none() {
-                        first_byte = Some(Instant::now());
-                    }
-                    bytes.extend_from_slice(data);
-                }
-            }
-            Err(_) => {
-                complete = false;
-                break;
-            }
-        }
-    }
-    Timed {
-        x_cache,
-        body: bytes,
-        complete,
-        first_byte,
-        done: Instant::now(),
-    }
-}
-
 fn cache_field(s: &Stack, path: &str, count: usize) -> Vec<String> {
     s.edge
         .access_records(path, count, LOG_WAIT)
@@ -121,11 +74,17 @@ async fn sixteen_cold_clients_cost_one_origin_fetch_and_all_stream() {
 
     let started = Instant::now();
     let clients: Vec<_> = (0..16)
-        .map(|_| tokio::spawn(timed(s.edge.addr, path.clone(), "br")))
+        .map(|_| {
+            let path = path.clone();
+            let addr = s.edge.addr;
+            tokio::spawn(
+                async move { client::timed(addr, &path, &[("accept-encoding", "br")]).await },
+            )
+        })
         .collect();
     let mut results = Vec::new();
     for c in clients {
-        results.push(c.await.expect("client task"));
+        results.push(c.await.expect("client task").expect("response head"));
     }
     assert_eq!(
         origin_requests(&s, base),
@@ -140,7 +99,7 @@ async fn sixteen_cold_clients_cost_one_origin_fetch_and_all_stream() {
     );
     let mut labels: Vec<&str> = results
         .iter()
-        .map(|r| r.x_cache.as_deref().unwrap_or("none"))
+        .map(|r| r.header("x-cache").unwrap_or("none"))
         .collect();
     labels.sort_unstable();
     labels.dedup();

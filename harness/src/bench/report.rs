@@ -14,13 +14,13 @@ use super::{
 pub const README_START: &str = "<!-- bench:start -->";
 pub const README_END: &str = "<!-- bench:end -->";
 
-fn cell<'a>(cells: &'a [Cell], mode: Mode, workload: &str) -> Option<&'a Cell> {
+pub(super) fn cell<'a>(cells: &'a [Cell], mode: Mode, workload: &str) -> Option<&'a Cell> {
     cells
         .iter()
         .find(|c| c.mode.name == mode.name && c.workload == workload && !c.failed())
 }
 
-fn p50(cells: &[Cell], mode: Mode, workload: &str) -> Option<f64> {
+pub(super) fn p50(cells: &[Cell], mode: Mode, workload: &str) -> Option<f64> {
     cell(cells, mode, workload)?.ttfb.map(|s| s.p50)
 }
 
@@ -28,7 +28,7 @@ fn mbps(cells: &[Cell], mode: Mode, workload: &str) -> Option<f64> {
     cell(cells, mode, workload)?.mb_per_s
 }
 
-fn num(v: Option<f64>, decimals: usize) -> String {
+pub(super) fn num(v: Option<f64>, decimals: usize) -> String {
     v.map_or("–".into(), |v| format!("{v:.decimals$}"))
 }
 
@@ -85,7 +85,7 @@ pub struct Check {
     pub holds: bool,
 }
 
-fn ratio_check(
+pub(super) fn ratio_check(
     claim: String,
     num: Option<f64>,
     den: Option<f64>,

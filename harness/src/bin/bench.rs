@@ -1,9 +1,10 @@
 //! `bench [--smoke] [--scale F] [--sizes B,B,...] [--settle-ms MS] [--load-seconds S]
-//! [--load-rounds N] [--readme]`
+//! [--load-rounds N] [--cache-size B] [--cache-rounds N] [--parts ttfb,load,cache] [--readme]`
 //!
 //! Starts the dev origin, the Viceroys of `bench::EDGES` (reference, firstbyte, buffered,
-//! firstbyte with instance reuse, firstbyte with 100 routes) and nginx when installed, on
-//! free ports; measures every mode on every workload in one run, then the load workload;
+//! firstbyte with instance reuse, firstbyte with 100 routes, firstbyte with its edge cache)
+//! and nginx and Varnish when installed, on free ports; measures every mode on every
+//! workload in one run, then the load workload, then the edge cache's;
 //! writes target/bench/results.md and two SVG charts; with --readme also puts the tables
 //! into README.md between the bench markers and the charts into docs/bench/. Needs the
 //! release wasm builds (`make bench` does them). Everything it started stops when it ends.
@@ -11,6 +12,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use firstbyte_harness::bench::cache::{self, CacheSettings};
 use firstbyte_harness::bench::load::LoadSettings;
 use firstbyte_harness::bench::order::{Shuffle, SEED};
 use firstbyte_harness::bench::report::{
@@ -20,12 +22,17 @@ use firstbyte_harness::bench::{human_size, priority, stages, Bench, Kind, Settin
 use firstbyte_harness::stack::repo_root;
 
 const USAGE: &str = "usage: bench [--smoke] [--scale F] [--sizes B,B,...] [--settle-ms MS] \
-                     [--load-seconds S] [--load-rounds N] [--readme]";
+                     [--load-seconds S] [--load-rounds N] [--cache-size B] [--cache-rounds N] \
+                     [--parts ttfb,load,cache] [--readme]";
 
 struct Args {
     settings: Settings,
-    /// `None` with `--load-seconds 0`.
+    /// The TTFB and throughput workloads run (`--parts`).
+    ttfb: bool,
+    /// `None` with `--load-seconds 0` or without `load` in `--parts`.
     load: Option<LoadSettings>,
+    /// `None` with `--cache-size 0` or without `cache` in `--parts`.
+    cache: Option<CacheSettings>,
     readme: bool,
     smoke: bool,
 }
@@ -38,9 +45,37 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut settle_ms = 10;
     let mut load_seconds: Option<f64> = None;
     let mut load_rounds: Option<usize> = None;
+    let mut cache_size: Option<u64> = None;
+    let mut cache_rounds: Option<usize> = None;
+    let mut parts = vec!["ttfb".to_string(), "load".into(), "cache".into()];
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
+            "--cache-size" => {
+                let v = value("--cache-size")?;
+                cache_size = Some(
+                    v.parse()
+                        .map_err(|_| format!("--cache-size: '{v}' is not a byte count"))?,
+                )
+            }
+            "--cache-rounds" => {
+                let v = value("--cache-rounds")?;
+                cache_rounds = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|r: &usize| *r > 0)
+                        .ok_or(format!("--cache-rounds: '{v}' is not a positive count"))?,
+                )
+            }
+            "--parts" => {
+                parts = value("--parts")?
+                    .split(',')
+                    .map(|p| match p.trim() {
+                        part @ ("ttfb" | "load" | "cache") => Ok(part.to_string()),
+                        other => Err(format!("--parts: '{other}' is not ttfb, load or cache")),
+                    })
+                    .collect::<Result<_, _>>()?
+            }
             "--load-seconds" => {
                 let v = value("--load-seconds")?;
                 load_seconds = Some(
@@ -138,14 +173,31 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     // second each, in one round.
     let load_seconds = load_seconds.unwrap_or(if smoke { 0.2 } else { 5.0 });
     let rounds = load_rounds.unwrap_or(if smoke { 1 } else { 5 });
-    let load = (load_seconds > 0.0).then(|| LoadSettings {
+    let part = |name: &str| parts.iter().any(|p| p == name);
+    let load = (load_seconds > 0.0 && part("load")).then(|| LoadSettings {
         sizes: vec![1 << 10, 64 << 10],
         concurrency: 16,
         rounds,
         slice: Duration::from_secs_f64(load_seconds / rounds as f64),
         timeout: Duration::from_secs(30),
     });
+    // Hits of 64 MiB (the chain's object fills in about 6 s); cold objects the origin sends
+    // over about a second, asked for by 16 clients at once, in 5 rounds.
+    let cache_size = cache_size.unwrap_or(if smoke { 1 << 20 } else { 64 << 20 });
+    let cache = (cache_size > 0 && part("cache")).then(|| CacheSettings {
+        size: cache_size,
+        samples: if smoke { 3 } else { scaled(100) },
+        downloads: if smoke { 1 } else { scaled(3) },
+        cold_rounds: cache_rounds.unwrap_or(if smoke { 1 } else { 5 }),
+        clients: 16,
+        pace: Duration::from_millis(if smoke { 20 } else { 100 }),
+    });
+    if readme && parts.len() < 3 {
+        return Err("--readme needs every part: the README's tables are one run's".into());
+    }
     Ok(Args {
+        ttfb: part("ttfb"),
+        cache,
         settings: Settings {
             workloads,
             timeout: Duration::from_secs(180),
@@ -179,7 +231,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let mut say = |msg: &str| eprintln!("bench [{:>6.1}s] {msg}", started.elapsed().as_secs_f64());
     say(
         "starting the dev origin, Viceroy (reference, firstbyte, buffered, firstbyte reuse, \
-         firstbyte 100 routes) and nginx",
+         firstbyte 100 routes, firstbyte cache), nginx and Varnish",
     );
     let bench = Bench::start(&mut say)?;
     let s = &args.settings;
@@ -197,12 +249,22 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     }
     let mut shuffle = Shuffle::new(SEED);
     let mut cells = Vec::new();
-    for workload in &s.workloads {
-        cells.extend(bench.run(workload, s, &mut shuffle, &mut say));
+    if args.ttfb {
+        for workload in &s.workloads {
+            cells.extend(bench.run(workload, s, &mut shuffle, &mut say));
+        }
     }
     let load_cells = match &args.load {
         Some(load) => bench.load(load, &mut shuffle, &mut say)?,
         None => Vec::new(),
+    };
+    let cache_results = match &args.cache {
+        Some(cs) => {
+            let hits = bench.cache_hits(cs, s, &mut shuffle, &mut say)?;
+            let cold = bench.cache_cold(cs, &mut shuffle, &mut say)?;
+            Some((cs.clients, hits, cold))
+        }
+        None => None,
     };
     // Back to the ordinary priority before anything is spawned (the stage benchmarks are
     // CPU-bound and must not inherit it), and the servers stopped so they do not compete.
@@ -211,7 +273,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let modes = bench.modes.clone();
     let firstbyte_reuse_ms = bench.firstbyte_reuse_ms.clone();
     drop(bench);
-    let stage_rows = if args.smoke {
+    let stage_rows = if args.smoke || !args.ttfb {
         Vec::new()
     } else {
         say("stage throughput, natively and in wasm (benches/stage_throughput.rs)");
@@ -222,7 +284,11 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let sizes: Vec<u64> = s.workloads.iter().filter_map(Workload::size).collect();
     let small = human_size(sizes.iter().copied().min().unwrap_or(0));
     let large = human_size(sizes.iter().copied().max().unwrap_or(0));
-    let mut checks = checks(&cells, &small, &large);
+    let mut checks = if args.ttfb {
+        checks(&cells, &small, &large)
+    } else {
+        Vec::new()
+    };
     if let Some(load) = &args.load {
         let small = human_size(load.sizes.iter().copied().min().unwrap_or(0));
         checks.extend(load_checks(
@@ -231,7 +297,12 @@ fn run(args: &Args) -> Result<ExitCode, String> {
             firstbyte_reuse_ms.as_deref(),
         ));
     }
-    checks.extend(stages::checks(&stage_rows));
+    if let Some((clients, hits, cold)) = &cache_results {
+        checks.extend(cache::checks(hits, cold, *clients));
+    }
+    if !stage_rows.is_empty() {
+        checks.extend(stages::checks(&stage_rows));
+    }
     let when = std::process::Command::new("date")
         .args(["-u", "+%Y-%m-%d"])
         .output()
@@ -253,9 +324,16 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         None => String::new(),
     };
     // The tables this run has, a blank line between them.
-    let mut tables = vec![table(&cells)];
+    let mut tables = Vec::new();
+    if !cells.is_empty() {
+        tables.push(table(&cells));
+    }
     if !load_cells.is_empty() {
         tables.push(load_table(&load_cells));
+    }
+    if let Some((clients, hits, cold)) = &cache_results {
+        tables.push(cache::hits_table(hits));
+        tables.push(cache::cold_table(cold, *clients));
     }
     if !stage_rows.is_empty() {
         tables.push(stages::table(&stage_rows));
@@ -314,6 +392,19 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                     .filter(|c| c.failed() || c.requests == 0)
                     .map(|c| format!("{} under load on {}", c.mode.name, c.workload)),
             )
+            .chain(cache_results.iter().flat_map(|(_, hits, cold)| {
+                let hits_broken = hits
+                    .cells
+                    .iter()
+                    .filter(|c| c.failed())
+                    .map(|c| format!("{} on the cache workload", c.mode.name))
+                    .chain((!hits.confirmed).then(|| "a cache hit mode that missed".to_string()));
+                let cold_broken = cold
+                    .iter()
+                    .filter(|c| c.broken > 0 || c.single_ms.is_empty())
+                    .map(|c| format!("{} on a cold miss", c.mode.name));
+                hits_broken.chain(cold_broken).collect::<Vec<_>>()
+            }))
             .collect();
         if !broken.is_empty() {
             eprintln!("bench smoke: failed cells: {}", broken.join(", "));

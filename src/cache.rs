@@ -19,9 +19,9 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use bytes::Bytes;
-use fastly::cache::core::{Found, Transaction};
+use fastly::cache::core::{CacheError, Found, Transaction};
 use fastly::http::body::StreamingBody;
-use fastly::http::{Method, StatusCode};
+use fastly::http::{FramingHeadersMode, Method, StatusCode};
 use fastly::{Body, Request, Response};
 use firstbyte_config::{CacheSettings, Route};
 use firstbyte_transform::codec::accepts;
@@ -48,6 +48,17 @@ const CODINGS: [&str; 4] = ["br", "gzip", "deflate", "zstd"];
 const PARTIAL_OR_CONDITIONAL: [&str; 4] =
     ["range", "if-range", "if-none-match", "if-modified-since"];
 
+/// The metadata of a marker object: the last response for this key could not be stored.
+/// Requests that were waiting for the insertion find it and fetch at once, together, where
+/// a cancelled insertion would release them one at a time, each waiting for the previous
+/// one's fetch (a hit-for-pass, as Varnish and Fastly's VCL have it).
+const PASS_MARKER: &[u8] = b"firstbyte-cache/1 pass";
+
+/// How long a marker stands, at most (never longer than the route's `cache_ttl`): long
+/// enough to spare a burst the queue, short enough that a response that becomes storable is
+/// stored soon.
+const PASS_TTL: Duration = Duration::from_secs(10);
+
 /// Response headers that belong to one delivery, not to the object.
 const NOT_STORED: [&str; 5] = ["content-length", "age", "x-cache", "server-timing", "date"];
 
@@ -62,10 +73,13 @@ pub enum Start {
 }
 
 /// The obligation to insert an object. Dropped without inserting, it cancels, so the
-/// requests waiting on it are released (one of them then fetches for itself).
+/// requests waiting on it are released (one of them then fetches for itself). Without a
+/// transaction it is a pass of a key marked uncacheable: nothing to insert, only the
+/// response to label.
 pub struct Fill {
     tx: Option<Transaction>,
     settings: CacheSettings,
+    key: Bytes,
     surrogate: String,
     /// False when a stale copy already went to the client and this only refreshes it.
     serves_client: bool,
@@ -112,8 +126,9 @@ pub fn lookup(
     if key.len() > MAX_KEY {
         return bypass(record, "key too long");
     }
+    let key = Bytes::from(key);
     let surrogate = surrogate_key(&key);
-    let tx = match Transaction::lookup(Bytes::from(key)).execute() {
+    let tx = match Transaction::lookup(key.clone()).execute() {
         Ok(tx) => tx,
         Err(e) => {
             log::warn!("cache lookup failed: {e}");
@@ -122,7 +137,21 @@ pub fn lookup(
     };
     let must_fill = tx.must_insert_or_update();
     let mut serves_client = true;
-    if let Some(found) = tx.found() {
+    let found = tx
+        .found()
+        .filter(|found| found.user_metadata().as_ref() != PASS_MARKER);
+    if tx.found().is_some() && found.is_none() && !must_fill {
+        // Fetched as without a cache, the request untouched; the response says PASS.
+        record.cache = Some("pass: marked uncacheable".into());
+        return Start::Fill(Fill {
+            tx: None,
+            settings: settings.clone(),
+            key,
+            surrogate,
+            serves_client: true,
+        });
+    }
+    if let Some(found) = found {
         // An object still being written has no length yet: this request came while another
         // fills it. Once complete, its length is known.
         let (label, state) = match (must_fill, found.known_length()) {
@@ -160,6 +189,7 @@ pub fn lookup(
     Start::Fill(Fill {
         tx: Some(tx),
         settings: settings.clone(),
+        key,
         surrogate,
         serves_client,
     })
@@ -211,7 +241,7 @@ fn settings_digest(route: &Route) -> String {
 }
 
 /// A surrogate key naming exactly this object, to purge it when its body fails.
-fn surrogate_key(key: &str) -> String {
+fn surrogate_key(key: &[u8]) -> String {
     let half = |salt: u8| {
         let mut h = DefaultHasher::new();
         salt.hash(&mut h);
@@ -233,6 +263,12 @@ fn serve(
     let mut resp = Response::from_status(status);
     for (name, value) in fields {
         resp.append_header(name, value);
+    }
+    if let Some(length) = found.known_length() {
+        // A complete object's length is known: the client gets it (for progress, and so a
+        // HEAD says what a GET sends), where the host would otherwise send a hit chunked.
+        resp.set_header("content-length", length.to_string());
+        resp.set_framing_headers_mode(FramingHeadersMode::ManuallyFromHeaders);
     }
     resp.set_header("age", found.age().as_secs().to_string());
     resp.set_header("x-cache", label);
@@ -303,12 +339,24 @@ impl Fill {
         output_length: Option<u64>,
         record: &mut AccessRecord,
     ) -> Option<Admitted> {
+        if self.tx.is_none() {
+            resp.set_header("x-cache", "PASS");
+            return None;
+        }
         if let Some(why) = uncacheable(resp, output_length, self.settings.max_bytes) {
             if self.serves_client {
                 record.cache = Some(format!("uncacheable: {why}"));
                 resp.set_header("x-cache", "PASS");
             }
-            return None; // the drop cancels
+            if let Some(tx) = self.tx.take() {
+                mark_pass(
+                    tx.insert(pass_ttl(&self.settings))
+                        .surrogate_keys([self.surrogate.as_str()])
+                        .user_metadata(Bytes::from_static(PASS_MARKER))
+                        .execute(),
+                );
+            }
+            return None;
         }
         // The key holds the client's codings, so the response depends on them.
         headers::vary_on_accept_encoding(resp);
@@ -321,6 +369,7 @@ impl Fill {
         Some(Admitted {
             tx,
             settings: self.settings.clone(),
+            key: self.key.clone(),
             surrogate: std::mem::take(&mut self.surrogate),
             serves_client: self.serves_client,
             head,
@@ -332,6 +381,7 @@ impl Fill {
 pub struct Admitted {
     tx: Transaction,
     settings: CacheSettings,
+    key: Bytes,
     surrogate: String,
     serves_client: bool,
     head: Bytes,
@@ -394,6 +444,7 @@ impl Admitted {
             dropped,
             ..
         } = tee;
+        let dropped_for_size = dropped.is_some();
         match result {
             Ok(sent) => {
                 if client_body && self.serves_client {
@@ -408,6 +459,16 @@ impl Admitted {
                 if let Some(why) = failed {
                     record.cache = Some(format!("uncacheable: {why}"));
                     purge(&self.surrogate);
+                    if dropped_for_size {
+                        // The next requests fetch at once instead of collapsing onto an
+                        // object that would be dropped again.
+                        mark_pass(
+                            fastly::cache::core::insert(self.key, pass_ttl(&self.settings))
+                                .surrogate_keys([self.surrogate.as_str()])
+                                .user_metadata(Bytes::from_static(PASS_MARKER))
+                                .execute(),
+                        );
+                    }
                 }
                 if let Some(out) = client {
                     if let Err(e) = out.finish() {
@@ -428,6 +489,19 @@ impl Admitted {
                 record.aborted(reason);
             }
         }
+    }
+}
+
+fn pass_ttl(settings: &CacheSettings) -> Duration {
+    PASS_TTL.min(Duration::from_secs(u64::from(settings.ttl)))
+}
+
+/// Finishes a [`PASS_MARKER`] object, which has no body.
+fn mark_pass(inserted: Result<StreamingBody, CacheError>) {
+    match inserted.map(StreamingBody::finish) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => log::warn!("finishing a pass marker failed: {e}"),
+        Err(e) => log::warn!("inserting a pass marker failed: {e}"),
     }
 }
 
@@ -590,8 +664,8 @@ mod tests {
         );
         assert!(key(&r, "/c/x", None, None).contains("\nidentity\n"));
         assert_ne!(
-            surrogate_key(&br),
-            surrogate_key(&key(&r, "/c/y", None, Some("br")))
+            surrogate_key(br.as_bytes()),
+            surrogate_key(key(&r, "/c/y", None, Some("br")).as_bytes())
         );
         Ok(())
     }
@@ -622,6 +696,19 @@ mod tests {
         assert!(decode_head(b"other/1\n200\n").is_err());
         assert!(decode_head(b"firstbyte-cache/1\nxyz\n").is_err());
         assert!(decode_head(b"firstbyte-cache/1\n200\nno separator\n").is_err());
+    }
+
+    #[test]
+    fn a_pass_marker_never_outlives_the_route_ttl() {
+        let settings = |ttl| CacheSettings {
+            ttl,
+            stale_while_revalidate: 0,
+            max_bytes: 1,
+        };
+        assert_eq!(pass_ttl(&settings(3)), Duration::from_secs(3));
+        assert_eq!(pass_ttl(&settings(3600)), PASS_TTL);
+        // Not a head a stored object could have: a marker is never served as one.
+        assert!(decode_head(PASS_MARKER).is_err());
     }
 
     #[test]

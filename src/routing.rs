@@ -6,6 +6,7 @@
 //! whose prefix or host cannot be read never matches: `make check-config` names it before
 //! deploy, and it costs other requests nothing.
 
+use std::cell::OnceCell;
 use std::rc::Rc;
 
 use fastly::Request;
@@ -26,13 +27,14 @@ pub enum Target {
     NotFound,
 }
 
-/// Matches a request; `host` as [`host`] gives it (no port, no trailing dot, lowercase).
-/// An error is the matched route's: every unusable key of it.
+/// Matches a request; `host` gives its host as [`host`] does (no port, no trailing dot,
+/// lowercase), asked only once a route with a host has matched on its prefix. An error is
+/// the matched route's: every unusable key of it.
 pub fn resolve(
     settings: &Settings,
     source: &impl Source,
     routes: &mut RouteCache,
-    host: Option<&str>,
+    host: impl FnOnce() -> Option<String>,
     path: &str,
 ) -> Result<Target, Vec<ConfigError>> {
     if path == "/" {
@@ -46,9 +48,18 @@ pub fn resolve(
     if path.starts_with(RESERVED_PREFIX) {
         return Ok(Target::NotFound);
     }
+    // Worked out (a URL parse) only the first time a route asks.
+    let known = OnceCell::new();
+    let mut make = Some(host);
+    let mut host = || {
+        known
+            .get_or_init(|| make.take().and_then(|f| f()))
+            .as_deref()
+    };
     for name in &settings.routes {
         let matches = route_prefix(source, name).is_ok_and(|p| prefix_matches(&p, path))
-            && route_host(source, name).is_ok_and(|h| host_matches(h.as_deref(), host));
+            && route_host(source, name)
+                .is_ok_and(|h| h.is_none_or(|wanted| host_matches(&wanted, host())));
         if matches {
             return routes.get(name, source, settings).map(Target::Proxy);
         }
@@ -79,12 +90,8 @@ pub fn backend_path(route: &Route, path: &str) -> String {
     }
 }
 
-fn host_matches(wanted: Option<&str>, host: Option<&str>) -> bool {
-    match (wanted, host) {
-        (None, _) => true,
-        (Some(wanted), Some(host)) => wanted.eq_ignore_ascii_case(host),
-        (Some(_), None) => false,
-    }
+fn host_matches(wanted: &str, host: Option<&str>) -> bool {
+    host.is_some_and(|host| wanted.eq_ignore_ascii_case(host))
 }
 
 /// The host a request is for, as routes match it: the URL's host (what the request line or
@@ -210,8 +217,14 @@ mod tests {
 
     fn resolve_in(source: &MapSource, host: Option<&str>, path: &str) -> Result<Target, String> {
         let settings = Settings::parse(source).map_err(|e| e.to_string())?;
-        resolve(&settings, source, &mut RouteCache::default(), host, path)
-            .map_err(|e| format!("{e:?}"))
+        resolve(
+            &settings,
+            source,
+            &mut RouteCache::default(),
+            || host.map(str::to_string),
+            path,
+        )
+        .map_err(|e| format!("{e:?}"))
     }
 
     fn name(target: &Target) -> Option<String> {
@@ -263,7 +276,7 @@ mod tests {
             Some("origin")
         );
         let settings = Settings::parse(&c)?;
-        let Err(err) = resolve(&settings, &c, &mut RouteCache::default(), None, "/b/x") else {
+        let Err(err) = resolve(&settings, &c, &mut RouteCache::default(), || None, "/b/x") else {
             return Err("the matched route's own key is an error".into());
         };
         assert_eq!(err[0].key, "route.broken.pump");

@@ -1,16 +1,33 @@
 //! The Config Store behind [`crate::config`], and the backends fastly.toml declares.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use fastly::{Backend, ConfigStore};
 
 use firstbyte_config::{ConfigError, Source, STORE};
 
-pub struct EdgeStore(ConfigStore);
+/// The store as one request sees it: each key is looked up once, so a key read twice (a
+/// route's prefix and host, read to match it and again to build it, or to see whether a
+/// reused instance's route changed) costs one lookup.
+pub struct EdgeStore {
+    store: ConfigStore,
+    read: RefCell<HashMap<String, Option<String>>>,
+}
 
 impl Source for EdgeStore {
     fn get(&self, key: &str) -> Result<Option<String>, String> {
-        self.0
+        if let Some(value) = self.read.borrow().get(key) {
+            return Ok(value.clone());
+        }
+        let value = self
+            .store
             .try_get(key)
-            .map_err(|e| format!("lookup failed: {e:?}"))
+            .map_err(|e| format!("lookup failed: {e:?}"))?;
+        self.read
+            .borrow_mut()
+            .insert(key.to_string(), value.clone());
+        Ok(value)
     }
 
     fn backend_exists(&self, name: &str) -> bool {
@@ -21,7 +38,10 @@ impl Source for EdgeStore {
 /// The store this app's settings live in.
 pub fn open() -> Result<EdgeStore, ConfigError> {
     ConfigStore::try_open(STORE)
-        .map(EdgeStore)
+        .map(|store| EdgeStore {
+            store,
+            read: RefCell::default(),
+        })
         .map_err(|e| ConfigError {
             key: STORE.to_string(),
             reason: format!("the config store cannot be opened ({e:?}); link it to the service"),

@@ -54,7 +54,6 @@ pub struct Config {
 /// The global settings and the route list: what every request reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    pub response_text: String,
     pub log_level: LevelFilter,
     /// Whether error bodies say what went wrong in detail (the key, the value, the backend's
     /// error); otherwise a 5xx says only its status and the detail goes to the app log.
@@ -151,17 +150,20 @@ impl Settings {
     /// Reads the global keys and the route list; the first unusable one is the error.
     pub fn parse(source: &impl Source) -> Result<Settings, ConfigError> {
         let get = |key: &str| read(source, key);
-        let response_text = get("response_text")?.unwrap_or_else(|| DEFAULT_RESPONSE_TEXT.into());
         let log_level = log_level(&get("log_level")?)?;
         let debug_errors = debug_errors(&get("debug_errors")?)?;
-        let generator = generator(&get("generator")?, &get("generator_max_bytes")?)?;
+        // The ceiling is read only when the generator is on ([`Config::check`] reads it
+        // always).
+        let generator = match switch("generator", &get("generator")?)? {
+            true => Some(generator_max(&get("generator_max_bytes")?)?),
+            false => None,
+        };
         let reuse_wait = reuse_wait(&get("reuse_ms")?)?;
         let routes = route_names(&get("routes")?)?
             .into_iter()
             .map(str::to_string)
             .collect();
         Ok(Settings {
-            response_text,
             log_level,
             debug_errors,
             generator,
@@ -192,6 +194,10 @@ impl Config {
             Err(e) => return vec![e],
         };
         let mut errors = Vec::new();
+        // Read by requests only while the generator is on; checked whatever it is.
+        if let Err(e) = read(source, "generator_max_bytes").and_then(|v| generator_max(&v)) {
+            errors.push(e);
+        }
         for name in &settings.routes {
             if let Err(mut e) = Route::check(name, source) {
                 errors.append(&mut e);
@@ -339,24 +345,23 @@ pub fn debug_errors(value: &Option<String>) -> Result<bool, ConfigError> {
     switch("debug_errors", value)
 }
 
-/// The generator's ceiling when `generator` is on.
-fn generator(
-    switched: &Option<String>,
-    max_bytes: &Option<String>,
-) -> Result<Option<u64>, ConfigError> {
-    if !switch("generator", switched)? {
-        return Ok(None);
-    }
-    let Some(text) = max_bytes.as_deref().map(str::trim) else {
-        return Ok(Some(DEFAULT_GENERATOR_MAX_BYTES));
+/// The generator's ceiling, `generator_max_bytes`.
+fn generator_max(value: &Option<String>) -> Result<u64, ConfigError> {
+    let Some(text) = value.as_deref().map(str::trim) else {
+        return Ok(DEFAULT_GENERATOR_MAX_BYTES);
     };
     match text.parse::<u64>() {
-        Ok(n) if n <= MAX_GENERATOR_BYTES => Ok(Some(n)),
+        Ok(n) if n <= MAX_GENERATOR_BYTES => Ok(n),
         _ => Err(ConfigError::new(
             "generator_max_bytes",
             format!("'{text}' is not a whole number of bytes up to {MAX_GENERATOR_BYTES}"),
         )),
     }
+}
+
+/// What `GET /` says: read only by the request that asks for it.
+pub fn response_text(source: &impl Source) -> Result<String, ConfigError> {
+    Ok(read(source, "response_text")?.unwrap_or_else(|| DEFAULT_RESPONSE_TEXT.into()))
 }
 
 /// `on` or `off` (absent: off, the safe setting for a deployed service).
@@ -408,7 +413,9 @@ impl Route {
         Route::read(name, source, false)
     }
 
-    fn read(name: &str, source: &impl Source, build: bool) -> Result<Route, Vec<ConfigError>> {
+    /// `check`: the deploy-time check, which builds every stage and reads every key, even
+    /// those the route's other settings make irrelevant to a request.
+    fn read(name: &str, source: &impl Source, check: bool) -> Result<Route, Vec<ConfigError>> {
         let mut errors = Vec::new();
         let prefix = take(&mut errors, route_prefix(source, name));
         let host = take(&mut errors, route_host(source, name)).flatten();
@@ -455,8 +462,8 @@ impl Route {
             optional(source, name, "between_bytes_timeout_ms").and_then(timeout),
         )
         .flatten();
-        let chain = parse_chain(&|field| optional(source, name, field), build, &mut errors);
-        let cache = take(&mut errors, parse_cache(source, name)).flatten();
+        let chain = parse_chain(&|field| optional(source, name, field), check, &mut errors);
+        let cache = take(&mut errors, parse_cache(source, name, check)).flatten();
         match (prefix, backend, strip_prefix, pump, raw_paths) {
             (Some(prefix), Some(backend), Some(strip_prefix), Some(pump), Some(raw_paths))
                 if errors.is_empty() =>
@@ -483,7 +490,8 @@ impl Route {
 }
 
 impl Route {
-    /// [`Route::parse`], and every stage built once: what a deploy-time check adds.
+    /// [`Route::parse`], with every stage built once and every key read, even those the
+    /// route's other settings make irrelevant: what a deploy-time check adds.
     pub fn check(name: &str, source: &impl Source) -> Result<Route, Vec<ConfigError>> {
         Route::read(name, source, true)
     }
@@ -504,13 +512,14 @@ fn backend(source: &impl Source, name: &str) -> Result<String, ConfigError> {
 
 /// `transforms`, each stage's JSON parameters, `compress`, `content_types`, `statuses` and
 /// the decompression limits; a chain exists when stages or compression are configured.
-/// Each key is checked on its own, and every unusable one lands in `errors`.
+/// Each key is checked on its own, and every unusable one lands in `errors`. `check` as in
+/// [`Route::read`].
 fn parse_chain(
     optional: &impl Fn(&str) -> Result<Option<(String, String)>, ConfigError>,
-    build: bool,
+    check: bool,
     errors: &mut Vec<ConfigError>,
 ) -> Option<Chain> {
-    let stages = take(errors, parse_stages(optional, build)).unwrap_or_default();
+    let stages = take(errors, parse_stages(optional, check)).unwrap_or_default();
     let compress = take(
         errors,
         optional("compress").and_then(|entry| match entry {
@@ -519,6 +528,11 @@ fn parse_chain(
         }),
     )
     .unwrap_or_default();
+    // The keys below only shape a chain. A request without one does not read them; the
+    // deploy-time check does, to report them.
+    if !check && stages.is_empty() && compress.is_empty() {
+        return None;
+    }
     let content_types = take(errors, optional("content_types"))
         .flatten()
         .map(|(_, v)| {
@@ -594,7 +608,13 @@ fn parse_stages(
 
 /// `cache_ttl` turns the cache on; the other `cache_*` keys only refine it, so setting them
 /// alone is a mistake worth naming.
-fn parse_cache(source: &impl Source, name: &str) -> Result<Option<CacheSettings>, ConfigError> {
+/// The `cache_*` keys. Without `cache_ttl` a request reads no other; the deploy-time check
+/// (`check`) reads them all, to report those that have no effect.
+fn parse_cache(
+    source: &impl Source,
+    name: &str,
+    check: bool,
+) -> Result<Option<CacheSettings>, ConfigError> {
     let seconds = |field: &str, min: u64| -> Result<Option<u32>, ConfigError> {
         optional(source, name, field)?
             .map(|(key, value)| match value.parse::<u64>() {
@@ -609,6 +629,9 @@ fn parse_cache(source: &impl Source, name: &str) -> Result<Option<CacheSettings>
             .transpose()
     };
     let ttl = seconds("cache_ttl", 1)?;
+    if ttl.is_none() && !check {
+        return Ok(None);
+    }
     let stale_while_revalidate = seconds("cache_stale_while_revalidate", 0)?;
     let max_bytes = optional(source, name, "cache_max_bytes")?
         .map(|(k, v)| positive(&k, &v).map(|n| (k, n)))
@@ -724,7 +747,7 @@ mod tests {
     #[test]
     fn empty_store_gives_defaults_and_no_routes() -> TestResult {
         let config = parse(&[])?;
-        assert_eq!(config.settings.response_text, DEFAULT_RESPONSE_TEXT);
+        assert_eq!(response_text(&source(&[]))?, DEFAULT_RESPONSE_TEXT);
         assert_eq!(config.settings.log_level, LevelFilter::Info);
         assert_eq!(
             config.settings.reuse_wait,
@@ -759,7 +782,7 @@ mod tests {
             ("reuse_ms", " 0 "),
             ("response_text", "hi"),
         ]))?;
-        assert_eq!(config.settings.response_text, "hi");
+        assert_eq!(response_text(&source(&[("response_text", "hi")]))?, "hi");
         assert_eq!(config.settings.log_level, LevelFilter::Debug);
         assert!(config.settings.debug_errors);
         assert_eq!(config.settings.generator, Some(DEFAULT_GENERATOR_MAX_BYTES));
@@ -858,6 +881,66 @@ mod tests {
         assert_eq!(route.prefix, "/origin/");
         let settings = Settings::parse(&source(&pairs))?;
         assert_eq!(settings.routes, ["broken", "origin"]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_request_skips_keys_its_route_makes_irrelevant_and_the_check_reports_them() {
+        // No stages, no compress, no cache_ttl: the chain's and the cache's other keys shape
+        // nothing, so a request does not read them.
+        let pairs = with(&[
+            ("route.origin.statuses", "lots"),
+            ("route.origin.content_types", "text/html"),
+            ("route.origin.cache_max_bytes", "0"),
+        ]);
+        let reads = std::cell::RefCell::new(Vec::new());
+        let counting = Counting {
+            source: source(&pairs),
+            reads: &reads,
+        };
+        assert!(Route::parse("origin", &counting).is_ok());
+        let read = reads.borrow();
+        for skipped in ["statuses", "content_types", "cache_max_bytes"] {
+            let key = format!("route.origin.{skipped}");
+            assert!(!read.contains(&key), "{key} was read: {read:?}");
+        }
+        let errors = Route::check("origin", &source(&pairs))
+            .err()
+            .unwrap_or_default();
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["route.origin.statuses", "route.origin.cache_max_bytes"]
+        );
+    }
+
+    /// A source that lists the keys read from it.
+    struct Counting<'a> {
+        source: MapSource,
+        reads: &'a std::cell::RefCell<Vec<String>>,
+    }
+
+    impl Source for Counting<'_> {
+        fn get(&self, key: &str) -> Result<Option<String>, String> {
+            self.reads.borrow_mut().push(key.to_string());
+            self.source.get(key)
+        }
+        fn backend_exists(&self, name: &str) -> bool {
+            self.source.backend_exists(name)
+        }
+    }
+
+    #[test]
+    fn the_generator_ceiling_is_read_while_on_and_checked_always() -> TestResult {
+        let off = [("generator_max_bytes", "lots")];
+        assert_eq!(Settings::parse(&source(&off))?.generator, None);
+        let errors = Config::check(&source(&off));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].key, "generator_max_bytes");
+        assert_eq!(
+            err_key(&[("generator", "on"), ("generator_max_bytes", "lots")]),
+            "generator_max_bytes"
+        );
         Ok(())
     }
 

@@ -2,7 +2,8 @@
 //! their listed order. Nothing in a request can name a backend; it can only match a route.
 //!
 //! Matching reads each listed route's `prefix`, and its `host` once the prefix matches,
-//! until one matches; only that route is read whole and built ([`RouteCache`]). A route
+//! until one matches, unless the `routes` list gives them; only that route is read whole
+//! and built ([`RouteCache`]). A route
 //! whose prefix or host cannot be read never matches: `make check-config` names it before
 //! deploy, and it costs other requests nothing.
 
@@ -10,7 +11,7 @@ use std::cell::OnceCell;
 use std::rc::Rc;
 
 use fastly::Request;
-use firstbyte_config::{route_host, route_prefix, ConfigError, Route, Settings, Source};
+use firstbyte_config::{route_host, route_prefix, ConfigError, Listed, Route, Settings, Source};
 
 use crate::route_cache::RouteCache;
 
@@ -56,12 +57,24 @@ pub fn resolve(
             .get_or_init(|| make.take().and_then(|f| f()))
             .as_deref()
     };
-    for name in &settings.routes {
-        let matches = route_prefix(source, name).is_ok_and(|p| prefix_matches(&p, path))
-            && route_host(source, name)
-                .is_ok_and(|h| h.is_none_or(|wanted| host_matches(&wanted, host())));
+    for (name, listed) in settings.routes.iter().zip(&settings.matches) {
+        let matches = match listed {
+            // The list gives the match: no key to read.
+            Some(m) => {
+                prefix_matches(&m.prefix, path)
+                    && m.host
+                        .as_ref()
+                        .is_none_or(|wanted| host_matches(wanted, host()))
+            }
+            None => {
+                route_prefix(source, name).is_ok_and(|p| prefix_matches(&p, path))
+                    && route_host(source, name)
+                        .is_ok_and(|h| h.is_none_or(|wanted| host_matches(&wanted, host())))
+            }
+        };
         if matches {
-            return routes.get(name, source, settings).map(Target::Proxy);
+            let source = Listed::new(source, settings);
+            return routes.get(name, &source, settings).map(Target::Proxy);
         }
     }
     Ok(Target::NotFound)
@@ -232,6 +245,44 @@ mod tests {
             Target::Proxy(r) => Some(r.name.clone()),
             _ => None,
         }
+    }
+
+    #[test]
+    fn matches_given_in_the_list_route_like_their_keys() -> TestResult {
+        // The same routes as `store` makes, their matches in the list instead.
+        let listed = MapSource::new(
+            [
+                ("routes", "api /api/ api.example.com, web /, old"),
+                ("route.api.backend", "origin"),
+                ("route.web.backend", "origin"),
+                ("route.old.prefix", "/old/"),
+                ("route.old.backend", "origin"),
+            ],
+            ["origin"],
+        );
+        let keyed = store(
+            &[
+                ("api", "/api/", Some("api.example.com")),
+                ("web", "/", None),
+                ("old", "/old/", None),
+            ],
+            false,
+        );
+        for (host, path, want) in [
+            (Some("api.example.com"), "/api/x", "api"),
+            (Some("www.example.com"), "/api/x", "web"),
+            (None, "/api/x", "web"),
+            (None, "/old/x", "web"),
+        ] {
+            for source in [&listed, &keyed] {
+                let got = resolve_in(source, host, path)?;
+                assert_eq!(name(&got).as_deref(), Some(want), "{host:?} {path}");
+                if let Target::Proxy(route) = got {
+                    assert_eq!(route.host.is_some(), want == "api");
+                }
+            }
+        }
+        Ok(())
     }
 
     #[test]

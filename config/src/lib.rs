@@ -65,6 +65,18 @@ pub struct Settings {
     pub reuse_wait: Duration,
     /// Route names, in match order.
     pub routes: Vec<String>,
+    /// Beside each route, the match the list itself gives (a `name prefix [host]` entry),
+    /// standing in for the route's `prefix` and `host` keys: see [`Listed`].
+    pub matches: Vec<Option<Match>>,
+}
+
+/// A route's match as the `routes` list can give it: with many routes, matching then reads
+/// one key instead of each route's `prefix` (a lookup a route, at the edge).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    pub prefix: String,
+    /// Lowercase.
+    pub host: Option<String>,
 }
 
 /// Where a family of paths goes, and how the backend request is shaped.
@@ -159,16 +171,14 @@ impl Settings {
             false => None,
         };
         let reuse_wait = reuse_wait(&get("reuse_ms")?)?;
-        let routes = route_names(&get("routes")?)?
-            .into_iter()
-            .map(str::to_string)
-            .collect();
+        let entries = route_list(&get("routes")?)?;
         Ok(Settings {
             log_level,
             debug_errors,
             generator,
             reuse_wait,
-            routes,
+            routes: entries.iter().map(|(name, _)| name.clone()).collect(),
+            matches: entries.into_iter().map(|(_, m)| m).collect(),
         })
     }
 }
@@ -178,9 +188,10 @@ impl Config {
     /// one is the error.
     pub fn parse(source: &impl Source) -> Result<Config, ConfigError> {
         let settings = Settings::parse(source)?;
+        let listed = Listed::new(source, &settings);
         let mut routes = Vec::new();
         for name in &settings.routes {
-            let route = Route::check(name, source).map_err(|mut errors| errors.remove(0))?;
+            let route = Route::check(name, &listed).map_err(|mut errors| errors.remove(0))?;
             routes.push(route);
         }
         Ok(Config { settings, routes })
@@ -198,8 +209,25 @@ impl Config {
         if let Err(e) = read(source, "generator_max_bytes").and_then(|v| generator_max(&v)) {
             errors.push(e);
         }
+        // A match given twice, in the list and in the route's own keys, is one too many.
+        let listed = settings.routes.iter().zip(&settings.matches);
+        for (name, m) in listed.filter_map(|(n, m)| Some((n, m.as_ref()?))) {
+            for field in ["prefix", "host"] {
+                let key = route_key(name, field);
+                if matches!(read(source, &key), Ok(Some(_))) {
+                    errors.push(ConfigError::new(
+                        key,
+                        format!(
+                            "the routes list gives this route's match ('{name} {}'); remove one",
+                            m.prefix
+                        ),
+                    ));
+                }
+            }
+        }
+        let listed = Listed::new(source, &settings);
         for name in &settings.routes {
-            if let Err(mut e) = Route::check(name, source) {
+            if let Err(mut e) = Route::check(name, &listed) {
                 errors.append(&mut e);
             }
         }
@@ -380,30 +408,88 @@ fn reuse_wait(value: &Option<String>) -> Result<Duration, ConfigError> {
     }
 }
 
-fn route_names(value: &Option<String>) -> Result<Vec<&str>, ConfigError> {
+/// The `routes` list: `name`, or `name prefix [host]` to give the route's match in the list.
+fn route_list(value: &Option<String>) -> Result<Vec<(String, Option<Match>)>, ConfigError> {
     let Some(list) = value else {
         return Ok(Vec::new());
     };
-    let mut names: Vec<&str> = Vec::new();
-    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+    let bad = |reason: String| ConfigError::new("routes", reason);
+    let mut entries: Vec<(String, Option<Match>)> = Vec::new();
+    for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let mut fields = entry.split_whitespace();
+        let name = fields.next().unwrap_or_default();
         let valid = name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !valid {
-            return Err(ConfigError::new(
-                "routes",
-                format!("route name '{name}' may only hold letters, digits, '_' and '-'"),
-            ));
+            return Err(bad(format!(
+                "route name '{name}' may only hold letters, digits, '_' and '-'"
+            )));
         }
-        if names.contains(&name) {
-            return Err(ConfigError::new(
-                "routes",
-                format!("route '{name}' is listed twice"),
-            ));
+        if entries.iter().any(|(n, _)| n == name) {
+            return Err(bad(format!("route '{name}' is listed twice")));
         }
-        names.push(name);
+        let m = match (fields.next(), fields.next(), fields.next()) {
+            (None, _, _) => None,
+            (Some(prefix), host, None) => {
+                if !prefix.starts_with('/') {
+                    return Err(bad(format!(
+                        "route '{name}': prefix '{prefix}' must start with '/'"
+                    )));
+                }
+                Some(Match {
+                    prefix: prefix.to_string(),
+                    host: host.map(str::to_ascii_lowercase),
+                })
+            }
+            (Some(_), _, Some(extra)) => {
+                return Err(bad(format!(
+                    "route '{name}': '{extra}' is one field too many (name prefix [host])"
+                )))
+            }
+        };
+        entries.push((name.to_string(), m));
     }
-    Ok(names)
+    Ok(entries)
+}
+
+/// A source in which the matches the `routes` list gives stand for their routes' `prefix`
+/// and `host` keys (which are then not read), so the rest of the config reads a route the
+/// same whichever way its match is given.
+pub struct Listed<'a, S> {
+    source: &'a S,
+    settings: &'a Settings,
+}
+
+impl<'a, S: Source> Listed<'a, S> {
+    pub fn new(source: &'a S, settings: &'a Settings) -> Listed<'a, S> {
+        Listed { source, settings }
+    }
+
+    /// The value the list gives for `key`, when it is a listed match's prefix or host.
+    fn listed(&self, key: &str) -> Option<Option<String>> {
+        let (name, field) = key.strip_prefix("route.")?.rsplit_once('.')?;
+        let i = self.settings.routes.iter().position(|n| n == name)?;
+        let m = self.settings.matches.get(i)?.as_ref()?;
+        match field {
+            "prefix" => Some(Some(m.prefix.clone())),
+            "host" => Some(m.host.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl<S: Source> Source for Listed<'_, S> {
+    fn get(&self, key: &str) -> Result<Option<String>, String> {
+        match self.listed(key) {
+            Some(value) => Ok(value),
+            None => self.source.get(key),
+        }
+    }
+
+    fn backend_exists(&self, name: &str) -> bool {
+        self.source.backend_exists(name)
+    }
 }
 
 impl Route {
@@ -942,6 +1028,68 @@ mod tests {
             "generator_max_bytes"
         );
         Ok(())
+    }
+
+    #[test]
+    fn the_routes_list_may_give_each_match() -> TestResult {
+        let pairs = [
+            ("routes", "a /a/, b /b Example.COM ,c"),
+            ("route.a.backend", "origin"),
+            ("route.b.backend", "origin"),
+            ("route.c.prefix", "/c/"),
+            ("route.c.backend", "origin"),
+        ];
+        let settings = Settings::parse(&source(&pairs))?;
+        assert_eq!(settings.routes, ["a", "b", "c"]);
+        let m = |prefix: &str, host: Option<&str>| {
+            Some(Match {
+                prefix: prefix.into(),
+                host: host.map(Into::into),
+            })
+        };
+        assert_eq!(
+            settings.matches,
+            [m("/a/", None), m("/b", Some("example.com")), None]
+        );
+        // The listed match stands for the keys, which are never read.
+        let reads = std::cell::RefCell::new(Vec::new());
+        let counting = Counting {
+            source: source(&pairs),
+            reads: &reads,
+        };
+        let route =
+            Route::parse("b", &Listed::new(&counting, &settings)).map_err(|e| format!("{e:?}"))?;
+        assert_eq!(route.prefix, "/b");
+        assert_eq!(route.host.as_deref(), Some("example.com"));
+        assert!(!reads
+            .borrow()
+            .iter()
+            .any(|k| k.ends_with(".prefix") || k.ends_with(".host")));
+        assert_eq!(parse(&pairs)?.routes.len(), 3);
+        assert!(Config::check(&source(&pairs)).is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn a_listed_match_is_checked_and_never_given_twice() {
+        for (list, why) in [
+            ("a a/", "must start with '/'"),
+            ("a /a/ example.com extra", "one field too many"),
+            ("a /a/, a /b/", "listed twice"),
+        ] {
+            let errors = Config::check(&source(&[("routes", list)]));
+            assert_eq!(errors.len(), 1, "{list}: {errors:?}");
+            assert_eq!(errors[0].key, "routes");
+            assert!(errors[0].reason.contains(why), "{list}: {errors:?}");
+        }
+        let twice = [
+            ("routes", "a /a/"),
+            ("route.a.prefix", "/a/"),
+            ("route.a.backend", "origin"),
+        ];
+        let errors = Config::check(&source(&twice));
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["route.a.prefix"], "{errors:?}");
     }
 
     #[test]

@@ -304,8 +304,8 @@ pub fn load_checks(cells: &[LoadCell], small: &str, reuse_ms: Option<&str>) -> V
         ),
         ratio_check(
             format!(
-                "firstbyte with {ROUTES} routes, the match listed last, req/s ≥ 0.95 × with {}, \
-                 the match first ({small})",
+                "firstbyte with {ROUTES} routes (matches given in `routes`), the match listed \
+                 last, req/s ≥ 0.95 × with {}, the match first ({small})",
                 super::bench_routes_listed()
             ),
             rps(cells, FIRSTBYTE_ROUTES, small),

@@ -8,11 +8,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use crate::process::{
-    answers, find_program, isolate, running_as_root, terminate, wait_until_serving, ScratchDir,
+    answers, find_program, running_as_root, terminate, wait_until_serving, ScratchDir,
 };
 use crate::stack::free_port;
 
@@ -80,23 +80,14 @@ impl Nginx {
         let conf = config(purpose, dir.path(), addr, running_as_root(), &site);
         std::fs::write(&conf_path, conf)
             .map_err(|e| format!("nginx: {}: {e}", conf_path.display()))?;
-        let output = dir
-            .output_log()
-            .map_err(|e| format!("nginx: output log: {e}"))?;
         let mut command = Command::new(bin);
         command
             .arg("-p")
             .arg(dir.path())
             .arg("-c")
             .arg(&conf_path)
-            .args(["-g", "daemon off;"])
-            .stdin(Stdio::null())
-            .stdout(output.0)
-            .stderr(output.1);
-        isolate(&mut command);
-        let child = command
-            .spawn()
-            .map_err(|e| format!("cannot start nginx ({}): {e}", bin.display()))?;
+            .args(["-g", "daemon off;"]);
+        let child = dir.spawn(&format!("nginx ({})", bin.display()), &mut command)?;
         let mut nginx = Nginx { addr, child, dir };
         // On failure `nginx` drops here: the process is stopped and the dir removed.
         nginx.wait_until_serving()?;

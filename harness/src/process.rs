@@ -151,6 +151,22 @@ impl ScratchDir {
         Ok((file.try_clone()?, file))
     }
 
+    /// Starts `command` as a child that leads its own group ([`isolate`]), with no stdin
+    /// and its stdout and stderr in the dir's `output.log`. `what` names it in errors.
+    pub(crate) fn spawn(&self, what: &str, command: &mut Command) -> Result<Child, String> {
+        let output = self
+            .output_log()
+            .map_err(|e| format!("{what}: output log: {e}"))?;
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(output.0)
+            .stderr(output.1);
+        isolate(command);
+        command
+            .spawn()
+            .map_err(|e| format!("cannot start {what}: {e}"))
+    }
+
     pub(crate) fn read(&self, name: &str) -> String {
         std::fs::read(self.path.join(name))
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())

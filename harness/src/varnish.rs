@@ -9,10 +9,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
-use crate::process::{answers, find_program, isolate, terminate, wait_until_serving, ScratchDir};
+use crate::process::{answers, find_program, terminate, wait_until_serving, ScratchDir};
 use crate::stack::free_port;
 
 /// How long varnishd may take to compile its VCL and answer on its port.
@@ -45,9 +45,6 @@ impl Varnish {
         let dir = ScratchDir::new("varnish").map_err(|e| format!("varnish: temp dir: {e}"))?;
         let port = free_port().map_err(|e| format!("varnish: no free port: {e}"))?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let output = dir
-            .output_log()
-            .map_err(|e| format!("varnish: output log: {e}"))?;
         let mut command = Command::new(&bin);
         command
             // Foreground, no jail (as root the default jail wants the package's users and
@@ -55,14 +52,8 @@ impl Varnish {
             .args(["-F", "-j", "none", "-n"])
             .arg(dir.path().join("work"))
             .args(["-a", &addr.to_string(), "-b", &backend.to_string()])
-            .args(["-s", "malloc,2G", "-t", TTL_SECS])
-            .stdin(Stdio::null())
-            .stdout(output.0)
-            .stderr(output.1);
-        isolate(&mut command);
-        let child = command
-            .spawn()
-            .map_err(|e| format!("cannot start varnishd ({}): {e}", bin.display()))?;
+            .args(["-s", "malloc,2G", "-t", TTL_SECS]);
+        let child = dir.spawn(&format!("varnishd ({})", bin.display()), &mut command)?;
         let mut varnish = Varnish { addr, child, dir };
         let Varnish { addr, child, dir } = &mut varnish;
         wait_until_serving(

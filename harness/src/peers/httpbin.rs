@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::process::{answers, isolate, kill_group, wait_until_serving, ScratchDir};
+use crate::process::{answers, kill_group, wait_until_serving, ScratchDir};
 use crate::stack::free_port;
 
 /// How long gunicorn may take to boot its workers and answer `/get`.
@@ -70,9 +70,6 @@ impl Httpbin {
         let dir = ScratchDir::new("httpbin").map_err(|e| format!("httpbin: temp dir: {e}"))?;
         let port = free_port().map_err(|e| format!("httpbin: no free port: {e}"))?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let output = dir
-            .output_log()
-            .map_err(|e| format!("httpbin: output log: {e}"))?;
         let mut command = Command::new("python3");
         command
             .args(["-m", "gunicorn", "--bind"])
@@ -84,15 +81,8 @@ impl Httpbin {
         if installed.has_control_socket {
             command.arg("--no-control-socket");
         }
-        command
-            .arg("httpbin:app")
-            .stdin(Stdio::null())
-            .stdout(output.0)
-            .stderr(output.1);
-        isolate(&mut command);
-        let child = command
-            .spawn()
-            .map_err(|e| format!("cannot start gunicorn (python3 -m gunicorn): {e}"))?;
+        command.arg("httpbin:app");
+        let child = dir.spawn("gunicorn (python3 -m gunicorn)", &mut command)?;
         let mut httpbin = Httpbin { addr, child, dir };
         // On failure `httpbin` drops here: the group is killed and the dir removed.
         httpbin.wait_until_serving()?;

@@ -100,6 +100,16 @@ fn owned(entries: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+/// The manifest a Viceroy of the bench serves with: fastly.toml with `spec`'s store.
+fn edge_manifest(spec: &EdgeSpec, origin: SocketAddr) -> Result<String, String> {
+    let store = (spec.store)();
+    let store: Vec<(&str, Option<&str>)> = store
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_deref()))
+        .collect();
+    manifest(origin, &store).map_err(|e| format!("{}: manifest: {e}", spec.name))
+}
+
 /// The demo config with the bench's routes.
 pub fn bench_store() -> Vec<(String, Option<String>)> {
     owned(BENCH_ROUTES)
@@ -473,27 +483,19 @@ pub struct Bench {
 }
 
 impl Bench {
-    /// Starts the origin, the Viceroys of [`EDGES`], and nginx when installed; `notice`
-    /// hears about modes that cannot run.
+    /// Starts the origin, and nginx and Varnish when installed; `notice` hears about modes
+    /// that cannot run. The Viceroys of [`EDGES`] start with [`Bench::use_edges`], part by
+    /// part: an idle Viceroy is not idle (its epoch thread ticks every 50 µs; measured here,
+    /// an idle one took 28 % of a core), so the bench runs only those a part measures.
     pub fn start(notice: &mut dyn FnMut(&str)) -> Result<Bench, String> {
         let origin = OriginServer::start().map_err(|e| format!("dev origin: {e}"))?;
-        let mut edges = Vec::new();
-        let mut firstbyte_reuse_ms = None;
-        for spec in EDGES {
-            let store = (spec.store)();
-            let store: Vec<(&str, Option<&str>)> = store
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_deref()))
-                .collect();
-            let manifest = manifest(origin.addr, &store)
-                .map_err(|e| format!("{}: manifest: {e}", spec.name))?;
-            if spec.name == "firstbyte" {
-                firstbyte_reuse_ms = store_value(&manifest, "reuse_ms");
-            }
-            let edge = Edge::start(&wasm(spec.app), &manifest)
-                .map_err(|e| format!("{}: {e}", spec.name))?;
-            edges.push((spec.name, edge));
-        }
+        let firstbyte_reuse_ms = EDGES
+            .iter()
+            .find(|spec| spec.name == "firstbyte")
+            .map(|spec| edge_manifest(spec, origin.addr))
+            .transpose()?
+            .and_then(|manifest| store_value(&manifest, "reuse_ms"));
+        let edges = Vec::new();
         let nginx = nginx::start(origin.addr)?;
         if nginx.is_none() {
             notice("nginx is not installed: the nginx modes are skipped (apt-get install nginx-light to add them)");
@@ -514,6 +516,34 @@ impl Bench {
             load_modes,
             firstbyte_reuse_ms,
         })
+    }
+
+    /// Runs exactly the Viceroys named (of [`EDGES`]): stops the others, starts those not
+    /// running yet.
+    pub fn use_edges(&mut self, names: &[&str]) -> Result<(), String> {
+        self.edges.retain(|(name, _)| names.contains(name));
+        for spec in EDGES.iter().filter(|spec| names.contains(&spec.name)) {
+            if self.edge(spec.name).is_none() {
+                let manifest = edge_manifest(spec, self.origin.addr)?;
+                let edge = Edge::start(&wasm(spec.app), &manifest)
+                    .map_err(|e| format!("{}: {e}", spec.name))?;
+                self.edges.push((spec.name, edge));
+            }
+        }
+        Ok(())
+    }
+
+    /// The Viceroys `modes` need.
+    pub fn edges_of(modes: &[Mode]) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        for mode in modes {
+            if let Server::Edge(name) = mode.server {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        names
     }
 
     fn addr(&self, mode: &Mode) -> SocketAddr {

@@ -57,6 +57,8 @@ pub const HIT_CHAIN: Mode = Mode {
     accept_encoding: Some("br, gzip"),
 };
 const REFERENCE_NAME: &str = "reference, as many bytes";
+/// The Viceroys this part measures.
+pub const EDGES: [&str; 2] = ["reference", CACHE_EDGE];
 
 #[derive(Debug, Clone)]
 pub struct CacheSettings {

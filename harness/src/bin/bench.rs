@@ -233,10 +233,11 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let started = Instant::now();
     let mut say = |msg: &str| eprintln!("bench [{:>6.1}s] {msg}", started.elapsed().as_secs_f64());
     say(
-        "starting the dev origin, Viceroy (reference, firstbyte, buffered, firstbyte reuse, \
-         firstbyte 100 routes, firstbyte cache), nginx and Varnish",
+        "starting the dev origin, nginx and Varnish; each part then starts the Viceroys it \
+         measures (reference, firstbyte, buffered, firstbyte reuse, firstbyte 100 routes, \
+         firstbyte cache) and stops the others",
     );
-    let bench = Bench::start(&mut say)?;
+    let mut bench = Bench::start(&mut say)?;
     let s = &args.settings;
     // Raised only now, on this thread alone: the servers started above keep their ordinary
     // priority, and the client measuring them is the one that gets the CPU when it is ready.
@@ -253,16 +254,21 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let mut shuffle = Shuffle::new(SEED);
     let mut cells = Vec::new();
     if args.ttfb {
+        bench.use_edges(&Bench::edges_of(&bench.modes))?;
         for workload in &s.workloads {
             cells.extend(bench.run(workload, s, &mut shuffle, &mut say));
         }
     }
     let load_cells = match &args.load {
-        Some(load) => bench.load(load, &mut shuffle, &mut say)?,
+        Some(load) => {
+            bench.use_edges(&Bench::edges_of(&bench.load_modes))?;
+            bench.load(load, &mut shuffle, &mut say)?
+        }
         None => Vec::new(),
     };
     let cache_results = match &args.cache {
         Some(cs) => {
+            bench.use_edges(&cache::EDGES)?;
             let hits = bench.cache_hits(cs, s, &mut shuffle, &mut say)?;
             let cold = bench.cache_cold(cs, &mut shuffle, &mut say)?;
             Some((cs.clients, hits, cold))

@@ -239,22 +239,25 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     );
     let mut bench = Bench::start(&mut say)?;
     let s = &args.settings;
-    // Raised only now, on this thread alone: the servers started above keep their ordinary
-    // priority, and the client measuring them is the one that gets the CPU when it is ready.
-    let raised = priority::raise();
-    if raised.obtained == priority::Obtained::Unchanged {
+    // Each part starts its Viceroys first, then raises this thread alone for its
+    // measuring, and drops back before the next part starts servers: a server started from
+    // a raised thread would inherit the raise (a SCHED_FIFO Viceroy starves nginx), while
+    // the client measuring them must be the one that gets the CPU when it is ready.
+    let obtained = priority::raise().obtained;
+    if obtained == priority::Obtained::Unchanged {
         say(&format!(
             "NOTICE: {}: on a busy machine the client's own waits for the CPU show up in the \
              figures",
-            raised.obtained.describe()
+            obtained.describe()
         ));
     } else {
-        say(&raised.obtained.describe());
+        say(&obtained.describe());
     }
     let mut shuffle = Shuffle::new(SEED);
     let mut cells = Vec::new();
     if args.ttfb {
         bench.use_edges(&Bench::edges_of(&bench.modes))?;
+        let _raised = priority::raise();
         for workload in &s.workloads {
             cells.extend(bench.run(workload, s, &mut shuffle, &mut say));
         }
@@ -262,6 +265,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let load_cells = match &args.load {
         Some(load) => {
             bench.use_edges(&Bench::edges_of(&bench.load_modes))?;
+            let _raised = priority::raise();
             bench.load(load, &mut shuffle, &mut say)?
         }
         None => Vec::new(),
@@ -269,16 +273,15 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let cache_results = match &args.cache {
         Some(cs) => {
             bench.use_edges(&cache::EDGES)?;
+            let _raised = priority::raise();
             let hits = bench.cache_hits(cs, s, &mut shuffle, &mut say)?;
             let cold = bench.cache_cold(cs, &mut shuffle, &mut say)?;
             Some((cs.clients, hits, cold))
         }
         None => None,
     };
-    // Back to the ordinary priority before anything is spawned (the stage benchmarks are
-    // CPU-bound and must not inherit it), and the servers stopped so they do not compete.
-    let obtained = raised.obtained;
-    drop(raised);
+    // Back at the ordinary priority (each part dropped its raise), so the stage benchmarks
+    // do not inherit it; the servers are stopped so they do not compete.
     let modes = bench.modes.clone();
     let firstbyte_reuse_ms = bench.firstbyte_reuse_ms.clone();
     drop(bench);

@@ -37,6 +37,13 @@ struct Args {
     smoke: bool,
 }
 
+fn positive_count(name: &str, v: &str) -> Result<usize, String> {
+    v.parse()
+        .ok()
+        .filter(|r: &usize| *r > 0)
+        .ok_or(format!("{name}: '{v}' is not a positive count"))
+}
+
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut smoke = false;
     let mut scale = 1.0f64;
@@ -59,13 +66,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 )
             }
             "--cache-rounds" => {
-                let v = value("--cache-rounds")?;
-                cache_rounds = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|r: &usize| *r > 0)
-                        .ok_or(format!("--cache-rounds: '{v}' is not a positive count"))?,
-                )
+                cache_rounds = Some(positive_count("--cache-rounds", &value("--cache-rounds")?)?)
             }
             "--parts" => {
                 parts = value("--parts")?
@@ -86,13 +87,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 )
             }
             "--load-rounds" => {
-                let v = value("--load-rounds")?;
-                load_rounds = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|r: &usize| *r > 0)
-                        .ok_or(format!("--load-rounds: '{v}' is not a positive count"))?,
-                )
+                load_rounds = Some(positive_count("--load-rounds", &value("--load-rounds")?)?)
             }
             "--smoke" => smoke = true,
             "--readme" => readme = true,

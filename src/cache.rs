@@ -137,10 +137,17 @@ pub fn lookup(
     };
     let must_fill = tx.must_insert_or_update();
     let mut serves_client = true;
-    let found = tx
-        .found()
-        .filter(|found| found.user_metadata().as_ref() != PASS_MARKER);
-    if tx.found().is_some() && found.is_none() && !must_fill {
+    // One look at the object and its metadata (each a host call): a pass marker, or a
+    // stored head.
+    let found = tx.found().map(|found| {
+        let meta = found.user_metadata();
+        (found, meta)
+    });
+    let marked = found
+        .as_ref()
+        .is_some_and(|(_, meta)| meta.as_ref() == PASS_MARKER);
+    let found = found.filter(|_| !marked);
+    if marked && !must_fill {
         // Fetched as without a cache, the request untouched; the response says PASS.
         record.cache = Some("pass: marked uncacheable".into());
         return Start::Fill(Fill {
@@ -151,7 +158,7 @@ pub fn lookup(
             serves_client: true,
         });
     }
-    if let Some(found) = found {
+    if let Some((found, meta)) = found {
         // An object still being written has no length yet: this request came while another
         // fills it. Once complete, its length is known.
         let (label, state) = match (must_fill, found.known_length()) {
@@ -159,7 +166,7 @@ pub fn lookup(
             (false, Some(_)) => ("HIT", "hit"),
             (false, None) => ("MISS, COLLAPSED", "collapsed"),
         };
-        match serve(&found, head_only, label, record, clock) {
+        match serve(&found, &meta, head_only, label, record, clock) {
             Ok(()) => {
                 record.cache = Some(state.into());
                 if !must_fill {
@@ -251,15 +258,17 @@ fn surrogate_key(key: &[u8]) -> String {
     format!("fb-{:016x}{:016x}", half(1), half(2))
 }
 
-/// Sends a stored object: its head from the metadata, its body appended host-side.
+/// Sends a stored object: its head from `meta` (the object's metadata), its body appended
+/// host-side.
 fn serve(
     found: &Found,
+    meta: &[u8],
     head_only: bool,
     label: &str,
     record: &mut AccessRecord,
     clock: &Clock,
 ) -> Result<(), String> {
-    let (status, fields) = decode_head(&found.user_metadata())?;
+    let (status, fields) = decode_head(meta)?;
     let mut resp = Response::from_status(status);
     for (name, value) in fields {
         resp.append_header(name, value);

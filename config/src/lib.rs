@@ -469,6 +469,10 @@ impl<'a, S: Source> Listed<'a, S> {
     /// The value the list gives for `key`, when it is a listed match's prefix or host.
     fn listed(&self, key: &str) -> Option<Option<String>> {
         let (name, field) = key.strip_prefix("route.")?.rsplit_once('.')?;
+        // Only these two fields can be listed: any other key goes to the store unscanned.
+        if field != "prefix" && field != "host" {
+            return None;
+        }
         let i = self.settings.routes.iter().position(|n| n == name)?;
         let m = self.settings.matches.get(i)?.as_ref()?;
         match field {

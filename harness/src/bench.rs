@@ -471,6 +471,19 @@ impl Cell {
     }
 }
 
+/// One mode's turn (see [`Bench::turn_to`]); every Viceroy runs again once it ends.
+struct Turn<'a> {
+    bench: &'a Bench,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        for (_, edge) in &self.bench.edges {
+            edge.set_running(true);
+        }
+    }
+}
+
 pub struct Bench {
     origin: OriginServer,
     edges: Vec<(&'static str, Edge)>,
@@ -522,6 +535,9 @@ impl Bench {
     /// running yet.
     pub fn use_edges(&mut self, names: &[&str]) -> Result<(), String> {
         self.edges.retain(|(name, _)| names.contains(name));
+        for (_, edge) in &self.edges {
+            edge.set_running(true);
+        }
         for spec in EDGES.iter().filter(|spec| names.contains(&spec.name)) {
             if self.edge(spec.name).is_none() {
                 let manifest = edge_manifest(spec, self.origin.addr)?;
@@ -581,6 +597,17 @@ impl Bench {
         }
     }
 
+    /// Readies the machine for a turn of `server`: waits until no app runs an instance,
+    /// then holds every Viceroy but `server`'s (see [`Edge::set_running`]) until the turn
+    /// is dropped, so the turn shares the CPU only with the origin and the client.
+    fn turn_to(&self, server: Server) -> Turn<'_> {
+        self.wait_until_all_idle();
+        for (name, edge) in &self.edges {
+            edge.set_running(server == Server::Edge(name));
+        }
+        Turn { bench: self }
+    }
+
     fn heaps(&self, mode: &Mode) -> Vec<f64> {
         match mode.server {
             Server::Edge(app) => self.edge(app).map(Edge::heaps_mib).unwrap_or_default(),
@@ -635,7 +662,7 @@ impl Bench {
                 // A sample reads only the response head and hangs up, but the app that sent
                 // it goes on until it notices: a transform chain for a few chunks of work.
                 // Left running, that work lands on whichever mode comes next.
-                self.wait_until_all_idle();
+                let _turn = self.turn_to(mode.server);
                 std::thread::sleep(settings.settle);
                 attempts[i] += 1;
                 let result = request(
@@ -671,7 +698,7 @@ impl Bench {
         for round in 0..workload.downloads {
             for i in shuffle.order(n) {
                 let mode = modes[i];
-                self.wait_until_all_idle();
+                let _turn = self.turn_to(mode.server);
                 let before = self.heaps(&mode).len();
                 attempts[i] += 1;
                 match &workload.kind {

@@ -346,6 +346,25 @@ impl Edge {
             .unwrap_or(0)
     }
 
+    /// Stops the Viceroy process (`SIGSTOP`), or lets it go on (`SIGCONT`). A benchmark
+    /// holds the Viceroys it is not measuring: an idle one is not idle (its epoch thread
+    /// wakes every 50 µs) and would take CPU from the one being measured. Connections
+    /// that come meanwhile wait in the kernel's queue.
+    pub fn set_running(&self, running: bool) {
+        let signal = if running {
+            libc::SIGCONT
+        } else {
+            libc::SIGSTOP
+        };
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: a signal to a child this value owns and has not reaped (Drop reaps
+            // it), so the pid is still its own.
+            unsafe {
+                libc::kill(pid, signal);
+            }
+        }
+    }
+
     /// Waits until every instance has ended (a reused one ends once its wait for another
     /// request passes); whether it happened within `timeout`.
     pub fn wait_until_idle(&self, timeout: Duration) -> bool {

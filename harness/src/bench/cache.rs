@@ -281,7 +281,7 @@ impl Bench {
                     .unwrap_or_default();
                 let heaps_before = self.cache_edge_heaps().len();
 
-                self.wait_until_all_idle();
+                let turn = self.turn_to(mode.server);
                 let one = runtime.block_on(clients(addr, &path("one"), &headers, 1));
                 self.wait_until_all_idle();
                 let before = self.origin.requests();
@@ -290,6 +290,7 @@ impl Bench {
                 // nginx and Varnish may still be closing their fetch.
                 std::thread::sleep(Duration::from_millis(50));
                 let fetched = self.origin.requests() - before;
+                drop(turn);
 
                 let cell = &mut cells[i];
                 let expected = one.first().and_then(|r| r.as_ref().ok()).map(|r| &r.body);

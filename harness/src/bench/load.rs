@@ -131,7 +131,7 @@ impl Bench {
             let (mode, workload) = &turns[i];
             // A slice starts on a quiet Viceroy: no instance of the last slice's requests (a
             // reused one waits up to `reuse_ms` for more) runs into it.
-            self.wait_until_all_idle();
+            let _turn = self.turn_to(mode.server);
             let headers = Self::headers(mode);
             runtime.block_on(slice(
                 self.addr(mode),

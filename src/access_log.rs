@@ -107,8 +107,10 @@ impl AccessRecord {
         self.duration_ms = millis(clock.elapsed());
         let line = self.to_json();
         match Endpoint::try_from_name(ACCESS_ENDPOINT) {
+            // One write is one log line (a newline would be a write, and a host call, of its
+            // own).
             Ok(mut endpoint) => {
-                if let Err(e) = writeln!(endpoint, "{line}") {
+                if let Err(e) = endpoint.write_all(line.as_bytes()) {
                     log::error!("access log write failed: {e}");
                 }
             }

@@ -135,10 +135,11 @@ pub fn vary_on_accept_encoding(resp: &mut Response) {
 /// is removed, before hop-by-hop headers (Transfer-Encoding among them) are stripped. A
 /// trusted length is left as one clean value; an untrusted one does not go out at all.
 pub fn declared_length(resp: &mut Response) -> Option<u64> {
-    let length = if resp.contains_header("transfer-encoding") {
+    let chunked = resp.contains_header("transfer-encoding");
+    let values = resp.header_values("content-length");
+    let length = if chunked {
         None
     } else {
-        let values = resp.header_values("content-length");
         let mut lengths = values
             .iter()
             .flat_map(|v| v.split(','))
@@ -149,8 +150,11 @@ pub fn declared_length(resp: &mut Response) -> Option<u64> {
             _ => None,
         }
     };
+    // Each header write is a host call: the usual single, plain value stays as it is.
     match length {
+        Some(n) if values.len() == 1 && values[0] == n.to_string() => {}
         Some(n) => resp.set_header("content-length", n.to_string()),
+        None if values.is_empty() => {}
         None => {
             resp.remove_header("content-length");
         }
@@ -237,11 +241,16 @@ mod tests {
 
         let mut plain = Response::new().with_header("Content-Length", " 42 ");
         assert_eq!(declared_length(&mut plain), Some(42));
+        assert_eq!(plain.header("content-length").as_deref(), Some("42"));
+        let mut canonical = Response::new().with_header("Content-Length", "42");
+        assert_eq!(declared_length(&mut canonical), Some(42));
+        assert_eq!(canonical.header_values("content-length"), ["42"]);
         let mut repeated = Response::new().with_header("Content-Length", "42, 42");
         assert_eq!(declared_length(&mut repeated), Some(42));
         assert_eq!(repeated.header("content-length").as_deref(), Some("42"));
         let mut disagreeing = Response::new().with_header("Content-Length", "42, 43");
         assert_eq!(declared_length(&mut disagreeing), None);
+        assert_eq!(disagreeing.header("content-length"), None);
         let mut garbage = Response::new().with_header("Content-Length", "4x");
         assert_eq!(declared_length(&mut garbage), None);
         assert_eq!(declared_length(&mut Response::new()), None);

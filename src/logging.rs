@@ -20,7 +20,9 @@ pub const PANIC_ENDPOINT: &str = "firstbyte_panic";
 pub fn init() {
     std::panic::set_hook(Box::new(|info| {
         if let Ok(mut endpoint) = fastly::log::Endpoint::try_from_name(PANIC_ENDPOINT) {
-            let _ = writeln!(endpoint, "{info}");
+            // Formatted first: each write is a log line of its own, and `{info}` is written
+            // in pieces.
+            let _ = endpoint.write_all(info.to_string().as_bytes());
         }
     }));
     // A second init in the same instance is harmless; the first logger stays.

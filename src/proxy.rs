@@ -252,15 +252,21 @@ fn backend_request(route: &Route, mut req: Request, accept_encoding: Option<&str
 fn fetch(route: &Route, bereq: Request) -> Result<Response, Failure> {
     let (handle, body) = bereq.into_handles();
     let body = body.unwrap_or_else(BodyHandle::new);
+    let Some(limit) = route.first_byte_timeout else {
+        // Nothing to time: the plain send, which the host awaits in the request's own task
+        // (an asynchronous send is a task of its own on Viceroy, and a wake-up to hand over).
+        return match handle.send(body, &route.backend) {
+            Ok((resp, body)) => Ok(Response::from_handles(resp, body)),
+            Err(cause) => Err(send_failure(route, cause)),
+        };
+    };
     let pending = handle
         .send_async(body, &route.backend)
         .map_err(|cause| send_failure(route, cause))?;
-    if let Some(limit) = route.first_byte_timeout {
-        match response_within(&pending, limit) {
-            Ok(true) => {}
-            Ok(false) => return Err(first_byte_timeout(route, limit)),
-            Err(e) => return Err(Failure::new(StatusCode::BAD_GATEWAY, e)),
-        }
+    match response_within(&pending, limit) {
+        Ok(true) => {}
+        Ok(false) => return Err(first_byte_timeout(route, limit)),
+        Err(e) => return Err(Failure::new(StatusCode::BAD_GATEWAY, e)),
     }
     match pending.wait() {
         Ok((resp, body)) => Ok(Response::from_handles(resp, body)),

@@ -348,7 +348,8 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     tables.push(checks_markdown(&checks));
     let section = format!(
         "Measured on {} on Viceroy and this 2-core machine, in one run (`make bench`, {:.0} s): modes \
-         interleaved in an order shuffled anew each round (fixed seed); {}; TTFB = request written \
+         interleaved in an order shuffled anew each round (fixed seed), the Viceroys a turn does not \
+         measure held stopped; {}; TTFB = request written \
          → first response byte on a fresh connection, once the previous request's instance has \
          ended and {} ms more have passed; app = firstbyte's own time from the request to \
          `stream_to_client()` (its Server-Timing origin + edge); last byte and MB/s (plain bytes) \

@@ -64,19 +64,51 @@ const NOT_STORED: [&str; 5] = ["content-length", "age", "x-cache", "server-timin
 
 /// What the lookup left this request to do.
 pub enum Start {
-    /// No caching for this request: fetch as usual.
-    Pass,
     /// The client has had its response from the cache.
     Served,
-    /// This request makes the object: fetch, [`Fill::admit`], [`Admitted::fill`].
+    /// Fetch from the backend, with the cache as this says.
+    Fetch(Caching),
+}
+
+/// What a fetch does with the cache.
+pub enum Caching {
+    /// Nothing: the route keeps nothing, or this request bypasses the cache.
+    Off,
+    /// Nothing, for a key marked uncacheable; the response says so (`X-Cache: PASS`).
+    MarkedPass,
+    /// This request makes the object: [`Caching::admit`], then [`Admitted::fill`].
     Fill(Fill),
 }
 
+impl Caching {
+    /// Whether the client already has its answer (a stale copy) and this only refreshes.
+    pub fn answered(&self) -> bool {
+        matches!(self, Caching::Fill(fill) if !fill.serves_client)
+    }
+
+    /// Labels the backend's response and, when it is to be stored, makes it the object to
+    /// write ([`Admitted::fill`]).
+    pub fn admit(
+        self,
+        resp: &mut Response,
+        output_length: Option<u64>,
+        record: &mut AccessRecord,
+    ) -> Option<Admitted> {
+        match self {
+            Caching::Off => None,
+            Caching::MarkedPass => {
+                resp.set_header("x-cache", "PASS");
+                None
+            }
+            Caching::Fill(fill) => fill.admit(resp, output_length, record),
+        }
+    }
+}
+
 /// The obligation to insert an object. Dropped without inserting, it cancels, so the
-/// requests waiting on it are released (one of them then fetches for itself). Without a
-/// transaction it is a pass of a key marked uncacheable: nothing to insert, only the
-/// response to label.
+/// requests waiting on it are released (one of them then fetches for itself).
 pub struct Fill {
+    /// Taken when the object (or a pass marker) is inserted.
     tx: Option<Transaction>,
     settings: CacheSettings,
     key: Bytes,
@@ -95,13 +127,6 @@ impl Drop for Fill {
     }
 }
 
-impl Fill {
-    /// Whether the client already has its answer (a stale copy) and this only refreshes.
-    pub fn answered(&self) -> bool {
-        !self.serves_client
-    }
-}
-
 /// Looks the request up; serves a hit (or a collapsed miss, or a stale object) itself.
 pub fn lookup(
     route: &Route,
@@ -111,7 +136,7 @@ pub fn lookup(
     clock: &Clock,
 ) -> Start {
     let Some(settings) = &route.cache else {
-        return Start::Pass;
+        return Start::Fetch(Caching::Off);
     };
     let head_only = match *req.get_method() {
         Method::GET => false,
@@ -150,13 +175,7 @@ pub fn lookup(
     if marked && !must_fill {
         // Fetched as without a cache, the request untouched; the response says PASS.
         record.cache = Some("pass: marked uncacheable".into());
-        return Start::Fill(Fill {
-            tx: None,
-            settings: settings.clone(),
-            key,
-            surrogate,
-            serves_client: true,
-        });
+        return Start::Fetch(Caching::MarkedPass);
     }
     if let Some((found, meta)) = found {
         // An object still being written has no length yet: this request came while another
@@ -180,31 +199,31 @@ pub fn lookup(
                 log::warn!("cached object unusable: {e}");
                 record.cache = Some(format!("bypass: {e}"));
                 if !must_fill {
-                    return Start::Pass;
+                    return Start::Fetch(Caching::Off);
                 }
             }
         }
     }
     if !must_fill {
-        return Start::Pass;
+        return Start::Fetch(Caching::Off);
     }
     // The object is made from the whole GET response, whatever this client asked for.
     req.set_method(Method::GET);
     for name in PARTIAL_OR_CONDITIONAL {
         req.remove_header(name);
     }
-    Start::Fill(Fill {
+    Start::Fetch(Caching::Fill(Fill {
         tx: Some(tx),
         settings: settings.clone(),
         key,
         surrogate,
         serves_client,
-    })
+    }))
 }
 
 fn bypass(record: &mut AccessRecord, why: &str) -> Start {
     record.cache = Some(format!("bypass: {why}"));
-    Start::Pass
+    Start::Fetch(Caching::Off)
 }
 
 /// Everything the stored bytes depend on: the route and a digest of all its settings (a
@@ -342,16 +361,12 @@ impl Fill {
     /// Whether this response (head final, before Server-Timing) may become the object.
     /// `output_length` is the body's length when it is known before the body (untouched and
     /// declared). Refused, the insertion is cancelled and the log says why.
-    pub fn admit(
+    fn admit(
         mut self,
         resp: &mut Response,
         output_length: Option<u64>,
         record: &mut AccessRecord,
     ) -> Option<Admitted> {
-        if self.tx.is_none() {
-            resp.set_header("x-cache", "PASS");
-            return None;
-        }
         if let Some(why) = uncacheable(resp, output_length, self.settings.max_bytes) {
             if self.serves_client {
                 record.cache = Some(format!("uncacheable: {why}"));

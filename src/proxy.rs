@@ -42,15 +42,14 @@ pub fn forward(
     let mut req = req;
     let method = req.get_method().clone();
     let accept_encoding = req.header("accept-encoding");
-    let fill = match cache::lookup(route, &mut req, accept_encoding.as_deref(), record, clock) {
+    let caching = match cache::lookup(route, &mut req, accept_encoding.as_deref(), record, clock) {
         cache::Start::Served => return Ok(()),
-        cache::Start::Fill(fill) => Some(fill),
-        cache::Start::Pass => None,
+        cache::Start::Fetch(caching) => caching,
     };
-    if fill.as_ref().is_some_and(cache::Fill::answered) {
+    if caching.answered() {
         // A stale copy already answered the client: a failed refresh is only logged (a
         // second response cannot be sent), and the stale object stays until it is replaced.
-        if let Err(f) = deliver(route, req, method, accept_encoding, fill, record, clock) {
+        if let Err(f) = deliver(route, req, method, accept_encoding, caching, record, clock) {
             log::warn!(
                 "{} {}: refresh failed: {}",
                 record.method,
@@ -61,7 +60,7 @@ pub fn forward(
         }
         return Ok(());
     }
-    deliver(route, req, method, accept_encoding, fill, record, clock)
+    deliver(route, req, method, accept_encoding, caching, record, clock)
 }
 
 /// Fetches from the backend and sends the response, filling the cache when `fill` says so.
@@ -70,7 +69,7 @@ fn deliver(
     req: Request,
     method: Method,
     accept_encoding: Option<String>,
-    fill: Option<cache::Fill>,
+    caching: cache::Caching,
     record: &mut AccessRecord,
     clock: &Clock,
 ) -> Result<(), Failure> {
@@ -129,7 +128,7 @@ fn deliver(
     };
     // Known before the body only when it goes out as the backend declared it.
     let output_length = declared_length.filter(|_| plan.is_none());
-    let fill = fill.and_then(|fill| fill.admit(&mut resp, output_length, record));
+    let fill = caching.admit(&mut resp, output_length, record);
     let body = resp.take_body();
     resp.append_header("Server-Timing", server_timing(origin, clock.elapsed()));
 

@@ -4,11 +4,10 @@
 //! state (pipelines, bodies, records) is kept. Without reuse an instance serves one
 //! request, so nothing is kept at all.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use firstbyte_config::{ConfigError, Route, Settings, Source};
+use firstbyte_config::{ConfigError, Recorder, Route, Settings, Source};
 
 #[derive(Default)]
 pub struct RouteCache {
@@ -42,39 +41,16 @@ impl RouteCache {
                 return Ok(Rc::clone(&built.route));
             }
         }
-        let recorder = Recorder {
-            source,
-            reads: RefCell::default(),
-        };
+        let recorder = Recorder::new(source);
         let route = Rc::new(Route::parse(name, &recorder)?);
         self.built.insert(
             name.to_string(),
             Built {
-                reads: recorder.reads.into_inner(),
+                reads: recorder.into_reads(),
                 route: Rc::clone(&route),
             },
         );
         Ok(route)
-    }
-}
-
-/// A source that remembers what was read from it.
-struct Recorder<'a, S> {
-    source: &'a S,
-    reads: RefCell<Vec<(String, Option<String>)>>,
-}
-
-impl<S: Source> Source for Recorder<'_, S> {
-    fn get(&self, key: &str) -> Result<Option<String>, String> {
-        let value = self.source.get(key)?;
-        self.reads
-            .borrow_mut()
-            .push((key.to_string(), value.clone()));
-        Ok(value)
-    }
-
-    fn backend_exists(&self, name: &str) -> bool {
-        self.source.backend_exists(name)
     }
 }
 

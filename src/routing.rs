@@ -7,7 +7,7 @@
 //! whose prefix or host cannot be read never matches: `make check-config` names it before
 //! deploy, and it costs other requests nothing.
 
-use std::cell::OnceCell;
+use std::cell::LazyCell;
 use std::rc::Rc;
 
 use fastly::Request;
@@ -50,26 +50,16 @@ pub fn resolve(
         return Ok(Target::NotFound);
     }
     // Worked out (a URL parse) only the first time a route asks.
-    let known = OnceCell::new();
-    let mut make = Some(host);
-    let mut host = || {
-        known
-            .get_or_init(|| make.take().and_then(|f| f()))
-            .as_deref()
-    };
+    let host = LazyCell::new(host);
+    let host_ok =
+        |wanted: Option<&str>| wanted.is_none_or(|wanted| host_matches(wanted, host.as_deref()));
     for (name, listed) in settings.routes.iter().zip(&settings.matches) {
         let matches = match listed {
             // The list gives the match: no key to read.
-            Some(m) => {
-                prefix_matches(&m.prefix, path)
-                    && m.host
-                        .as_ref()
-                        .is_none_or(|wanted| host_matches(wanted, host()))
-            }
+            Some(m) => prefix_matches(&m.prefix, path) && host_ok(m.host.as_deref()),
             None => {
                 route_prefix(source, name).is_ok_and(|p| prefix_matches(&p, path))
-                    && route_host(source, name)
-                        .is_ok_and(|h| h.is_none_or(|wanted| host_matches(&wanted, host())))
+                    && route_host(source, name).is_ok_and(|h| host_ok(h.as_deref()))
             }
         };
         if matches {

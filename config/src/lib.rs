@@ -11,6 +11,7 @@
 //! one matches, then that one [`Route`]. Checking every key of every route is a deploy-time
 //! job: [`Config::check`], which `make check-config` runs natively over fastly.toml.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
@@ -475,11 +476,10 @@ impl<'a, S: Source> Listed<'a, S> {
         }
         let i = self.settings.routes.iter().position(|n| n == name)?;
         let m = self.settings.matches.get(i)?.as_ref()?;
-        match field {
-            "prefix" => Some(Some(m.prefix.clone())),
-            "host" => Some(m.host.clone()),
-            _ => None,
-        }
+        Some(match field {
+            "prefix" => Some(m.prefix.clone()),
+            _ => m.host.clone(),
+        })
     }
 }
 
@@ -489,6 +489,41 @@ impl<S: Source> Source for Listed<'_, S> {
             Some(value) => Ok(value),
             None => self.source.get(key),
         }
+    }
+
+    fn backend_exists(&self, name: &str) -> bool {
+        self.source.backend_exists(name)
+    }
+}
+
+/// A source that remembers each key read from it and the value it gave: what a route was
+/// built from (so a reused instance can tell when it changed), or what a read touched.
+pub struct Recorder<'a, S> {
+    source: &'a S,
+    reads: RefCell<Vec<(String, Option<String>)>>,
+}
+
+impl<'a, S: Source> Recorder<'a, S> {
+    pub fn new(source: &'a S) -> Recorder<'a, S> {
+        Recorder {
+            source,
+            reads: RefCell::default(),
+        }
+    }
+
+    /// The reads so far, in order.
+    pub fn into_reads(self) -> Vec<(String, Option<String>)> {
+        self.reads.into_inner()
+    }
+}
+
+impl<S: Source> Source for Recorder<'_, S> {
+    fn get(&self, key: &str) -> Result<Option<String>, String> {
+        let value = self.source.get(key)?;
+        self.reads
+            .borrow_mut()
+            .push((key.to_string(), value.clone()));
+        Ok(value)
     }
 
     fn backend_exists(&self, name: &str) -> bool {
@@ -983,13 +1018,10 @@ mod tests {
             ("route.origin.content_types", "text/html"),
             ("route.origin.cache_max_bytes", "0"),
         ]);
-        let reads = std::cell::RefCell::new(Vec::new());
-        let counting = Counting {
-            source: source(&pairs),
-            reads: &reads,
-        };
-        assert!(Route::parse("origin", &counting).is_ok());
-        let read = reads.borrow();
+        let store = source(&pairs);
+        let recorder = Recorder::new(&store);
+        assert!(Route::parse("origin", &recorder).is_ok());
+        let read: Vec<String> = recorder.into_reads().into_iter().map(|(k, _)| k).collect();
         for skipped in ["statuses", "content_types", "cache_max_bytes"] {
             let key = format!("route.origin.{skipped}");
             assert!(!read.contains(&key), "{key} was read: {read:?}");
@@ -1002,22 +1034,6 @@ mod tests {
             keys,
             ["route.origin.statuses", "route.origin.cache_max_bytes"]
         );
-    }
-
-    /// A source that lists the keys read from it.
-    struct Counting<'a> {
-        source: MapSource,
-        reads: &'a std::cell::RefCell<Vec<String>>,
-    }
-
-    impl Source for Counting<'_> {
-        fn get(&self, key: &str) -> Result<Option<String>, String> {
-            self.reads.borrow_mut().push(key.to_string());
-            self.source.get(key)
-        }
-        fn backend_exists(&self, name: &str) -> bool {
-            self.source.backend_exists(name)
-        }
     }
 
     #[test]
@@ -1056,19 +1072,16 @@ mod tests {
             [m("/a/", None), m("/b", Some("example.com")), None]
         );
         // The listed match stands for the keys, which are never read.
-        let reads = std::cell::RefCell::new(Vec::new());
-        let counting = Counting {
-            source: source(&pairs),
-            reads: &reads,
-        };
+        let store = source(&pairs);
+        let recorder = Recorder::new(&store);
         let route =
-            Route::parse("b", &Listed::new(&counting, &settings)).map_err(|e| format!("{e:?}"))?;
+            Route::parse("b", &Listed::new(&recorder, &settings)).map_err(|e| format!("{e:?}"))?;
         assert_eq!(route.prefix, "/b");
         assert_eq!(route.host.as_deref(), Some("example.com"));
-        assert!(!reads
-            .borrow()
+        assert!(!recorder
+            .into_reads()
             .iter()
-            .any(|k| k.ends_with(".prefix") || k.ends_with(".host")));
+            .any(|(k, _)| k.ends_with(".prefix") || k.ends_with(".host")));
         assert_eq!(parse(&pairs)?.routes.len(), 3);
         assert!(Config::check(&source(&pairs)).is_empty());
         Ok(())

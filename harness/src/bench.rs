@@ -478,9 +478,7 @@ struct Turn<'a> {
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        for (_, edge) in &self.bench.edges {
-            edge.set_running(true);
-        }
+        self.bench.hold_all_but(None);
     }
 }
 
@@ -535,9 +533,7 @@ impl Bench {
     /// running yet.
     pub fn use_edges(&mut self, names: &[&str]) -> Result<(), String> {
         self.edges.retain(|(name, _)| names.contains(name));
-        for (_, edge) in &self.edges {
-            edge.set_running(true);
-        }
+        self.hold_all_but(None);
         for spec in EDGES.iter().filter(|spec| names.contains(&spec.name)) {
             if self.edge(spec.name).is_none() {
                 let manifest = edge_manifest(spec, self.origin.addr)?;
@@ -602,10 +598,15 @@ impl Bench {
     /// is dropped, so the turn shares the CPU only with the origin and the client.
     fn turn_to(&self, server: Server) -> Turn<'_> {
         self.wait_until_all_idle();
-        for (name, edge) in &self.edges {
-            edge.set_running(server == Server::Edge(name));
-        }
+        self.hold_all_but(Some(server));
         Turn { bench: self }
+    }
+
+    /// Stops every Viceroy but `server`'s; with `None`, lets them all run.
+    fn hold_all_but(&self, server: Option<Server>) {
+        for (name, edge) in &self.edges {
+            edge.set_running(server.is_none_or(|s| s == Server::Edge(name)));
+        }
     }
 
     fn heaps(&self, mode: &Mode) -> Vec<f64> {

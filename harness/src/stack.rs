@@ -351,18 +351,13 @@ impl Edge {
     /// wakes every 50 µs) and would take CPU from the one being measured. Connections
     /// that come meanwhile wait in the kernel's queue.
     pub fn set_running(&self, running: bool) {
-        let signal = if running {
+        let sig = if running {
             libc::SIGCONT
         } else {
             libc::SIGSTOP
         };
-        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
-            // SAFETY: a signal to a child this value owns and has not reaped (Drop reaps
-            // it), so the pid is still its own.
-            unsafe {
-                libc::kill(pid, signal);
-            }
-        }
+        // Our unreaped child: Drop reaps it.
+        crate::process::signal(self.child.id(), sig);
     }
 
     /// Waits until every instance has ended (a reused one ends once its wait for another

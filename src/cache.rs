@@ -59,8 +59,11 @@ const PASS_MARKER: &[u8] = b"firstbyte-cache/1 pass";
 /// stored soon.
 const PASS_TTL: Duration = Duration::from_secs(10);
 
-/// Response headers that belong to one delivery, not to the object.
-const NOT_STORED: [&str; 5] = ["content-length", "age", "x-cache", "server-timing", "date"];
+/// Response headers that belong to one delivery, not to the object. A `Content-Length` is
+/// kept: the response being stored has one only when its body goes out untouched as the
+/// backend declared it, so the object's length is known before its body, and a request that
+/// reads the object while it is still being written says it as a hit (or a HEAD) does.
+const NOT_STORED: [&str; 4] = ["age", "x-cache", "server-timing", "date"];
 
 /// What the lookup left this request to do.
 pub enum Start {
@@ -296,6 +299,10 @@ fn serve(
         // A complete object's length is known: the client gets it (for progress, and so a
         // HEAD says what a GET sends), where the host would otherwise send a hit chunked.
         resp.set_header("content-length", length.to_string());
+    }
+    if resp.contains_header("content-length") {
+        // Complete, or declared before its body: the length goes out as it is. A body that
+        // then falls short is cut, never complete.
         resp.set_framing_headers_mode(FramingHeadersMode::ManuallyFromHeaders);
     }
     resp.set_header("age", found.age().as_secs().to_string());

@@ -315,6 +315,12 @@ async fn drip(query: &Query) -> Result<Response<Body>, BadRequest> {
     };
     let mut resp = octet_stream(body);
     *resp.status_mut() = status;
+    // httpbin declares the length of what it drips; `declared=false` (the default here)
+    // sends it chunked instead, a length unknown until the end.
+    if query.get("declared").is_some_and(|v| v == "true") {
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, numbytes.into());
+    }
     Ok(resp)
 }
 

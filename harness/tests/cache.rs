@@ -401,6 +401,47 @@ async fn collapsed_readers_of_an_object_dropped_for_its_size_see_it_cut() {
     assert_eq!(next.body, vec![b'*'; 100]);
 }
 
+/// A body that goes out untouched with its declared length: requests that read the object
+/// while it is being written get that length too, as its filler, a hit and a HEAD do (the
+/// conformance matrix once caught a collapsed GET without it, against nginx).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn collapsed_readers_of_a_declared_length_get_it() {
+    // The passthrough: no stages, no compression.
+    let s = stack_with(&[
+        ("route.cached.transforms", None),
+        ("route.cached.replace", None),
+        ("route.cached.compress", None),
+    ]);
+    let path = "/cached/drip?numbytes=40&duration=1&declared=true";
+    let filler = {
+        let addr = s.edge.addr;
+        tokio::spawn(async move { client::timed(addr, path, &[]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let addr = s.edge.addr;
+            tokio::spawn(async move { client::timed(addr, path, &[]).await })
+        })
+        .collect();
+    let filled = filler.await.expect("task").expect("response head");
+    assert_eq!(filled.header("x-cache"), Some("MISS"));
+    assert_eq!(filled.header("content-length"), Some("40"));
+    for r in readers {
+        let r = r.await.expect("task").expect("response head");
+        assert_eq!(r.header("x-cache"), Some("MISS, COLLAPSED"));
+        assert_eq!(r.header("content-length"), Some("40"));
+        assert!(r.complete);
+        assert_eq!(r.body, vec![b'*'; 40]);
+    }
+    settled(&s, "/cached/drip", 4);
+    for method in ["GET", "HEAD"] {
+        let hit = send(&s, method, path, &[]).await;
+        assert_eq!(hit.header("x-cache"), Some("HIT"), "{method}");
+        assert_eq!(hit.header("content-length"), Some("40"), "{method}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_object_is_served_while_one_request_refreshes_it() {
     let s = stack_with(&[

@@ -272,6 +272,12 @@ async fn drip_waits_then_sends_bytes_one_by_one() {
     }
     assert_eq!(data, b"****");
     assert_eq!(arrivals.len(), 4, "one frame per byte");
+    let declared = get(addr, "/drip?numbytes=4&duration=0.1&declared=true").await;
+    assert_eq!(
+        header(&declared, "content-length"),
+        Some("4"),
+        "as httpbin's"
+    );
     // Bytes are 300 ms apart, so first-to-last is about 900 ms if nothing is buffered.
     let spread = arrivals[3] - arrivals[0];
     assert!(spread >= Duration::from_millis(500), "{spread:?}");

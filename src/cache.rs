@@ -714,8 +714,8 @@ mod tests {
         let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
-            ["content-type", "link", "link"],
-            "length and age are per delivery"
+            ["content-type", "link", "link", "content-length"],
+            "age is per delivery; a declared length is the object's"
         );
         assert_eq!(fields[2].1, "</b>; rel=preload");
         Ok(())

@@ -1,6 +1,7 @@
-//! A route's transform chain: which stages run with which parameters, on which responses,
-//! and, for one response, the plan — decode what the origin compressed, run the stages,
-//! encode for what the client accepts. Everything else passes through untouched.
+//! A route's transform chain: which stages run with which parameters, on which responses
+//! (read from the route's `transforms`, stage, `compress`, `content_types`, `statuses` and
+//! limit keys), and, for one response, the plan — decode what the origin compressed, run
+//! the stages, encode for what the client accepts. Everything else passes through untouched.
 
 use firstbyte_transform::codec::{negotiate, Decoder, Encoder, Encoding, Limits};
 use firstbyte_transform::html::{
@@ -10,6 +11,9 @@ use firstbyte_transform::html::{
 use firstbyte_transform::replace::{Replace, ReplaceOptions};
 use firstbyte_transform::{Pipeline, Transform, TransformError};
 use serde::Deserialize;
+
+use crate::error::{take, ConfigError};
+use crate::value::positive;
 
 /// The transforms a route applies, as configured.
 #[derive(Debug, Clone, PartialEq)]
@@ -406,11 +410,113 @@ pub fn parse_compress(text: &str) -> Result<Vec<Encoding>, String> {
     Ok(out)
 }
 
+/// `transforms`, each stage's JSON parameters, `compress`, `content_types`, `statuses` and
+/// the decompression limits; a chain exists when stages or compression are configured.
+/// Each key is checked on its own, and every unusable one lands in `errors`. `check`: the
+/// deploy-time check, which builds every stage and reads every key.
+pub(crate) fn parse_chain(
+    optional: &impl Fn(&str) -> Result<Option<(String, String)>, ConfigError>,
+    check: bool,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Chain> {
+    let stages = take(errors, parse_stages(optional, check)).unwrap_or_default();
+    let compress = take(
+        errors,
+        optional("compress").and_then(|entry| match entry {
+            None => Ok(Vec::new()),
+            Some((k, v)) => parse_compress(&v).map_err(|e| ConfigError::new(k, e)),
+        }),
+    )
+    .unwrap_or_default();
+    // The keys below only shape a chain. A request without one does not read them; the
+    // deploy-time check does, to report them.
+    if !check && stages.is_empty() && compress.is_empty() {
+        return None;
+    }
+    let content_types = take(errors, optional("content_types"))
+        .flatten()
+        .map(|(_, v)| {
+            v.split(',')
+                .map(|t| t.trim().to_ascii_lowercase())
+                .filter(|t| !t.is_empty())
+                .collect()
+        });
+    let statuses = take(
+        errors,
+        optional("statuses").and_then(|entry| match entry {
+            None => Ok(Statuses::default()),
+            Some((k, v)) => Statuses::parse(&v).map_err(|e| ConfigError::new(k, e)),
+        }),
+    )
+    .unwrap_or_default();
+    let mut limits = Limits::default();
+    if let Some(ratio) = take(errors, limit(optional, "max_inflate_ratio")).flatten() {
+        limits.max_ratio = ratio;
+    }
+    if let Some(bytes) = take(errors, limit(optional, "max_inflated_bytes")).flatten() {
+        limits.max_output = bytes;
+    }
+    if stages.is_empty() && compress.is_empty() {
+        return None;
+    }
+    Some(Chain {
+        content_types: content_types.unwrap_or_else(|| default_content_types(&stages)),
+        stages,
+        compress,
+        statuses,
+        limits,
+    })
+}
+
+/// `transforms` and each listed stage's JSON, parsed, and built once when `build` asks
+/// (a request builds a stage once per response that needs it; `make check-config` builds
+/// each one before deploy).
+fn parse_stages(
+    optional: &impl Fn(&str) -> Result<Option<(String, String)>, ConfigError>,
+    build: bool,
+) -> Result<Vec<Stage>, ConfigError> {
+    let mut stages = Vec::new();
+    let Some((key, list)) = optional("transforms")? else {
+        return Ok(stages);
+    };
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if !matches!(name, "replace" | "html") {
+            return Err(ConfigError::new(
+                key,
+                format!("unknown stage '{name}' (known: replace, html; compression is set with compress)"),
+            ));
+        }
+        if stages.iter().any(|s: &Stage| s.name() == name) {
+            return Err(ConfigError::new(
+                key,
+                format!("stage '{name}' is listed twice"),
+            ));
+        }
+        let (stage_key, json) = optional(name)?.ok_or_else(|| {
+            ConfigError::new(key.replace("transforms", name), "is required by transforms")
+        })?;
+        let stage = Stage::parse(name, &json)
+            .and_then(|stage| match build {
+                true => stage.check().map(|()| stage),
+                false => Ok(stage),
+            })
+            .map_err(|e| ConfigError::new(stage_key, e))?;
+        stages.push(stage);
+    }
+    Ok(stages)
+}
+
+fn limit(
+    optional: &impl Fn(&str) -> Result<Option<(String, String)>, ConfigError>,
+    field: &str,
+) -> Result<Option<u64>, ConfigError> {
+    optional(field)?.map(|(k, v)| positive(&k, &v)).transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    type TestResult = Result<(), Box<dyn std::error::Error>>;
+    use crate::fixtures::{self, err_key, with, TestResult, ORIGIN};
 
     fn chain(stages: Vec<Stage>, compress: &[Encoding]) -> Chain {
         Chain {
@@ -566,6 +672,59 @@ mod tests {
         assert!(parse_compress("zstd").is_err());
         assert!(parse_compress("gzip,gzip").is_err());
         assert!(parse_compress("identity").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn transform_chain_is_read_and_checked() -> TestResult {
+        let config = fixtures::parse(&with(&[
+            ("route.origin.transforms", "replace, html"),
+            ("route.origin.replace", r#"{"rules": [["origin", "edge"]]}"#),
+            ("route.origin.html", r#"{"remove": ["script"]}"#),
+            ("route.origin.compress", "br,gzip"),
+            ("route.origin.statuses", "200"),
+            ("route.origin.max_inflate_ratio", "50"),
+        ]))?;
+        let chain = config.routes[0].chain.as_ref().ok_or("chain")?;
+        let names: Vec<_> = chain.stages.iter().map(Stage::name).collect();
+        assert_eq!(names, ["replace", "html"]);
+        assert_eq!(chain.content_types, ["text/html"]);
+        assert_eq!(chain.limits.max_ratio, 50);
+
+        assert_eq!(
+            err_key(&with(&[("route.origin.transforms", "gzip")])),
+            "route.origin.transforms"
+        );
+        assert_eq!(
+            err_key(&with(&[("route.origin.transforms", "replace")])),
+            "route.origin.replace"
+        );
+        assert_eq!(
+            err_key(&with(&[
+                ("route.origin.transforms", "replace"),
+                ("route.origin.replace", r#"{"rules": [["", "x"]]}"#)
+            ])),
+            "route.origin.replace"
+        );
+        assert_eq!(
+            err_key(&with(&[
+                ("route.origin.transforms", "html"),
+                ("route.origin.html", r#"{"remove": ["div[["]}"#)
+            ])),
+            "route.origin.html"
+        );
+        assert_eq!(
+            err_key(&with(&[("route.origin.compress", "zstd")])),
+            "route.origin.compress"
+        );
+        assert_eq!(
+            err_key(&with(&[
+                ("route.origin.compress", "gzip"),
+                ("route.origin.statuses", "2x")
+            ])),
+            "route.origin.statuses"
+        );
+        assert!(fixtures::parse(ORIGIN)?.routes[0].chain.is_none());
         Ok(())
     }
 }

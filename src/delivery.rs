@@ -14,7 +14,7 @@
 
 use firstbyte_transform::codec::{accepts, Encoding};
 
-use firstbyte_config::chain::{Chain, Facts, Plan};
+use firstbyte_config::chain::{Chain, Plan, ResponseHead};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
@@ -27,7 +27,7 @@ pub enum Delivery {
     Refused(&'static str),
 }
 
-pub fn decide(chain: Option<&Chain>, head: Facts) -> Delivery {
+pub fn decide(chain: Option<&Chain>, head: ResponseHead) -> Delivery {
     let no_transform = head.cache_control.is_some_and(has_no_transform);
     let partial = head.status == 206;
     if !partial && !no_transform {
@@ -102,7 +102,7 @@ mod tests {
             assert_eq!(
                 decide(
                     Some(&chain),
-                    Facts::response(status, ct, Some("gzip"), None)
+                    ResponseHead::new(status, ct, Some("gzip"), None)
                 ),
                 Delivery::Transformed(Plan::decode_only(Encoding::Gzip)),
                 "{status} {ct}"
@@ -110,26 +110,26 @@ mod tests {
             assert_eq!(
                 decide(
                     Some(&chain),
-                    Facts::response(status, ct, Some("gzip"), Some("gzip"))
+                    ResponseHead::new(status, ct, Some("gzip"), Some("gzip"))
                 ),
                 Delivery::Untouched { coded: true }
             );
         }
         assert_eq!(
-            decide(None, Facts::response(200, "image/png", None, None)),
+            decide(None, ResponseHead::new(200, "image/png", None, None)),
             Delivery::Untouched { coded: false }
         );
         assert!(matches!(
             decide(
                 None,
-                Facts::response(200, "text/plain", Some("zstd"), Some("gzip"))
+                ResponseHead::new(200, "text/plain", Some("zstd"), Some("gzip"))
             ),
             Delivery::Refused(_)
         ));
         assert_eq!(
             decide(
                 None,
-                Facts::response(200, "text/plain", Some("zstd"), Some("zstd"))
+                ResponseHead::new(200, "text/plain", Some("zstd"), Some("zstd"))
             ),
             Delivery::Untouched { coded: true }
         );
@@ -142,11 +142,11 @@ mod tests {
         assert_eq!(
             decide(
                 Some(&chain),
-                Facts::response(206, "text/html", None, Some("gzip"))
+                ResponseHead::new(206, "text/html", None, Some("gzip"))
             ),
             Delivery::Untouched { coded: false }
         );
-        let mut keep = Facts::response(200, "text/html", None, Some("gzip"));
+        let mut keep = ResponseHead::new(200, "text/html", None, Some("gzip"));
         keep.cache_control = Some("public, No-Transform");
         assert_eq!(
             decide(Some(&chain), keep),
@@ -158,7 +158,7 @@ mod tests {
         assert!(matches!(
             decide(
                 Some(&chain),
-                Facts::response(206, "text/html", Some("gzip"), None)
+                ResponseHead::new(206, "text/html", Some("gzip"), None)
             ),
             Delivery::Refused(_)
         ));
@@ -170,7 +170,7 @@ mod tests {
         let chain = html_chain(&[Encoding::Brotli])?;
         match decide(
             Some(&chain),
-            Facts::response(200, "text/html", Some("gzip"), Some("br")),
+            ResponseHead::new(200, "text/html", Some("gzip"), Some("br")),
         ) {
             Delivery::Transformed(plan) => {
                 assert!(plan.stages);

@@ -24,7 +24,7 @@ mod timing;
 use std::time::Duration;
 
 use fastly::Request;
-use firstbyte_config::{ConfigError, Preamble, Settings};
+use firstbyte_config::{ConfigError, ErrorReporting, Settings};
 
 use crate::access_log::AccessRecord;
 use crate::failure::Failure;
@@ -58,11 +58,13 @@ fn serve(req: Request, seq: u32, clock: &Clock, routes: &mut RouteCache) -> Dura
     // This request's log level, before anything of it can log (a reused instance still
     // has the last request's). Parsing logs nothing. Only when it fails (rarely) are the two
     // keys read again, leniently, to say how much the failure may log and show.
-    let preamble = match &parsed {
-        Ok((settings, _)) => Preamble::from(settings),
-        Err(_) => store::open().map_or_else(|_| Preamble::default(), |s| Preamble::read(&s)),
+    let reporting = match &parsed {
+        Ok((settings, _)) => ErrorReporting::from(settings),
+        Err(_) => {
+            store::open().map_or_else(|_| ErrorReporting::default(), |s| ErrorReporting::read(&s))
+        }
     };
-    logging::set_level(preamble.log_level);
+    logging::set_level(reporting.log_level);
     let reuse_wait = parsed
         .as_ref()
         .map_or(Duration::ZERO, |(settings, _)| settings.reuse_wait);
@@ -70,7 +72,7 @@ fn serve(req: Request, seq: u32, clock: &Clock, routes: &mut RouteCache) -> Dura
         .map_err(|e| config_failure(vec![e]))
         .and_then(|(settings, store)| handle(&settings, &store, routes, req, &mut record, clock));
     if let Err(failure) = result {
-        failure.send(&mut record, clock, preamble.debug_errors);
+        failure.send(&mut record, clock, reporting.debug_errors);
     }
     record.write(clock);
     reuse_wait

@@ -20,7 +20,7 @@ use crate::headers::{self, strip_hop_by_hop, HeaderAccess};
 use crate::pump::{pump, PumpOptions};
 use crate::routing::{ambiguous_path, backend_path};
 use crate::timing::{server_timing, Clock};
-use firstbyte_config::chain::{Chain, Facts};
+use firstbyte_config::chain::{Chain, ResponseHead};
 use firstbyte_config::{route_key, Route};
 
 pub fn forward(
@@ -90,7 +90,7 @@ fn deliver(
         );
         delivery::decide(
             route.chain.as_ref(),
-            Facts {
+            ResponseHead {
                 status: status.as_u16(),
                 content_type: content_type.as_deref(),
                 content_encoding: content_encoding.as_deref(),

@@ -11,7 +11,9 @@ use std::cell::LazyCell;
 use std::rc::Rc;
 
 use fastly::Request;
-use firstbyte_config::{route_host, route_prefix, ConfigError, Listed, Route, Settings, Source};
+use firstbyte_config::{
+    route_host, route_prefix, ConfigError, ListedMatches, Route, Settings, Source,
+};
 
 use crate::route_cache::RouteCache;
 
@@ -63,7 +65,7 @@ pub fn resolve(
             }
         };
         if matches {
-            let source = Listed::new(source, settings);
+            let source = ListedMatches::new(source, settings);
             return routes.get(name, &source, settings).map(Target::Proxy);
         }
     }

@@ -270,10 +270,11 @@ fn type_matches(pattern: &str, media: &str) -> bool {
     }
 }
 
-/// The parts of a backend response (and its request) that decide whether and how to
-/// transform it.
+/// The head of one backend response, as far as it decides whether and how to transform
+/// the body (see [`Chain::plan`]): status and the content headers, with the client's
+/// `Accept-Encoding` from its request.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Facts<'a> {
+pub struct ResponseHead<'a> {
     pub status: u16,
     pub content_type: Option<&'a str>,
     pub content_encoding: Option<&'a str>,
@@ -282,16 +283,16 @@ pub struct Facts<'a> {
     pub accept_encoding: Option<&'a str>,
 }
 
-impl<'a> Facts<'a> {
+impl<'a> ResponseHead<'a> {
     /// A response of this status, media type and coding, for a client that sent this
     /// `Accept-Encoding`, with no `Cache-Control`.
-    pub fn response(
+    pub fn new(
         status: u16,
         content_type: &'a str,
         content_encoding: Option<&'a str>,
         accept_encoding: Option<&'a str>,
-    ) -> Facts<'a> {
-        Facts {
+    ) -> ResponseHead<'a> {
+        ResponseHead {
             status,
             content_type: Some(content_type),
             content_encoding,
@@ -325,21 +326,21 @@ impl Chain {
     }
 
     /// `None`: the response passes through untouched.
-    pub fn plan(&self, facts: Facts) -> Option<Plan> {
-        if !self.statuses.contains(facts.status) {
+    pub fn plan(&self, head: ResponseHead) -> Option<Plan> {
+        if !self.statuses.contains(head.status) {
             return None;
         }
-        let media = media_type(facts.content_type?);
+        let media = media_type(head.content_type?);
         if !self.content_types.iter().any(|p| type_matches(p, &media)) {
             return None;
         }
-        let origin = match facts.content_encoding.map(str::trim) {
+        let origin = match head.content_encoding.map(str::trim) {
             None | Some("") => Encoding::Identity,
             // A coding this app cannot undo: leave the body alone.
             Some(value) => Encoding::from_content_encoding(value)?,
         };
         let varies_by_encoding = !self.compress.is_empty();
-        let chosen = negotiate(facts.accept_encoding, &self.compress);
+        let chosen = negotiate(head.accept_encoding, &self.compress);
         if self.stages.is_empty() {
             // Compression alone: only an uncompressed body is worth encoding.
             return (origin == Encoding::Identity && chosen != Encoding::Identity).then_some(
@@ -354,7 +355,7 @@ impl Chain {
         let encode = if self.compress.is_empty() && origin != Encoding::Identity {
             // Nothing configured: give the client back the coding the origin chose, if the
             // client takes it.
-            negotiate(facts.accept_encoding, &[origin])
+            negotiate(head.accept_encoding, &[origin])
         } else {
             chosen
         };
@@ -584,7 +585,7 @@ mod tests {
     fn plans_decode_transform_and_encode() -> TestResult {
         let c = chain(vec![replace()?], &[Encoding::Brotli, Encoding::Gzip]);
         let p = c
-            .plan(Facts::response(
+            .plan(ResponseHead::new(
                 200,
                 "text/plain",
                 Some("gzip"),
@@ -600,7 +601,7 @@ mod tests {
         );
 
         let identity = c
-            .plan(Facts::response(200, "text/plain", None, None))
+            .plan(ResponseHead::new(200, "text/plain", None, None))
             .ok_or("no plan")?;
         assert_eq!(
             (identity.decode, identity.encode),
@@ -612,15 +613,21 @@ mod tests {
     #[test]
     fn responses_outside_the_chain_pass_untouched() -> TestResult {
         let c = chain(vec![replace()?], &[]);
-        assert_eq!(c.plan(Facts::response(404, "text/plain", None, None)), None);
-        assert_eq!(c.plan(Facts::response(200, "image/png", None, None)), None);
         assert_eq!(
-            c.plan(Facts::response(200, "text/plain", Some("zstd"), None)),
+            c.plan(ResponseHead::new(404, "text/plain", None, None)),
             None
         );
-        let no_type = Facts {
+        assert_eq!(
+            c.plan(ResponseHead::new(200, "image/png", None, None)),
+            None
+        );
+        assert_eq!(
+            c.plan(ResponseHead::new(200, "text/plain", Some("zstd"), None)),
+            None
+        );
+        let no_type = ResponseHead {
             status: 200,
-            ..Facts::default()
+            ..ResponseHead::default()
         };
         assert_eq!(c.plan(no_type), None);
         Ok(())
@@ -630,7 +637,7 @@ mod tests {
     fn without_compress_the_origin_coding_is_kept_if_the_client_takes_it() -> TestResult {
         let c = chain(vec![replace()?], &[]);
         let p = c
-            .plan(Facts::response(
+            .plan(ResponseHead::new(
                 200,
                 "text/plain",
                 Some("gzip"),
@@ -639,7 +646,12 @@ mod tests {
             .ok_or("no plan")?;
         assert_eq!((p.decode, p.encode), (Some(Encoding::Gzip), Encoding::Gzip));
         let p = c
-            .plan(Facts::response(200, "text/plain", Some("gzip"), Some("br")))
+            .plan(ResponseHead::new(
+                200,
+                "text/plain",
+                Some("gzip"),
+                Some("br"),
+            ))
             .ok_or("no plan")?;
         assert_eq!(p.encode, Encoding::Identity);
         Ok(())
@@ -649,15 +661,15 @@ mod tests {
     fn compression_alone_only_touches_uncompressed_bodies() -> TestResult {
         let c = chain(Vec::new(), &[Encoding::Gzip]);
         let p = c
-            .plan(Facts::response(200, "text/css", None, Some("gzip")))
+            .plan(ResponseHead::new(200, "text/css", None, Some("gzip")))
             .ok_or("no plan")?;
         assert_eq!((p.decode, p.encode), (None, Encoding::Gzip));
         assert_eq!(
-            c.plan(Facts::response(200, "text/css", Some("br"), Some("gzip"))),
+            c.plan(ResponseHead::new(200, "text/css", Some("br"), Some("gzip"))),
             None
         );
         assert_eq!(
-            c.plan(Facts::response(200, "text/css", None, Some("identity"))),
+            c.plan(ResponseHead::new(200, "text/css", None, Some("identity"))),
             None
         );
         Ok(())

@@ -30,7 +30,7 @@ pub use cache::{CacheSettings, DEFAULT_CACHE_MAX_BYTES};
 pub use error::ConfigError;
 pub use route::{route_host, route_key, route_prefix, Route};
 pub use settings::{
-    debug_errors, log_level, response_text, Config, Match, Preamble, Settings,
+    debug_errors, log_level, response_text, Config, ErrorReporting, Match, Settings,
     DEFAULT_GENERATOR_MAX_BYTES, DEFAULT_RESPONSE_TEXT, DEFAULT_REUSE_MS,
 };
-pub use store::{Listed, MapSource, Recorder, Source, STORE};
+pub use store::{ListedMatches, MapSource, Recorder, Source, STORE};

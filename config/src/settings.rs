@@ -1,6 +1,6 @@
 //! The global settings, which every request reads: the log level, how much an error may
 //! say, the generator, instance reuse and the route list ([`Settings`]); the two of them a
-//! request needs before anything of it can log ([`Preamble`]); and every setting at
+//! request needs before anything of it can log ([`ErrorReporting`]); and every setting at
 //! once, global and of every route ([`Config`]), for the deploy-time check.
 
 use std::time::Duration;
@@ -9,7 +9,7 @@ use log::LevelFilter;
 
 use crate::error::ConfigError;
 use crate::route::{route_key, Route};
-use crate::store::{read, Listed, Source};
+use crate::store::{read, ListedMatches, Source};
 use crate::value::{millis, switch};
 
 /// What `GET /` says when the store has no `response_text`.
@@ -50,7 +50,7 @@ pub struct Settings {
     /// Route names, in match order.
     pub routes: Vec<String>,
     /// Beside each route, the match the list itself gives (a `name prefix [host]` entry),
-    /// standing in for the route's `prefix` and `host` keys: see [`Listed`].
+    /// standing in for the route's `prefix` and `host` keys: see [`ListedMatches`].
     pub matches: Vec<Option<Match>>,
 }
 
@@ -93,7 +93,7 @@ impl Config {
     /// one is the error.
     pub fn parse(source: &impl Source) -> Result<Config, ConfigError> {
         let settings = Settings::parse(source)?;
-        let listed = Listed::new(source, &settings);
+        let listed = ListedMatches::new(source, &settings);
         let mut routes = Vec::new();
         for name in &settings.routes {
             let route = Route::check(name, &listed).map_err(|mut errors| errors.remove(0))?;
@@ -130,7 +130,7 @@ impl Config {
                 }
             }
         }
-        let listed = Listed::new(source, &settings);
+        let listed = ListedMatches::new(source, &settings);
         for name in &settings.routes {
             if let Err(mut e) = Route::check(name, &listed) {
                 errors.append(&mut e);
@@ -145,34 +145,34 @@ impl Config {
 /// [`Settings::parse`] failed (a bad or unreadable value then means the default), so that
 /// the full parse can still report it, at the right level, in the right words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Preamble {
+pub struct ErrorReporting {
     pub log_level: LevelFilter,
     pub debug_errors: bool,
 }
 
-impl Default for Preamble {
+impl Default for ErrorReporting {
     fn default() -> Self {
-        Preamble {
+        ErrorReporting {
             log_level: LevelFilter::Info,
             debug_errors: false,
         }
     }
 }
 
-impl From<&Settings> for Preamble {
-    fn from(settings: &Settings) -> Preamble {
-        Preamble {
+impl From<&Settings> for ErrorReporting {
+    fn from(settings: &Settings) -> ErrorReporting {
+        ErrorReporting {
             log_level: settings.log_level,
             debug_errors: settings.debug_errors,
         }
     }
 }
 
-impl Preamble {
+impl ErrorReporting {
     /// The two keys alone, for when [`Settings::parse`] failed.
-    pub fn read(source: &impl Source) -> Preamble {
-        let defaults = Preamble::default();
-        Preamble {
+    pub fn read(source: &impl Source) -> ErrorReporting {
+        let defaults = ErrorReporting::default();
+        ErrorReporting {
             log_level: source
                 .get("log_level")
                 .ok()
@@ -305,17 +305,18 @@ mod tests {
     }
 
     #[test]
-    fn the_preamble_reads_what_it_can_and_defaults_the_rest() {
-        let p = Preamble::read(&source(&[("log_level", "error"), ("debug_errors", "on")]));
+    fn error_reporting_reads_what_it_can_and_defaults_the_rest() {
+        let p = ErrorReporting::read(&source(&[("log_level", "error"), ("debug_errors", "on")]));
         assert_eq!(
             p,
-            Preamble {
+            ErrorReporting {
                 log_level: LevelFilter::Error,
                 debug_errors: true
             }
         );
-        let bad = Preamble::read(&source(&[("log_level", "loud"), ("debug_errors", "maybe")]));
-        assert_eq!(bad, Preamble::default());
+        let bad =
+            ErrorReporting::read(&source(&[("log_level", "loud"), ("debug_errors", "maybe")]));
+        assert_eq!(bad, ErrorReporting::default());
     }
 
     #[test]
@@ -398,8 +399,8 @@ mod tests {
         // The listed match stands for the keys, which are never read.
         let store = source(&pairs);
         let recorder = Recorder::new(&store);
-        let route =
-            Route::parse("b", &Listed::new(&recorder, &settings)).map_err(|e| format!("{e:?}"))?;
+        let route = Route::parse("b", &ListedMatches::new(&recorder, &settings))
+            .map_err(|e| format!("{e:?}"))?;
         assert_eq!(route.prefix, "/b");
         assert_eq!(route.host.as_deref(), Some("example.com"));
         assert!(!recorder

@@ -1,5 +1,5 @@
 //! Where settings are read from: the [`Source`] trait (the Config Store at the edge, a
-//! [`MapSource`] natively), and the sources that wrap another: [`Listed`], which
+//! [`MapSource`] natively), and the sources that wrap another: [`ListedMatches`], which
 //! answers a route's match from the `routes` list, and [`Recorder`], which remembers what
 //! was read.
 
@@ -64,14 +64,14 @@ impl Source for MapSource {
 /// [`Settings::matches`]) answer for their routes' `prefix` and `host` keys, which are then
 /// not read from the store; every other key is the wrapped source's. So the rest of the
 /// config reads a route the same whichever way its match is given.
-pub struct Listed<'a, S> {
+pub struct ListedMatches<'a, S> {
     source: &'a S,
     settings: &'a Settings,
 }
 
-impl<'a, S: Source> Listed<'a, S> {
-    pub fn new(source: &'a S, settings: &'a Settings) -> Listed<'a, S> {
-        Listed { source, settings }
+impl<'a, S: Source> ListedMatches<'a, S> {
+    pub fn new(source: &'a S, settings: &'a Settings) -> ListedMatches<'a, S> {
+        ListedMatches { source, settings }
     }
 
     /// The value the list gives for `key`, when it is a listed match's prefix or host.
@@ -90,7 +90,7 @@ impl<'a, S: Source> Listed<'a, S> {
     }
 }
 
-impl<S: Source> Source for Listed<'_, S> {
+impl<S: Source> Source for ListedMatches<'_, S> {
     fn get(&self, key: &str) -> Result<Option<String>, String> {
         match self.listed(key) {
             Some(value) => Ok(value),

@@ -13,10 +13,12 @@ use std::fmt;
 use bytes::Bytes;
 
 pub mod codec;
+#[cfg(feature = "testing")]
 pub mod fuzzing;
 pub mod html;
 pub mod pipeline;
 pub mod replace;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use pipeline::Pipeline;

@@ -365,10 +365,10 @@ async fn an_object_over_cache_max_bytes_streams_through_uncached() {
     assert_eq!(r.body.len(), 200_000);
 }
 
-/// An object whose unknown length passes `cache_max_bytes` on the way is abandoned then
-/// (issue 13 asks for as soon as it is known): its filler's client still gets every byte,
-/// but requests reading it collapsed lose the rest of it. Their bodies must end in an
-/// error, never look complete; the next request then passes the cache at once (marker).
+/// An object whose unknown length passes `cache_max_bytes` on the way is abandoned as soon
+/// as it does, so the cache never holds more than the limit: its filler's client still gets
+/// every byte, but requests reading it collapsed lose the rest of it. Their bodies must end
+/// in an error, never look complete; the next request then passes the cache at once (marker).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn collapsed_readers_of_an_object_dropped_for_its_size_see_it_cut() {
     let s = stack_with(&[("route.cached.cache_max_bytes", Some("50"))]);

@@ -1,5 +1,5 @@
-//! One test for each way a response went wrong before the README's "HTTP semantics" held:
-//! the rows of issue 11's table and the items of its code read. Each drives the app over
+//! One test for each way a response went wrong before the README's "HTTP semantics" held,
+//! found by a table of responses and by reading the code. Each drives the app over
 //! real HTTP, most of them against the harness's misbehaving origin, which does what no
 //! well-behaved server does.
 

@@ -242,8 +242,8 @@ pub const CASES: &[Case] = &[
         2,
     ),
     get("slow 504", "/slow/delay/3", &[504], Body::Any, 1),
-    // Two seconds between bytes against the route's 1.5 s between-bytes timeout (the brief's
-    // duration=3 would space them 1 s apart, inside the timeout, and never stall).
+    // Two seconds between bytes against the route's 1.5 s between-bytes timeout (with
+    // duration=3 they would come 1 s apart, inside the timeout, and never stall).
     get(
         "stall",
         "/stall/drip?numbytes=3&duration=6",

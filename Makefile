@@ -38,7 +38,8 @@ test: lint unit check-config e2e package bench-smoke soak-smoke
 check-config: tools
 	$(HARNESS) run --release --bin check-config
 
-## bench: the TTFB and throughput benchmark (results under target/bench/), then the
+## bench: the TTFB and throughput benchmark (results under target/bench/; BENCH_ARGS=--record
+## keeps the run in docs/bench/runs/ and puts its claims into README.md), then the
 ## criterion benchmark of replace against aho-corasick
 bench: build bench-tools
 	$(HARNESS) run --release --bin bench -- $(BENCH_ARGS)

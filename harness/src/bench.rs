@@ -14,6 +14,7 @@ pub mod measure;
 pub mod nginx;
 pub mod order;
 pub mod priority;
+pub mod record;
 pub mod report;
 pub mod stages;
 pub mod stats;

@@ -37,10 +37,9 @@ use compress::Encoding;
 use flush::{FlushSignal, FlushTracked};
 use pattern::{DeliberateReset, PatternBody};
 use prose::TextBody;
-use respond::{encoded, full, octet_stream, paced_body, server_error, text, typed, Body};
-use text::{
-    json_object, json_string, parse_secs, parse_u64, query_secs, query_u64, BadRequest, Query,
-};
+use respond::{encoded, full, json, octet_stream, paced_body, server_error, text, typed, Body};
+use serde::Serialize;
+use text::{parse_secs, parse_u64, query_secs, query_u64, BadRequest, Members, Query};
 
 /// Sent as `Server` on every response, so a test can tell origin headers from edge ones.
 pub const SERVER_NAME: &str = "firstbyte-dev-origin";
@@ -231,7 +230,11 @@ async fn route(
         Route::Delay(secs) => {
             let secs = parse_secs("seconds", secs)?.min(MAX_DELAY_SECS);
             sleep(Duration::from_secs_f64(secs)).await;
-            typed(full(format!("{{\"delay\": {secs}}}\n")), "application/json")
+            #[derive(Serialize)]
+            struct Delay {
+                delay: f64,
+            }
+            json(&Delay { delay: secs })
         }
         Route::Status(code) => status(code)?,
         Route::Compressed(encoding) => match compress::compressed_sample(encoding) {
@@ -243,10 +246,7 @@ async fn route(
         },
         Route::Html => html(&query)?,
         Route::Sse => sse(&query)?,
-        Route::Headers => typed(
-            full(headers_json(req.headers(), "") + "\n"),
-            "application/json",
-        ),
+        Route::Headers => json(&header_members(req.headers())),
         Route::ResponseHeaders => response_headers(&query)?,
         Route::Anything => anything(req, &query).await,
     })
@@ -441,35 +441,41 @@ async fn anything(req: Request<Incoming>, query: &Query) -> Response<Body> {
             None => args.push((name, value.clone())),
         }
     }
-    let args = json_object(args.into_iter().map(|(k, v)| (k, json_string(&v))), "  ");
-    let raw_query = parts.uri.query().map_or("null".to_owned(), json_string);
-    let json = json_object(
-        [
-            ("method", json_string(parts.method.as_str())),
-            ("path", json_string(parts.uri.path())),
-            ("query", raw_query),
-            ("args", args),
-            ("headers", headers_json(&parts.headers, "  ")),
-            ("body_bytes", body_bytes.to_string()),
-        ],
-        "",
-    );
-    typed(full(json + "\n"), "application/json")
+    #[derive(Serialize)]
+    struct Echo<'a> {
+        method: &'a str,
+        path: &'a str,
+        /// The raw query, `null` without one.
+        query: Option<&'a str>,
+        args: Members<'a>,
+        headers: Members<'a>,
+        body_bytes: u64,
+    }
+    json(&Echo {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        args: Members(args),
+        headers: header_members(&parts.headers),
+        body_bytes,
+    })
 }
 
 /// Header names are shown lower-case, as hyper stores them; repeated headers are joined
 /// with ", " the way a proxy may legally merge them.
-fn headers_json(headers: &HeaderMap, indent: &str) -> String {
-    json_object(
-        headers.keys().map(|name| {
-            let values: Vec<_> = headers
-                .get_all(name)
-                .iter()
-                .map(|v| String::from_utf8_lossy(v.as_bytes()))
-                .collect();
-            (name.as_str(), json_string(&values.join(", ")))
-        }),
-        indent,
+fn header_members(headers: &HeaderMap) -> Members<'_> {
+    Members(
+        headers
+            .keys()
+            .map(|name| {
+                let values: Vec<_> = headers
+                    .get_all(name)
+                    .iter()
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()))
+                    .collect();
+                (name.as_str(), values.join(", "))
+            })
+            .collect(),
     )
 }
 

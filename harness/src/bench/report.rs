@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use serde::Serialize;
+
 use super::chart::{self, Chart, Series};
 use super::load::LoadCell;
 use super::{
@@ -78,7 +80,7 @@ pub fn table(cells: &[Cell]) -> String {
 }
 
 /// A claim the project makes, with the ratio measured for it in this run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Check {
     pub claim: String,
     pub measured: String,
@@ -280,7 +282,8 @@ fn rps(cells: &[LoadCell], mode: Mode, workload: &str) -> Option<f64> {
         .requests_per_second()
 }
 
-/// The load claims of issue 12 on this run's load cells, at the `small` body size.
+/// The load claims (throughput beside the reference app's) on this run's load cells, at the
+/// `small` body size.
 /// `reuse_ms` is the plain firstbyte's setting, named in its claim: the claim is about
 /// firstbyte without reuse.
 pub fn load_checks(cells: &[LoadCell], small: &str, reuse_ms: Option<&str>) -> Vec<Check> {
@@ -362,8 +365,6 @@ pub fn charts(cells: &[Cell], workloads: &[Workload], modes: &[Mode]) -> (String
             title: "Time to first byte against body size (p50)".into(),
             x_label: "body size".into(),
             y_label: "TTFB ms".into(),
-            log_x: true,
-            log_y: true,
             x_ticks: ticks.clone(),
         },
         &series(&|c| c.ttfb.map(|s| s.p50)),
@@ -373,8 +374,6 @@ pub fn charts(cells: &[Cell], workloads: &[Workload], modes: &[Mode]) -> (String
             title: "Throughput against body size (median of full downloads)".into(),
             x_label: "body size".into(),
             y_label: "MB/s".into(),
-            log_x: true,
-            log_y: true,
             x_ticks: ticks,
         },
         &series(&|c| c.mb_per_s),

@@ -1,31 +1,113 @@
 //! `bench [--smoke] [--scale F] [--sizes B,B,...] [--settle-ms MS] [--load-seconds S]
-//! [--load-rounds N] [--cache-size B] [--cache-rounds N] [--parts ttfb,load,cache] [--readme]`
+//! [--load-rounds N] [--cache-size B] [--cache-rounds N] [--parts ttfb,load,cache] [--record]`
 //!
 //! Starts the dev origin, the Viceroys of `bench::EDGES` (reference, firstbyte, buffered,
 //! firstbyte with instance reuse, firstbyte with 100 routes, firstbyte with its edge cache)
 //! and nginx and Varnish when installed, on free ports; measures every mode on every
 //! workload in one run, then the load workload, then the edge cache's;
-//! writes target/bench/results.md and two SVG charts; with --readme also puts the tables
-//! into README.md between the bench markers and the charts into docs/bench/. Needs the
-//! release wasm builds (`make bench` does them). Everything it started stops when it ends.
+//! writes target/bench/results.md and two SVG charts; with --record also keeps the run in
+//! docs/bench/runs/<date>-<commit>/ (`bench::record`) and puts its claims and charts into
+//! README.md between the bench markers. Needs the release wasm builds (`make bench` does
+//! them). Everything it started stops when it ends.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::{CommandFactory, Parser};
 use firstbyte_harness::bench::cache::{self, CacheSettings};
 use firstbyte_harness::bench::load::LoadSettings;
 use firstbyte_harness::bench::order::{Shuffle, SEED};
+use firstbyte_harness::bench::record::{self, Record};
 use firstbyte_harness::bench::report::{
     charts, checks, checks_markdown, load_checks, load_table, splice_readme, table,
 };
 use firstbyte_harness::bench::{human_size, priority, stages, Bench, Kind, Settings, Workload};
 use firstbyte_harness::stack::repo_root;
 
-const USAGE: &str = "usage: bench [--smoke] [--scale F] [--sizes B,B,...] [--settle-ms MS] \
-                     [--load-seconds S] [--load-rounds N] [--cache-size B] [--cache-rounds N] \
-                     [--parts ttfb,load,cache] [--readme]";
-
+/// The TTFB, throughput, load and edge-cache benchmark of firstbyte on Viceroy, beside the
+/// bare reference app, a buffered build, nginx and Varnish, in one run. Writes
+/// target/bench/results.md and two SVG charts.
+#[derive(Debug, Parser)]
+#[command(name = "bench")]
 struct Args {
+    /// A quick run that proves the harness works end to end; its figures mean nothing.
+    #[arg(long)]
+    smoke: bool,
+    /// Multiplies every sample and download count (at least 1 each).
+    #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = positive_number)]
+    scale: f64,
+    /// The body sizes of the TTFB and throughput workloads, in bytes (at least two).
+    #[arg(long, value_name = "B,B,...", value_delimiter = ',', value_parser = byte_count)]
+    sizes: Option<Vec<u64>>,
+    /// Pause before each TTFB sample, once no app runs an instance, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 10)]
+    settle_ms: u64,
+    /// Load time per mode and body size, in seconds; 0 skips the load workload
+    /// [default: 5, smoke 0.2].
+    #[arg(long, value_name = "S", value_parser = seconds)]
+    load_seconds: Option<f64>,
+    /// The shuffled slices the load time of each mode is cut into [default: 5, smoke 1].
+    #[arg(long, value_name = "N", value_parser = positive_count)]
+    load_rounds: Option<usize>,
+    /// The body size of the edge cache's hits, in bytes; 0 skips the cache part
+    /// [default: 64 MiB, smoke 1 MiB].
+    #[arg(long, value_name = "B", value_parser = byte_count)]
+    cache_size: Option<u64>,
+    /// Rounds of concurrent cold clients on the edge cache [default: 5, smoke 1].
+    #[arg(long, value_name = "N", value_parser = positive_count)]
+    cache_rounds: Option<usize>,
+    /// The parts to run: ttfb, load and/or cache.
+    #[arg(
+        long,
+        value_name = "PARTS",
+        value_delimiter = ',',
+        value_parser = part,
+        default_value = "ttfb,load,cache"
+    )]
+    parts: Vec<String>,
+    /// Keep the run in docs/bench/runs/<date>-<commit>/ (tables, figures as JSON, charts,
+    /// machine) and put its claims and charts into README.md between the bench markers.
+    /// Needs every part.
+    #[arg(long, alias = "readme", conflicts_with = "smoke")]
+    record: bool,
+}
+
+fn positive_count(v: &str) -> Result<usize, String> {
+    v.parse()
+        .ok()
+        .filter(|r: &usize| *r > 0)
+        .ok_or(format!("'{v}' is not a positive count"))
+}
+
+fn positive_number(v: &str) -> Result<f64, String> {
+    v.parse()
+        .ok()
+        .filter(|s: &f64| *s > 0.0)
+        .ok_or(format!("'{v}' is not a positive number"))
+}
+
+fn seconds(v: &str) -> Result<f64, String> {
+    v.parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+        .ok_or(format!("'{v}' is not a number of seconds"))
+}
+
+fn byte_count(v: &str) -> Result<u64, String> {
+    v.trim()
+        .parse()
+        .map_err(|_| format!("'{v}' is not a byte count"))
+}
+
+fn part(v: &str) -> Result<String, String> {
+    match v.trim() {
+        part @ ("ttfb" | "load" | "cache") => Ok(part.to_string()),
+        other => Err(format!("'{other}' is not ttfb, load or cache")),
+    }
+}
+
+/// What a run measures, from its [`Args`].
+struct Plan {
     settings: Settings,
     /// The TTFB and throughput workloads run (`--parts`).
     ttfb: bool,
@@ -33,189 +115,115 @@ struct Args {
     load: Option<LoadSettings>,
     /// `None` with `--cache-size 0` or without `cache` in `--parts`.
     cache: Option<CacheSettings>,
-    readme: bool,
+    record: bool,
     smoke: bool,
 }
 
-fn positive_count(name: &str, v: &str) -> Result<usize, String> {
-    v.parse()
-        .ok()
-        .filter(|r: &usize| *r > 0)
-        .ok_or(format!("{name}: '{v}' is not a positive count"))
-}
-
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut smoke = false;
-    let mut scale = 1.0f64;
-    let mut sizes: Option<Vec<u64>> = None;
-    let mut readme = false;
-    let mut settle_ms = 10;
-    let mut load_seconds: Option<f64> = None;
-    let mut load_rounds: Option<usize> = None;
-    let mut cache_size: Option<u64> = None;
-    let mut cache_rounds: Option<usize> = None;
-    let mut parts = vec!["ttfb".to_string(), "load".into(), "cache".into()];
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
-        match arg.as_str() {
-            "--cache-size" => {
-                let v = value("--cache-size")?;
-                cache_size = Some(
-                    v.parse()
-                        .map_err(|_| format!("--cache-size: '{v}' is not a byte count"))?,
-                )
-            }
-            "--cache-rounds" => {
-                cache_rounds = Some(positive_count("--cache-rounds", &value("--cache-rounds")?)?)
-            }
-            "--parts" => {
-                parts = value("--parts")?
-                    .split(',')
-                    .map(|p| match p.trim() {
-                        part @ ("ttfb" | "load" | "cache") => Ok(part.to_string()),
-                        other => Err(format!("--parts: '{other}' is not ttfb, load or cache")),
-                    })
-                    .collect::<Result<_, _>>()?
-            }
-            "--load-seconds" => {
-                let v = value("--load-seconds")?;
-                load_seconds = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-                        .ok_or(format!("--load-seconds: '{v}' is not a number of seconds"))?,
-                )
-            }
-            "--load-rounds" => {
-                load_rounds = Some(positive_count("--load-rounds", &value("--load-rounds")?)?)
-            }
-            "--smoke" => smoke = true,
-            "--readme" => readme = true,
-            "--scale" => {
-                let v = value("--scale")?;
-                scale = v
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| *s > 0.0)
-                    .ok_or(format!("--scale: '{v}' is not a positive number"))?
-            }
-            "--settle-ms" => {
-                let v = value("--settle-ms")?;
-                settle_ms = v
-                    .parse()
-                    .map_err(|_| format!("--settle-ms: '{v}' is not a number"))?
-            }
-            "--sizes" => {
-                sizes = Some(
-                    value("--sizes")?
-                        .split(',')
-                        .map(|s| {
-                            s.trim()
-                                .parse::<u64>()
-                                .map_err(|_| format!("--sizes: '{s}' is not a byte count"))
-                        })
-                        .collect::<Result<_, _>>()?,
-                )
-            }
-            "-h" | "--help" => return Err(USAGE.to_string()),
-            other => return Err(format!("unexpected argument '{other}'\n{USAGE}")),
+impl Args {
+    /// The run these arguments ask for; what clap cannot check alone is checked here, and
+    /// reported the way clap reports the rest.
+    fn plan(self) -> Result<Plan, clap::Error> {
+        let invalid =
+            |msg: &str| Args::command().error(clap::error::ErrorKind::ValueValidation, msg);
+        let smoke = self.smoke;
+        let scaled = |n: usize| ((n as f64 * self.scale).round() as usize).max(1);
+        let mut workloads: Vec<Workload> = match (&self.sizes, smoke) {
+            (Some(sizes), _) => sizes
+                .iter()
+                .map(|&s| Workload::body(s, scaled(50), scaled(2)))
+                .collect(),
+            (None, true) => vec![
+                Workload::body(1 << 10, 3, 1),
+                Workload::body(64 << 10, 3, 1),
+            ],
+            // A TTFB sample reads only the response head, so large bodies cost no more per
+            // sample than small ones: every size gets enough for a steady p50. With 10 at
+            // 1 GiB, the replace chain's ratio to its passthrough read 1.82 in one run and
+            // 0.99 in an interleaved rerun of 80 samples.
+            (None, false) => vec![
+                Workload::body(1 << 10, scaled(200), scaled(20)),
+                Workload::body(1 << 20, scaled(100), scaled(10)),
+                Workload::body(64 << 20, scaled(100), scaled(3)),
+                Workload::body(1 << 30, scaled(100), scaled(3)),
+            ],
+        };
+        if workloads.len() < 2 {
+            return Err(invalid(
+                "at least two body sizes are needed (the smallest and largest are compared)",
+            ));
         }
+        let (events, interval_ms, delay_ms) = if smoke { (3, 50, 200) } else { (20, 100, 1000) };
+        workloads.push(Workload {
+            name: format!("SSE {events}×{interval_ms} ms"),
+            kind: Kind::Events {
+                events,
+                interval_ms,
+            },
+            // A sample hangs up after the head, and its instance ends at the next event it
+            // cannot send (100 ms): cheap enough for a p50 that 5 samples could not steady
+            // (the chains' worst ratio, on this workload, swung by 0.3 between runs).
+            samples: if smoke { 1 } else { scaled(40) },
+            downloads: if smoke { 1 } else { scaled(2) },
+        });
+        workloads.push(Workload {
+            name: format!("origin waits {delay_ms} ms"),
+            kind: Kind::SlowOrigin { delay_ms },
+            samples: if smoke { 1 } else { scaled(3) },
+            // One full request per mode: it is where the heap figure comes from.
+            downloads: 1,
+        });
+        // Load: 5 s per mode and body size in five 1 s slices; the smoke run a fifth of a
+        // second each, in one round.
+        let load_seconds = self.load_seconds.unwrap_or(if smoke { 0.2 } else { 5.0 });
+        let rounds = self.load_rounds.unwrap_or(if smoke { 1 } else { 5 });
+        let part = |name: &str| self.parts.iter().any(|p| p == name);
+        let load = (load_seconds > 0.0 && part("load")).then(|| LoadSettings {
+            sizes: vec![1 << 10, 64 << 10],
+            concurrency: 16,
+            rounds,
+            slice: Duration::from_secs_f64(load_seconds / rounds as f64),
+            timeout: Duration::from_secs(30),
+        });
+        // Hits of 64 MiB (the chain's object fills in about 6 s); cold objects the origin
+        // sends over about a second, asked for by 16 clients at once, in 5 rounds.
+        let cache_size = self
+            .cache_size
+            .unwrap_or(if smoke { 1 << 20 } else { 64 << 20 });
+        let cache = (cache_size > 0 && part("cache")).then(|| CacheSettings {
+            size: cache_size,
+            samples: if smoke { 3 } else { scaled(100) },
+            downloads: if smoke { 1 } else { scaled(3) },
+            cold_rounds: self.cache_rounds.unwrap_or(if smoke { 1 } else { 5 }),
+            clients: 16,
+            pace: Duration::from_millis(if smoke { 20 } else { 100 }),
+        });
+        if self.record && !["ttfb", "load", "cache"].iter().all(|p| part(p)) {
+            return Err(Args::command().error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--record needs every part: a record and the README's claims are one run's",
+            ));
+        }
+        Ok(Plan {
+            ttfb: part("ttfb"),
+            cache,
+            settings: Settings {
+                workloads,
+                timeout: Duration::from_secs(180),
+                settle: Duration::from_millis(self.settle_ms),
+            },
+            load,
+            record: self.record,
+            smoke,
+        })
     }
-    let scaled = |n: usize| ((n as f64 * scale).round() as usize).max(1);
-    let mut workloads: Vec<Workload> = match (&sizes, smoke) {
-        (Some(sizes), _) => sizes
-            .iter()
-            .map(|&s| Workload::body(s, scaled(50), scaled(2)))
-            .collect(),
-        (None, true) => vec![
-            Workload::body(1 << 10, 3, 1),
-            Workload::body(64 << 10, 3, 1),
-        ],
-        // A TTFB sample reads only the response head, so large bodies cost no more per
-        // sample than small ones: every size gets enough for a steady p50. With 10 at 1 GiB,
-        // the replace chain's ratio to its passthrough read 1.82 in one run and 0.99 in an
-        // interleaved rerun of 80 samples.
-        (None, false) => vec![
-            Workload::body(1 << 10, scaled(200), scaled(20)),
-            Workload::body(1 << 20, scaled(100), scaled(10)),
-            Workload::body(64 << 20, scaled(100), scaled(3)),
-            Workload::body(1 << 30, scaled(100), scaled(3)),
-        ],
-    };
-    if workloads.len() < 2 {
-        return Err(
-            "at least two body sizes are needed (the smallest and largest are compared)".into(),
-        );
-    }
-    let (events, interval_ms, delay_ms) = if smoke { (3, 50, 200) } else { (20, 100, 1000) };
-    workloads.push(Workload {
-        name: format!("SSE {events}×{interval_ms} ms"),
-        kind: Kind::Events {
-            events,
-            interval_ms,
-        },
-        // A sample hangs up after the head, and its instance ends at the next event it
-        // cannot send (100 ms): cheap enough for a p50 that 5 samples could not steady
-        // (the chains' worst ratio, on this workload, swung by 0.3 between runs).
-        samples: if smoke { 1 } else { scaled(40) },
-        downloads: if smoke { 1 } else { scaled(2) },
-    });
-    workloads.push(Workload {
-        name: format!("origin waits {delay_ms} ms"),
-        kind: Kind::SlowOrigin { delay_ms },
-        samples: if smoke { 1 } else { scaled(3) },
-        // One full request per mode: it is where the heap figure comes from.
-        downloads: 1,
-    });
-    // Load: 5 s per mode and body size in five 1 s slices; the smoke run a fifth of a
-    // second each, in one round.
-    let load_seconds = load_seconds.unwrap_or(if smoke { 0.2 } else { 5.0 });
-    let rounds = load_rounds.unwrap_or(if smoke { 1 } else { 5 });
-    let part = |name: &str| parts.iter().any(|p| p == name);
-    let load = (load_seconds > 0.0 && part("load")).then(|| LoadSettings {
-        sizes: vec![1 << 10, 64 << 10],
-        concurrency: 16,
-        rounds,
-        slice: Duration::from_secs_f64(load_seconds / rounds as f64),
-        timeout: Duration::from_secs(30),
-    });
-    // Hits of 64 MiB (the chain's object fills in about 6 s); cold objects the origin sends
-    // over about a second, asked for by 16 clients at once, in 5 rounds.
-    let cache_size = cache_size.unwrap_or(if smoke { 1 << 20 } else { 64 << 20 });
-    let cache = (cache_size > 0 && part("cache")).then(|| CacheSettings {
-        size: cache_size,
-        samples: if smoke { 3 } else { scaled(100) },
-        downloads: if smoke { 1 } else { scaled(3) },
-        cold_rounds: cache_rounds.unwrap_or(if smoke { 1 } else { 5 }),
-        clients: 16,
-        pace: Duration::from_millis(if smoke { 20 } else { 100 }),
-    });
-    if readme && parts.len() < 3 {
-        return Err("--readme needs every part: the README's tables are one run's".into());
-    }
-    Ok(Args {
-        ttfb: part("ttfb"),
-        cache,
-        settings: Settings {
-            workloads,
-            timeout: Duration::from_secs(180),
-            settle: Duration::from_millis(settle_ms),
-        },
-        load,
-        readme,
-        smoke,
-    })
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
+    let plan = match Args::parse().plan() {
+        Ok(plan) => plan,
+        Err(e) => e.exit(),
     };
-    match run(&args) {
+    match run(&plan) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("bench: {e}");
@@ -224,7 +232,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &Args) -> Result<ExitCode, String> {
+fn run(args: &Plan) -> Result<ExitCode, String> {
     let started = Instant::now();
     let mut say = |msg: &str| eprintln!("bench [{:>6.1}s] {msg}", started.elapsed().as_secs_f64());
     say(
@@ -310,12 +318,8 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     if !stage_rows.is_empty() {
         checks.extend(stages::checks(&stage_rows));
     }
-    let when = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d"])
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .unwrap_or_default();
+    let when = record::today();
+    let seconds = started.elapsed().as_secs_f64();
     let load_caption = match &args.load {
         Some(load) => format!(
             " load = {} keep-alive connections per mode, each sending its next request once the \
@@ -356,10 +360,10 @@ fn run(args: &Args) -> Result<ExitCode, String> {
          from full downloads; event delay = origin sent → client has it; heap = Viceroy's figure \
          per instance, from full downloads;{} firstbyte runs with fastly.toml's settings, \
          `reuse_ms` included, firstbyte reuse with `reuse_ms = {}`.\n\n{}\n\
-         ![TTFB against body size](docs/bench/ttfb.svg)\n\
-         ![Throughput against body size](docs/bench/throughput.svg)\n",
-        when.trim(),
-        started.elapsed().as_secs_f64(),
+         ![TTFB against body size](ttfb.svg)\n\
+         ![Throughput against body size](throughput.svg)\n",
+        when,
+        seconds,
         obtained.describe(),
         s.settle.as_millis(),
         load_caption,
@@ -378,15 +382,42 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     write(&dir, "throughput.svg", &throughput_svg)?;
     println!("{section}");
     println!("written to {}", dir.display());
-    if args.readme {
-        let docs = repo_root().join("docs/bench");
-        write(&docs, "ttfb.svg", &ttfb_svg)?;
-        write(&docs, "throughput.svg", &throughput_svg)?;
-        let path = repo_root().join("README.md");
+    if args.record {
+        let root = repo_root();
+        let (commit, changed) = record::commit(&root);
+        let client = obtained.describe();
+        let machine = record::machine((&commit, changed), &client);
+        let run = Record {
+            date: when,
+            commit,
+            seconds,
+            client,
+            results: &section,
+            ttfb_svg: &ttfb_svg,
+            throughput_svg: &throughput_svg,
+            machine: &machine,
+            cells: &cells,
+            load: &load_cells,
+            cache: cache_results
+                .as_ref()
+                .map(|(clients, hits, cold)| (*clients, hits, cold.as_slice())),
+            stages: &stage_rows,
+            checks: &checks,
+        };
+        let kept = run.write(&root.join(record::RUNS))?;
+        let relative = kept
+            .strip_prefix(&root)
+            .unwrap_or(&kept)
+            .display()
+            .to_string();
+        let path = root.join("README.md");
         let readme = std::fs::read_to_string(&path).map_err(|e| format!("README: {e}"))?;
-        std::fs::write(&path, splice_readme(&readme, &section)?)
-            .map_err(|e| format!("README: {e}"))?;
-        println!("README.md and docs/bench/ updated");
+        std::fs::write(
+            &path,
+            splice_readme(&readme, &run.readme_section(&relative))?,
+        )
+        .map_err(|e| format!("README: {e}"))?;
+        println!("recorded in {relative}; README.md's bench block updated");
     }
     if args.smoke {
         // A smoke run proves the harness works end to end; its figures mean nothing.
@@ -421,4 +452,122 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         println!("bench smoke: every mode answered every workload");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(list: &[&str]) -> Result<Plan, clap::Error> {
+        Args::try_parse_from(std::iter::once("bench").chain(list.iter().copied()))?.plan()
+    }
+
+    #[test]
+    fn the_command_is_well_formed() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_run_every_part_on_four_sizes() -> Result<(), clap::Error> {
+        let p = plan(&[])?;
+        let sizes: Vec<u64> = p
+            .settings
+            .workloads
+            .iter()
+            .filter_map(Workload::size)
+            .collect();
+        assert_eq!(sizes, [1 << 10, 1 << 20, 64 << 20, 1 << 30]);
+        assert_eq!(p.settings.settle, Duration::from_millis(10));
+        assert!(p.ttfb && !p.record && !p.smoke);
+        let load = p.load.expect("the load part");
+        assert_eq!((load.rounds, load.per_mode()), (5, Duration::from_secs(5)));
+        let cache = p.cache.expect("the cache part");
+        assert_eq!((cache.size, cache.cold_rounds), (64 << 20, 5));
+        Ok(())
+    }
+
+    #[test]
+    fn flags_set_what_they_name() -> Result<(), clap::Error> {
+        let p = plan(&[
+            "--sizes",
+            "1024, 2048",
+            "--scale",
+            "0.5",
+            "--settle-ms",
+            "3",
+            "--load-seconds",
+            "2",
+            "--load-rounds",
+            "4",
+            "--cache-size",
+            "4096",
+            "--cache-rounds",
+            "2",
+        ])?;
+        let first = &p.settings.workloads[0];
+        assert_eq!(
+            (first.size(), first.samples, first.downloads),
+            (Some(1024), 25, 1)
+        );
+        assert_eq!(p.settings.workloads[1].size(), Some(2048));
+        assert_eq!(p.settings.settle, Duration::from_millis(3));
+        let load = p.load.expect("the load part");
+        assert_eq!((load.rounds, load.slice), (4, Duration::from_millis(500)));
+        let cache = p.cache.expect("the cache part");
+        assert_eq!((cache.size, cache.cold_rounds), (4096, 2));
+        // Zero load time or cache size skips that part; --parts picks parts.
+        let p = plan(&["--load-seconds", "0", "--cache-size", "0"])?;
+        assert!(p.load.is_none() && p.cache.is_none() && p.ttfb);
+        let p = plan(&["--parts", "load, cache"])?;
+        assert!(!p.ttfb && p.load.is_some() && p.cache.is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn the_smoke_run_is_small_and_records_nothing() -> Result<(), clap::Error> {
+        let p = plan(&["--smoke"])?;
+        assert!(p.smoke && !p.record);
+        let sizes: Vec<u64> = p
+            .settings
+            .workloads
+            .iter()
+            .filter_map(Workload::size)
+            .collect();
+        assert_eq!(sizes, [1 << 10, 64 << 10]);
+        assert_eq!(p.load.map(|l| l.rounds), Some(1));
+        assert!(plan(&["--smoke", "--record"]).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for bad in [
+            &["--load-rounds", "0"][..],
+            &["--cache-rounds", "x"],
+            &["--scale", "0"],
+            &["--scale", "-1"],
+            &["--load-seconds", "-1"],
+            &["--load-seconds", "inf"],
+            &["--sizes", "1024"],
+            &["--sizes", "1024,"],
+            &["--sizes", "1k,2k"],
+            &["--cache-size", "big"],
+            &["--settle-ms", "soon"],
+            &["--parts", "ttfb,soak"],
+            &["--bogus"],
+            &["--scale"],
+        ] {
+            assert!(plan(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_record_needs_every_part() -> Result<(), clap::Error> {
+        assert!(plan(&["--record"])?.record);
+        // The flag it replaces still asks for the same.
+        assert!(plan(&["--readme"])?.record);
+        assert!(plan(&["--record", "--parts", "ttfb,load"]).is_err());
+        assert!(plan(&["--record", "--parts", "cache,load,ttfb"])?.record);
+        Ok(())
+    }
 }

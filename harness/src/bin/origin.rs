@@ -6,45 +6,23 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use clap::Parser;
 use firstbyte_harness::origin;
 use tokio::net::TcpListener;
 
-const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
-const USAGE: &str =
-    "usage: origin [--listen ADDR]   (default 127.0.0.1:7070; port 0 picks a free port)";
-
-/// `Ok(None)` means help was asked for.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<String>, String> {
-    let mut listen = DEFAULT_LISTEN.to_owned();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--listen" => match args.next() {
-                Some(addr) => listen = addr,
-                None => return Err("--listen needs an address, e.g. 127.0.0.1:0".to_owned()),
-            },
-            _ => match arg.strip_prefix("--listen=") {
-                Some(addr) => listen = addr.to_owned(),
-                None => return Err(format!("unexpected argument {arg:?}")),
-            },
-        }
-    }
-    Ok(Some(listen))
+/// The dev origin: httpbin-style endpoints for firstbyte's tests and bench, until Ctrl-C or
+/// SIGTERM. Prints `origin listening on http://IP:PORT` once the socket is bound.
+#[derive(Debug, Parser)]
+#[command(name = "origin")]
+struct Args {
+    /// The address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+    listen: String,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let listen = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(listen)) => listen,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(msg) => {
-            eprintln!("origin: {msg}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let listen = Args::parse().listen;
     let listener = match TcpListener::bind(&listen).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -101,5 +79,26 @@ async fn shutdown_signal() {
         // Without any signal handler the process can still be killed; keep serving.
         eprintln!("origin: cannot watch Ctrl-C: {e}");
         std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listen(list: &[&str]) -> Result<String, clap::Error> {
+        Args::try_parse_from(std::iter::once("origin").chain(list.iter().copied()))
+            .map(|a| a.listen)
+    }
+
+    #[test]
+    fn listens_where_told_or_on_the_default() {
+        assert_eq!(listen(&[]).unwrap(), "127.0.0.1:7070");
+        assert_eq!(listen(&["--listen", "127.0.0.1:0"]).unwrap(), "127.0.0.1:0");
+        assert_eq!(listen(&["--listen=[::1]:0"]).unwrap(), "[::1]:0");
+        assert!(listen(&["--listen"]).is_err());
+        assert!(listen(&["--bogus"]).is_err());
+        use clap::CommandFactory;
+        Args::command().debug_assert();
     }
 }

@@ -4,6 +4,8 @@
 use std::io::{self, Write};
 use std::sync::OnceLock;
 
+use serde::Serialize;
+
 use super::html;
 
 /// Which `Content-Encoding` a compressed body uses.
@@ -32,18 +34,35 @@ pub fn sample_document() -> &'static str {
 }
 
 fn build_sample_document() -> String {
-    let mut items = Vec::new();
-    for i in 0..40u32 {
-        items.push(format!(
-            "    {{\"id\": {i}, \"name\": \"item-{i:03}\", \"price_cents\": {}, \"tags\": [\"edge\", \"cache\", \"tier-{}\"], \"note\": \"café – naïve ✓\"}}",
-            (i * 7919) % 10_000,
-            i % 4
-        ));
+    #[derive(Serialize)]
+    struct Sample {
+        source: &'static str,
+        description: &'static str,
+        items: Vec<Item>,
     }
-    format!(
-        "{{\n  \"source\": \"firstbyte-dev-origin\",\n  \"description\": \"Deterministic sample served compressed by /gzip and /brotli.\",\n  \"items\": [\n{}\n  ]\n}}\n",
-        items.join(",\n")
-    )
+    #[derive(Serialize)]
+    struct Item {
+        id: u32,
+        name: String,
+        price_cents: u32,
+        tags: [String; 3],
+        note: &'static str,
+    }
+    let sample = Sample {
+        source: "firstbyte-dev-origin",
+        description: "Deterministic sample served compressed by /gzip and /brotli.",
+        items: (0..40u32)
+            .map(|i| Item {
+                id: i,
+                name: format!("item-{i:03}"),
+                price_cents: (i * 7919) % 10_000,
+                tags: ["edge".into(), "cache".into(), format!("tier-{}", i % 4)],
+                note: "café – naïve ✓",
+            })
+            .collect(),
+    };
+    // Plain structs of strings and numbers: writing them cannot fail.
+    serde_json::to_string_pretty(&sample).unwrap_or_default() + "\n"
 }
 
 /// Compressed bytes are cached as `Result` so a (theoretical) encoder failure becomes a 500

@@ -8,6 +8,7 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
+use serde::Serialize;
 use tokio::time::{sleep_until, Instant};
 
 use super::compress::Encoding;
@@ -59,6 +60,17 @@ pub(crate) fn typed(body: Body, content_type: &'static str) -> Response<Body> {
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
+}
+
+/// `value` as a JSON document, one member per line so a human can read it.
+pub(crate) fn json(value: &impl Serialize) -> Response<Body> {
+    match serde_json::to_string_pretty(value) {
+        Ok(doc) => typed(full(doc + "\n"), "application/json"),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot write JSON: {e}\n"),
+        ),
+    }
 }
 
 pub(crate) fn text(status: StatusCode, msg: impl Into<Bytes>) -> Response<Body> {

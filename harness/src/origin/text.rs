@@ -1,7 +1,7 @@
-//! Query-string decoding, parameter validation, and just enough JSON writing for the echo
-//! endpoints, so the origin needs no serde.
+//! Query-string decoding, parameter validation, and the echo endpoints' name–value pairs
+//! as JSON objects.
 
-use std::fmt::Write;
+use serde::{Serialize, Serializer};
 
 /// A 400 whose message names the parameter and what is wrong with it.
 pub(crate) struct BadRequest(pub(crate) String);
@@ -70,40 +70,13 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-/// `s` as a JSON string literal, quotes included.
-pub(crate) fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+/// Name–value pairs written as a JSON object in their own order (serde_json's map would
+/// sort them).
+pub(crate) struct Members<'a>(pub(crate) Vec<(&'a str, String)>);
 
-/// A JSON object from already-encoded values, one member per line so a human can read it.
-pub(crate) fn json_object<'a>(
-    members: impl IntoIterator<Item = (&'a str, String)>,
-    indent: &str,
-) -> String {
-    let body: Vec<String> = members
-        .into_iter()
-        .map(|(k, v)| format!("{indent}  {}: {v}", json_string(k)))
-        .collect();
-    if body.is_empty() {
-        "{}".to_owned()
-    } else {
-        format!("{{\n{}\n{indent}}}", body.join(",\n"))
+impl Serialize for Members<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
     }
 }
 
@@ -159,7 +132,13 @@ mod tests {
     }
 
     #[test]
-    fn escapes_json() {
-        assert_eq!(json_string("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\u0001""#);
+    fn members_keep_their_order_and_are_escaped() -> Result<(), serde_json::Error> {
+        let members = Members(vec![("b", "a\"b\\c\n\u{1}".into()), ("a", "café".into())]);
+        assert_eq!(
+            serde_json::to_string(&members)?,
+            r#"{"b":"a\"b\\c\n\u0001","a":"café"}"#
+        );
+        assert_eq!(serde_json::to_string_pretty(&Members(Vec::new()))?, "{}");
+        Ok(())
     }
 }

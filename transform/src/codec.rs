@@ -34,7 +34,7 @@ mod negotiate;
 
 pub use decoder::Decoder;
 pub use encoder::Encoder;
-pub use negotiate::{accepts, negotiate};
+pub use negotiate::{accepts, coding_class, negotiate};
 
 /// A content coding (RFC 9110 §8.4.1) this crate can decode or encode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

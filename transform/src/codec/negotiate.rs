@@ -89,6 +89,45 @@ pub fn accepts(accept_encoding: Option<&str>, content_coding: &str) -> bool {
     })
 }
 
+/// The `Accept-Encoding` a shared cache can key on: every coding the header names, each
+/// once, lowercase (`x-gzip` as `gzip`), sorted, marked accepted or refused (`;q=0`).
+///
+/// It accepts exactly what the header accepts (`accepts` gives the same answer for every
+/// coding), so a response made for it is acceptable to every client whose header has the
+/// same class. Preferences among accepted codings (q-values above 0) are dropped: they
+/// choose between acceptable responses, and the server's order decides instead. `None`
+/// when nothing but identity is accepted and nothing is refused, which is also what no
+/// header at all means here.
+pub fn coding_class(accept_encoding: Option<&str>) -> Option<String> {
+    let mut codings: Vec<(String, bool)> = Vec::new();
+    for (coding, q) in accept_encoding
+        .unwrap_or("")
+        .split(',')
+        .filter_map(parse_element)
+    {
+        let coding = if coding.eq_ignore_ascii_case("x-gzip") {
+            "gzip".to_string()
+        } else {
+            coding.to_ascii_lowercase()
+        };
+        match codings.iter_mut().find(|(c, _)| *c == coding) {
+            Some((_, accepted)) => *accepted |= q > 0,
+            None => codings.push((coding, q > 0)),
+        }
+    }
+    // A bare identity adds nothing: identity is acceptable unless refused.
+    codings.retain(|(c, accepted)| !(c == "identity" && *accepted));
+    if codings.is_empty() {
+        return None;
+    }
+    codings.sort();
+    let elements: Vec<String> = codings
+        .into_iter()
+        .map(|(c, accepted)| if accepted { c } else { format!("{c};q=0") })
+        .collect();
+    Some(elements.join(", "))
+}
+
 fn same_coding(a: &str, b: &str) -> bool {
     let canonical = |c: &str| {
         if c.eq_ignore_ascii_case("x-gzip") {
@@ -213,6 +252,59 @@ mod tests {
             !accepts(Some("gzip;q=2"), "gzip"),
             "a malformed element is ignored"
         );
+    }
+
+    #[test]
+    fn a_coding_class_names_each_coding_once_in_order() {
+        assert_eq!(coding_class(None), None);
+        assert_eq!(coding_class(Some("")), None);
+        assert_eq!(coding_class(Some("identity")), None);
+        assert_eq!(
+            coding_class(Some("br;q=0.5, GZIP, x-gzip;q=0")).as_deref(),
+            Some("br, gzip")
+        );
+        assert_eq!(
+            coding_class(Some("gzip;q=0, identity;q=0, zstd")).as_deref(),
+            Some("gzip;q=0, identity;q=0, zstd")
+        );
+        assert_eq!(coding_class(Some("*")).as_deref(), Some("*"));
+        assert_eq!(coding_class(Some("gzip;q=2, \u{fffd}")), None);
+    }
+
+    proptest::proptest! {
+        /// What a cache keys on accepts exactly what the client's header accepts.
+        #[test]
+        fn a_coding_class_accepts_what_its_header_accepts(
+            elements in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "gzip", "x-gzip", "GZip", "br", "deflate", "zstd", "identity", "*", "compress", "x-y",
+                    ]),
+                    proptest::option::of(proptest::sample::select(vec!["0", "0.0", "0.5", "1", "1.000", "2", "x"])),
+                ),
+                0..6,
+            ),
+            probe in proptest::sample::select(vec![
+                "gzip", "x-gzip", "br", "deflate", "zstd", "identity", "compress", "x-y", "other", "gzip, br",
+            ]),
+        ) {
+            let header: Vec<String> = elements
+                .iter()
+                .map(|(c, q)| match q {
+                    Some(q) => format!("{c};q={q}"),
+                    None => c.to_string(),
+                })
+                .collect();
+            let header = header.join(", ");
+            let class = coding_class(Some(&header));
+            proptest::prop_assert_eq!(
+                accepts(Some(&header), probe),
+                accepts(class.as_deref(), probe),
+                "{:?} as {:?}", header, class
+            );
+            // The class of a class is itself: a fill sends it, and would key on it again.
+            proptest::prop_assert_eq!(coding_class(class.as_deref()), class.clone());
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use fastly::log::Endpoint;
 use serde::Serialize;
 
+use crate::cache::CacheStatus;
 use crate::logging::ACCESS_ENDPOINT;
 use crate::timing::{millis, Clock};
 
@@ -56,9 +57,12 @@ pub struct AccessRecord {
     pub reason: Option<String>,
     /// Which request of its instance this was: 1 in a fresh instance, more when reused.
     pub instance_seq: u32,
-    /// What the route's output cache did: `hit`, `miss`, `collapsed`, `stale`,
-    /// `bypass: <why>` or `uncacheable: <why>`; absent for routes without `cache_ttl`.
-    pub cache: Option<String>,
+    /// What the route's edge cache did (one of [`CacheStatus`]'s values); absent for routes
+    /// without `cache_ttl`.
+    pub cache: Option<CacheStatus>,
+    /// Why, where the cache status alone does not say: why a request passed or bypassed the
+    /// cache, why a response was not stored, what became of a refresh.
+    pub cache_reason: Option<String>,
 }
 
 impl AccessRecord {
@@ -79,6 +83,7 @@ impl AccessRecord {
             reason: None,
             instance_seq,
             cache: None,
+            cache_reason: None,
         }
     }
 
@@ -90,6 +95,12 @@ impl AccessRecord {
 
     pub fn origin_answered(&mut self, after: Duration) {
         self.origin_ms = Some(millis(after));
+    }
+
+    /// What the edge cache did, and why when the status alone does not say.
+    pub fn cached(&mut self, status: CacheStatus, reason: Option<String>) {
+        self.cache = Some(status);
+        self.cache_reason = reason;
     }
 
     /// The body broke off after the headers left.
@@ -148,6 +159,7 @@ mod tests {
             "reason",
             "instance_seq",
             "cache",
+            "cache_reason",
         ] {
             assert!(value.get(field).is_some(), "missing {field}");
         }

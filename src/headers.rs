@@ -101,14 +101,14 @@ pub fn weaken_etag(etag: &str) -> String {
     }
 }
 
-/// The `Vary` value once the response also depends on Accept-Encoding; `None` when the
-/// existing value already covers it.
-pub fn vary_with_accept_encoding(existing: &[String]) -> Option<String> {
+/// The `Vary` value once the response also depends on the request header `name`; `None`
+/// when the existing value already covers it (by name, or `*`).
+pub fn vary_with(existing: &[String], name: &str) -> Option<String> {
     let covered = existing
         .iter()
         .flat_map(|v| v.split(','))
         .map(str::trim)
-        .any(|t| t == "*" || t.eq_ignore_ascii_case("accept-encoding"));
+        .any(|t| t == "*" || t.eq_ignore_ascii_case(name));
     if covered {
         return None;
     }
@@ -117,8 +117,13 @@ pub fn vary_with_accept_encoding(existing: &[String]) -> Option<String> {
         .map(|v| v.trim())
         .filter(|v| !v.is_empty())
         .collect();
-    values.push("Accept-Encoding");
+    values.push(name);
     Some(values.join(", "))
+}
+
+/// [`vary_with`] Accept-Encoding.
+pub fn vary_with_accept_encoding(existing: &[String]) -> Option<String> {
+    vary_with(existing, "Accept-Encoding")
 }
 
 /// Says that the response depends on the request's Accept-Encoding, unless `Vary` already

@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 use fastly::handle::BodyHandle;
 use fastly::http::request::SendErrorCause;
 use fastly::http::{FramingHeadersMode, Method, StatusCode};
-use fastly::{Request, Response};
+use fastly::{Body, Request, Response};
 
 use firstbyte_transform::codec::Encoding;
+use firstbyte_transform::Pipeline;
 
 use crate::access_log::{AccessRecord, BodyPath};
-use crate::cache;
+use crate::cache::{self, CacheStatus, FOR_THIS_CACHE};
 use crate::deadline::response_within;
 use crate::delivery::{self, Delivery};
 use crate::failure::Failure;
@@ -20,7 +21,7 @@ use crate::headers::{self, strip_hop_by_hop, HeaderAccess};
 use crate::pump::{pump, PumpOptions};
 use crate::routing::{ambiguous_path, backend_path};
 use crate::timing::{server_timing, Clock};
-use firstbyte_config::chain::{Chain, ResponseHead};
+use firstbyte_config::chain::{Chain, Plan, ResponseHead};
 use firstbyte_config::{route_key, Route};
 
 pub fn forward(
@@ -39,48 +40,98 @@ pub fn forward(
             )));
         }
     }
-    let mut req = req;
+    if route.cache.is_some() {
+        return cache::forward(route, req, record, clock);
+    }
     let method = req.get_method().clone();
     let accept_encoding = req.header("accept-encoding");
-    let caching = match cache::lookup(route, &mut req, accept_encoding.as_deref(), record, clock) {
-        cache::Start::Served => return Ok(()),
-        cache::Start::Fetch(caching) => caching,
-    };
-    if caching.answered() {
-        // A stale copy already answered the client: a failed refresh is only logged (a
-        // second response cannot be sent), and the stale object stays until it is replaced.
-        if let Err(f) = deliver(route, req, method, accept_encoding, caching, record, clock) {
-            log::warn!(
-                "{} {}: refresh failed: {}",
-                record.method,
-                record.path,
-                f.reason
-            );
-            record.cache = Some(format!("stale; refresh failed: {}", f.reason));
-        }
-        return Ok(());
-    }
-    deliver(route, req, method, accept_encoding, caching, record, clock)
+    let bereq = backend_request(route, req, accept_encoding.as_deref());
+    let shaped = fetch_shaped(route, bereq, accept_encoding.as_deref(), record)?;
+    send(route, shaped, &method, None, record, clock)
 }
 
-/// Fetches from the backend and sends the response, filling the cache when `fill` says so.
-fn deliver(
+/// A backend response made ready for the client: hop-by-hop headers gone, the delivery
+/// decided from its head (so HEAD gets exactly what GET gets), the head rewritten for it.
+pub struct Shaped {
+    /// The head as the client is to get it; its body is in `body`.
+    pub resp: Response,
+    pub body: Body,
+    /// The chain (or decoder) the body goes through; `None`: untouched.
+    pub plan: Option<Plan>,
+    /// The backend's Content-Length, when its framing can be trusted.
+    pub declared_length: Option<u64>,
+    /// The backend's time to response headers.
+    pub origin: Duration,
+    /// The origin's own validators, before a transform weakened the ETag.
+    pub origin_etag: Option<String>,
+    pub origin_last_modified: Option<String>,
+}
+
+impl Shaped {
+    pub fn status(&self) -> StatusCode {
+        self.resp.get_status()
+    }
+
+    /// The body's length when it is known before the body: it goes out untouched, as the
+    /// backend declared it.
+    pub fn output_length(&self) -> Option<u64> {
+        self.declared_length.filter(|_| self.plan.is_none())
+    }
+
+    /// Builds the plan's pipeline (stage parameters are built when a response first needs
+    /// them; `make check-config` builds them before deploy, so a failure is the route's key).
+    pub fn pipeline(
+        &self,
+        route: &Route,
+        record: &mut AccessRecord,
+    ) -> Result<Option<Pipeline>, Failure> {
+        let Some(plan) = self.plan else {
+            return Ok(None);
+        };
+        let pipeline = plan.pipeline(route.chain.as_ref()).map_err(|e| {
+            Failure::internal(format!(
+                "config key '{}': {}",
+                route_key(&route.name, e.stage),
+                e.reason
+            ))
+        })?;
+        record.transforms = Some(pipeline.names().join(">"));
+        Ok(Some(pipeline))
+    }
+
+    /// How the body is read: smaller reads when decoding, since one read may inflate.
+    pub fn pump_options<'a>(
+        &self,
+        route: &Route,
+        pipeline: Option<&'a mut Pipeline>,
+    ) -> PumpOptions<'a> {
+        let decoding = self.plan.is_some_and(|p| p.decode.is_some());
+        PumpOptions {
+            read_size: if decoding { DECODE_READ } else { PLAIN_READ },
+            between_bytes: route.between_bytes_timeout,
+            declared_length: self.declared_length,
+            pipeline,
+        }
+    }
+}
+
+/// Sends the request to the route's backend and shapes its response for the client whose
+/// `Accept-Encoding` is `accept_encoding`.
+pub fn fetch_shaped(
     route: &Route,
-    req: Request,
-    method: Method,
-    accept_encoding: Option<String>,
-    caching: cache::Caching,
+    bereq: Request,
+    accept_encoding: Option<&str>,
     record: &mut AccessRecord,
-    clock: &Clock,
-) -> Result<(), Failure> {
+) -> Result<Shaped, Failure> {
     let sent_at = Instant::now();
-    let bereq = backend_request(route, req, accept_encoding.as_deref());
     let mut resp = fetch(route, bereq)?;
     let origin = sent_at.elapsed();
     record.origin_answered(origin);
 
     let declared_length = headers::declared_length(&mut resp);
     strip_hop_by_hop(&mut resp);
+    let origin_etag = resp.header("etag");
+    let origin_last_modified = resp.header("last-modified");
     let status = resp.get_status();
     let delivery = if status_has_body(status) {
         let (content_type, content_encoding, cache_control) = (
@@ -95,7 +146,7 @@ fn deliver(
                 content_type: content_type.as_deref(),
                 content_encoding: content_encoding.as_deref(),
                 cache_control: cache_control.as_deref(),
-                accept_encoding: accept_encoding.as_deref(),
+                accept_encoding,
             },
         )
     } else {
@@ -126,54 +177,63 @@ fn deliver(
             None
         }
     };
-    // Known before the body only when it goes out as the backend declared it.
-    let output_length = declared_length.filter(|_| plan.is_none());
-    let fill = caching.admit(&mut resp, output_length, record);
     let body = resp.take_body();
-    resp.append_header("Server-Timing", server_timing(origin, clock.elapsed()));
+    Ok(Shaped {
+        resp,
+        body,
+        plan,
+        declared_length,
+        origin,
+        origin_etag,
+        origin_last_modified,
+    })
+}
 
-    if fill.is_none() && !has_body(&method, status) {
+/// Sends a shaped response to the client as it comes: the head at once, then the body
+/// appended host-side when it goes untouched, or pumped through the app.
+pub fn send(
+    route: &Route,
+    shaped: Shaped,
+    method: &Method,
+    cache: Option<CacheStatus>,
+    record: &mut AccessRecord,
+    clock: &Clock,
+) -> Result<(), Failure> {
+    let status = shaped.status();
+    let mut pipeline = shaped.pipeline(route, record)?;
+    let opts = shaped.pump_options(route, pipeline.as_mut());
+    let Shaped {
+        mut resp,
+        body,
+        plan,
+        declared_length,
+        origin,
+        ..
+    } = shaped;
+    // What the origin addresses to caches like this one alone never reaches a client.
+    for name in FOR_THIS_CACHE {
+        resp.remove_header(name);
+    }
+    if let Some(cache) = cache {
+        record.cache = Some(cache);
+        resp.set_header("x-cache", cache.label());
+    }
+    resp.append_header(
+        "Server-Timing",
+        server_timing(origin, clock.elapsed(), cache),
+    );
+
+    if !has_body(method, status) {
         record.headers_sent(status.as_u16(), clock);
         record.bytes_out = Some(0);
         resp.send_to_client();
-        return Ok(());
-    }
-    let mut pipeline = match plan {
-        Some(plan) => {
-            // A stage's parameters are built here first (make check-config builds them
-            // before deploy): a failure is the route's key, like any other bad setting.
-            let pipeline = plan.pipeline(route.chain.as_ref()).map_err(|e| {
-                Failure::internal(format!(
-                    "config key '{}': {}",
-                    route_key(&route.name, e.stage),
-                    e.reason
-                ))
-            })?;
-            record.transforms = Some(pipeline.names().join(">"));
-            Some(pipeline)
-        }
-        None => None,
-    };
-
-    let decoding = plan.is_some_and(|p| p.decode.is_some());
-    let read_size = if decoding { DECODE_READ } else { PLAIN_READ };
-    if let Some(fill) = fill {
-        // Cached: always through the app, which alone sees a body fail and can then keep
-        // it out of the cache.
-        let opts = PumpOptions {
-            read_size,
-            between_bytes: route.between_bytes_timeout,
-            declared_length,
-            pipeline: pipeline.as_mut(),
-        };
-        fill.fill(resp, body, has_body(&method, status), opts, record, clock);
         return Ok(());
     }
 
     let mut out = resp.stream_to_client();
     record.headers_sent(status.as_u16(), clock);
 
-    if pipeline.is_none() && !route.pump && route.between_bytes_timeout.is_none() {
+    if plan.is_none() && !route.pump && route.between_bytes_timeout.is_none() {
         // Zero-copy: the host streams the backend body to the client. A backend that breaks
         // off mid-body makes the host cut the client connection, which this app cannot see.
         record.body = BodyPath::Append;
@@ -192,12 +252,6 @@ fn deliver(
     // Transformed, watched, or under a between-bytes timeout the host cannot hold for this
     // route alone: the body comes through here.
     record.body = BodyPath::Pump;
-    let opts = PumpOptions {
-        read_size,
-        between_bytes: route.between_bytes_timeout,
-        declared_length,
-        pipeline: pipeline.as_mut(),
-    };
     match pump(body, &mut out, opts) {
         Ok(sent) => {
             record.bytes_out = Some(sent);
@@ -220,7 +274,7 @@ const DECODE_READ: usize = 8 * 1024;
 
 /// The client's request as the backend should see it: route path, no hop-by-hop headers,
 /// the route's host and caching rules.
-fn backend_request(route: &Route, mut req: Request, accept_encoding: Option<&str>) -> Request {
+pub fn backend_request(route: &Route, mut req: Request, accept_encoding: Option<&str>) -> Request {
     let path = backend_path(route, req.get_path());
     req.set_path(&path);
     strip_hop_by_hop(&mut req);
@@ -317,7 +371,7 @@ fn send_failure(route: &Route, cause: SendErrorCause) -> Failure {
 }
 
 /// HEAD answers and 1xx, 204 and 304 responses never carry a body (RFC 9110 §6.4.1).
-fn has_body(method: &Method, status: StatusCode) -> bool {
+pub fn has_body(method: &Method, status: StatusCode) -> bool {
     *method != Method::HEAD && status_has_body(status)
 }
 
@@ -329,7 +383,7 @@ fn status_has_body(status: StatusCode) -> bool {
         && status != StatusCode::NOT_MODIFIED
 }
 
-fn finish(out: fastly::http::body::StreamingBody, record: &mut AccessRecord) {
+pub fn finish(out: fastly::http::body::StreamingBody, record: &mut AccessRecord) {
     if let Err(e) = out.finish() {
         log::warn!("{} {}: finish failed: {e}", record.method, record.path);
         record.aborted(format!("finishing the response failed: {e}"));

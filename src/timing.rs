@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::cache::CacheStatus;
+
 /// Milestones of one request, all measured from the moment it reached this app: `main`
 /// starting for an instance's first request, the request's arrival for a reused one.
 #[derive(Debug, Clone, Copy)]
@@ -27,10 +29,19 @@ pub fn millis(d: Duration) -> f64 {
 }
 
 /// `origin` is the backend's time to response headers; `edge` is the time this app spent
-/// before the response started streaming, the origin's wait excluded.
-pub fn server_timing(origin: Duration, before_stream: Duration) -> String {
+/// before the response started streaming, the origin's wait excluded; `cache` what the
+/// edge cache did, on a route that has one.
+pub fn server_timing(
+    origin: Duration,
+    before_stream: Duration,
+    cache: Option<CacheStatus>,
+) -> String {
     let edge = before_stream.saturating_sub(origin);
-    format!("origin;dur={}, edge;dur={}", millis(origin), millis(edge))
+    let timing = format!("origin;dur={}, edge;dur={}", millis(origin), millis(edge));
+    match cache {
+        Some(cache) => format!("{timing}, {}", cache.timing()),
+        None => timing,
+    }
 }
 
 #[cfg(test)]
@@ -39,13 +50,23 @@ mod tests {
 
     #[test]
     fn server_timing_reports_origin_and_edge_without_double_counting() {
-        let v = server_timing(Duration::from_micros(12_345), Duration::from_micros(13_000));
+        let v = server_timing(
+            Duration::from_micros(12_345),
+            Duration::from_micros(13_000),
+            None,
+        );
         assert_eq!(v, "origin;dur=12.345, edge;dur=0.655");
+        let hit = server_timing(
+            Duration::ZERO,
+            Duration::from_micros(500),
+            Some(CacheStatus::Hit),
+        );
+        assert_eq!(hit, "origin;dur=0, edge;dur=0.5, cache;desc=HIT");
     }
 
     #[test]
     fn edge_time_never_goes_negative() {
-        let v = server_timing(Duration::from_millis(5), Duration::from_millis(4));
+        let v = server_timing(Duration::from_millis(5), Duration::from_millis(4), None);
         assert_eq!(v, "origin;dur=5, edge;dur=0");
     }
 }

@@ -1,72 +1,283 @@
-//! A route's output cache: whether the app keeps what it sends in the edge cache, for how
-//! long, and up to what size (the `cache_*` keys).
+//! A route's edge cache (the `cache_*` keys): `cache_ttl` turns it on and is the freshness of
+//! responses that state none of their own; the other keys bound and refine what the origin
+//! says, and decide which requests the cache answers.
 
-use crate::error::ConfigError;
+use std::time::Duration;
+
+use crate::error::{take, ConfigError};
 use crate::route::{optional, route_key};
 use crate::store::Source;
-use crate::value::positive;
+use crate::value::{millis, positive};
 
-/// How a route keeps its output in the edge cache (`cache_*` keys).
+/// How a route keeps its output in the edge cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheSettings {
-    /// Seconds an object is fresh.
+    /// Seconds fresh for a response that states no freshness of its own (`cache_ttl`); 0
+    /// keeps the cache on but stores only responses that give freshness or a validator.
     pub ttl: u32,
-    /// Seconds after that in which the stale object is still served while one request
-    /// refreshes it.
+    /// The longest any response stays fresh, whatever the origin says (`cache_max_ttl`).
+    pub max_ttl: Option<u32>,
+    /// Seconds a stale object is still served while one request refreshes it, when the
+    /// origin does not say (`cache_stale_while_revalidate`).
     pub stale_while_revalidate: u32,
+    /// Seconds a stale object is still served when the origin fails, when the origin does not
+    /// say (`cache_stale_if_error`).
+    pub stale_if_error: u32,
+    /// Seconds a stale object with a validator is kept to be revalidated (`cache_keep`).
+    pub keep: u32,
     /// The largest object stored; a larger body streams through uncached.
     pub max_bytes: u64,
+    /// Whose freshness counts (`cache_freshness`).
+    pub freshness: Freshness,
+    /// Heuristic freshness: this percentage of the time since `Last-Modified`, for responses
+    /// without explicit freshness (`cache_heuristic_percent`); `None`: off.
+    pub heuristic_percent: Option<u8>,
+    /// What a request with a `Cookie` does (`cache_cookies`).
+    pub cookies: Cookies,
+    /// Request headers a fill forwards to the origin, lowercase; the object varies on each
+    /// (`cache_request_headers`). No other header of a client ever reaches a fill.
+    pub request_headers: Vec<String>,
+    /// How long a request waits for another to start filling the object it wants before it
+    /// fetches for itself (`cache_wait_ms`).
+    pub wait: Duration,
+}
+
+/// `cache_freshness`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// The origin's `Surrogate-Control`, `CDN-Cache-Control`, `Cache-Control` and `Expires`
+    /// say how long a response is fresh; `cache_ttl` is the default.
+    Origin,
+    /// Every storable response is fresh for `cache_ttl`, whatever the origin says (nginx's
+    /// `proxy_ignore_headers`); `no-store`, `private` and `Set-Cookie` still keep it out.
+    Route,
+}
+
+/// `cache_cookies`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cookies {
+    /// A request with a `Cookie` goes to the origin, uncached (Varnish's built-in policy).
+    Pass,
+    /// A request with a `Cookie` uses the cache like any other; fills never carry it.
+    Ignore,
 }
 
 /// An object larger than this is not stored unless `cache_max_bytes` says otherwise.
 pub const DEFAULT_CACHE_MAX_BYTES: u64 = 1 << 30;
+/// How long a stale object with a validator is kept for revalidation by default: an hour.
+pub const DEFAULT_CACHE_KEEP: u32 = 3600;
+/// How long a request waits for another's fill to start, by default (nginx's
+/// `proxy_cache_lock_timeout` default).
+pub const DEFAULT_CACHE_WAIT: Duration = Duration::from_secs(5);
 /// A year: longer freshness is a configuration mistake (and beyond what a cache keeps).
 const MAX_CACHE_SECONDS: u64 = 365 * 24 * 60 * 60;
+const MAX_WAIT_MS: u64 = 10 * 60 * 1000;
 
-/// The `cache_*` keys. `cache_ttl` turns the cache on; the other `cache_*` keys only refine
-/// it, so setting them alone is a mistake worth naming. Without `cache_ttl` a request reads
-/// no other; the deploy-time check (`check`) reads them all, to report those that have no
-/// effect.
+/// Request headers a fill may not forward: they describe one connection, make the response
+/// partial or conditional, carry a body, or are set by the cache itself (`Host`,
+/// `Accept-Encoding`, both in the key), or they are personal (`Cookie`, `Authorization`,
+/// which pass the cache).
+const NOT_FORWARDABLE: [&str; 19] = [
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "expect",
+    "host",
+    "accept-encoding",
+    "range",
+    "if-range",
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+    "cookie",
+    "authorization",
+    "cache-control",
+];
+
+/// The `cache_*` keys. Without `cache_ttl` a request reads no other; the deploy-time check
+/// (`check`) reads them all, to report those that have no effect. Every unusable key lands
+/// in `errors`.
 pub(crate) fn parse_cache(
     source: &impl Source,
     name: &str,
     check: bool,
-) -> Result<Option<CacheSettings>, ConfigError> {
-    let seconds = |field: &str, min: u64| -> Result<Option<u32>, ConfigError> {
-        optional(source, name, field)?
-            .map(|(key, value)| match value.parse::<u64>() {
-                Ok(n) if (min..=MAX_CACHE_SECONDS).contains(&n) => {
-                    u32::try_from(n).map_err(|_| ConfigError::new(&key, "is too large"))
-                }
-                _ => Err(ConfigError::new(
-                    &key,
-                    format!("'{value}' is not a whole number of seconds from {min} to {MAX_CACHE_SECONDS}"),
-                )),
-            })
-            .transpose()
-    };
-    let ttl = seconds("cache_ttl", 1)?;
-    if ttl.is_none() && !check {
-        return Ok(None);
+    errors: &mut Vec<ConfigError>,
+) -> Option<CacheSettings> {
+    let mut field = |f: &str| take(errors, optional(source, name, f)).flatten();
+    let ttl_entry = field("cache_ttl");
+    if ttl_entry.is_none() && !check {
+        return None;
     }
-    let stale_while_revalidate = seconds("cache_stale_while_revalidate", 0)?;
-    let max_bytes = optional(source, name, "cache_max_bytes")?
-        .map(|(k, v)| positive(&k, &v).map(|n| (k, n)))
-        .transpose()?;
-    let Some(ttl) = ttl else {
-        if let Some(key) = stale_while_revalidate
-            .map(|_| route_key(name, "cache_stale_while_revalidate"))
-            .or(max_bytes.map(|(k, _)| k))
-        {
-            return Err(ConfigError::new(key, "has no effect without cache_ttl"));
-        }
-        return Ok(None);
+    let entries: Vec<(&str, Option<(String, String)>)> = [
+        "cache_max_ttl",
+        "cache_stale_while_revalidate",
+        "cache_stale_if_error",
+        "cache_keep",
+        "cache_max_bytes",
+        "cache_freshness",
+        "cache_heuristic_percent",
+        "cache_cookies",
+        "cache_request_headers",
+        "cache_wait_ms",
+    ]
+    .into_iter()
+    .map(|f| (f, field(f)))
+    .collect();
+    let entry = |f: &str| {
+        entries
+            .iter()
+            .find(|(n, _)| *n == f)
+            .and_then(|(_, e)| e.clone())
     };
-    Ok(Some(CacheSettings {
-        ttl,
-        stale_while_revalidate: stale_while_revalidate.unwrap_or(0),
-        max_bytes: max_bytes.map_or(DEFAULT_CACHE_MAX_BYTES, |(_, n)| n),
-    }))
+    let Some((ttl_key, ttl_value)) = ttl_entry else {
+        // Refinements without the switch would silently do nothing.
+        for (_, e) in &entries {
+            if let Some((key, _)) = e {
+                errors.push(ConfigError::new(key, "has no effect without cache_ttl"));
+            }
+        }
+        return None;
+    };
+    let before = errors.len();
+    let mut check_value = |result: Result<(), ConfigError>| {
+        if let Err(e) = result {
+            errors.push(e);
+        }
+    };
+    let mut settings = CacheSettings {
+        ttl: 0,
+        max_ttl: None,
+        stale_while_revalidate: 0,
+        stale_if_error: 0,
+        keep: DEFAULT_CACHE_KEEP,
+        max_bytes: DEFAULT_CACHE_MAX_BYTES,
+        freshness: Freshness::Origin,
+        heuristic_percent: None,
+        cookies: Cookies::Pass,
+        request_headers: Vec::new(),
+        wait: DEFAULT_CACHE_WAIT,
+    };
+    check_value(seconds(&ttl_key, &ttl_value, 0).map(|n| settings.ttl = n));
+    if let Some((k, v)) = entry("cache_max_ttl") {
+        check_value(seconds(&k, &v, 1).map(|n| settings.max_ttl = Some(n)));
+    }
+    for (f, slot) in [
+        (
+            "cache_stale_while_revalidate",
+            &mut settings.stale_while_revalidate,
+        ),
+        ("cache_stale_if_error", &mut settings.stale_if_error),
+        ("cache_keep", &mut settings.keep),
+    ] {
+        if let Some((k, v)) = entry(f) {
+            check_value(seconds(&k, &v, 0).map(|n| *slot = n));
+        }
+    }
+    if let Some((k, v)) = entry("cache_max_bytes") {
+        check_value(positive(&k, &v).map(|n| settings.max_bytes = n));
+    }
+    if let Some((k, v)) = entry("cache_freshness") {
+        check_value(match v.as_str() {
+            "origin" => Ok(()),
+            "route" => {
+                settings.freshness = Freshness::Route;
+                Ok(())
+            }
+            other => Err(ConfigError::new(
+                k,
+                format!("'{other}' is not origin or route"),
+            )),
+        });
+    }
+    if let Some((k, v)) = entry("cache_heuristic_percent") {
+        check_value(match v.parse::<u8>() {
+            Ok(n) if (1..=100).contains(&n) => {
+                settings.heuristic_percent = Some(n);
+                Ok(())
+            }
+            _ => Err(ConfigError::new(
+                k,
+                format!("'{v}' is not a whole percentage from 1 to 100"),
+            )),
+        });
+    }
+    if let Some((k, v)) = entry("cache_cookies") {
+        check_value(match v.as_str() {
+            "pass" => Ok(()),
+            "ignore" => {
+                settings.cookies = Cookies::Ignore;
+                Ok(())
+            }
+            other => Err(ConfigError::new(
+                k,
+                format!("'{other}' is not pass or ignore"),
+            )),
+        });
+    }
+    if let Some((k, v)) = entry("cache_request_headers") {
+        check_value(request_headers(&k, &v).map(|h| settings.request_headers = h));
+    }
+    if let Some((k, v)) = entry("cache_wait_ms") {
+        check_value(millis(&k, &v, 1..=MAX_WAIT_MS).map(|d| settings.wait = d));
+    }
+    if settings.freshness == Freshness::Route && settings.ttl == 0 {
+        errors.push(ConfigError::new(
+            ttl_key.clone(),
+            "must be above 0 with cache_freshness = route (it is then every object's freshness)",
+        ));
+    }
+    if let Some(max) = settings.max_ttl.filter(|max| *max < settings.ttl) {
+        errors.push(ConfigError::new(
+            route_key(name, "cache_max_ttl"),
+            format!("{max} is below cache_ttl ({})", settings.ttl),
+        ));
+    }
+    (errors.len() == before).then_some(settings)
+}
+
+/// Whole seconds from `min` to a year.
+fn seconds(key: &str, value: &str, min: u64) -> Result<u32, ConfigError> {
+    match value.parse::<u64>() {
+        Ok(n) if (min..=MAX_CACHE_SECONDS).contains(&n) => {
+            u32::try_from(n).map_err(|_| ConfigError::new(key, "is too large"))
+        }
+        _ => Err(ConfigError::new(
+            key,
+            format!("'{value}' is not a whole number of seconds from {min} to {MAX_CACHE_SECONDS}"),
+        )),
+    }
+}
+
+/// A comma-separated list of header names a fill may forward.
+fn request_headers(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
+    let mut names: Vec<String> = Vec::new();
+    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let lower = name.to_ascii_lowercase();
+        let token = lower
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token {
+            return Err(ConfigError::new(
+                key,
+                format!("'{name}' is not a header name"),
+            ));
+        }
+        if NOT_FORWARDABLE.contains(&lower.as_str()) || lower.starts_with("proxy-") {
+            return Err(ConfigError::new(
+                key,
+                format!("'{name}' cannot be forwarded on a fill (the cache sets it, or it passes the cache)"),
+            ));
+        }
+        if !names.contains(&lower) {
+            names.push(lower);
+        }
+    }
+    Ok(names)
 }
 
 #[cfg(test)]
@@ -74,35 +285,82 @@ mod tests {
     use super::*;
     use crate::fixtures::{err_key, parse, with, TestResult};
 
+    fn cache(extra: &[(&'static str, &'static str)]) -> Result<Option<CacheSettings>, ConfigError> {
+        Ok(parse(&with(extra))?.routes.remove(0).cache)
+    }
+
+    fn defaults(ttl: u32) -> CacheSettings {
+        CacheSettings {
+            ttl,
+            max_ttl: None,
+            stale_while_revalidate: 0,
+            stale_if_error: 0,
+            keep: DEFAULT_CACHE_KEEP,
+            max_bytes: DEFAULT_CACHE_MAX_BYTES,
+            freshness: Freshness::Origin,
+            heuristic_percent: None,
+            cookies: Cookies::Pass,
+            request_headers: Vec::new(),
+            wait: DEFAULT_CACHE_WAIT,
+        }
+    }
+
     #[test]
-    fn the_output_cache_is_off_unless_it_has_a_ttl() -> TestResult {
-        let route =
-            |extra: &[(&'static str, &'static str)]| -> Result<Option<CacheSettings>, ConfigError> {
-                Ok(parse(&with(extra))?.routes.remove(0).cache)
-            };
-        assert_eq!(route(&[])?, None);
+    fn the_cache_is_off_unless_the_route_has_a_ttl() -> TestResult {
+        assert_eq!(cache(&[]).map_err(|e| format!("{e:?}"))?, None);
         assert_eq!(
-            route(&[("route.origin.cache_ttl", "60")])?,
-            Some(CacheSettings {
-                ttl: 60,
-                stale_while_revalidate: 0,
-                max_bytes: DEFAULT_CACHE_MAX_BYTES,
-            })
+            cache(&[("route.origin.cache_ttl", "60")]).map_err(|e| format!("{e:?}"))?,
+            Some(defaults(60))
         );
         assert_eq!(
-            route(&[
-                ("route.origin.cache_ttl", " 5 "),
-                ("route.origin.cache_stale_while_revalidate", "30"),
-                ("route.origin.cache_max_bytes", "1048576"),
-            ])?,
+            cache(&[("route.origin.cache_ttl", "0")]).map_err(|e| format!("{e:?}"))?,
+            Some(defaults(0)),
+            "on, storing only what states freshness or has a validator"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn every_key_is_read() -> TestResult {
+        let got = cache(&[
+            ("route.origin.cache_ttl", " 5 "),
+            ("route.origin.cache_max_ttl", "600"),
+            ("route.origin.cache_stale_while_revalidate", "30"),
+            ("route.origin.cache_stale_if_error", "300"),
+            ("route.origin.cache_keep", "0"),
+            ("route.origin.cache_max_bytes", "1048576"),
+            ("route.origin.cache_freshness", "route"),
+            ("route.origin.cache_heuristic_percent", "10"),
+            ("route.origin.cache_cookies", "ignore"),
+            (
+                "route.origin.cache_request_headers",
+                "Accept-Language, accept-language, Origin",
+            ),
+            ("route.origin.cache_wait_ms", "250"),
+        ])
+        .map_err(|e| format!("{e:?}"))?;
+        assert_eq!(
+            got,
             Some(CacheSettings {
                 ttl: 5,
+                max_ttl: Some(600),
                 stale_while_revalidate: 30,
+                stale_if_error: 300,
+                keep: 0,
                 max_bytes: 1 << 20,
+                freshness: Freshness::Route,
+                heuristic_percent: Some(10),
+                cookies: Cookies::Ignore,
+                request_headers: vec!["accept-language".into(), "origin".into()],
+                wait: Duration::from_millis(250),
             })
         );
+        Ok(())
+    }
+
+    #[test]
+    fn unusable_values_name_their_key() {
         for (key, value) in [
-            ("route.origin.cache_ttl", "0"),
             ("route.origin.cache_ttl", "soon"),
             ("route.origin.cache_ttl", "31536001"),
             ("route.origin.cache_ttl", "-5"),
@@ -110,29 +368,38 @@ mod tests {
             assert_eq!(err_key(&with(&[(key, value)])), key, "{key} = {value}");
         }
         for (key, value) in [
+            ("route.origin.cache_max_ttl", "0"),
+            ("route.origin.cache_max_ttl", "30"),
             ("route.origin.cache_stale_while_revalidate", "-1"),
+            ("route.origin.cache_stale_if_error", "x"),
+            ("route.origin.cache_keep", "1.5"),
             ("route.origin.cache_max_bytes", "0"),
             ("route.origin.cache_max_bytes", "1 GiB"),
+            ("route.origin.cache_freshness", "both"),
+            ("route.origin.cache_heuristic_percent", "0"),
+            ("route.origin.cache_heuristic_percent", "101"),
+            ("route.origin.cache_cookies", "strip"),
+            ("route.origin.cache_request_headers", "cookie"),
+            ("route.origin.cache_request_headers", "Accept-Encoding"),
+            ("route.origin.cache_request_headers", "proxy-x"),
+            ("route.origin.cache_request_headers", "bad name"),
+            ("route.origin.cache_wait_ms", "0"),
         ] {
             assert_eq!(
                 err_key(&with(&[("route.origin.cache_ttl", "60"), (key, value)])),
                 key,
                 "{key} = {value}"
             );
+            // Without cache_ttl the key is an error of its own: it would do nothing.
             assert_eq!(err_key(&with(&[(key, value)])), key);
         }
-        // Refinements without the switch would silently do nothing.
         assert_eq!(
-            err_key(&with(&[("route.origin.cache_max_bytes", "10")])),
-            "route.origin.cache_max_bytes"
+            err_key(&with(&[
+                ("route.origin.cache_ttl", "0"),
+                ("route.origin.cache_freshness", "route")
+            ])),
+            "route.origin.cache_ttl",
+            "route freshness needs a ttl to give"
         );
-        assert_eq!(
-            err_key(&with(&[(
-                "route.origin.cache_stale_while_revalidate",
-                "10"
-            )])),
-            "route.origin.cache_stale_while_revalidate"
-        );
-        Ok(())
     }
 }

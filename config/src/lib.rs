@@ -26,7 +26,10 @@ mod value;
 #[cfg(test)]
 mod fixtures;
 
-pub use cache::{CacheSettings, DEFAULT_CACHE_MAX_BYTES};
+pub use cache::{
+    CacheSettings, Cookies, Freshness, DEFAULT_CACHE_KEEP, DEFAULT_CACHE_MAX_BYTES,
+    DEFAULT_CACHE_WAIT,
+};
 pub use error::ConfigError;
 pub use route::{route_host, route_key, route_prefix, Route};
 pub use settings::{

@@ -140,7 +140,7 @@ impl Route {
         )
         .flatten();
         let chain = parse_chain(&|field| optional(source, name, field), check, &mut errors);
-        let cache = take(&mut errors, parse_cache(source, name, check)).flatten();
+        let cache = parse_cache(source, name, check, &mut errors);
         match (prefix, backend, strip_prefix, pump, raw_paths) {
             (Some(prefix), Some(backend), Some(strip_prefix), Some(pump), Some(raw_paths))
                 if errors.is_empty() =>

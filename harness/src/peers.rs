@@ -31,10 +31,14 @@
 //!
 //!   The cut bodies are prefixes of `misbehaving_text(10000)`; `/long` and `/stall` send
 //!   prefixes of [`misbehaving_text`] too. Any other path is a 404, a bad query a 400.
+//! - [`Scripted`]: an origin each test programs per path (status, head, body, 304s), for the
+//!   edge cache's conformance suite; it records the requests it gets.
 
 mod httpbin;
 mod misbehaving;
 mod nginx_static;
+mod raw;
+mod scripted;
 mod static_files;
 
 pub use httpbin::Httpbin;
@@ -43,6 +47,7 @@ pub use misbehaving::{
     Misbehaving, MISBEHAVING_SERVER,
 };
 pub use nginx_static::NginxStatic;
+pub use scripted::{Script, Scripted, Seen};
 pub use static_files::{
     static_file, static_files, StaticFile, BIG_TXT_LEN, GZIP_TYPES, STATIC_MTIME,
 };

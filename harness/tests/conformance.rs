@@ -11,6 +11,10 @@
 //! - a client never receives a Content-Encoding it did not accept, and a coded response
 //!   says `Vary: Accept-Encoding`; every coded body decodes (flate2 / brotli crates);
 //! - a 206 matches its Content-Range, and a route with content stages never forwards Range;
+//!   through the edge cache, a 206 (or 416) is made from the stored object: exactly the
+//!   slice (or none) of what a 200 from the object sends, its length that object's (a slice
+//!   that lies within what a broken origin sent before it broke off is whole, its bytes the
+//!   origin's; the object itself never ends cleanly);
 //! - `no-transform` content reaches the client untouched;
 //! - HEAD gets the headers GET gets;
 //! - every request writes exactly one access-log line, and the app never panics.
@@ -40,13 +44,19 @@ enum Kind {
     Html,
     Compress,
     Chain,
-    /// Pass, through the edge cache: a Range request gets the whole object.
+    /// Pass, through the edge cache: a Range request gets its slice of the stored object.
     CachedPass,
     /// Chain, through the edge cache.
     CachedChain,
+    /// Pass, through an edge cache whose `cache_ttl` is 0: what has a validator is stored
+    /// and revalidated with the origin (a conditional request, its 304) before every use.
+    CachedRevalidate,
+    /// Chain, through that cache: the origin's own validators revalidate a transformed
+    /// object whose ETag the clients see weakened.
+    CachedChainRevalidate,
 }
 
-const KINDS: [Kind; 8] = [
+const KINDS: [Kind; 10] = [
     Kind::Pass,
     Kind::Pump,
     Kind::Replace,
@@ -55,6 +65,8 @@ const KINDS: [Kind; 8] = [
     Kind::Chain,
     Kind::CachedPass,
     Kind::CachedChain,
+    Kind::CachedRevalidate,
+    Kind::CachedChainRevalidate,
 ];
 
 const REPLACE_JSON: &str = r#"{"rules": [["origin.example", "edge.example"]]}"#;
@@ -72,6 +84,8 @@ impl Kind {
             Kind::Chain => "chain",
             Kind::CachedPass => "cached-pass",
             Kind::CachedChain => "cached-chain",
+            Kind::CachedRevalidate => "cached-revalidate",
+            Kind::CachedChainRevalidate => "cached-chain-revalidate",
         }
     }
 
@@ -94,17 +108,33 @@ impl Kind {
                 chain.push(("cache_ttl", "300"));
                 chain
             }
+            Kind::CachedRevalidate => vec![("cache_ttl", "0")],
+            Kind::CachedChainRevalidate => {
+                let mut chain = Kind::Chain.settings();
+                chain.push(("cache_ttl", "0"));
+                chain
+            }
         }
     }
 
     fn cached(self) -> bool {
-        matches!(self, Kind::CachedPass | Kind::CachedChain)
+        matches!(
+            self,
+            Kind::CachedPass
+                | Kind::CachedChain
+                | Kind::CachedRevalidate
+                | Kind::CachedChainRevalidate
+        )
     }
 
     fn has_stages(self) -> bool {
         matches!(
             self,
-            Kind::Replace | Kind::Html | Kind::Chain | Kind::CachedChain
+            Kind::Replace
+                | Kind::Html
+                | Kind::Chain
+                | Kind::CachedChain
+                | Kind::CachedChainRevalidate
         )
     }
 
@@ -135,7 +165,9 @@ impl Kind {
         match self {
             Kind::Replace => vec![replace()],
             Kind::Html => vec![html()],
-            Kind::Chain | Kind::CachedChain => vec![replace(), html()],
+            Kind::Chain | Kind::CachedChain | Kind::CachedChainRevalidate => {
+                vec![replace(), html()]
+            }
             _ => vec![],
         }
     }
@@ -467,12 +499,23 @@ fn check(cell: &Cell, origins: &[Origin], refs: &References, get: &Reply) -> Vec
                 ));
             }
         }
-        if resource.broken && (200..300).contains(&get.status) {
+        // A range from the cache within what a broken origin sent before it broke off is
+        // whole: its bytes are the origin's. The object never is (its body ends in an error).
+        let cached_slice = get.status == 206 && from_cache(get);
+        if resource.broken && (200..300).contains(&get.status) && !cached_slice {
             bad.push(format!(
                 "a broken origin body ended cleanly ({} bytes)",
                 get.body.len()
             ));
         }
+    }
+    if get.status == 206 && from_cache(get) {
+        // Made from the stored object, coded as stored: checked against that object's 200
+        // ([`slice_of_object`]).
+        return bad;
+    }
+    if get.status == 416 && from_cache(get) {
+        return bad;
     }
     if get.status == 206 {
         if cell.kind.has_stages() && !resource.forced_206 {
@@ -528,6 +571,55 @@ fn check(cell: &Cell, origins: &[Origin], refs: &References, get: &Reply) -> Vec
     bad
 }
 
+/// Whether the edge cache made this response from a stored object.
+fn from_cache(reply: &Reply) -> bool {
+    matches!(
+        header(reply, "x-cache"),
+        Some("HIT" | "MISS" | "MISS COLLAPSED" | "STALE" | "REVALIDATED")
+    )
+}
+
+/// A 206 or 416 from the cache against the same object's 200: the 206 is exactly its slice
+/// and names its length; the 416 names its length, and the range starts past it.
+fn slice_of_object(part: &Reply, whole: &Reply) -> Vec<String> {
+    let mut bad = Vec::new();
+    if whole.status != 200 || whole.body_error.is_some() || part.body_error.is_some() {
+        return bad;
+    }
+    let total = header(part, "content-range")
+        .and_then(|v| v.rsplit('/').next())
+        .and_then(|n| n.trim().parse::<usize>().ok());
+    if total != Some(whole.body.len()) {
+        bad.push(format!(
+            "Content-Range {:?} does not name the object's {} bytes",
+            header(part, "content-range"),
+            whole.body.len()
+        ));
+    }
+    if part.status == 206 && header(part, "content-encoding") != header(whole, "content-encoding") {
+        bad.push("the 206 and the 200 of one object differ in coding".into());
+    }
+    match (part.status, header(part, "content-range")) {
+        (206, Some(range)) => match content_range(range) {
+            Some((a, b)) if whole.body.get(a..=b) == Some(&part.body[..]) => {}
+            _ => bad.push(format!("206 bytes are not {range} of the object")),
+        },
+        (416, Some(range)) => {
+            let start: usize = RANGE
+                .trim_start_matches("bytes=")
+                .split('-')
+                .next()
+                .and_then(|a| a.parse().ok())
+                .unwrap_or(0);
+            if !range.starts_with("bytes */") || start < whole.body.len() {
+                bad.push(format!("416 ({range}) for a range the object holds"));
+            }
+        }
+        (status, range) => bad.push(format!("{status} with Content-Range {range:?}")),
+    }
+    bad
+}
+
 /// HEAD describes exactly what a GET in the same state sends.
 fn head_matches(resource: &Resource, get: &Reply, head: &Reply) -> Vec<String> {
     let mut bad = Vec::new();
@@ -536,6 +628,9 @@ fn head_matches(resource: &Resource, get: &Reply, head: &Reply) -> Vec<String> {
     }
     if head.status != get.status {
         bad.push(format!("HEAD {} but GET {}", head.status, get.status));
+    } else if from_cache(get) != from_cache(head) {
+        // Not the same state: one passed the cache (a revalidation beside another request's
+        // got a new answer for this client alone), the other was made from the object.
     } else {
         // An echo (httpbin's /gzip) describes the request, so its length and validator
         // differ between a GET and a HEAD at the origin itself.
@@ -694,6 +789,26 @@ async fn every_cell_keeps_every_invariant() {
                     None
                 };
                 let (get, head) = (send("GET").await, send("HEAD").await);
+                // Through the cache a Range is answered from the object: the same object's
+                // 200 is what its 206 is a slice of, and what a HEAD (for which RFC 9110
+                // §14.2 defines no range) describes.
+                let whole = if cell.kind.cached() && cell.range {
+                    let plain: Vec<(&str, &str)> = headers
+                        .iter()
+                        .filter(|(n, _)| *n != "range")
+                        .copied()
+                        .collect();
+                    let path = path.clone();
+                    Some(
+                        tokio::time::timeout(
+                            Duration::from_secs(30),
+                            client::request(edge, "GET", &path, &plain),
+                        )
+                        .await,
+                    )
+                } else {
+                    None
+                };
                 let resource = &origins[cell.origin].resources[cell.resource];
                 let first_violations = match first {
                     Some(Ok(Ok(first))) => check(&cell, &origins, &refs, &first),
@@ -704,10 +819,23 @@ async fn every_cell_keeps_every_invariant() {
                     )],
                     None => Vec::new(),
                 };
+                let whole = match whole {
+                    Some(Ok(Ok(whole))) => Some(whole),
+                    _ => None,
+                };
                 let mut violations = match (get, head) {
                     (Ok(Ok(get)), Ok(Ok(head))) => {
                         let mut bad = check(&cell, &origins, &refs, &get);
-                        bad.extend(head_matches(resource, &get, &head));
+                        let ranged = from_cache(&get) && matches!(get.status, 206 | 416);
+                        match (ranged, &whole) {
+                            (true, Some(whole)) => {
+                                bad.extend(slice_of_object(&get, whole));
+                                bad.extend(head_matches(resource, whole, &head));
+                            }
+                            // The object broke, so there is no whole of it to compare with.
+                            (true, None) => {}
+                            (false, _) => bad.extend(head_matches(resource, &get, &head)),
+                        }
                         bad
                     }
                     // A broken origin body may cost the client the whole response (Viceroy
@@ -729,7 +857,11 @@ async fn every_cell_keeps_every_invariant() {
 
     let requests: usize = results
         .iter()
-        .map(|(cell, _)| if cell.kind.cached() { 3 } else { 2 })
+        .map(|(cell, _)| match (cell.kind.cached(), cell.range) {
+            (true, true) => 4,
+            (true, false) => 3,
+            _ => 2,
+        })
         .sum();
     let failed: Vec<String> = results
         .iter()

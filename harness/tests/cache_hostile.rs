@@ -1,0 +1,466 @@
+//! The edge cache against clients that try to spoil an object for the others, on purpose or
+//! by accident: one that reads nothing or hangs up while its request fills the object, one
+//! that makes a stale refresh fail, one that announces a body it never sends, one that sends
+//! a cookie, a body or a header the key does not see, one that provokes an uncacheable
+//! answer. Each case fails against a cache that lets that client decide for others.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use firstbyte_harness::client::{self, Timed};
+use firstbyte_harness::peers::Script;
+use support::{Cached, Kind, KINDS, LOG_WAIT};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// A client that sends a request and then reads nothing, with a small receive window: the
+/// server's writes to it stop once a few KiB are in flight.
+async fn reads_nothing(addr: std::net::SocketAddr, path: &str, extra: &str) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("small window");
+    let mut stream = socket.connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}\r\n");
+    stream.write_all(request.as_bytes()).await.expect("request");
+    stream
+}
+
+/// 8 MiB, paced over about 1.6 s: 32 pieces of 256 KiB, 50 ms apart.
+const BIG: usize = 8 << 20;
+const PIECE: usize = 256 << 10;
+const EVERY: Duration = Duration::from_millis(50);
+
+fn big_body() -> Vec<u8> {
+    let line = b"the origin.example sends this line again and again, 64 bytes.\n";
+    line.iter().copied().cycle().take(BIG).collect()
+}
+
+fn origin_send_time() -> Duration {
+    EVERY * (BIG / PIECE - 1) as u32
+}
+
+async fn readers(c: &Cached, kind: Kind, path: &str, n: usize) -> Vec<(Instant, Timed)> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let addr = c.stack.edge.addr;
+            let target = format!("{}{path}", kind.prefix());
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let r = client::timed(addr, &target, &[])
+                    .await
+                    .expect("response head");
+                (started, r)
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("reader task"));
+    }
+    out
+}
+
+/// A filler whose client reads nothing, with 8 collapsed readers: the fill runs at the
+/// origin's pace, so each reader completes within 1.2 × the origin's send time, and the
+/// object is stored. (With the fill written to the filler's client first, the readers got
+/// a few MiB in 15 s.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_filler_that_reads_nothing_holds_up_no_one() {
+    let c = Cached::start(&[], &[]);
+    let body = big_body();
+    c.origin.script(
+        "/big",
+        Script::ok(&[("content-type", "text/plain")], &body).paced(PIECE, EVERY),
+    );
+    for kind in KINDS {
+        let path = format!("/big?{kind:?}");
+        let idle = reads_nothing(c.stack.edge.addr, &format!("{}{path}", kind.prefix()), "").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let limit = origin_send_time().mul_f64(1.2);
+        for (started, r) in readers(&c, kind, &path, 8).await {
+            assert!(r.complete, "{kind:?}: a reader's body is complete");
+            assert_eq!(
+                r.body,
+                kind.output(&String::from_utf8_lossy(&body)).as_bytes()
+            );
+            let took = r.done - started;
+            assert!(
+                took <= limit,
+                "{kind:?}: a reader took {took:?}, over 1.2 × the origin's {:?}",
+                origin_send_time()
+            );
+            // The core cache does not say whether an object of declared length (the
+            // passthrough's) is complete: a reader finds a hit either way.
+            let expected = match kind {
+                Kind::Passthrough => "HIT",
+                Kind::Chain => "MISS COLLAPSED",
+            };
+            assert_eq!(r.header("x-cache"), Some(expected), "{kind:?}");
+        }
+        // The idle client's request still holds its connection; the object is complete.
+        c.settled(kind, "/big", 9);
+        let later = c.get(kind, &path, &[]).await;
+        assert_eq!(later.header("x-cache"), Some("HIT"), "{kind:?}");
+        assert_eq!(
+            later.body.len(),
+            kind.output(&String::from_utf8_lossy(&body)).len()
+        );
+        drop(idle);
+    }
+    assert_eq!(c.fetches("/big"), 2, "one fill per route");
+    c.assert_no_app_panic();
+}
+
+/// A filler that hangs up mid-body: the collapsed readers complete, and the object is
+/// stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_filler_that_hangs_up_cuts_no_one() {
+    let c = Cached::start(&[], &[]);
+    let body = big_body();
+    c.origin.script(
+        "/big",
+        Script::ok(&[("content-type", "text/plain")], &body).paced(PIECE, EVERY),
+    );
+    for kind in KINDS {
+        let path = format!("/big?{kind:?}");
+        let mut filler =
+            reads_nothing(c.stack.edge.addr, &format!("{}{path}", kind.prefix()), "").await;
+        let mut first = [0u8; 1024];
+        let _ = filler.read(&mut first).await;
+        let readers = {
+            let c = &c;
+            let path = path.clone();
+            async move { readers(c, kind, &path, 4).await }
+        };
+        let hang_up = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            drop(filler);
+        };
+        let (got, ()) = tokio::join!(readers, hang_up);
+        for (_, r) in got {
+            assert!(r.complete, "{kind:?}");
+            assert_eq!(
+                r.body.len(),
+                kind.output(&String::from_utf8_lossy(&body)).len()
+            );
+        }
+        c.settled(kind, "/big", 5);
+        let later = c.get(kind, &path, &[]).await;
+        assert_eq!(later.header("x-cache"), Some("HIT"), "{kind:?}");
+    }
+    assert_eq!(c.fetches("/big"), 2);
+    c.assert_no_app_panic();
+}
+
+/// A stale object whose refresh gets a 503, a `Set-Cookie`, or a body cut short: the client
+/// that triggered it had the stale copy, whole; the app neither panics nor answers twice;
+/// every request writes one access-log line; the stale copy stays for the next client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_stale_refresh_keeps_the_stale_copy() {
+    let c = Cached::start(&[], &[]);
+    let first = "version one of origin.example\n";
+    let fresh = [
+        ("content-type", "text/plain"),
+        ("cache-control", "max-age=1, stale-while-revalidate=60"),
+    ];
+    let failures = [
+        (
+            "/fail-503",
+            Script::status(503, &[("content-type", "text/plain")], b"down\n"),
+        ),
+        (
+            "/fail-cookie",
+            Script::ok(
+                &[
+                    ("content-type", "text/plain"),
+                    ("cache-control", "max-age=60"),
+                    ("set-cookie", "session=someone-else"),
+                ],
+                b"version two of origin.example, personal\n",
+            ),
+        ),
+        (
+            "/fail-cut",
+            Script::ok(
+                &[
+                    ("content-type", "text/plain"),
+                    ("cache-control", "max-age=60"),
+                ],
+                b"version two of origin.example, cut short on its way\n",
+            )
+            .cut_after(10),
+        ),
+    ];
+    let mut requests = 0;
+    for kind in KINDS {
+        for (path, _) in &failures {
+            c.origin.script(path, Script::ok(&fresh, first.as_bytes()));
+            let filled = c.get(kind, path, &[]).await;
+            assert_eq!(filled.header("x-cache"), Some("MISS"));
+            requests += 1;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for (path, failure) in &failures {
+        c.origin.script(path, failure.clone());
+    }
+    for kind in KINDS {
+        for (path, _) in &failures {
+            let before = c.fetches(path);
+            for round in 0..2 {
+                let stale = c.get(kind, path, &[]).await;
+                requests += 1;
+                assert_eq!(stale.status, 200, "{kind:?} {path} #{round}");
+                assert_eq!(
+                    stale.header("x-cache"),
+                    Some("STALE"),
+                    "{kind:?} {path} #{round}"
+                );
+                assert!(stale.body_error.is_none());
+                assert_eq!(stale.text(), kind.output(first), "{kind:?} {path} #{round}");
+                let records = c.settled(kind, path, 2 + round);
+                let last = records.last().expect("a record");
+                assert_eq!(last["cache"], "stale");
+                let reason = last["cache_reason"].as_str().unwrap_or("");
+                assert!(reason.starts_with("refresh"), "{kind:?} {path}: {reason}");
+                assert_ne!(reason, "refreshed", "{kind:?} {path}");
+            }
+            assert_eq!(
+                c.fetches(path),
+                before + 2,
+                "each stale answer tried a refresh"
+            );
+        }
+    }
+    let logged = c.stack.edge.access_log().len();
+    assert_eq!(logged, requests, "one access-log line per request");
+    c.assert_no_app_panic();
+}
+
+/// Stale-if-error: past its freshness, with no stale-while-revalidate, the object is
+/// revalidated before use; an origin 5xx or a dead connection then gets the stale copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_if_error_answers_while_the_origin_fails() {
+    let c = Cached::start(&[], &[]);
+    let body = "kept for bad days at origin.example\n";
+    for kind in KINDS {
+        c.origin.script(
+            "/sie",
+            Script::ok(
+                &[
+                    ("content-type", "text/plain"),
+                    ("cache-control", "max-age=1, stale-if-error=60"),
+                ],
+                body.as_bytes(),
+            ),
+        );
+        let path = format!("/sie?{kind:?}");
+        assert_eq!(
+            c.get(kind, &path, &[]).await.header("x-cache"),
+            Some("MISS")
+        );
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        c.origin
+            .script("/sie", Script::status(500, &[], b"broken\n"));
+        let r = c.get(kind, &path, &[]).await;
+        assert_eq!(r.status, 200, "{kind:?}");
+        assert_eq!(r.header("x-cache"), Some("STALE"), "{kind:?}");
+        assert_eq!(r.text(), kind.output(body));
+        let records = c.settled(kind, "/sie", 2);
+        assert!(records[1]["cache_reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("stale-if-error")));
+    }
+    c.assert_no_app_panic();
+}
+
+/// A GET that announces a body it never sends: a fill carries no body, so it does not wait
+/// for one, and no other request for the key waits past the lookup bound either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_body_never_sent_holds_up_no_one() {
+    let c = Cached::start(&[("cache_wait_ms", "1000")], &[]);
+    c.origin.script(
+        "/plain",
+        Script::ok(&[("content-type", "text/plain")], b"plain origin.example\n"),
+    );
+    // The origin takes 3 s to answer this one: waiting requests give up at 1 s.
+    c.origin.script(
+        "/slow",
+        Script::ok(&[("content-type", "text/plain")], b"slow\n").delayed(Duration::from_secs(3)),
+    );
+    for kind in KINDS {
+        let target = format!("{}/plain?{kind:?}", kind.prefix());
+        let _liar = reads_nothing(c.stack.edge.addr, &target, "Content-Length: 100\r\n").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        let r = client::timed(c.stack.edge.addr, &target, &[])
+            .await
+            .expect("head");
+        assert!(r.complete);
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{kind:?}: waited {:?} behind a body never sent",
+            started.elapsed()
+        );
+
+        let target = format!("{}/slow?{kind:?}", kind.prefix());
+        let filler = {
+            let (addr, target) = (c.stack.edge.addr, target.clone());
+            tokio::spawn(async move { client::timed(addr, &target, &[]).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        let waiter = client::timed(c.stack.edge.addr, &target, &[])
+            .await
+            .expect("head");
+        assert!(waiter.complete);
+        assert_eq!(waiter.header("x-cache"), Some("BYPASS"), "{kind:?}");
+        // It stopped waiting at its bound and fetched for itself (from this slow origin).
+        let seen = c.origin.seen("/slow");
+        let own = seen.last().expect("the waiter's own fetch");
+        let waited = own.at - started;
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_millis(2000),
+            "{kind:?}: the waiter's own fetch left {waited:?} after it asked, not at its 1 s bound"
+        );
+        let filled = filler.await.expect("task").expect("head");
+        assert_eq!(filled.header("x-cache"), Some("MISS"));
+    }
+    c.assert_no_app_panic();
+}
+
+/// A request with a cookie passes (Varnish's built-in policy), and nobody else ever sees its
+/// answer; with `cache_cookies = ignore` the cookie never reaches a fill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cookie_never_reaches_another_client() {
+    let c = Cached::start(&[], &[]);
+    let edge = c.stack.edge.addr;
+    let path = "/cached/headers?cookie-case";
+    let ask = |headers: &'static [(&'static str, &'static str)]| async move {
+        client::request(edge, "GET", path, headers)
+            .await
+            .expect("reply")
+    };
+    let with = ask(&[("cookie", "session=SECRET")]).await;
+    assert_eq!(with.header("x-cache"), Some("PASS"));
+    assert!(with.text().contains("SECRET"), "the pass forwards it");
+    let without = ask(&[]).await;
+    assert_eq!(without.header("x-cache"), Some("MISS"));
+    assert!(!without.text().contains("SECRET"));
+    assert_eq!(
+        ask(&[("cookie", "session=SECRET")]).await.header("x-cache"),
+        Some("PASS")
+    );
+    let hit = ask(&[]).await;
+    assert_eq!(hit.header("x-cache"), Some("HIT"));
+    assert!(
+        !hit.text().to_ascii_lowercase().contains("cookie"),
+        "{}",
+        hit.text()
+    );
+    let records = c
+        .stack
+        .edge
+        .access_records("/cached/headers", 4, LOG_WAIT)
+        .expect("records");
+    assert_eq!(records[0]["cache"], "pass");
+    assert_eq!(records[0]["cache_reason"], "cookie");
+
+    let ignoring = Cached::start(&[], &[("route.cached.cache_cookies", Some("ignore"))]);
+    let edge = ignoring.stack.edge.addr;
+    let first = client::request(edge, "GET", path, &[("cookie", "session=SECRET")])
+        .await
+        .expect("reply");
+    assert_eq!(first.header("x-cache"), Some("MISS"));
+    assert!(
+        !first.text().contains("SECRET"),
+        "never on a fill: {}",
+        first.text()
+    );
+}
+
+/// Nothing outside the key or the object's variant shapes a fill: not an arbitrary header,
+/// not a header that `Connection` names, not a body, not the client's `User-Agent`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_outside_the_key_shapes_a_fill() {
+    let c = Cached::start(&[], &[]);
+    let edge = c.stack.edge.addr;
+    let path = "/cached/anything/poison";
+    let poisoned = client::request(
+        edge,
+        "GET",
+        path,
+        &[
+            ("x-forwarded-host", "evil.example"),
+            ("x-poison", "1"),
+            ("connection", "x-conn"),
+            ("x-conn", "1"),
+            ("user-agent", "poisoner/1.0"),
+        ],
+    )
+    .await
+    .expect("reply");
+    assert_eq!(poisoned.header("x-cache"), Some("MISS"));
+    let echoed = poisoned.text().to_ascii_lowercase();
+    for unkeyed in ["evil.example", "x-poison", "x-conn", "poisoner"] {
+        assert!(
+            !echoed.contains(unkeyed),
+            "{unkeyed} reached the fill: {echoed}"
+        );
+    }
+    // A GET body: sent on a raw connection, since the client here sends none.
+    let mut raw = TcpStream::connect(edge).await.expect("connect");
+    let request = format!(
+        "GET /cached/anything/body HTTP/1.1\r\nHost: {edge}\r\nContent-Length: 11\r\nConnection: close\r\n\r\nPOISON-BODY"
+    );
+    raw.write_all(request.as_bytes()).await.expect("request");
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(LOG_WAIT, raw.read_to_end(&mut reply)).await;
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.contains("x-cache: MISS"), "{reply}");
+    assert!(
+        !reply.contains("POISON-BODY"),
+        "a fill carries no body: {reply}"
+    );
+}
+
+/// A marker left by an uncacheable answer never stops a storable one from being stored
+/// (hit-for-miss, not hit-for-pass): a client that provokes one uncacheable answer cannot
+/// switch the cache off for others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncacheable_answer_does_not_switch_the_cache_off() {
+    let c = Cached::start(&[], &[]);
+    for kind in KINDS {
+        c.origin.script(
+            "/flip",
+            Script::ok(
+                &[
+                    ("content-type", "text/plain"),
+                    ("cache-control", "no-store"),
+                ],
+                b"not this one\n",
+            ),
+        );
+        let path = format!("/flip?{kind:?}");
+        assert_eq!(
+            c.get(kind, &path, &[]).await.header("x-cache"),
+            Some("PASS")
+        );
+        c.origin.script(
+            "/flip",
+            Script::ok(
+                &[
+                    ("content-type", "text/plain"),
+                    ("cache-control", "max-age=60"),
+                ],
+                b"this one at origin.example\n",
+            ),
+        );
+        let stored = c.get(kind, &path, &[]).await;
+        assert_eq!(stored.header("x-cache"), Some("MISS"), "{kind:?}");
+        c.settled(kind, "/flip", 2);
+        let hit = c.get(kind, &path, &[]).await;
+        assert_eq!(hit.header("x-cache"), Some("HIT"), "{kind:?}");
+        assert_eq!(hit.text(), kind.output("this one at origin.example\n"));
+    }
+}

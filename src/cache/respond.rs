@@ -1,0 +1,159 @@
+//! A client's response made from a stored object: the whole object, a 304 for a client that
+//! has it, a 206 or 416 for a range; the body appended from the cache host-side, whatever
+//! made it. The same for every client: the one whose request filled the object, those that
+//! collapsed onto it, hits, stale and revalidated answers.
+
+use std::time::Duration;
+
+use fastly::cache::core::Found;
+use fastly::http::{FramingHeadersMode, StatusCode};
+use fastly::{Body, Response};
+
+use super::conditional;
+use super::fill_request::Ask;
+use super::range::{self, Ask as RangeAsk};
+use super::stored::Stored;
+use super::CacheStatus;
+use crate::access_log::{AccessRecord, BodyPath};
+use crate::failure::Failure;
+use crate::timing::{server_timing, Clock};
+
+/// Fields a 304 carries from the stored head (RFC 9110 §15.4.5); representation metadata
+/// beyond these is left out, `Last-Modified` kept to guide caches without an ETag.
+const NOT_MODIFIED_FIELDS: [&str; 7] = [
+    "cache-control",
+    "content-location",
+    "date",
+    "etag",
+    "expires",
+    "vary",
+    "last-modified",
+];
+
+/// How the response came to be: what it is labelled, how old the object is, and how long
+/// the origin took if it was asked (a revalidation).
+pub struct Answer {
+    pub status: CacheStatus,
+    pub age: Duration,
+    pub origin: Duration,
+}
+
+/// Sends the client its response from `found`, whose head is `stored`.
+pub fn respond(
+    found: &Found,
+    stored: &Stored,
+    ask: &Ask,
+    answer: Answer,
+    record: &mut AccessRecord,
+    clock: &Clock,
+) -> Result<(), Failure> {
+    let length = found.known_length().or(stored.length);
+    let etag = stored.field("etag").map(lossy);
+    let last_modified = stored.field("last-modified").map(lossy);
+    let complete_success = stored.status == StatusCode::OK;
+    let mut resp;
+    let mut body: Option<Body> = None;
+    // What the body will hold, when it is known.
+    let mut bytes_out = Some(0);
+    if stored.status.is_success()
+        && conditional::not_modified(
+            &ask.if_none_match,
+            &ask.if_modified_since,
+            etag.as_deref(),
+            last_modified.as_deref(),
+        )
+    {
+        resp = Response::from_status(StatusCode::NOT_MODIFIED);
+        for (name, value) in stored.fields.iter() {
+            if NOT_MODIFIED_FIELDS.contains(&name.as_str()) {
+                resp.append_header(name.as_str(), value);
+            }
+        }
+    } else {
+        let range = match length {
+            Some(length)
+                if complete_success
+                    && !ask.head_only
+                    && conditional::range_applies(
+                        &ask.if_range,
+                        etag.as_deref(),
+                        last_modified.as_deref(),
+                    ) =>
+            {
+                range::ask(&ask.range, length)
+            }
+            _ => RangeAsk::Whole,
+        };
+        match (range, length) {
+            (RangeAsk::Part { first, last }, Some(length)) => {
+                resp = from_stored(stored, StatusCode::PARTIAL_CONTENT);
+                resp.set_header("content-range", format!("bytes {first}-{last}/{length}"));
+                resp.set_header("content-length", (last - first + 1).to_string());
+                body = Some(stream(found, Some(first), Some(last))?);
+                bytes_out = Some(last - first + 1);
+            }
+            (RangeAsk::Unsatisfiable, Some(length)) => {
+                resp = Response::from_status(StatusCode::RANGE_NOT_SATISFIABLE);
+                resp.set_header("content-range", format!("bytes */{length}"));
+                resp.set_header("content-length", "0");
+            }
+            _ => {
+                resp = from_stored(stored, stored.status);
+                if let Some(length) = length {
+                    // A complete object's length is known (and a declared one before it is
+                    // complete): the client gets it for progress, and a HEAD says what a GET
+                    // would send, where the host would otherwise send a hit chunked.
+                    resp.set_header("content-length", length.to_string());
+                }
+                if !ask.head_only && !matches!(stored.status.as_u16(), 204 | 304) {
+                    body = Some(stream(found, None, None)?);
+                    bytes_out = length;
+                }
+            }
+        }
+        if complete_success && length.is_some() {
+            resp.set_header("accept-ranges", "bytes");
+        }
+    }
+    if resp.contains_header("content-length") {
+        // Complete, or declared before its body: the length goes out as it is. A body that
+        // then falls short is cut, never complete.
+        resp.set_framing_headers_mode(FramingHeadersMode::ManuallyFromHeaders);
+    }
+    resp.set_header("age", answer.age.as_secs().to_string());
+    resp.set_header("x-cache", answer.status.label());
+    resp.append_header(
+        "server-timing",
+        server_timing(answer.origin, clock.elapsed(), Some(answer.status)),
+    );
+    record.cache = Some(answer.status);
+    if let Some(body) = body {
+        resp.set_body(body);
+        record.body = BodyPath::Append;
+    }
+    record.bytes_out = bytes_out;
+    record.headers_sent(resp.get_status().as_u16(), clock);
+    resp.send_to_client();
+    Ok(())
+}
+
+fn from_stored(stored: &Stored, status: StatusCode) -> Response {
+    let mut resp = Response::from_status(status);
+    for (name, value) in &stored.fields {
+        resp.append_header(name.as_str(), value);
+    }
+    resp
+}
+
+fn stream(found: &Found, from: Option<u64>, to: Option<u64>) -> Result<Body, Failure> {
+    found.to_stream_from_range(from, to).map_err(|e| {
+        Failure::new(
+            StatusCode::BAD_GATEWAY,
+            format!("cache body unavailable: {e}"),
+        )
+    })
+}
+
+fn lossy(value: &fastly::http::HeaderValue) -> String {
+    String::from_utf8_lossy(value.as_bytes()).into_owned()
+}

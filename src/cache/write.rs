@@ -1,0 +1,334 @@
+//! Writing the cache: objects (inserted, refreshed by a 304, restored), markers, and the
+//! fill's body, copied into the object at the origin's pace whoever reads it.
+//!
+//! A body that fails in any way is abandoned and its insertion purged: the object must never
+//! exist. The purge matters on Viceroy, which keeps an abandoned object in the cache (its body
+//! ends in an error for every later reader) until it expires; on Fastly it is harmless.
+
+use std::io::{self, Write};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use fastly::cache::core::{self, CacheError, Found, Transaction};
+use fastly::http::body::StreamingBody;
+use fastly::Body;
+use firstbyte_config::CacheSettings;
+
+use super::fill_request::FillRequest;
+use super::key;
+use super::policy::Freshness;
+use super::stored::{split_head, Marker, Stored};
+use crate::headers::{self, HeaderAccess};
+use crate::proxy::Shaped;
+use crate::pump::{pump, PumpOptions};
+
+/// How long a marker stands. One for an uncacheable response only spares a burst the queue
+/// (it never stops a storable response from being stored), so it is short; one for an object
+/// that outgrew the limit keeps requests from starting objects that would be cut again.
+const UNCACHEABLE_MARKER_TTL: Duration = Duration::from_secs(10);
+const TOO_LARGE_MARKER_TTL: Duration = Duration::from_secs(600);
+
+/// A response judged storable, as it is to be written.
+pub struct Object {
+    pub stored: Stored,
+    pub freshness: Freshness,
+    /// How long past its freshness the object stays (the core cache's stale window).
+    pub kept_stale: Duration,
+    /// The body's length, when known before it.
+    pub length: Option<u64>,
+    surrogate_keys: Vec<String>,
+}
+
+impl Object {
+    /// The object a shaped response makes: its head as clients are to get it (varying on
+    /// what the key and the variant hold), the origin's validators and surrogate keys, a key
+    /// naming this insertion alone.
+    pub fn new(
+        shaped: &Shaped,
+        freshness: Freshness,
+        settings: &CacheSettings,
+        fill: &FillRequest,
+        key: &[u8],
+    ) -> Object {
+        let mut resp = shaped.resp.clone_without_body();
+        // The key holds the client's codings and the variant the forwarded headers: the
+        // response depends on both, whatever the origin said.
+        headers::vary_on_accept_encoding(&mut resp);
+        for name in fill.vary_by() {
+            let existing = resp.header_values("vary");
+            if let Some(vary) = headers::vary_with(&existing, name.as_str()) {
+                resp.set_header("vary", vary);
+            }
+        }
+        let fields = resp
+            .get_headers()
+            .map(|(name, value)| (name.as_str().to_string(), value.clone()));
+        let (fields, hidden) = split_head(fields);
+        let nonce = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let stored = Stored {
+            status: shaped.status(),
+            fields,
+            hidden,
+            stale_while_revalidate: freshness.stale_while_revalidate.as_secs(),
+            stale_if_error: freshness.stale_if_error.as_secs(),
+            must_revalidate: freshness.must_revalidate,
+            origin_etag: shaped.origin_etag.clone(),
+            origin_last_modified: shaped.origin_last_modified.clone(),
+            transformed: shaped.plan.is_some(),
+            object_key: key::object_surrogate(key, nonce),
+            length: None,
+        };
+        Object::of(stored, freshness, settings, fill, shaped.output_length())
+    }
+
+    /// An object of a stored head, as a 304 left it or as it is restored; `length` is its
+    /// body's, when known.
+    pub fn of(
+        mut stored: Stored,
+        freshness: Freshness,
+        settings: &CacheSettings,
+        fill: &FillRequest,
+        length: Option<u64>,
+    ) -> Object {
+        if stored.length.is_none() {
+            stored.length = length;
+        }
+        let kept_stale = freshness.kept_stale(stored.has_validator(), settings.keep);
+        let mut surrogate_keys = vec![stored.object_key.clone(), fill.url_key.clone()];
+        surrogate_keys.extend(stored.origin_surrogate_keys());
+        Object {
+            stored,
+            freshness,
+            kept_stale,
+            length,
+            surrogate_keys,
+        }
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.surrogate_keys.iter().map(String::as_str)
+    }
+}
+
+/// Sets the variant's headers on a write, when the route forwards any: Viceroy refuses an
+/// empty rule (it reads it as one header with an empty name), and it would mean nothing.
+macro_rules! varying {
+    ($builder:expr, $fill:expr) => {{
+        let builder = $builder;
+        if $fill.variant().is_empty() {
+            builder
+        } else {
+            builder.vary_by($fill.vary_by())
+        }
+    }};
+}
+
+/// The options every write of an object sets, on any of the core cache's builders.
+macro_rules! object_options {
+    ($builder:expr, $object:expr, $fill:expr) => {
+        varying!(
+            $builder
+                .stale_while_revalidate($object.kept_stale)
+                .surrogate_keys($object.keys())
+                .user_metadata($object.stored.encode()),
+            $fill
+        )
+    };
+}
+
+/// Inserts the object its transaction obliged this request to make; the client reads it
+/// through the returned [`Found`], as every other reader does.
+pub fn insert_and_stream_back(
+    tx: Transaction,
+    object: &Object,
+    fill: &FillRequest,
+) -> Result<(StreamingBody, Found), CacheError> {
+    let mut builder = object_options!(tx.insert(object.freshness.lifetime), object, fill)
+        .initial_age(object.freshness.age);
+    if let Some(length) = object.length {
+        builder = builder.known_length(length);
+    }
+    builder.execute_and_stream_back()
+}
+
+/// Inserts a refreshed object, which nobody reads through this request.
+pub fn insert(
+    tx: Transaction,
+    object: &Object,
+    fill: &FillRequest,
+) -> Result<StreamingBody, CacheError> {
+    let mut builder = object_options!(tx.insert(object.freshness.lifetime), object, fill)
+        .initial_age(object.freshness.age);
+    if let Some(length) = object.length {
+        builder = builder.known_length(length);
+    }
+    builder.execute()
+}
+
+/// Inserts an object outside any transaction (where a marker stood, or to restore one), and
+/// looks it up again for the client to read.
+pub fn insert_beside(
+    key: &Bytes,
+    object: &Object,
+    fill: &FillRequest,
+) -> Result<(StreamingBody, Option<Found>), CacheError> {
+    let mut builder = core::insert(key.clone(), object.freshness.lifetime);
+    for (name, values) in fill.variant() {
+        builder = builder.header_values(name, values.iter());
+    }
+    let mut builder = object_options!(builder, object, fill).initial_age(object.freshness.age);
+    if let Some(length) = object.length {
+        builder = builder.known_length(length);
+    }
+    let writer = builder.execute()?;
+    Ok((writer, lookup(key, fill)?))
+}
+
+/// A lookup outside any transaction: it never waits and never obliges.
+pub fn lookup(key: &Bytes, fill: &FillRequest) -> Result<Option<Found>, CacheError> {
+    let mut builder = core::lookup(key.clone()).always_use_requested_range();
+    for (name, values) in fill.variant() {
+        builder = builder.header_values(name, values.iter());
+    }
+    builder.execute()
+}
+
+/// Refreshes a stale object's head and freshness after a 304, keeping its body (RFC 9111
+/// §4.3.4): nothing is fetched or transformed again.
+pub fn update(tx: Transaction, object: &Object, fill: &FillRequest) -> Result<(), CacheError> {
+    object_options!(tx.update(object.freshness.lifetime), object, fill)
+        .age(object.freshness.age)
+        .execute()
+}
+
+/// Puts a stale object back after a refresh that replaced it failed on the way, with what
+/// is left of its life: serving stale promised the clients a copy until its window ends.
+pub fn restore(key: &Bytes, found: &Found, object: &Object, fill: &FillRequest) {
+    let restored = (|| -> Result<(), String> {
+        let body = found.to_stream().map_err(|e| e.to_string())?;
+        let mut builder = core::insert(key.clone(), found.max_age());
+        for (name, values) in fill.variant() {
+            builder = builder.header_values(name, values.iter());
+        }
+        let mut builder = object_options!(builder, object, fill).initial_age(found.age());
+        if let Some(length) = found.known_length() {
+            builder = builder.known_length(length);
+        }
+        let mut writer = builder.execute().map_err(|e| e.to_string())?;
+        writer.append(body);
+        writer.finish().map_err(|e| e.to_string())
+    })();
+    if let Err(e) = restored {
+        log::warn!("restoring a stale object failed: {e}");
+    }
+}
+
+/// Leaves a marker where the obligation was (see [`Marker`]).
+pub fn mark(tx: Transaction, marker: Marker) {
+    let builder = tx
+        .insert(marker_ttl(marker))
+        .user_metadata(marker.metadata());
+    finish_marker(builder.execute());
+}
+
+/// Leaves a marker outside any transaction, once an object's body outgrew the limit.
+pub fn mark_beside(key: &Bytes, marker: Marker, fill: &FillRequest) {
+    let mut builder = core::insert(key.clone(), marker_ttl(marker));
+    for (name, values) in fill.variant() {
+        builder = builder.header_values(name, values.iter());
+    }
+    let builder = varying!(builder, fill).user_metadata(marker.metadata());
+    finish_marker(builder.execute());
+}
+
+fn marker_ttl(marker: Marker) -> Duration {
+    match marker {
+        Marker::Uncacheable => UNCACHEABLE_MARKER_TTL,
+        Marker::TooLarge => TOO_LARGE_MARKER_TTL,
+    }
+}
+
+fn finish_marker(inserted: Result<StreamingBody, CacheError>) {
+    match inserted.map(StreamingBody::finish) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => log::warn!("finishing a cache marker failed: {e}"),
+        Err(e) => log::warn!("inserting a cache marker failed: {e}"),
+    }
+}
+
+/// Removes one insertion (see the module comment for why it is needed).
+pub fn purge(surrogate: &str) {
+    if let Err(e) = fastly::http::purge::purge_surrogate_key(surrogate) {
+        log::warn!("purging a cache object failed: {e}");
+    }
+}
+
+/// Why writing an object's body failed.
+pub struct WriteFailure {
+    pub reason: String,
+    /// The object outgrew `cache_max_bytes`, rather than its body failing.
+    pub too_large: bool,
+}
+
+/// Copies a fill's body through its pipeline into the object, at the origin's pace: no
+/// client is written to, so none can slow or cut it. A failure abandons the object.
+pub fn write_body(
+    writer: StreamingBody,
+    body: Body,
+    opts: PumpOptions,
+    max_bytes: u64,
+) -> Result<u64, WriteFailure> {
+    let mut capped = Capped {
+        writer,
+        written: 0,
+        max_bytes,
+        too_large: false,
+    };
+    match pump(body, &mut capped, opts) {
+        Ok(written) => match capped.writer.finish() {
+            Ok(()) => Ok(written),
+            Err(e) => Err(WriteFailure {
+                reason: format!("finishing the object failed: {e}"),
+                too_large: false,
+            }),
+        },
+        Err((_, reason)) => {
+            let too_large = capped.too_large;
+            capped.writer.abandon().ok();
+            Err(WriteFailure {
+                reason: if too_large {
+                    "larger than cache_max_bytes".into()
+                } else {
+                    reason
+                },
+                too_large,
+            })
+        }
+    }
+}
+
+/// The object's writer, refusing to grow past `max_bytes`.
+struct Capped {
+    writer: StreamingBody,
+    written: u64,
+    max_bytes: u64,
+    too_large: bool,
+}
+
+impl Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.written + buf.len() as u64 > self.max_bytes {
+            self.too_large = true;
+            return Err(io::Error::other("larger than cache_max_bytes"));
+        }
+        let n = self.writer.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
+}

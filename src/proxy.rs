@@ -1,7 +1,6 @@
 //! The proxied request: shape the backend request, wait for its headers within the route's
 //! timeout, send the client's headers at once, then hand over or pump the body.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use fastly::handle::BodyHandle;
@@ -18,7 +17,7 @@ use crate::deadline::response_within;
 use crate::delivery::{self, Delivery};
 use crate::failure::Failure;
 use crate::headers::{self, strip_hop_by_hop, HeaderAccess};
-use crate::pump::{pump, PumpOptions};
+use crate::pump::{append_to_client, pump, PumpOptions};
 use crate::routing::{ambiguous_path, backend_path};
 use crate::timing::{server_timing, Clock};
 use firstbyte_config::chain::{Chain, Plan, ResponseHead};
@@ -230,24 +229,21 @@ pub fn send(
         return Ok(());
     }
 
-    let mut out = resp.stream_to_client();
-    record.headers_sent(status.as_u16(), clock);
-
     if plan.is_none() && !route.pump && route.between_bytes_timeout.is_none() {
         // Zero-copy: the host streams the backend body to the client. A backend that breaks
         // off mid-body makes the host cut the client connection, which this app cannot see.
         record.body = BodyPath::Append;
         record.bytes_out = declared_length;
-        if let Err(e) = out.flush() {
-            record.aborted(format!("client write failed: {e}"));
+        record.headers_sent(status.as_u16(), clock);
+        if let Err(e) = append_to_client(resp, body) {
+            record.aborted(e.clone());
             log::warn!("{} {}: {e}", record.method, record.path);
-            out.abandon().ok();
-            return Ok(());
         }
-        out.append(body);
-        finish(out, record);
         return Ok(());
     }
+
+    let mut out = resp.stream_to_client();
+    record.headers_sent(status.as_u16(), clock);
 
     // Transformed, watched, or under a between-bytes timeout the host cannot hold for this
     // route alone: the body comes through here.

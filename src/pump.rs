@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use fastly::handle::BodyHandle;
-use fastly::Body;
+use fastly::http::body::StreamingBody;
+use fastly::{Body, Response};
 use fastly_shared::FastlyStatus;
 use fastly_sys::fastly_http_body;
 use firstbyte_transform::{Pipeline, Sink};
@@ -82,6 +83,28 @@ pub fn pump(
         }
         sent += write(out, &mut sink, &mut gather).map_err(|e| (sent, e))?;
     }
+}
+
+/// Sends `resp`'s head to the client at once and appends `body` after it, host-side: no byte
+/// of it is copied through the app.
+///
+/// Through the fastly crate's `StreamingBody::append`, a host that refuses the append (the
+/// client gone before the body went out) would panic the app; here it is an error, and the
+/// response is abandoned.
+pub fn append_to_client(resp: Response, body: Body) -> Result<(), String> {
+    let (resp_handle, head_body) = resp.into_handles();
+    let out = resp_handle.stream_to_client(head_body);
+    let source = body.into_handle().into_u32();
+    // SAFETY: both numbers are live handles of this request: the streaming body just made,
+    // and the body given up by `into_u32` (the host takes it over, as the crate's append does).
+    let status = unsafe { fastly_http_body::append(out.as_u32(), source) };
+    let out = StreamingBody::from(out);
+    if status.is_err() {
+        out.abandon().ok();
+        return Err(format!("client write failed (host append: {status:?})"));
+    }
+    out.finish()
+        .map_err(|e| format!("finishing the response failed: {e}"))
 }
 
 /// Reads up to `max` bytes of the body onto the end of `buf`, straight into its spare room.

@@ -18,6 +18,7 @@ pub mod record;
 pub mod report;
 pub mod stages;
 pub mod stats;
+pub mod validation;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -157,22 +158,28 @@ pub fn many_routes_store() -> Vec<(String, Option<String>)> {
 pub fn cache_store() -> Vec<(String, Option<String>)> {
     let mut store = bench_store();
     store.retain(|(key, _)| key != "routes");
-    let recompress: Vec<(String, Option<String>)> = store
-        .iter()
-        .filter_map(|(key, value)| {
-            let field = key.strip_prefix("route.recompress.")?;
-            (field != "prefix").then(|| (format!("route.cachechain.{field}"), value.clone()))
-        })
-        .collect();
-    store.extend(recompress);
+    // Two routes of the recompress chain: one keeping its objects for an hour, one whose
+    // cache_ttl of 0 has every request revalidate its object with the origin.
+    for route in ["cachechain", "cachereval"] {
+        let recompress: Vec<(String, Option<String>)> = store
+            .iter()
+            .filter_map(|(key, value)| {
+                let field = key.strip_prefix("route.recompress.")?;
+                (field != "prefix").then(|| (format!("route.{route}.{field}"), value.clone()))
+            })
+            .collect();
+        store.extend(recompress);
+    }
     store.extend(owned(&[
-        ("routes", Some("origin,cachepass,cachechain")),
+        ("routes", Some("origin,cachepass,cachechain,cachereval")),
         ("route.cachepass.prefix", Some("/cachepass/")),
         ("route.cachepass.backend", Some("origin")),
         ("route.cachepass.strip_prefix", Some("true")),
         ("route.cachepass.cache_ttl", Some("3600")),
         ("route.cachechain.prefix", Some("/cachechain/")),
         ("route.cachechain.cache_ttl", Some("3600")),
+        ("route.cachereval.prefix", Some("/cachereval/")),
+        ("route.cachereval.cache_ttl", Some("0")),
     ]));
     store
 }

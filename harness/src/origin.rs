@@ -10,6 +10,7 @@ mod pattern;
 mod prose;
 mod respond;
 mod text;
+mod validate;
 
 use std::convert::Infallible;
 use std::io;
@@ -32,6 +33,7 @@ pub use compress::sample_document;
 pub use html::{html_page, HTML_ORIGIN_HOST};
 pub use pattern::pattern_bytes;
 pub use prose::text_bytes;
+pub use validate::etag as dev_etag;
 
 use compress::Encoding;
 use flush::{FlushSignal, FlushTracked};
@@ -131,10 +133,22 @@ async fn handle(
     req: Request<Incoming>,
     signal: Arc<FlushSignal>,
 ) -> Result<Response<Body>, Infallible> {
+    let readable = matches!(*req.method(), Method::GET | Method::HEAD);
+    let validated = (readable && validate::validatable(req.uri().path())).then(|| {
+        let target = req
+            .uri()
+            .path_and_query()
+            .map_or_else(String::new, |p| p.as_str().to_string());
+        let query = Query::parse(req.uri().query());
+        (target, query, validate::Conditional::read(req.headers()))
+    });
     let mut resp = match route(req, signal).await {
         Ok(resp) => resp,
         Err(BadRequest(msg)) => text(StatusCode::BAD_REQUEST, format!("bad request: {msg}\n")),
     };
+    if let (Some((target, query, conditional)), StatusCode::OK) = (&validated, resp.status()) {
+        resp = validate::apply(resp, target, query, conditional);
+    }
     resp.headers_mut()
         .insert(header::SERVER, HeaderValue::from_static(SERVER_NAME));
     Ok(resp)
@@ -209,7 +223,25 @@ async fn route(
         Route::StreamBytes(n) => {
             let n = parse_u64("n", n, 0, MAX_BYTES)?;
             let chunk = query_u64(&query, "chunk_size", DEFAULT_STREAM_CHUNK, 1, MAX_CHUNK)?;
-            octet_stream(PatternBody::chunked(n, chunk as usize).boxed_unsync())
+            match query.get("interval_ms") {
+                // Paced: a chunk every `interval_ms`, the first at once.
+                Some(_) => {
+                    let interval = query_u64(&query, "interval_ms", 0, 0, MAX_INTERVAL_MS)?;
+                    let pieces = n.div_ceil(chunk);
+                    octet_stream(paced_body(
+                        pieces,
+                        Duration::from_millis(interval),
+                        false,
+                        move |i| {
+                            let offset = i * chunk;
+                            let mut piece = vec![0u8; chunk.min(n - offset) as usize];
+                            pattern_bytes(offset, &mut piece);
+                            Bytes::from(piece)
+                        },
+                    ))
+                }
+                None => octet_stream(PatternBody::chunked(n, chunk as usize).boxed_unsync()),
+            }
         }
         Route::Reset(n) => {
             let n = parse_u64("n", n, 0, MAX_BYTES)?;

@@ -639,6 +639,17 @@ fn head_matches(resource: &Resource, get: &Reply, head: &Reply) -> Vec<String> {
         } else {
             &["content-length", "etag"]
         };
+        // An object's length is known once it is complete: a GET that read it while it was
+        // still being written had none, a HEAD right after has the length of that very body.
+        let completed_between = from_cache(get)
+            && header(get, "content-length").is_none()
+            && header(head, "content-length").and_then(|n| n.parse::<usize>().ok())
+                == Some(get.body.len());
+        let length_known_later: &[&str] = if completed_between {
+            &["content-length", "accept-ranges"]
+        } else {
+            &[]
+        };
         for name in [
             "content-type",
             "content-encoding",
@@ -650,7 +661,7 @@ fn head_matches(resource: &Resource, get: &Reply, head: &Reply) -> Vec<String> {
             "accept-ranges",
         ]
         .into_iter()
-        .filter(|n| !echoed.contains(n))
+        .filter(|n| !echoed.contains(n) && !length_known_later.contains(n))
         {
             let all = |r: &Reply| -> Vec<String> {
                 r.headers

@@ -375,3 +375,42 @@ async fn host_routes_match_a_trailing_dot_and_paths_mean_one_thing() {
         "{seen:?}"
     );
 }
+
+/// An untouched (appended) body the host can no longer send: an empty one under
+/// `Content-Length: 0` (the client's response is complete with its head), or one whose client
+/// hung up at the head. The host then refuses the append, which the fastly crate's
+/// `StreamingBody::append` turns into a panic of the app (its access-log line lost). It must
+/// be one log line and no panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_the_host_refuses_panics_nothing() {
+    let s = LocalStack::start(&[]).expect("origin and viceroy start");
+    let rounds = 40;
+    for _ in 0..rounds {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(s.edge.addr)
+            .await
+            .expect("connect");
+        let request = format!(
+            "GET /origin/bytes/0 HTTP/1.1\r\nHost: {}\r\n\r\n",
+            s.edge.addr
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut head = [0u8; 256];
+        let _ = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut head)).await;
+        // SO_LINGER 0: the close is a reset, and nothing more is read.
+        let _ = stream.set_zero_linger();
+        drop(stream);
+    }
+    let records = s
+        .edge
+        .access_records("/origin/bytes/0", rounds, LOG_WAIT)
+        .expect("one access-log line a request");
+    assert_eq!(records.len(), rounds);
+    let panics: Vec<String> = s
+        .edge
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("firstbyte_panic"))
+        .collect();
+    assert!(panics.is_empty(), "{panics:?}");
+}

@@ -217,8 +217,21 @@ pub fn restore(key: &Bytes, found: &Found, object: &Object, fill: &FillRequest) 
             builder = builder.known_length(length);
         }
         let mut writer = builder.execute().map_err(|e| e.to_string())?;
-        writer.append(body);
-        writer.finish().map_err(|e| e.to_string())
+        // Copied through the app, not appended: an append that fails panics in the fastly
+        // crate.
+        let opts = PumpOptions {
+            read_size: 64 * 1024,
+            between_bytes: None,
+            declared_length: found.known_length(),
+            pipeline: None,
+        };
+        match pump(body, &mut writer, opts) {
+            Ok(_) => writer.finish().map_err(|e| e.to_string()),
+            Err((_, why)) => {
+                writer.abandon().ok();
+                Err(why)
+            }
+        }
     })();
     if let Err(e) = restored {
         log::warn!("restoring a stale object failed: {e}");

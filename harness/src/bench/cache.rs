@@ -62,8 +62,10 @@ pub const EDGES: [&str; 2] = ["reference", CACHE_EDGE];
 
 #[derive(Debug, Clone)]
 pub struct CacheSettings {
-    /// The plain body size of the hit part.
+    /// The plain body size of the hit part (and of the validation part's text objects).
     pub size: u64,
+    /// The object a range is asked of in the validation part.
+    pub range_size: u64,
     pub samples: usize,
     pub downloads: usize,
     pub cold_rounds: usize,

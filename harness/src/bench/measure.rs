@@ -16,6 +16,8 @@ pub struct Sample {
     /// The app's time from the request to `stream_to_client()`, in ms: `origin` + `edge` of
     /// its `Server-Timing` header (firstbyte sends it; other servers do not).
     pub app_ms: Option<f64>,
+    /// The response's `X-Cache`, when it has one.
+    pub x_cache: Option<&'static str>,
 }
 
 /// Sends `GET path` and waits for the first response byte; with `read_body`, reads the
@@ -62,6 +64,7 @@ pub fn request(
         head_len = find_head_end(&seen);
     }
     let app_ms = head_len.and_then(|end| app_ms(&seen[..end]));
+    let x_cache = head_len.and_then(|end| x_cache(&seen[..end]));
     if !read_body {
         return Ok(Sample {
             ttfb,
@@ -69,6 +72,7 @@ pub fn request(
             body_bytes: 0,
             status,
             app_ms,
+            x_cache,
         });
     }
     // Count what follows the response head; chunked framing adds a few bytes per chunk,
@@ -87,6 +91,7 @@ pub fn request(
         body_bytes: total_bytes.saturating_sub(head_len.unwrap_or(0) as u64),
         status,
         app_ms,
+        x_cache,
     })
 }
 
@@ -120,6 +125,28 @@ pub fn app_ms(head: &[u8]) -> Option<f64> {
         }
     }
     Some(origin? + edge?)
+}
+
+/// The labels an `X-Cache` header of firstbyte, nginx or Varnish may carry, as one of
+/// firstbyte's (nginx's `$upstream_cache_status` says `HIT` and `MISS` too).
+pub fn x_cache(head: &[u8]) -> Option<&'static str> {
+    const LABELS: [&str; 7] = [
+        "HIT",
+        "MISS COLLAPSED",
+        "MISS",
+        "STALE",
+        "REVALIDATED",
+        "PASS",
+        "BYPASS",
+    ];
+    let head = String::from_utf8_lossy(head);
+    let value = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("x-cache")
+            .then(|| value.trim().to_string())
+    })?;
+    LABELS.into_iter().find(|l| *l == value)
 }
 
 fn find_head_end(bytes: &[u8]) -> Option<usize> {

@@ -78,6 +78,9 @@ location /cached/ {{
     proxy_set_header Connection "";
     proxy_cache firstbyte_bench;
     proxy_cache_lock on;
+    proxy_cache_revalidate on;
+    # The dev origin serves no ranges itself: nginx answers them from its cached copy.
+    proxy_force_ranges on;
     proxy_cache_valid 200 1h;
     add_header X-Cache $upstream_cache_status;
 }}"#

@@ -12,7 +12,9 @@ use super::cache::{ColdCell, Hits, HIT_CHAIN};
 use super::load::LoadCell;
 use super::report::{checks_markdown, Check};
 use super::stages::StageRow;
+use super::stats::median;
 use super::stats::Summary;
+use super::validation::Validation;
 use super::Cell;
 
 /// Where the records are kept, relative to the repository.
@@ -38,6 +40,8 @@ pub struct Record<'a> {
     pub load: &'a [LoadCell],
     /// The cache part: its concurrent cold clients, hits and cold misses.
     pub cache: Option<(usize, &'a Hits, &'a [ColdCell])>,
+    /// The cache part's ranges, 304s, revalidations and idle filler.
+    pub validation: Option<&'a Validation>,
     pub stages: &'a [StageRow],
     pub checks: &'a [Check],
 }
@@ -45,7 +49,7 @@ pub struct Record<'a> {
 /// One figure of the run.
 #[derive(Debug, Serialize)]
 struct Figure {
-    /// `ttfb`, `load`, `cache hit`, `cold miss` or `stage`.
+    /// `ttfb`, `load`, `cache hit`, `cold miss`, `cache validation` or `stage`.
     part: &'static str,
     workload: String,
     mode: String,
@@ -221,6 +225,41 @@ impl Record<'_> {
                     ],
                 );
             }
+        }
+        if let Some(v) = self.validation {
+            for c in &v.cells {
+                let summary = |f: fn(&Summary) -> f64| real(c.ttfb.as_ref().map(f));
+                push(
+                    &mut figures,
+                    ("cache validation", c.probe.group, &c.probe.name),
+                    [
+                        ("ttfb_p50", summary(|s| s.p50), "ms"),
+                        ("ttfb_p90", summary(|s| s.p90), "ms"),
+                        ("ttfb_p99", summary(|s| s.p99), "ms"),
+                        ("wrong_answers", count(c.wrong), "responses"),
+                        ("samples", count(c.attempts), "requests"),
+                    ],
+                );
+            }
+            let workload = format!("{} clients behind a filler that reads nothing", v.clients);
+            push(
+                &mut figures,
+                (
+                    "cache validation",
+                    &workload,
+                    "firstbyte cache, passthrough",
+                ),
+                [
+                    (
+                        "uncached_one_client_last_byte",
+                        real(median(&v.idle.uncached_ms)),
+                        "ms",
+                    ),
+                    ("slowest_last_byte", real(median(&v.idle.slowest_ms)), "ms"),
+                    ("incomplete", count(v.idle.incomplete), "responses"),
+                    ("responses", count(v.idle.responses), "responses"),
+                ],
+            );
         }
         for row in self.stages {
             for (mode, value) in [("native", row.native_mbps), ("wasm", row.wasm_mbps)] {
@@ -487,6 +526,7 @@ mod tests {
             cells: &cells,
             load: &load,
             cache: Some((16, &hits, &cold)),
+            validation: None,
             stages: &stages,
             checks: &checks,
         };

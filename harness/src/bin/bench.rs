@@ -21,6 +21,7 @@ use firstbyte_harness::bench::record::{self, Record};
 use firstbyte_harness::bench::report::{
     charts, checks, checks_markdown, load_checks, load_table, splice_readme, table,
 };
+use firstbyte_harness::bench::validation;
 use firstbyte_harness::bench::{human_size, priority, stages, Bench, Kind, Settings, Workload};
 use firstbyte_harness::stack::repo_root;
 
@@ -191,6 +192,8 @@ impl Args {
             .unwrap_or(if smoke { 1 << 20 } else { 64 << 20 });
         let cache = (cache_size > 0 && part("cache")).then(|| CacheSettings {
             size: cache_size,
+            // The range part's object: a GiB, as a resumed download of a large file.
+            range_size: if smoke { 1 << 20 } else { 1 << 30 },
             samples: if smoke { 3 } else { scaled(100) },
             downloads: if smoke { 1 } else { scaled(3) },
             cold_rounds: self.cache_rounds.unwrap_or(if smoke { 1 } else { 5 }),
@@ -279,7 +282,8 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
             let _raised = priority::raise();
             let hits = bench.cache_hits(cs, s, &mut shuffle, &mut say)?;
             let cold = bench.cache_cold(cs, &mut shuffle, &mut say)?;
-            Some((cs.clients, hits, cold))
+            let validation = bench.cache_validation(cs, cs.samples, &mut shuffle, &mut say)?;
+            Some((cs.clients, hits, cold, validation))
         }
         None => None,
     };
@@ -312,8 +316,9 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
             firstbyte_reuse_ms.as_deref(),
         ));
     }
-    if let Some((clients, hits, cold)) = &cache_results {
+    if let Some((clients, hits, cold, validation)) = &cache_results {
         checks.extend(cache::checks(hits, cold, *clients));
+        checks.extend(validation::checks(validation));
     }
     if !stage_rows.is_empty() {
         checks.extend(stages::checks(&stage_rows));
@@ -342,9 +347,10 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
     if !load_cells.is_empty() {
         tables.push(load_table(&load_cells));
     }
-    if let Some((clients, hits, cold)) = &cache_results {
+    if let Some((clients, hits, cold, validation)) = &cache_results {
         tables.push(cache::hits_table(hits));
         tables.push(cache::cold_table(cold, *clients));
+        tables.push(validation::table(validation));
     }
     if !stage_rows.is_empty() {
         tables.push(stages::table(&stage_rows));
@@ -400,7 +406,8 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
             load: &load_cells,
             cache: cache_results
                 .as_ref()
-                .map(|(clients, hits, cold)| (*clients, hits, cold.as_slice())),
+                .map(|(clients, hits, cold, _)| (*clients, hits, cold.as_slice())),
+            validation: cache_results.as_ref().map(|(_, _, _, v)| v),
             stages: &stage_rows,
             checks: &checks,
         };
@@ -431,19 +438,39 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
                     .filter(|c| c.failed() || c.requests == 0)
                     .map(|c| format!("{} under load on {}", c.mode.name, c.workload)),
             )
-            .chain(cache_results.iter().flat_map(|(_, hits, cold)| {
-                let hits_broken = hits
-                    .cells
+            .chain(
+                cache_results
                     .iter()
-                    .filter(|c| c.failed())
-                    .map(|c| format!("{} on the cache workload", c.mode.name))
-                    .chain((!hits.confirmed).then(|| "a cache hit mode that missed".to_string()));
-                let cold_broken = cold
-                    .iter()
-                    .filter(|c| c.broken > 0 || c.single_ms.is_empty())
-                    .map(|c| format!("{} on a cold miss", c.mode.name));
-                hits_broken.chain(cold_broken).collect::<Vec<_>>()
-            }))
+                    .flat_map(|(_, hits, cold, validation)| {
+                        let hits_broken = hits
+                            .cells
+                            .iter()
+                            .filter(|c| c.failed())
+                            .map(|c| format!("{} on the cache workload", c.mode.name))
+                            .chain(
+                                (!hits.confirmed)
+                                    .then(|| "a cache hit mode that missed".to_string()),
+                            );
+                        let cold_broken = cold
+                            .iter()
+                            .filter(|c| c.broken > 0 || c.single_ms.is_empty())
+                            .map(|c| format!("{} on a cold miss", c.mode.name));
+                        let validation_broken = validation
+                            .cells
+                            .iter()
+                            .filter(|c| c.wrong > 0 || c.ttfb.is_none())
+                            .map(|c| format!("{} on the cache validation workload", c.probe.name))
+                            .chain(
+                                (validation.idle.incomplete > 0
+                                    || validation.idle.slowest_ms.is_empty())
+                                .then(|| "the idle-filler rounds".to_string()),
+                            );
+                        hits_broken
+                            .chain(cold_broken)
+                            .chain(validation_broken)
+                            .collect::<Vec<_>>()
+                    }),
+            )
             .collect();
         if !broken.is_empty() {
             eprintln!("bench smoke: failed cells: {}", broken.join(", "));

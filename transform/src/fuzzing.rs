@@ -4,5 +4,6 @@
 //! reports); a stage's own error on bad input is fine and is not a failure.
 
 pub mod codec;
+pub mod esi;
 pub mod html;
 pub mod replace;

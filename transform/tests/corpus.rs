@@ -38,3 +38,8 @@ fn html_corpus() {
 fn codec_corpus() {
     replay("codec", fuzzing::codec::check);
 }
+
+#[test]
+fn esi_corpus() {
+    replay("esi", fuzzing::esi::check);
+}

@@ -1,4 +1,4 @@
-//! The edge cache of firstbyte's own output (`cache_ttl`, src/cache.rs), end to end over
+//! The edge cache (`cache_ttl`, src/cache.rs), end to end over
 //! HTTP on Viceroy: concurrent cold clients cost one origin fetch and stream the object as
 //! it is written; later requests are hits with `Age` and no origin request; each coding has
 //! its own object; what may not be stored never is, and a body that fails is never served

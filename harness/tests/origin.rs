@@ -994,3 +994,52 @@ fn binary_explains_an_address_it_cannot_bind() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+/// The deterministic resources carry validators and answer 304 to a conditional request
+/// that matches, so a cache in front can revalidate them without their body.
+#[tokio::test]
+async fn deterministic_resources_revalidate() {
+    let addr = start().await;
+    for path in [
+        "/bytes/1000",
+        "/text/1000?encoding=gzip",
+        "/html",
+        "/stream-bytes/100",
+    ] {
+        let resp = get(addr, path).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        let etag = header(&resp, "etag").expect("an ETag").to_string();
+        assert_eq!(
+            header(&resp, "last-modified"),
+            Some("Sat, 05 Dec 2026 00:00:00 GMT")
+        );
+        let conditional = |name: &'static str, value: String| {
+            let path = path.to_string();
+            async move {
+                let req = Request::builder()
+                    .uri(path)
+                    .header("host", "origin.test")
+                    .header(name, value)
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
+                connect(addr).await.send_request(req).await.unwrap()
+            }
+        };
+        let nm = conditional("if-none-match", format!("W/{etag}")).await;
+        assert_eq!(nm.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert_eq!(header(&nm, "etag"), Some(etag.as_str()));
+        assert!(body_of(nm).await.is_empty());
+        let since = conditional("if-modified-since", "Sun, 06 Dec 2026 00:00:00 GMT".into()).await;
+        assert_eq!(since.status(), StatusCode::NOT_MODIFIED, "{path}");
+        let other = conditional("if-none-match", "\"other\"".into()).await;
+        assert_eq!(other.status(), StatusCode::OK, "{path}");
+    }
+    assert_ne!(
+        header(&get(addr, "/text/10").await, "etag"),
+        header(&get(addr, "/text/10?encoding=gzip").await, "etag"),
+        "each representation its own tag"
+    );
+    let no_cache = get(addr, "/bytes/10?cache_control=no-cache").await;
+    assert_eq!(header(&no_cache, "cache-control"), Some("no-cache"));
+    assert!(header(&get(addr, "/drip?numbytes=1&duration=0").await, "etag").is_none());
+}

@@ -7,6 +7,7 @@ use fastly::log::Endpoint;
 use serde::Serialize;
 
 use crate::cache::CacheStatus;
+use crate::esi::FragmentsLog;
 use crate::logging::ACCESS_ENDPOINT;
 use crate::timing::{millis, Clock};
 
@@ -63,6 +64,9 @@ pub struct AccessRecord {
     /// Why, where the cache status alone does not say: why a request passed or bypassed the
     /// cache, why a response was not stored, what became of a refresh.
     pub cache_reason: Option<String>,
+    /// A composed page's fragments: how many were requested, how many failed, the slowest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fragments: Option<FragmentsLog>,
 }
 
 impl AccessRecord {
@@ -84,6 +88,7 @@ impl AccessRecord {
             instance_seq,
             cache: None,
             cache_reason: None,
+            fragments: None,
         }
     }
 

@@ -18,7 +18,7 @@
 //! key holds ([`fill_request`]), so no client can shape what others get.
 
 mod conditional;
-mod control;
+pub(crate) mod control;
 mod fill_request;
 mod key;
 mod policy;
@@ -39,13 +39,15 @@ use firstbyte_config::{CacheSettings, Cookies, Freshness as FreshnessSource, Rou
 use crate::access_log::AccessRecord;
 use crate::failure::Failure;
 use crate::headers::HeaderAccess;
-use crate::proxy::{self, Shaped};
+use crate::proxy::{self, Composing, Shaped};
 use crate::timing::Clock;
 use fill_request::{Ask, FillRequest};
 use policy::{Freshness, Rules, Verdict};
 use respond::{respond, Answer};
 use stored::{Marker, Stored};
 use write::Object;
+
+pub use write::{Filling, WriteFailure};
 
 pub use status::CacheStatus;
 pub use stored::FOR_THIS_CACHE;
@@ -56,13 +58,22 @@ pub fn forward(
     req: Request,
     record: &mut AccessRecord,
     clock: &Clock,
+    composing: Option<&mut Composing>,
 ) -> Result<(), Failure> {
     let Some(settings) = &route.cache else {
-        return pass(route, req, CacheStatus::Pass, "no cache", record, clock);
+        return pass(
+            route,
+            req,
+            CacheStatus::Pass,
+            "no cache",
+            record,
+            clock,
+            composing,
+        );
     };
     let method = req.get_method().clone();
     if method != Method::GET && method != Method::HEAD {
-        return unsafe_method(route, req, record, clock);
+        return unsafe_method(route, req, record, clock, composing);
     }
     // A shared cache must not answer an authenticated request (RFC 9111 §3.5), and a
     // request with a cookie is presumed personal, as Varnish's built-in policy has it.
@@ -74,10 +85,19 @@ pub fn forward(
             "authorization",
             record,
             clock,
+            composing,
         );
     }
     if settings.cookies == Cookies::Pass && req.contains_header("cookie") {
-        return pass(route, req, CacheStatus::Pass, "cookie", record, clock);
+        return pass(
+            route,
+            req,
+            CacheStatus::Pass,
+            "cookie",
+            record,
+            clock,
+            composing,
+        );
     }
     let fill = FillRequest::read(route, &req, &settings.request_headers);
     let key = fill.key(route);
@@ -89,6 +109,7 @@ pub fn forward(
             "key too long",
             record,
             clock,
+            composing,
         );
     }
     let key = Bytes::from(key);
@@ -99,6 +120,7 @@ pub fn forward(
         fill,
         key,
         ask,
+        composing,
     };
     if request_says_no_store(&req) {
         return exchange.without_storing(req, record, clock);
@@ -115,17 +137,27 @@ pub fn forward(
         Ok(tx) => tx,
         Err(CacheError::Timeout) => {
             let why = "another request's fill did not start within cache_wait_ms";
-            return pass(route, req, CacheStatus::Bypass, why, record, clock);
-        }
-        Err(e) => {
-            log::warn!("cache lookup failed: {e}");
             return pass(
                 route,
                 req,
                 CacheStatus::Bypass,
-                "lookup failed",
+                why,
                 record,
                 clock,
+                exchange.composing,
+            );
+        }
+        Err(e) => {
+            log::warn!("cache lookup failed: {e}");
+            let why = "lookup failed";
+            return pass(
+                route,
+                req,
+                CacheStatus::Bypass,
+                why,
+                record,
+                clock,
+                exchange.composing,
             );
         }
     };
@@ -133,18 +165,19 @@ pub fn forward(
 }
 
 /// One request's dealings with the cache, once its key is known.
-struct Exchange<'a> {
+struct Exchange<'a, 'c, 'r> {
     route: &'a Route,
     settings: &'a CacheSettings,
     fill: FillRequest,
     key: Bytes,
     ask: Ask,
+    composing: Option<&'a mut Composing<'c, 'r>>,
 }
 
-impl Exchange<'_> {
+impl Exchange<'_, '_, '_> {
     /// What the lookup found decides what this request does.
     fn decide(
-        self,
+        mut self,
         tx: Transaction,
         req: Request,
         record: &mut AccessRecord,
@@ -162,6 +195,7 @@ impl Exchange<'_> {
                 "lookup found nothing to wait for",
                 record,
                 clock,
+                self.composing,
             );
         };
         let meta = found.user_metadata();
@@ -178,6 +212,7 @@ impl Exchange<'_> {
                     "marked too large",
                     record,
                     clock,
+                    self.composing,
                 ),
             };
         }
@@ -189,7 +224,15 @@ impl Exchange<'_> {
                     return self.fill(tx, req, record, clock);
                 }
                 let why = format!("stored object unusable: {e}");
-                return pass(self.route, req, CacheStatus::Bypass, &why, record, clock);
+                return pass(
+                    self.route,
+                    req,
+                    CacheStatus::Bypass,
+                    &why,
+                    record,
+                    clock,
+                    self.composing,
+                );
             }
         };
         let age = found.age();
@@ -206,7 +249,7 @@ impl Exchange<'_> {
                 age,
                 origin: Duration::ZERO,
             };
-            return respond(&found, &stored, &self.ask, answer, record, clock);
+            return self.respond(&found, &stored, answer, record, clock);
         }
         self.stale(
             tx,
@@ -222,7 +265,7 @@ impl Exchange<'_> {
     /// No usable object: fetch, and store what may be stored, the client reading it from the
     /// cache as it is written.
     fn fill(
-        self,
+        mut self,
         tx: Transaction,
         req: Request,
         record: &mut AccessRecord,
@@ -242,11 +285,7 @@ impl Exchange<'_> {
                         age: object.freshness.age,
                         origin: shaped.origin,
                     };
-                    let answered =
-                        respond(&found, &object.stored, &self.ask, answer, record, clock);
-                    // A failure is logged and in the access record; the client's body is cut.
-                    let _ = self.write(writer, shaped, &object, record);
-                    answered
+                    self.answer_and_write(writer, &found, shaped, &object, answer, record, clock)
                 }
                 Err(e) => {
                     log::warn!("cache insertion failed: {e}");
@@ -260,7 +299,7 @@ impl Exchange<'_> {
     /// A marker says the last response could not be stored: fetch at once, without waiting
     /// on anyone, and store this response if it may be (hit-for-miss).
     fn fill_beside(
-        self,
+        mut self,
         req: Request,
         record: &mut AccessRecord,
         clock: &Clock,
@@ -284,10 +323,7 @@ impl Exchange<'_> {
                     age: object.freshness.age,
                     origin: shaped.origin,
                 };
-                let answered = respond(&found, &object.stored, &self.ask, answer, record, clock);
-                // A failure is logged and in the access record; the client's body is cut.
-                let _ = self.write(writer, shaped, &object, record);
-                answered
+                self.answer_and_write(writer, &found, shaped, &object, answer, record, clock)
             }
             Ok((writer, None)) => {
                 // Replaced at once by another request's object: store ours anyway, answer
@@ -309,7 +345,7 @@ impl Exchange<'_> {
     /// origin fails, as its directives and the route allow.
     #[allow(clippy::too_many_arguments)]
     fn stale(
-        self,
+        mut self,
         tx: Transaction,
         found: Found,
         stored: Stored,
@@ -326,7 +362,7 @@ impl Exchange<'_> {
                 age: found.age(),
                 origin: Duration::ZERO,
             };
-            respond(&found, &stored, &self.ask, answer, record, clock)?;
+            self.respond(&found, &stored, answer, record, clock)?;
             // The client has its whole response: what follows never touches it.
             if must_fill {
                 let outcome = self.refresh(tx, &found, &stored, record);
@@ -342,7 +378,7 @@ impl Exchange<'_> {
     /// transaction (another request is revalidating it), the answer is this client's alone.
     #[allow(clippy::too_many_arguments)]
     fn revalidate(
-        self,
+        mut self,
         tx: Option<Transaction>,
         found: Found,
         stored: Stored,
@@ -353,19 +389,11 @@ impl Exchange<'_> {
     ) -> Result<(), Failure> {
         let stale_on_error =
             !stored.must_revalidate && staleness < Duration::from_secs(stored.stale_if_error);
-        let serve_stale = |record: &mut AccessRecord, why: String| {
-            record.cache_reason = Some(why);
-            let answer = Answer {
-                status: CacheStatus::Stale,
-                age: found.age(),
-                origin: Duration::ZERO,
-            };
-            respond(&found, &stored, &self.ask, answer, record, clock)
-        };
         let shaped = match self.fetch(Some(&stored), record) {
             Ok(shaped) => shaped,
             Err(failure) if stale_on_error => {
-                return serve_stale(record, format!("stale-if-error: {}", failure.reason));
+                let why = format!("stale-if-error: {}", failure.reason);
+                return self.serve_stale(&found, &stored, why, record, clock);
             }
             Err(failure) => return Err(failure),
         };
@@ -388,10 +416,11 @@ impl Exchange<'_> {
                 age: object.freshness.age,
                 origin: shaped.origin,
             };
-            return respond(&found, &object.stored, &self.ask, answer, record, clock);
+            return self.respond(&found, &object.stored, answer, record, clock);
         }
         if status.is_server_error() && stale_on_error {
-            return serve_stale(record, format!("stale-if-error: origin answered {status}"));
+            let why = format!("stale-if-error: origin answered {status}");
+            return self.serve_stale(&found, &stored, why, record, clock);
         }
         // A whole new response: it replaces the object when this request may write it.
         match (tx, self.admit(&shaped)) {
@@ -404,11 +433,9 @@ impl Exchange<'_> {
                             age: object.freshness.age,
                             origin: shaped.origin,
                         };
-                        let answered =
-                            respond(&found, &object.stored, &self.ask, answer, record, clock);
-                        // A failure is logged and in the access record; the client's body is cut.
-                        let _ = self.write(writer, shaped, &object, record);
-                        answered
+                        self.answer_and_write(
+                            writer, &found, shaped, &object, answer, record, clock,
+                        )
                     }
                     Err(e) => {
                         let why = format!("insertion failed: {e}");
@@ -579,7 +606,19 @@ impl Exchange<'_> {
         object: &Object,
         record: &mut AccessRecord,
     ) -> Result<(), String> {
-        let mut pipeline = match shaped.pipeline(self.route, record) {
+        let filling = self.filling(writer, shaped, object, record)?;
+        written(filling.run(), record)
+    }
+
+    /// The writing of a fill's body, to run or to step.
+    fn filling(
+        &self,
+        writer: fastly::http::body::StreamingBody,
+        shaped: Shaped,
+        object: &Object,
+        record: &mut AccessRecord,
+    ) -> Result<Filling, String> {
+        let pipeline = match shaped.pipeline(self.route, record) {
             Ok(pipeline) => pipeline,
             Err(failure) => {
                 writer.abandon().ok();
@@ -587,41 +626,21 @@ impl Exchange<'_> {
                 return Err(failure.reason);
             }
         };
-        let opts = shaped.pump_options(self.route, pipeline.as_mut());
-        match write::write_body(writer, shaped.body, opts, self.settings.max_bytes) {
-            Ok(written) => {
-                // A client that reads the whole object gets this many bytes (host-side).
-                if record.bytes_out.is_none() {
-                    record.bytes_out = Some(written);
-                }
-                Ok(())
-            }
-            Err(failure) => {
-                log::warn!(
-                    "{} {}: object not stored: {}",
-                    record.method,
-                    record.path,
-                    failure.reason
-                );
-                write::purge(&object.stored.object_key);
-                if failure.too_large {
-                    write::mark_beside(&self.key, Marker::TooLarge, &self.fill);
-                }
-                record.cache_reason = Some(format!("not stored: {}", failure.reason));
-                if record.cache == Some(CacheStatus::Miss)
-                    || record.cache == Some(CacheStatus::Collapsed)
-                {
-                    // This client read the object: its body was cut with it.
-                    record.aborted(failure.reason.clone());
-                }
-                Err(failure.reason)
-            }
-        }
+        let opts = shaped.pump_options(self.route, pipeline);
+        Ok(Filling::new(
+            writer,
+            shaped.body,
+            opts,
+            self.settings.max_bytes,
+            object,
+            &self.key,
+            &self.fill,
+        ))
     }
 
     /// Sends the fill's response to this client alone, as an uncached one.
     fn send(
-        &self,
+        &mut self,
         shaped: Shaped,
         req: &Request,
         status: CacheStatus,
@@ -630,6 +649,7 @@ impl Exchange<'_> {
         clock: &Clock,
     ) -> Result<(), Failure> {
         record.cached(status, why);
+        let composing = self.composing.as_deref_mut();
         proxy::send(
             self.route,
             shaped,
@@ -637,13 +657,85 @@ impl Exchange<'_> {
             Some(status),
             record,
             clock,
+            composing,
+        )
+    }
+
+    /// Answers the client from the object being inserted (`found`) and writes the object,
+    /// the fill's body at the origin's pace: after the answer, which the host streams from
+    /// the cache as the object grows; or, for a template, beside the page composed from it,
+    /// in the page's own loop.
+    #[allow(clippy::too_many_arguments)]
+    fn answer_and_write(
+        &mut self,
+        writer: fastly::http::body::StreamingBody,
+        found: &Found,
+        shaped: Shaped,
+        object: &Object,
+        answer: Answer,
+        record: &mut AccessRecord,
+        clock: &Clock,
+    ) -> Result<(), Failure> {
+        if object.stored.template && self.composing.is_some() {
+            let filling = self
+                .filling(writer, shaped, object, record)
+                .map_err(|reason| Failure::new(StatusCode::BAD_GATEWAY, reason))?;
+            let composing = self.composing.as_deref_mut();
+            return respond::respond_filling(
+                found,
+                &object.stored,
+                &self.ask,
+                answer,
+                record,
+                clock,
+                self.route,
+                composing,
+                Some(filling),
+            );
+        }
+        let answered = self.respond(found, &object.stored, answer, record, clock);
+        // A failure is logged and in the access record; the client's body is cut.
+        let _ = self.write(writer, shaped, object, record);
+        answered
+    }
+
+    /// A stale object answers while the origin fails (stale-if-error).
+    fn serve_stale(
+        &mut self,
+        found: &Found,
+        stored: &Stored,
+        why: String,
+        record: &mut AccessRecord,
+        clock: &Clock,
+    ) -> Result<(), Failure> {
+        record.cache_reason = Some(why);
+        let answer = Answer {
+            status: CacheStatus::Stale,
+            age: found.age(),
+            origin: Duration::ZERO,
+        };
+        self.respond(found, stored, answer, record, clock)
+    }
+
+    /// Answers the client from a stored object (composing it, if it is a template).
+    fn respond(
+        &mut self,
+        found: &Found,
+        stored: &Stored,
+        answer: Answer,
+        record: &mut AccessRecord,
+        clock: &Clock,
+    ) -> Result<(), Failure> {
+        let composing = self.composing.as_deref_mut();
+        respond(
+            found, stored, &self.ask, answer, record, clock, self.route, composing,
         )
     }
 
     /// A request that says `no-store`: a stored response may answer it (RFC 9111 §5.2.1.5),
     /// but nothing of this exchange is stored.
     fn without_storing(
-        self,
+        mut self,
         req: Request,
         record: &mut AccessRecord,
         clock: &Clock,
@@ -657,7 +749,7 @@ impl Exchange<'_> {
                         age: found.age(),
                         origin: Duration::ZERO,
                     };
-                    return respond(&found, &stored, &self.ask, answer, record, clock);
+                    return self.respond(&found, &stored, answer, record, clock);
                 }
             }
         }
@@ -668,7 +760,38 @@ impl Exchange<'_> {
             "request no-store",
             record,
             clock,
+            self.composing,
         )
+    }
+}
+
+/// Records how writing an object ended (its failure already purged it).
+pub fn written(result: Result<u64, WriteFailure>, record: &mut AccessRecord) -> Result<(), String> {
+    match result {
+        Ok(written) => {
+            // A client that reads the whole object gets this many bytes (host-side).
+            if record.bytes_out.is_none() {
+                record.bytes_out = Some(written);
+            }
+            Ok(())
+        }
+        Err(failure) => {
+            log::warn!(
+                "{} {}: object not stored: {}",
+                record.method,
+                record.path,
+                failure.reason
+            );
+            record.cache_reason = Some(format!("not stored: {}", failure.reason));
+            if matches!(
+                record.cache,
+                Some(CacheStatus::Miss | CacheStatus::Collapsed)
+            ) {
+                // This client read the object: its body was cut with it.
+                record.aborted(failure.reason.clone());
+            }
+            Err(failure.reason)
+        }
     }
 }
 
@@ -711,13 +834,22 @@ fn pass(
     why: &str,
     record: &mut AccessRecord,
     clock: &Clock,
+    composing: Option<&mut Composing>,
 ) -> Result<(), Failure> {
     record.cached(status, Some(why.to_string()));
     let method = req.get_method().clone();
     let accept_encoding = req.header("accept-encoding");
     let bereq = proxy::backend_request(route, req, accept_encoding.as_deref());
     let shaped = proxy::fetch_shaped(route, bereq, accept_encoding.as_deref(), record)?;
-    proxy::send(route, shaped, &method, Some(status), record, clock)
+    proxy::send(
+        route,
+        shaped,
+        &method,
+        Some(status),
+        record,
+        clock,
+        composing,
+    )
 }
 
 /// A method other than GET and HEAD passes; a successful unsafe one (POST, PUT, DELETE,
@@ -728,6 +860,7 @@ fn unsafe_method(
     req: Request,
     record: &mut AccessRecord,
     clock: &Clock,
+    composing: Option<&mut Composing>,
 ) -> Result<(), Failure> {
     let method = req.get_method().clone();
     let invalidates = matches!(method.as_str(), "POST" | "PUT" | "DELETE" | "PATCH");
@@ -770,5 +903,6 @@ fn unsafe_method(
         Some(CacheStatus::Pass),
         record,
         clock,
+        composing,
     )
 }

@@ -9,6 +9,7 @@ mod access_log;
 mod cache;
 mod deadline;
 mod delivery;
+mod esi;
 mod failure;
 mod headers;
 mod logging;
@@ -104,7 +105,14 @@ fn handle(
             Ok(())
         }
         Target::Generator(max_bytes) => synthetic::generate(&req, max_bytes, record, clock),
-        Target::Proxy(route) => proxy::forward(&route, req, record, clock),
+        Target::Proxy(route) => {
+            let mut resolver = routing::Resolver {
+                settings,
+                source: store,
+                routes,
+            };
+            proxy::forward(&route, req, record, clock, &mut resolver)
+        }
         Target::NotFound => Err(Failure::not_found(req.get_path())),
     }
 }

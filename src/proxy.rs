@@ -15,19 +15,28 @@ use crate::access_log::{AccessRecord, BodyPath};
 use crate::cache::{self, CacheStatus, FOR_THIS_CACHE};
 use crate::deadline::response_within;
 use crate::delivery::{self, Delivery};
+use crate::esi;
 use crate::failure::Failure;
 use crate::headers::{self, strip_hop_by_hop, HeaderAccess};
 use crate::pump::{append_to_client, pump, PumpOptions};
-use crate::routing::{ambiguous_path, backend_path};
+use crate::routing::{ambiguous_path, backend_path, Resolver};
 use crate::timing::{server_timing, Clock};
 use firstbyte_config::chain::{Chain, Plan, ResponseHead};
 use firstbyte_config::{route_key, Route};
+
+/// What a composing route needs to make its pages: the client's request, as fragments are
+/// made from it, and the route table they go through.
+pub struct Composing<'a, 'r> {
+    pub client: esi::Client,
+    pub resolver: &'a mut Resolver<'r>,
+}
 
 pub fn forward(
     route: &Route,
     req: Request,
     record: &mut AccessRecord,
     clock: &Clock,
+    resolver: &mut Resolver,
 ) -> Result<(), Failure> {
     record.route = Some(route.name.clone());
     record.backend = Some(route.backend.clone());
@@ -39,14 +48,27 @@ pub fn forward(
             )));
         }
     }
+    // Only a route that composes keeps what its fragments are made of.
+    let mut composing = route.esi.as_ref().map(|_| Composing {
+        client: esi::Client::read(&req),
+        resolver,
+    });
     if route.cache.is_some() {
-        return cache::forward(route, req, record, clock);
+        return cache::forward(route, req, record, clock, composing.as_mut());
     }
     let method = req.get_method().clone();
     let accept_encoding = req.header("accept-encoding");
     let bereq = backend_request(route, req, accept_encoding.as_deref());
     let shaped = fetch_shaped(route, bereq, accept_encoding.as_deref(), record)?;
-    send(route, shaped, &method, None, record, clock)
+    send(
+        route,
+        shaped,
+        &method,
+        None,
+        record,
+        clock,
+        composing.as_mut(),
+    )
 }
 
 /// A backend response made ready for the client: hop-by-hop headers gone, the delivery
@@ -64,6 +86,9 @@ pub struct Shaped {
     /// The origin's own validators, before a transform weakened the ETag.
     pub origin_etag: Option<String>,
     pub origin_last_modified: Option<String>,
+    /// The body is a template the route composes (ESI): `plan` makes its text, and this is
+    /// the coding of the composed page.
+    pub compose: Option<Encoding>,
 }
 
 impl Shaped {
@@ -99,11 +124,7 @@ impl Shaped {
     }
 
     /// How the body is read: smaller reads when decoding, since one read may inflate.
-    pub fn pump_options<'a>(
-        &self,
-        route: &Route,
-        pipeline: Option<&'a mut Pipeline>,
-    ) -> PumpOptions<'a> {
+    pub fn pump_options(&self, route: &Route, pipeline: Option<Pipeline>) -> PumpOptions {
         let decoding = self.plan.is_some_and(|p| p.decode.is_some());
         PumpOptions {
             read_size: if decoding { DECODE_READ } else { PLAIN_READ },
@@ -123,10 +144,22 @@ pub fn fetch_shaped(
     record: &mut AccessRecord,
 ) -> Result<Shaped, Failure> {
     let sent_at = Instant::now();
-    let mut resp = fetch(route, bereq)?;
+    let resp = fetch(route, bereq)?;
     let origin = sent_at.elapsed();
     record.origin_answered(origin);
+    shape(route, resp, origin, accept_encoding)
+}
 
+/// Shapes a backend response of `route` for a client whose `Accept-Encoding` is
+/// `accept_encoding`. A template the route composes ([`esi::composes`]) is shaped as text
+/// to compose: decoded and through the route's stages, the coding for the client chosen for
+/// the composed page.
+pub fn shape(
+    route: &Route,
+    mut resp: Response,
+    origin: Duration,
+    accept_encoding: Option<&str>,
+) -> Result<Shaped, Failure> {
     let declared_length = headers::declared_length(&mut resp);
     strip_hop_by_hop(&mut resp);
     let origin_etag = resp.header("etag");
@@ -151,6 +184,8 @@ pub fn fetch_shaped(
     } else {
         Delivery::Untouched { coded: false }
     };
+    let compose = esi::composes(route, &resp)
+        .then(|| esi::output_coding(route.chain.as_ref(), accept_encoding));
     // The headers follow from the delivery alone, so HEAD gets exactly what GET gets.
     let plan = match delivery {
         Delivery::Refused(why) => {
@@ -176,6 +211,14 @@ pub fn fetch_shaped(
             None
         }
     };
+    let (plan, compose) = match compose {
+        Some(output) => {
+            let template = esi::template_plan(plan, resp.header("content-encoding").as_deref());
+            esi::composed_head(&mut resp, output, route.chain.as_ref());
+            (template, Some(output))
+        }
+        None => (plan, None),
+    };
     let body = resp.take_body();
     Ok(Shaped {
         resp,
@@ -185,6 +228,7 @@ pub fn fetch_shaped(
         origin,
         origin_etag,
         origin_last_modified,
+        compose,
     })
 }
 
@@ -197,16 +241,18 @@ pub fn send(
     cache: Option<CacheStatus>,
     record: &mut AccessRecord,
     clock: &Clock,
+    composing: Option<&mut Composing>,
 ) -> Result<(), Failure> {
     let status = shaped.status();
-    let mut pipeline = shaped.pipeline(route, record)?;
-    let opts = shaped.pump_options(route, pipeline.as_mut());
+    let pipeline = shaped.pipeline(route, record)?;
+    let opts = shaped.pump_options(route, pipeline);
     let Shaped {
         mut resp,
         body,
         plan,
         declared_length,
         origin,
+        compose,
         ..
     } = shaped;
     // What the origin addresses to caches like this one alone never reaches a client.
@@ -226,6 +272,21 @@ pub fn send(
         record.headers_sent(status.as_u16(), clock);
         record.bytes_out = Some(0);
         resp.send_to_client();
+        return Ok(());
+    }
+    if let (Some(output), Some(composing)) = (compose, composing) {
+        esi::compose(
+            &composing.client,
+            composing.resolver,
+            route,
+            resp,
+            body,
+            plan,
+            output,
+            record,
+            clock,
+            None,
+        );
         return Ok(());
     }
 

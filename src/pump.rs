@@ -15,7 +15,7 @@ use firstbyte_transform::{Pipeline, Sink};
 use crate::deadline::body_within;
 
 /// How the body is read and what it goes through.
-pub struct PumpOptions<'a> {
+pub struct PumpOptions {
     /// Largest read from the backend: with a decoder in the pipeline, what one read may
     /// inflate to is what bounds memory, so callers pass a smaller size then. Reads start
     /// smaller ([`ReadSizes`]).
@@ -23,7 +23,7 @@ pub struct PumpOptions<'a> {
     pub between_bytes: Option<Duration>,
     /// The backend's Content-Length, to tell a quiet early end from a complete body.
     pub declared_length: Option<u64>,
-    pub pipeline: Option<&'a mut Pipeline>,
+    pub pipeline: Option<Pipeline>,
 }
 
 /// Copies `body` to `out` through the pipeline, flushing both after every chunk so
@@ -31,57 +31,95 @@ pub struct PumpOptions<'a> {
 /// already sent and why the copy stopped.
 pub fn pump(
     body: Body,
-    // Any writer: the client's streaming body, or the cache's tee (src/cache.rs).
+    // Any writer: the client's streaming body, or a cache object's.
     out: &mut impl Write,
-    mut opts: PumpOptions,
+    opts: PumpOptions,
 ) -> Result<u64, (u64, String)> {
-    let handle = body.into_handle();
-    let mut buf = BytesMut::new();
-    let mut sent = 0u64;
-    let mut received = 0u64;
-    let mut sink = Sink::new();
-    let mut gather = Vec::with_capacity(GATHER);
-    let mut read_sizes = ReadSizes::up_to(opts.read_size);
+    let mut pumping = Pumping::new(body, opts);
     loop {
-        if let Some(limit) = opts.between_bytes {
-            match body_within(&handle, limit) {
+        if let Some(limit) = pumping.opts.between_bytes {
+            match body_within(&pumping.handle, limit) {
                 Ok(true) => {}
                 Ok(false) => {
                     return Err((
-                        sent,
+                        pumping.sent,
                         format!("backend sent nothing for {} ms", limit.as_millis()),
                     ))
                 }
-                Err(e) => return Err((sent, e)),
+                Err(e) => return Err((pumping.sent, e)),
             }
         }
-        let n = read_into(&handle, &mut buf, read_sizes.next()).map_err(|e| (sent, e))?;
-        if n == 0 {
-            complete(received, opts.declared_length).map_err(|reason| (sent, reason))?;
-            if let Some(pipeline) = opts.pipeline.as_deref_mut() {
-                pipeline
-                    .finish(&mut sink)
-                    .map_err(|e| (sent, e.to_string()))?;
-                sent += write(out, &mut sink, &mut gather).map_err(|e| (sent, e))?;
-            }
+        if let Some(sent) = pumping.step(out)? {
             return Ok(sent);
         }
-        received += n as u64;
-        not_over(received, opts.declared_length).map_err(|reason| (sent, reason))?;
+    }
+}
+
+/// A copy in progress, one read at a time: what [`pump`] runs to the end, and what a loop
+/// that waits on many bodies at once steps whenever this one has something.
+pub struct Pumping {
+    handle: BodyHandle,
+    buf: BytesMut,
+    sent: u64,
+    received: u64,
+    sink: Sink,
+    gather: Vec<u8>,
+    read_sizes: ReadSizes,
+    opts: PumpOptions,
+}
+
+impl Pumping {
+    pub fn new(body: Body, opts: PumpOptions) -> Pumping {
+        Pumping {
+            handle: body.into_handle(),
+            buf: BytesMut::new(),
+            sent: 0,
+            received: 0,
+            sink: Sink::new(),
+            gather: Vec::with_capacity(GATHER),
+            read_sizes: ReadSizes::up_to(opts.read_size),
+            opts,
+        }
+    }
+
+    /// The body read, to wait on.
+    pub fn body(&self) -> &BodyHandle {
+        &self.handle
+    }
+
+    /// Reads once (what the body has, or its end) and writes what the pipeline makes of it.
+    /// `Some` with the bytes sent once the body ended and everything is out.
+    pub fn step(&mut self, out: &mut impl Write) -> Result<Option<u64>, (u64, String)> {
+        let sent = self.sent;
+        let n = read_into(&self.handle, &mut self.buf, self.read_sizes.next())
+            .map_err(|e| (sent, e))?;
+        if n == 0 {
+            complete(self.received, self.opts.declared_length).map_err(|reason| (sent, reason))?;
+            if let Some(pipeline) = self.opts.pipeline.as_mut() {
+                pipeline
+                    .finish(&mut self.sink)
+                    .map_err(|e| (sent, e.to_string()))?;
+                self.sent += write(out, &mut self.sink, &mut self.gather).map_err(|e| (sent, e))?;
+            }
+            return Ok(Some(self.sent));
+        }
+        self.received += n as u64;
+        not_over(self.received, self.opts.declared_length).map_err(|reason| (sent, reason))?;
         // The chunk takes the buffer whole, not a split of it: a split would share its
         // memory with `buf`, and a stage can rewrite in place only a chunk that is its
         // alone (the replace stage does, instead of copying its output out).
-        let chunk = std::mem::take(&mut buf).freeze();
-        match opts.pipeline.as_deref_mut() {
+        let chunk = std::mem::take(&mut self.buf).freeze();
+        match self.opts.pipeline.as_mut() {
             Some(pipeline) => {
                 pipeline
-                    .push(chunk, &mut sink)
-                    .and_then(|()| pipeline.flush(&mut sink))
+                    .push(chunk, &mut self.sink)
+                    .and_then(|()| pipeline.flush(&mut self.sink))
                     .map_err(|e| (sent, e.to_string()))?;
             }
-            None => sink.push(chunk),
+            None => self.sink.push(chunk),
         }
-        sent += write(out, &mut sink, &mut gather).map_err(|e| (sent, e))?;
+        self.sent += write(out, &mut self.sink, &mut self.gather).map_err(|e| (sent, e))?;
+        Ok(None)
     }
 }
 
@@ -112,7 +150,11 @@ pub fn append_to_client(resp: Response, body: Body) -> Result<(), String> {
 /// `Read::read` wants initialised memory, and zeroing 64 KiB before every read cost the
 /// replace route about a tenth of its throughput. Each chunk leaves with its buffer and is
 /// freed once written, so the allocator hands the same memory to the next read.
-fn read_into(body: &BodyHandle, buf: &mut BytesMut, max: usize) -> Result<usize, String> {
+pub(crate) fn read_into(
+    body: &BodyHandle,
+    buf: &mut BytesMut,
+    max: usize,
+) -> Result<usize, String> {
     buf.reserve(max);
     let room = buf.spare_capacity_mut();
     let len = room.len().min(max);

@@ -72,6 +72,60 @@ pub fn resolve(
     Ok(Target::NotFound)
 }
 
+/// The route table as one request reads it, for the requests it makes of its own routes
+/// (the fragments of a composed page).
+pub struct Resolver<'a> {
+    pub settings: &'a Settings,
+    pub source: &'a dyn Source,
+    pub routes: &'a mut RouteCache,
+}
+
+impl Resolver<'_> {
+    /// The route a request for `host` (as [`host`] gives it) and `path` goes to. Any other
+    /// target (the home page, the generator, no route) is an error: only routes reach
+    /// backends.
+    pub fn route(&mut self, host: Option<String>, path: &str) -> Result<Rc<Route>, String> {
+        let source = SourceRef(self.source);
+        match resolve(self.settings, &source, self.routes, || host, path) {
+            Ok(Target::Proxy(route)) => Ok(route),
+            Ok(_) => Err(format!("no route for {path}")),
+            Err(errors) => Err(errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")),
+        }
+    }
+
+    /// Whether some route matches requests for `host` by name.
+    pub fn names_host(&self, host: &str) -> bool {
+        let listed = self
+            .settings
+            .matches
+            .iter()
+            .flatten()
+            .any(|m| m.host.as_deref() == Some(host));
+        listed
+            || self.settings.routes.iter().any(|name| {
+                route_host(&SourceRef(self.source), name)
+                    .is_ok_and(|h| h.is_some_and(|h| h.eq_ignore_ascii_case(host)))
+            })
+    }
+}
+
+/// A `dyn Source` as a `Source`.
+struct SourceRef<'a>(&'a dyn Source);
+
+impl Source for SourceRef<'_> {
+    fn get(&self, key: &str) -> Result<Option<String>, String> {
+        self.0.get(key)
+    }
+
+    fn backend_exists(&self, name: &str) -> bool {
+        self.0.backend_exists(name)
+    }
+}
+
 /// A prefix ending in '/' matches anything below it; any other prefix matches whole path
 /// segments only, so `/api` takes `/api` and `/api/x` but not `/apis`.
 pub fn prefix_matches(prefix: &str, path: &str) -> bool {
@@ -195,6 +249,7 @@ mod tests {
             pump: false,
             chain: None,
             cache: None,
+            esi: None,
         }
     }
 

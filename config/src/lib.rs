@@ -18,6 +18,7 @@
 mod cache;
 pub mod chain;
 mod error;
+mod esi;
 mod route;
 mod settings;
 mod store;
@@ -31,6 +32,7 @@ pub use cache::{
     DEFAULT_CACHE_WAIT,
 };
 pub use error::ConfigError;
+pub use esi::{EsiMode, EsiSettings};
 pub use route::{route_host, route_key, route_prefix, Route};
 pub use settings::{
     debug_errors, log_level, response_text, Config, ErrorReporting, Match, Settings,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::cache::{parse_cache, CacheSettings};
 use crate::chain::{parse_chain, Chain};
 use crate::error::{take, ConfigError};
+use crate::esi::{parse_esi, EsiSettings};
 use crate::store::{read, Source};
 use crate::value::{millis, parse_bool};
 
@@ -41,6 +42,8 @@ pub struct Route {
     /// transformed anew. Unlike `ttl` (the read-through cache, which stores what the backend
     /// sent), this stores what the client receives, after the chain.
     pub cache: Option<CacheSettings>,
+    /// Whether the route composes its responses from fragments (`esi`); `None`: it does not.
+    pub esi: Option<EsiSettings>,
 }
 
 /// `route.<name>.<field>`
@@ -141,6 +144,7 @@ impl Route {
         .flatten();
         let chain = parse_chain(&|field| optional(source, name, field), check, &mut errors);
         let cache = parse_cache(source, name, check, &mut errors);
+        let esi = parse_esi(source, name, check, &mut errors);
         match (prefix, backend, strip_prefix, pump, raw_paths) {
             (Some(prefix), Some(backend), Some(strip_prefix), Some(pump), Some(raw_paths))
                 if errors.is_empty() =>
@@ -159,6 +163,7 @@ impl Route {
                     pump,
                     chain,
                     cache,
+                    esi,
                 })
             }
             _ => Err(errors),
@@ -235,6 +240,7 @@ mod tests {
                 pump: true,
                 chain: None,
                 cache: None,
+                esi: None,
             }]
         );
         Ok(())

@@ -4,6 +4,7 @@
 //! compare what came through the proxy against what the origin sent.
 
 pub(crate) mod compress;
+pub mod esi;
 mod flush;
 mod html;
 mod pattern;
@@ -168,6 +169,8 @@ enum Route<'a> {
     Headers,
     ResponseHeaders,
     Anything,
+    EsiTemplate,
+    EsiFragment,
 }
 
 fn parse_route(path: &str) -> Option<Route<'_>> {
@@ -193,6 +196,8 @@ fn parse_route(path: &str) -> Option<Route<'_>> {
         ("sse", None) => Route::Sse,
         ("headers", None) => Route::Headers,
         ("response-headers", None) => Route::ResponseHeaders,
+        ("esi", Some("template")) => Route::EsiTemplate,
+        ("esi", Some("fragment")) => Route::EsiFragment,
         _ => return None,
     })
 }
@@ -281,6 +286,8 @@ async fn route(
         Route::Headers => json(&header_members(req.headers())),
         Route::ResponseHeaders => response_headers(&query)?,
         Route::Anything => anything(req, &query).await,
+        Route::EsiTemplate => esi::template(&query)?,
+        Route::EsiFragment => esi::fragment(&query).await?,
     })
 }
 

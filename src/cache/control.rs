@@ -54,6 +54,14 @@ impl Directives {
         self.entries.iter().any(|(n, _)| n == name)
     }
 
+    /// A directive's value (`content="ESI/1.0"` of Surrogate-Control), unquoted.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
     /// Whether any directive is present but `name`.
     pub fn has_other_than(&self, name: &str) -> bool {
         self.entries.iter().any(|(n, _)| n != name)

@@ -125,6 +125,8 @@ pub fn url_key(req: &Request) -> String {
 /// What a client asks of an object beyond the object itself.
 pub struct Ask {
     pub head_only: bool,
+    /// The codings the client reads, for a page composed for it.
+    pub accept_encoding: Option<String>,
     pub if_none_match: Vec<String>,
     pub if_modified_since: Vec<String>,
     pub range: Vec<String>,
@@ -135,6 +137,7 @@ impl Ask {
     pub fn read(req: &Request) -> Ask {
         Ask {
             head_only: *req.get_method() == Method::HEAD,
+            accept_encoding: req.header("accept-encoding"),
             if_none_match: req.header_values("if-none-match"),
             if_modified_since: req.header_values("if-modified-since"),
             range: req.header_values("range"),

@@ -15,8 +15,12 @@ use super::range::{self, Ask as RangeAsk};
 use super::stored::Stored;
 use super::CacheStatus;
 use crate::access_log::{AccessRecord, BodyPath};
+use crate::cache::Filling;
+use crate::esi;
 use crate::failure::Failure;
+use crate::proxy::Composing;
 use crate::timing::{server_timing, Clock};
+use firstbyte_config::Route;
 
 /// Fields a 304 carries from the stored head (RFC 9110 §15.4.5); representation metadata
 /// beyond these is left out, `Last-Modified` kept to guide caches without an ETag.
@@ -38,7 +42,9 @@ pub struct Answer {
     pub origin: Duration,
 }
 
-/// Sends the client its response from `found`, whose head is `stored`.
+/// Sends the client its response from `found`, whose head is `stored`: composed, when the
+/// object is a template of a route that composes.
+#[allow(clippy::too_many_arguments)]
 pub fn respond(
     found: &Found,
     stored: &Stored,
@@ -46,7 +52,33 @@ pub fn respond(
     answer: Answer,
     record: &mut AccessRecord,
     clock: &Clock,
+    route: &Route,
+    composing: Option<&mut Composing>,
 ) -> Result<(), Failure> {
+    respond_filling(
+        found, stored, ask, answer, record, clock, route, composing, None,
+    )
+}
+
+/// [`respond`], with the object still being written by `filling`, which a composed page
+/// runs in its own loop.
+#[allow(clippy::too_many_arguments)]
+pub fn respond_filling(
+    found: &Found,
+    stored: &Stored,
+    ask: &Ask,
+    answer: Answer,
+    record: &mut AccessRecord,
+    clock: &Clock,
+    route: &Route,
+    composing: Option<&mut Composing>,
+    filling: Option<Filling>,
+) -> Result<(), Failure> {
+    if let (true, Some(composing)) = (stored.template, composing) {
+        return compose(
+            found, stored, ask, answer, record, clock, route, composing, filling,
+        );
+    }
     let length = found.known_length().or(stored.length);
     let etag = stored.field("etag").map(lossy);
     let last_modified = stored.field("last-modified").map(lossy);
@@ -134,6 +166,57 @@ pub fn respond(
     record.bytes_out = bytes_out;
     record.headers_sent(resp.get_status().as_u16(), clock);
     resp.send_to_client();
+    Ok(())
+}
+
+/// A stored template, composed for this client: its page's coding chosen for it, the
+/// template read from the cache and composed as it is read. No range or 304: a composed page
+/// has no validator and no length of its own.
+#[allow(clippy::too_many_arguments)]
+fn compose(
+    found: &Found,
+    stored: &Stored,
+    ask: &Ask,
+    answer: Answer,
+    record: &mut AccessRecord,
+    clock: &Clock,
+    route: &Route,
+    composing: &mut Composing,
+    filling: Option<Filling>,
+) -> Result<(), Failure> {
+    let output = esi::output_coding(route.chain.as_ref(), ask.accept_encoding.as_deref());
+    let mut resp = from_stored(stored, stored.status);
+    esi::composed_head(&mut resp, output, route.chain.as_ref());
+    resp.set_header("age", answer.age.as_secs().to_string());
+    resp.set_header("x-cache", answer.status.label());
+    resp.append_header(
+        "server-timing",
+        server_timing(answer.origin, clock.elapsed(), Some(answer.status)),
+    );
+    record.cache = Some(answer.status);
+    if ask.head_only {
+        record.bytes_out = Some(0);
+        record.headers_sent(resp.get_status().as_u16(), clock);
+        resp.send_to_client();
+        if let Some(filling) = filling {
+            // The object is written all the same.
+            let _ = crate::cache::written(filling.run(), record);
+        }
+        return Ok(());
+    }
+    let body = stream(found, None, None)?;
+    esi::compose(
+        &composing.client,
+        composing.resolver,
+        route,
+        resp,
+        body,
+        None,
+        output,
+        record,
+        clock,
+        filling,
+    );
     Ok(())
 }
 

@@ -94,6 +94,8 @@ pub struct Stored {
     pub transformed: bool,
     /// The surrogate key naming this object alone, to purge it if its body fails.
     pub object_key: String,
+    /// The body is a template its route composes (ESI): a page is made of it per request.
+    pub template: bool,
     /// The body's length, once known when the head was written: a head refreshed by a 304
     /// (the core cache copies the body into the refreshed object, and knows its length again
     /// only once the copy is done) or restored.
@@ -148,6 +150,9 @@ impl Stored {
         if self.transformed {
             line(&[b"#transformed"]);
         }
+        if self.template {
+            line(&[b"#template"]);
+        }
         if let Some(etag) = &self.origin_etag {
             line(&[b"#etag=", etag.as_bytes()]);
         }
@@ -183,6 +188,7 @@ impl Stored {
             origin_last_modified: None,
             transformed: false,
             object_key: String::new(),
+            template: false,
             length: None,
         };
         for line in lines.filter(|l| !l.is_empty()) {
@@ -197,6 +203,7 @@ impl Stored {
                     "length" => stored.length = Some(number()?),
                     "must-revalidate" => stored.must_revalidate = true,
                     "transformed" => stored.transformed = true,
+                    "template" => stored.template = true,
                     "etag" => stored.origin_etag = Some(value.to_string()),
                     "last-modified" => stored.origin_last_modified = Some(value.to_string()),
                     _ => return Err(format!("metadata fact '{name}'")),
@@ -327,6 +334,7 @@ mod tests {
             origin_last_modified: Some("Sat, 05 Dec 2026 10:00:00 GMT".into()),
             transformed: true,
             object_key: "fb-o-1".into(),
+            template: true,
             length: Some(1234),
         }
     }

@@ -10,7 +10,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use fastly::cache::core::{self, CacheError, Found, Transaction};
+use fastly::handle::BodyHandle;
 use fastly::http::body::StreamingBody;
+use fastly::http::{HeaderName, HeaderValue};
 use fastly::Body;
 use firstbyte_config::CacheSettings;
 
@@ -20,7 +22,7 @@ use super::policy::Freshness;
 use super::stored::{split_head, Marker, Stored};
 use crate::headers::{self, HeaderAccess};
 use crate::proxy::Shaped;
-use crate::pump::{pump, PumpOptions};
+use crate::pump::{pump, PumpOptions, Pumping};
 
 /// How long a marker stands. One for an uncacheable response only spares a burst the queue
 /// (it never stops a storable response from being stored), so it is short; one for an object
@@ -78,6 +80,7 @@ impl Object {
             origin_last_modified: shaped.origin_last_modified.clone(),
             transformed: shaped.plan.is_some(),
             object_key: key::object_surrogate(key, nonce),
+            template: shaped.compose.is_some(),
             length: None,
         };
         Object::of(stored, freshness, settings, fill, shaped.output_length())
@@ -246,14 +249,18 @@ pub fn mark(tx: Transaction, marker: Marker) {
     finish_marker(builder.execute());
 }
 
-/// Leaves a marker outside any transaction, once an object's body outgrew the limit.
-pub fn mark_beside(key: &Bytes, marker: Marker, fill: &FillRequest) {
+/// Leaves a marker outside any transaction for the variant `variant`.
+fn mark_variant(key: &Bytes, marker: Marker, variant: &[(HeaderName, Vec<HeaderValue>)]) {
     let mut builder = core::insert(key.clone(), marker_ttl(marker));
-    for (name, values) in fill.variant() {
+    for (name, values) in variant {
         builder = builder.header_values(name, values.iter());
     }
-    let builder = varying!(builder, fill).user_metadata(marker.metadata());
-    finish_marker(builder.execute());
+    let builder = if variant.is_empty() {
+        builder
+    } else {
+        builder.vary_by(variant.iter().map(|(n, _)| n))
+    };
+    finish_marker(builder.user_metadata(marker.metadata()).execute());
 }
 
 fn marker_ttl(marker: Marker) -> Duration {
@@ -285,39 +292,104 @@ pub struct WriteFailure {
     pub too_large: bool,
 }
 
-/// Copies a fill's body through its pipeline into the object, at the origin's pace: no
-/// client is written to, so none can slow or cut it. A failure abandons the object.
-pub fn write_body(
-    writer: StreamingBody,
-    body: Body,
-    opts: PumpOptions,
-    max_bytes: u64,
-) -> Result<u64, WriteFailure> {
-    let mut capped = Capped {
-        writer,
-        written: 0,
-        max_bytes,
-        too_large: false,
-    };
-    match pump(body, &mut capped, opts) {
-        Ok(written) => match capped.writer.finish() {
-            Ok(()) => Ok(written),
-            Err(e) => Err(WriteFailure {
-                reason: format!("finishing the object failed: {e}"),
+/// A fill's body being written into its object, through its pipeline, at the origin's pace:
+/// no client is written to, so none can slow or cut it. Run to its end ([`Filling::run`]), or
+/// stepped by a loop that waits on many bodies at once ([`Filling::step`]).
+pub struct Filling {
+    pumping: Pumping,
+    object: Capped,
+    /// What a failure purges, and where a too-large marker goes.
+    object_key: String,
+    key: Bytes,
+    variant: Vec<(HeaderName, Vec<HeaderValue>)>,
+}
+
+impl Filling {
+    pub fn new(
+        writer: StreamingBody,
+        body: Body,
+        opts: PumpOptions,
+        max_bytes: u64,
+        object: &Object,
+        key: &Bytes,
+        fill: &FillRequest,
+    ) -> Filling {
+        Filling {
+            pumping: Pumping::new(body, opts),
+            object: Capped {
+                writer,
+                written: 0,
+                max_bytes,
                 too_large: false,
-            }),
-        },
-        Err((_, reason)) => {
-            let too_large = capped.too_large;
-            capped.writer.abandon().ok();
-            Err(WriteFailure {
-                reason: if too_large {
-                    "larger than cache_max_bytes".into()
-                } else {
-                    reason
-                },
-                too_large,
-            })
+            },
+            object_key: object.stored.object_key.clone(),
+            key: key.clone(),
+            variant: fill.variant().to_vec(),
+        }
+    }
+
+    /// The origin body, to wait on.
+    pub fn body(&self) -> &BodyHandle {
+        self.pumping.body()
+    }
+
+    /// Reads and writes once; `Some` with the bytes written once the object is complete.
+    pub fn step(&mut self) -> Result<Option<u64>, WriteFailure> {
+        match self.pumping.step(&mut self.object) {
+            Ok(None) => Ok(None),
+            Ok(Some(written)) => Ok(Some(written)),
+            Err((_, reason)) => Err(self.failure(reason)),
+        }
+    }
+
+    /// Writes the whole body, waiting on the origin.
+    pub fn run(mut self) -> Result<u64, WriteFailure> {
+        loop {
+            match self.step() {
+                Ok(Some(written)) => return self.finish(written),
+                Ok(None) => {}
+                Err(failure) => {
+                    self.abandon(&failure);
+                    return Err(failure);
+                }
+            }
+        }
+    }
+
+    /// Seals a complete object.
+    pub fn finish(self, written: u64) -> Result<u64, WriteFailure> {
+        match self.object.writer.finish() {
+            Ok(()) => Ok(written),
+            Err(e) => {
+                let failure = WriteFailure {
+                    reason: format!("finishing the object failed: {e}"),
+                    too_large: false,
+                };
+                purge(&self.object_key);
+                Err(failure)
+            }
+        }
+    }
+
+    /// Drops a failed object: abandoned, purged, and when it outgrew the limit a marker keeps
+    /// the next requests from collapsing onto another that would be cut again.
+    pub fn abandon(self, failure: &WriteFailure) {
+        self.object.writer.abandon().ok();
+        purge(&self.object_key);
+        if failure.too_large {
+            mark_variant(&self.key, Marker::TooLarge, &self.variant);
+        }
+    }
+
+    fn failure(&self, reason: String) -> WriteFailure {
+        let too_large = self.object.too_large;
+        WriteFailure {
+            reason: if too_large {
+                "larger than cache_max_bytes".into()
+            } else {
+                reason
+            },
+            too_large,
         }
     }
 }

@@ -1,0 +1,188 @@
+//! Whether a route composes pages from fragments (Edge Side Includes), and the bounds of a
+//! composition: the `esi` and `esi_*` keys.
+
+use std::time::Duration;
+
+use crate::error::{take, ConfigError};
+use crate::route::optional;
+use crate::store::Source;
+use crate::value::{millis, positive};
+
+/// How a route composes its responses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EsiSettings {
+    pub mode: EsiMode,
+    /// How deep includes may nest: a fragment whose own route composes is processed too,
+    /// down to this many levels below the page (`esi_max_depth`).
+    pub max_depth: u32,
+    /// Requests one page may make in all, its template included (`esi_max_fragments`);
+    /// includes past it follow their `onerror`.
+    pub max_requests: u32,
+    /// Bytes of fragments that finished early (and of template read ahead) held in memory
+    /// in all before their reads pause (`esi_buffer_bytes`).
+    pub buffer_bytes: u64,
+    /// How long a fragment may take, from its request to its last byte
+    /// (`esi_fragment_timeout_ms`).
+    pub fragment_timeout: Duration,
+}
+
+/// `esi`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EsiMode {
+    /// Only responses that ask for it with `Surrogate-Control: content="ESI/1.0"`.
+    Surrogate,
+    /// Every HTML response.
+    On,
+}
+
+pub const DEFAULT_ESI_MAX_DEPTH: u32 = 5;
+/// Fastly allows 32 backend requests per execution.
+pub const DEFAULT_ESI_MAX_REQUESTS: u32 = 32;
+pub const DEFAULT_ESI_BUFFER_BYTES: u64 = 1 << 20;
+pub const DEFAULT_ESI_FRAGMENT_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_DEPTH: u64 = 10;
+const MAX_REQUESTS: u64 = 1000;
+const MAX_FRAGMENT_TIMEOUT_MS: u64 = 10 * 60 * 1000;
+
+const REFINEMENTS: [&str; 4] = [
+    "esi_max_depth",
+    "esi_max_fragments",
+    "esi_buffer_bytes",
+    "esi_fragment_timeout_ms",
+];
+
+/// The `esi` keys. Without `esi` a request reads no other; the deploy-time check (`check`)
+/// reads them all, to report those that would have no effect. Every unusable key lands in
+/// `errors`.
+pub(crate) fn parse_esi(
+    source: &impl Source,
+    name: &str,
+    check: bool,
+    errors: &mut Vec<ConfigError>,
+) -> Option<EsiSettings> {
+    let mode = take(errors, optional(source, name, "esi")).flatten();
+    if mode.is_none() && !check {
+        return None;
+    }
+    let mut field = |f: &str| take(errors, optional(source, name, f)).flatten();
+    let refinements: Vec<Option<(String, String)>> = REFINEMENTS.iter().map(|f| field(f)).collect();
+    let Some((mode_key, mode)) = mode else {
+        for (key, _) in refinements.into_iter().flatten() {
+            errors.push(ConfigError::new(key, "has no effect without esi"));
+        }
+        return None;
+    };
+    let before = errors.len();
+    let mode = match mode.as_str() {
+        "surrogate" => EsiMode::Surrogate,
+        "on" => EsiMode::On,
+        other => {
+            errors.push(ConfigError::new(
+                mode_key,
+                format!("'{other}' is not surrogate or on"),
+            ));
+            EsiMode::On
+        }
+    };
+    let mut settings = EsiSettings {
+        mode,
+        max_depth: DEFAULT_ESI_MAX_DEPTH,
+        max_requests: DEFAULT_ESI_MAX_REQUESTS,
+        buffer_bytes: DEFAULT_ESI_BUFFER_BYTES,
+        fragment_timeout: DEFAULT_ESI_FRAGMENT_TIMEOUT,
+    };
+    let mut apply = |result: Result<(), ConfigError>| {
+        if let Err(e) = result {
+            errors.push(e);
+        }
+    };
+    let [depth, requests, buffer, timeout] = [0, 1, 2, 3].map(|i| refinements[i].clone());
+    if let Some((k, v)) = depth {
+        apply(bounded(&k, &v, MAX_DEPTH).map(|n| settings.max_depth = n as u32));
+    }
+    if let Some((k, v)) = requests {
+        apply(bounded(&k, &v, MAX_REQUESTS).map(|n| settings.max_requests = n as u32));
+    }
+    if let Some((k, v)) = buffer {
+        apply(positive(&k, &v).map(|n| settings.buffer_bytes = n));
+    }
+    if let Some((k, v)) = timeout {
+        apply(millis(&k, &v, 1..=MAX_FRAGMENT_TIMEOUT_MS).map(|d| settings.fragment_timeout = d));
+    }
+    (errors.len() == before).then_some(settings)
+}
+
+fn bounded(key: &str, value: &str, max: u64) -> Result<u64, ConfigError> {
+    match value.parse::<u64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError::new(
+            key,
+            format!("'{value}' is not a whole number from 1 to {max}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{err_key, parse, with, TestResult};
+
+    fn esi(extra: &[(&'static str, &'static str)]) -> Result<Option<EsiSettings>, ConfigError> {
+        Ok(parse(&with(extra))?.routes.remove(0).esi)
+    }
+
+    #[test]
+    fn a_route_composes_when_it_says_so() -> TestResult {
+        assert_eq!(esi(&[])?, None);
+        assert_eq!(
+            esi(&[("route.origin.esi", "surrogate")])?,
+            Some(EsiSettings {
+                mode: EsiMode::Surrogate,
+                max_depth: 5,
+                max_requests: 32,
+                buffer_bytes: 1 << 20,
+                fragment_timeout: Duration::from_secs(10),
+            })
+        );
+        assert_eq!(
+            esi(&[
+                ("route.origin.esi", "on"),
+                ("route.origin.esi_max_depth", "2"),
+                ("route.origin.esi_max_fragments", "8"),
+                ("route.origin.esi_buffer_bytes", "65536"),
+                ("route.origin.esi_fragment_timeout_ms", "300"),
+            ])?,
+            Some(EsiSettings {
+                mode: EsiMode::On,
+                max_depth: 2,
+                max_requests: 8,
+                buffer_bytes: 65536,
+                fragment_timeout: Duration::from_millis(300),
+            })
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn unusable_values_name_their_key() {
+        for (key, value) in [
+            ("route.origin.esi", "yes"),
+            ("route.origin.esi_max_depth", "0"),
+            ("route.origin.esi_max_depth", "11"),
+            ("route.origin.esi_max_fragments", "none"),
+            ("route.origin.esi_buffer_bytes", "0"),
+            ("route.origin.esi_fragment_timeout_ms", "0"),
+        ] {
+            let mut entries = vec![(key, value)];
+            if key != "route.origin.esi" {
+                entries.push(("route.origin.esi", "on"));
+            }
+            assert_eq!(err_key(&with(&entries)), key, "{key} = {value}");
+        }
+        assert_eq!(
+            err_key(&with(&[("route.origin.esi_max_depth", "3")])),
+            "route.origin.esi_max_depth",
+            "has no effect without esi"
+        );
+    }
+}

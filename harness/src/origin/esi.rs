@@ -1,0 +1,276 @@
+//! The dev origin's composed pages: a template of includes, and the fragments they name, each
+//! as slow and as large as its query says.
+//!
+//! - `/esi/template?includes=N&bytes=T&fragment_bytes=B&delay_ms=D&slow=K:MS&encoding=E&onerror=continue&tag=X`:
+//!   an HTML template of about T bytes (default 64 KiB) with N includes (default 8) spread
+//!   evenly through it, served with `Surrogate-Control: content="ESI/1.0"`. Each include's
+//!   `src` is the relative `fragment?i=K&bytes=B&delay_ms=D[&encoding=E][&tag=X]` (fragment K
+//!   of B bytes, default 16 KiB, after D ms, default 300), fragment `K` of `slow` after `MS`
+//!   ms instead; with `onerror=continue` each include says so.
+//! - `/esi/fragment?i=K&bytes=B&delay_ms=D&encoding=gzip|br&tag=X`: after D ms, fragment K:
+//!   exactly B bytes of HTML that name K ([`fragment_body`]), coded when asked. Fragments of
+//!   one `tag` are counted while they wait ([`most_in_flight`]), so a test can see how many
+//!   were requested at once.
+//!
+//! Both bodies are deterministic, so a test compares a composed page with
+//! [`composed_page`], what it must be.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::Response;
+use tokio::time::sleep;
+
+use super::compress::{compress, Encoding};
+use super::respond::{encoded, full, server_error, typed, Body};
+use super::text::{query_u64, BadRequest, Query};
+
+const MAX_INCLUDES: u64 = 256;
+const MAX_TEMPLATE: u64 = 256 << 20;
+const MAX_FRAGMENT: u64 = 64 << 20;
+const MAX_DELAY_MS: u64 = 60_000;
+
+/// What a template is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateSpec {
+    pub includes: u64,
+    pub bytes: u64,
+    pub fragment_bytes: u64,
+    pub delay_ms: u64,
+    pub slow: Option<(u64, u64)>,
+    pub encoding: Option<&'static str>,
+    pub continue_on_error: bool,
+    pub tag: Option<String>,
+}
+
+impl TemplateSpec {
+    fn read(query: &Query) -> Result<TemplateSpec, BadRequest> {
+        let slow = match query.get("slow") {
+            None => None,
+            Some(v) => {
+                let (k, ms) = v
+                    .split_once(':')
+                    .ok_or_else(|| BadRequest("slow must be K:MS".into()))?;
+                let k = k.parse().map_err(|_| BadRequest("slow: K".into()))?;
+                let ms: u64 = ms.parse().map_err(|_| BadRequest("slow: MS".into()))?;
+                Some((k, ms.min(MAX_DELAY_MS)))
+            }
+        };
+        Ok(TemplateSpec {
+            includes: query_u64(query, "includes", 8, 0, MAX_INCLUDES)?,
+            bytes: query_u64(query, "bytes", 64 << 10, 0, MAX_TEMPLATE)?,
+            fragment_bytes: query_u64(query, "fragment_bytes", 16 << 10, 0, MAX_FRAGMENT)?,
+            delay_ms: query_u64(query, "delay_ms", 300, 0, MAX_DELAY_MS)?,
+            slow,
+            encoding: coding(query)?,
+            continue_on_error: query.get("onerror") == Some("continue"),
+            tag: query.get("tag").map(str::to_string),
+        })
+    }
+
+    /// Fragment `k`'s delay.
+    pub fn delay_of(&self, k: u64) -> u64 {
+        match self.slow {
+            Some((slow, ms)) if slow == k => ms,
+            _ => self.delay_ms,
+        }
+    }
+
+    /// The template's pieces: text, then an include, … then the last text.
+    pub fn pieces(&self) -> Vec<Vec<u8>> {
+        let gaps = self.includes + 1;
+        let mut out = Vec::new();
+        let mut at = 0;
+        for g in 0..gaps {
+            let len = self.bytes / gaps + u64::from(g < self.bytes % gaps);
+            out.push(filler(at, len as usize));
+            at += len;
+            if g < self.includes {
+                let mut src = format!(
+                    "fragment?i={g}&bytes={}&delay_ms={}",
+                    self.fragment_bytes,
+                    self.delay_of(g)
+                );
+                if let Some(e) = self.encoding {
+                    src.push_str(&format!("&encoding={e}"));
+                }
+                if let Some(tag) = &self.tag {
+                    src.push_str(&format!("&tag={tag}"));
+                }
+                let onerror = if self.continue_on_error {
+                    " onerror=\"continue\""
+                } else {
+                    ""
+                };
+                out.push(
+                    format!(
+                        "<esi:include src=\"{}\"{onerror}/>",
+                        src.replace('&', "&amp;")
+                    )
+                    .into_bytes(),
+                );
+            }
+        }
+        out
+    }
+}
+
+fn coding(query: &Query) -> Result<Option<&'static str>, BadRequest> {
+    match query.get("encoding") {
+        None | Some("") | Some("identity") => Ok(None),
+        Some("gzip") => Ok(Some("gzip")),
+        Some("br") => Ok(Some("br")),
+        Some(other) => Err(BadRequest(format!(
+            "encoding must be gzip or br, got {other:?}"
+        ))),
+    }
+}
+
+/// `len` bytes of template text starting at offset `at` of an endless page of lines.
+fn filler(at: u64, len: usize) -> Vec<u8> {
+    const LINE: &[u8] = b"<p>Template text from origin.example, around the fragments.</p>\n";
+    LINE.iter()
+        .copied()
+        .cycle()
+        .skip((at % LINE.len() as u64) as usize)
+        .take(len)
+        .collect()
+}
+
+/// Fragment `k` of exactly `bytes` bytes.
+pub fn fragment_body(k: u64, bytes: u64) -> Vec<u8> {
+    let head = format!("<div class=\"fragment\" data-i=\"{k}\">");
+    let tail = b"</div>\n";
+    let mut out = head.into_bytes();
+    let fill = (bytes as usize).saturating_sub(out.len() + tail.len());
+    out.extend(std::iter::repeat_n(b'a' + (k % 26) as u8, fill));
+    out.extend_from_slice(tail);
+    out.truncate(bytes as usize);
+    out
+}
+
+/// The page a template composes into: its text with every include replaced by its fragment.
+pub fn composed_page(spec: &TemplateSpec) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut k = 0;
+    for piece in spec.pieces() {
+        if piece.starts_with(b"<esi:include") {
+            out.extend(fragment_body(k, spec.fragment_bytes));
+            k += 1;
+        } else {
+            out.extend(piece);
+        }
+    }
+    out
+}
+
+pub(crate) fn template(query: &Query) -> Result<Response<Body>, BadRequest> {
+    let spec = TemplateSpec::read(query)?;
+    let pieces = spec.pieces();
+    // Sent in pieces, so a large template streams.
+    let count = pieces.len() as u64;
+    let mut pieces = pieces.into_iter();
+    let body = super::respond::paced_body(count, Duration::ZERO, false, move |_| {
+        Bytes::from(pieces.next().unwrap_or_default())
+    });
+    let mut resp = typed(body, "text/html; charset=utf-8");
+    resp.headers_mut().insert(
+        HeaderName::from_static("surrogate-control"),
+        HeaderValue::from_static("content=\"ESI/1.0\""),
+    );
+    Ok(resp)
+}
+
+pub(crate) async fn fragment(query: &Query) -> Result<Response<Body>, BadRequest> {
+    let k = query_u64(query, "i", 0, 0, MAX_INCLUDES)?;
+    let bytes = query_u64(query, "bytes", 16 << 10, 0, MAX_FRAGMENT)?;
+    let delay = query_u64(query, "delay_ms", 0, 0, MAX_DELAY_MS)?;
+    let encoding = coding(query)?;
+    let _waiting = query.get("tag").map(InFlight::enter);
+    sleep(Duration::from_millis(delay)).await;
+    let plain = fragment_body(k, bytes);
+    let resp = match encoding {
+        None => typed(full(plain), "text/html; charset=utf-8"),
+        Some(token) => {
+            let encoding = if token == "br" {
+                Encoding::Brotli
+            } else {
+                Encoding::Gzip
+            };
+            match compress(encoding, &plain) {
+                Ok(coded) => encoded(typed(full(coded), "text/html; charset=utf-8"), encoding),
+                Err(e) => return Ok(server_error(&e.to_string())),
+            }
+        }
+    };
+    Ok(resp)
+}
+
+type Counts = std::collections::HashMap<String, (u64, u64)>;
+
+/// The most fragments of `tag` that were waiting at once, so far.
+pub fn most_in_flight(tag: &str) -> u64 {
+    counts().get(tag).map_or(0, |(_, most)| *most)
+}
+
+fn counts() -> std::sync::MutexGuard<'static, Counts> {
+    static COUNTS: std::sync::OnceLock<std::sync::Mutex<Counts>> = std::sync::OnceLock::new();
+    COUNTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A fragment of a tag while it waits.
+struct InFlight(String);
+
+impl InFlight {
+    fn enter(tag: &str) -> InFlight {
+        let mut counts = counts();
+        let (now, most) = counts.entry(tag.to_string()).or_default();
+        *now += 1;
+        *most = (*most).max(*now);
+        InFlight(tag.to_string())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some((now, _)) = counts().get_mut(&self.0) {
+            *now = now.saturating_sub(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_and_its_page_are_as_large_as_asked() {
+        let spec = TemplateSpec {
+            includes: 3,
+            bytes: 1000,
+            fragment_bytes: 50,
+            delay_ms: 10,
+            slow: Some((1, 99)),
+            encoding: Some("gzip"),
+            continue_on_error: true,
+            tag: None,
+        };
+        let pieces = spec.pieces();
+        assert_eq!(pieces.len(), 7);
+        let text: usize = pieces
+            .iter()
+            .filter(|p| !p.starts_with(b"<esi"))
+            .map(Vec::len)
+            .sum();
+        assert_eq!(text, 1000);
+        assert!(String::from_utf8_lossy(&pieces[3])
+            .contains("i=1&amp;bytes=50&amp;delay_ms=99&amp;encoding=gzip"));
+        assert_eq!(composed_page(&spec).len(), 1000 + 3 * 50);
+        assert_eq!(fragment_body(2, 50).len(), 50);
+        assert!(fragment_body(2, 50).starts_with(b"<div class=\"fragment\" data-i=\"2\">"));
+    }
+}

@@ -1,0 +1,380 @@
+//! Pages composed at the edge (ESI, `route.<name>.esi`), end to end over HTTP on Viceroy:
+//! every fragment requested at once, output in document order as each fragment's turn
+//! comes, the text before a slow fragment never waiting for it, failures (deadline, `alt`,
+//! `onerror`, `esi:try`), nesting and its limit, the request budget, codings, a page of
+//! 128 MiB in a small heap, and no host that no route serves.
+//!
+//! The demo route `page` fronts the dev origin's templates (`/esi/template`, see
+//! `harness/src/origin/esi.rs`); `/se/` fronts an origin each test programs.
+
+use std::time::{Duration, Instant};
+
+use firstbyte_harness::client::{self, Reply};
+use firstbyte_harness::independent::{gunzip, unbrotli};
+use firstbyte_harness::origin::esi::{composed_page, most_in_flight, TemplateSpec};
+use firstbyte_harness::peers::{Script, Scripted};
+use firstbyte_harness::stack::LocalStack;
+use sha2::{Digest, Sha256};
+
+const LOG_WAIT: Duration = Duration::from_secs(30);
+
+/// The demo config, the scripted origin behind `/se/` (composing what asks for it), and
+/// `extra` store entries.
+fn stack(extra: &[(&str, Option<&str>)]) -> (LocalStack, Scripted) {
+    let origin = Scripted::start().expect("scripted origin");
+    let mut overrides: Vec<(&str, Option<&str>)> = vec![
+        ("routes", Some("origin,cached,page,se,pass")),
+        ("route.se.prefix", Some("/se/")),
+        ("route.se.backend", Some("scripted")),
+        ("route.se.strip_prefix", Some("true")),
+        ("route.se.esi", Some("surrogate")),
+        ("route.pass.prefix", Some("/pass/")),
+        ("route.pass.backend", Some("scripted")),
+        ("route.pass.strip_prefix", Some("true")),
+    ];
+    overrides.extend_from_slice(extra);
+    let stack = LocalStack::start_with_backends(&[("scripted", origin.addr)], &overrides)
+        .expect("origin and viceroy start");
+    (stack, origin)
+}
+
+fn template(body: &str) -> Script {
+    Script::ok(
+        &[
+            ("content-type", "text/html"),
+            ("surrogate-control", "content=\"ESI/1.0\""),
+        ],
+        body.as_bytes(),
+    )
+}
+
+fn html(body: &str) -> Script {
+    Script::ok(&[("content-type", "text/html")], body.as_bytes())
+}
+
+async fn get(s: &LocalStack, path: &str, headers: &[(&str, &str)]) -> Reply {
+    client::request(s.edge.addr, "GET", path, headers)
+        .await
+        .expect("reply")
+}
+
+fn spec(query: &str) -> TemplateSpec {
+    // The same defaults as the dev origin's.
+    let mut spec = TemplateSpec {
+        includes: 8,
+        bytes: 64 << 10,
+        fragment_bytes: 16 << 10,
+        delay_ms: 300,
+        slow: None,
+        encoding: None,
+        continue_on_error: false,
+        tag: None,
+    };
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let n = || v.parse().unwrap_or(0);
+        match k {
+            "includes" => spec.includes = n(),
+            "bytes" => spec.bytes = n(),
+            "fragment_bytes" => spec.fragment_bytes = n(),
+            "delay_ms" => spec.delay_ms = n(),
+            "slow" => {
+                let (a, b) = v.split_once(':').unwrap_or(("0", "0"));
+                spec.slow = Some((a.parse().unwrap_or(0), b.parse().unwrap_or(0)));
+            }
+            "onerror" => spec.continue_on_error = v == "continue",
+            "tag" => spec.tag = Some(v.to_string()),
+            _ => {}
+        }
+    }
+    spec
+}
+
+/// Eight includes of 300 ms: all requested at once, the page complete within 1.1 × (the
+/// template's own time + 300 ms), byte for byte in document order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fragment_is_requested_at_once() {
+    let (s, _) = stack(&[]);
+    let query = "includes=8&delay_ms=300&tag=at-once";
+    // The template alone, through the edge: what composing adds 300 ms to.
+    let started = Instant::now();
+    let alone = get(&s, &format!("/origin/esi/template?{query}"), &[]).await;
+    let template_time = started.elapsed();
+    assert_eq!(alone.status, 200);
+    let started = Instant::now();
+    let page = get(&s, &format!("/page/esi/template?{query}"), &[]).await;
+    let took = started.elapsed();
+    assert!(page.body_error.is_none());
+    assert_eq!(page.body, composed_page(&spec(query)));
+    let bound = (template_time + Duration::from_millis(300)).mul_f64(1.1);
+    assert!(took <= bound, "the page took {took:?}, over {bound:?}");
+    assert_eq!(most_in_flight("at-once"), 8, "all eight at once");
+    let record = s
+        .edge
+        .access_record("/page/esi/template", LOG_WAIT)
+        .expect("record");
+    assert_eq!(record["fragments"]["count"], 8);
+    assert_eq!(record["fragments"]["failed"], 0);
+    assert!(page.header("content-length").is_none());
+    assert!(page.header("surrogate-control").is_none());
+}
+
+/// Document order with a slow first fragment and fast later ones: the later ones wait in
+/// memory, and each part of the page arrives in its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_is_in_document_order_whoever_is_fast() {
+    let (s, _) = stack(&[]);
+    let query = "includes=4&bytes=4000&fragment_bytes=2000&delay_ms=10&slow=0:800";
+    let (_, arrivals) = client::arrivals(s.edge.addr, &format!("/page/esi/template?{query}"), &[])
+        .await
+        .expect("arrivals");
+    let page: Vec<u8> = arrivals.iter().flat_map(|a| a.data.to_vec()).collect();
+    assert_eq!(page, composed_page(&spec(query)));
+    let first_fragment_at = arrivals
+        .iter()
+        .find(|a| a.data.windows(12).any(|w| w == b"data-i=\"0\">a"))
+        .map(|a| a.after_head)
+        .expect("fragment 0");
+    let text_at = arrivals
+        .first()
+        .map(|a| a.after_head)
+        .expect("a first chunk");
+    assert!(
+        first_fragment_at - text_at >= Duration::from_millis(700),
+        "the text before the slow fragment came {:?} before it",
+        first_fragment_at - text_at
+    );
+}
+
+/// A fragment of 2 s does not delay the text before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_fragment_never_delays_the_text_before_it() {
+    let (s, _) = stack(&[]);
+    let query = "includes=3&bytes=30000&fragment_bytes=100&delay_ms=0&slow=1:2000";
+    let started = Instant::now();
+    let (_, arrivals) = client::arrivals(s.edge.addr, &format!("/page/esi/template?{query}"), &[])
+        .await
+        .expect("arrivals");
+    let expected = composed_page(&spec(query));
+    // The text just before fragment 1: the end of the second gap.
+    let marker = b"data-i=\"1\"";
+    let before = expected
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .expect("fragment 1 in the page");
+    let mut seen = 0usize;
+    let mut text_done_at = None;
+    for a in &arrivals {
+        seen += a.data.len();
+        if seen >= before - 30 && text_done_at.is_none() {
+            text_done_at = Some(a.after_head);
+        }
+    }
+    let text_done_at = text_done_at.expect("the text came");
+    assert!(
+        text_done_at < Duration::from_secs(1),
+        "the text before it took {text_done_at:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(1900));
+    let page: Vec<u8> = arrivals.into_iter().flat_map(|a| a.data.to_vec()).collect();
+    assert_eq!(page, expected);
+}
+
+/// A fragment that hangs ends at its deadline: with `onerror="continue"` the page completes
+/// without it; without, the page fails as ESI 1.0 says, and since its head is out it is
+/// abandoned: it never ends cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_fragment_ends_at_its_deadline() {
+    let (s, _) = stack(&[("route.page.esi_fragment_timeout_ms", Some("500"))]);
+    let base = "includes=2&bytes=200&fragment_bytes=50&delay_ms=0&slow=1:10000";
+    let started = Instant::now();
+    let kept = get(
+        &s,
+        &format!("/page/esi/template?{base}&onerror=continue"),
+        &[],
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        kept.body_error.is_none(),
+        "completes without the hung fragment"
+    );
+    let text = kept.text();
+    assert!(text.contains("data-i=\"0\"") && !text.contains("data-i=\"1\""));
+    let started = Instant::now();
+    let failed = get(&s, &format!("/page/esi/template?{base}"), &[]).await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(
+        failed.body_error.is_some(),
+        "a failed page never ends cleanly"
+    );
+    let records = s
+        .edge
+        .access_records("/page/esi/template", 2, LOG_WAIT)
+        .expect("records");
+    assert_eq!(records[0]["fragments"]["failed"], 1);
+    assert_eq!(records[1]["outcome"], "aborted");
+}
+
+/// `alt` is tried when `src` fails, `onerror="continue"` leaves nothing, and an `esi:try`
+/// whose attempt fails gives its except (whose includes are only requested then).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alt_onerror_and_try() {
+    let (s, origin) = stack(&[]);
+    origin.script("/good", html("[good]"));
+    origin.script("/other", html("[other]"));
+    origin.script(
+        "/broken",
+        Script::status(500, &[("content-type", "text/html")], b"no"),
+    );
+    origin.script(
+        "/page",
+        template(concat!(
+            "a<esi:include src=\"broken\" alt=\"good\"/>",
+            "b<esi:include src=\"broken\" onerror=\"continue\"/>",
+            "c<esi:try><esi:attempt>x<esi:include src=\"broken\"/>y</esi:attempt>",
+            "<esi:except>(<esi:include src=\"other\"/>)</esi:except></esi:try>",
+            "d<esi:try><esi:attempt>[<esi:include src=\"good\"/>]</esi:attempt>",
+            "<esi:except><esi:include src=\"other\"/></esi:except></esi:try>e",
+        )),
+    );
+    let page = get(&s, "/se/page", &[]).await;
+    assert!(page.body_error.is_none(), "{page:?}");
+    assert_eq!(page.text(), "a[good]bc([other])d[[good]]e");
+    // `other` was requested once: for the failed attempt's except, not for the good one's.
+    assert_eq!(origin.count("/other"), 1);
+}
+
+/// A fragment whose own route composes is composed too, down to `esi_max_depth`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_includes_and_their_limit() {
+    let (s, origin) = stack(&[("route.se.esi_max_depth", Some("2"))]);
+    origin.script("/n0", template("0<esi:include src=\"n1\"/>0"));
+    origin.script("/n1", template("1<esi:include src=\"n2\"/>1"));
+    origin.script(
+        "/n2",
+        template("2<esi:include src=\"n3\" onerror=\"continue\"/>2"),
+    );
+    origin.script("/n3", html("3"));
+    let page = get(&s, "/se/n0", &[]).await;
+    assert!(page.body_error.is_none());
+    assert_eq!(page.text(), "012210", "n3 is past depth 2: left out");
+    assert_eq!(origin.count("/n3"), 0);
+}
+
+/// A page makes at most `esi_max_fragments` requests, its template included; the includes
+/// past it follow their `onerror`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_budget() {
+    let (s, origin) = stack(&[("route.se.esi_max_fragments", Some("3"))]);
+    origin.script("/f", html("f"));
+    let includes: String = (0..5)
+        .map(|i| format!("<esi:include src=\"f?{i}\" onerror=\"continue\"/>"))
+        .collect();
+    origin.script("/budget", template(&includes));
+    let page = get(&s, "/se/budget", &[]).await;
+    assert!(page.body_error.is_none());
+    assert_eq!(
+        page.text(),
+        "ff",
+        "the template and two fragments: three requests"
+    );
+    assert_eq!(origin.count("/f"), 2);
+    let record = s
+        .edge
+        .access_record("/se/budget", LOG_WAIT)
+        .expect("record");
+    assert_eq!(record["fragments"]["failed"], 3);
+}
+
+/// gzip and br fragments inside a br page: each decoded, the page encoded once; what the
+/// client gets decodes with Python's brotli (and a gzip page with Python's zlib).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coded_fragments_in_a_coded_page() {
+    let (s, _) = stack(&[]);
+    for (fragments, page_coding) in [("gzip", "br"), ("br", "br"), ("br", "gzip")] {
+        let query =
+            format!("includes=3&bytes=3000&fragment_bytes=5000&delay_ms=0&encoding={fragments}");
+        let page = get(
+            &s,
+            &format!("/page/esi/template?{query}"),
+            &[("accept-encoding", page_coding)],
+        )
+        .await;
+        assert_eq!(page.header("content-encoding"), Some(page_coding));
+        let plain = match page_coding {
+            "br" => unbrotli(&page.body).expect("brotli"),
+            _ => gunzip(&page.body).expect("gzip"),
+        };
+        assert_eq!(
+            plain,
+            composed_page(&spec(&query)),
+            "{fragments} in {page_coding}"
+        );
+    }
+}
+
+/// 64 MiB of template and 8 fragments of 8 MiB, byte for byte, in at most 4 MiB of heap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_page_in_a_small_heap() {
+    let (s, _) = stack(&[]);
+    let query = format!(
+        "includes=8&bytes={}&fragment_bytes={}&delay_ms=0",
+        64u64 << 20,
+        8u64 << 20
+    );
+    let page = client::digest(s.edge.addr, &format!("/page/esi/template?{query}"))
+        .await
+        .expect("page");
+    let expected = composed_page(&spec(&query));
+    assert!(page.complete);
+    assert_eq!(page.len, expected.len() as u64);
+    assert_eq!(page.sha256, <[u8; 32]>::from(Sha256::digest(&expected)));
+    let heap = s.edge.peak_heap_mib(LOG_WAIT).expect("a heap figure");
+    assert!(heap <= 4.0, "{heap} MiB");
+}
+
+/// An absolute URL is only fetched for a host a route serves: any other is refused, never
+/// requested (no SSRF), and the include follows its `onerror`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_no_route_serves_is_refused() {
+    let (s, origin) = stack(&[]);
+    origin.script("/ok", html("[ok]"));
+    origin.script(
+        "/hosts",
+        template(&format!(
+            "<esi:include src=\"http://evil.example/steal\" onerror=\"continue\"/>\
+             <esi:include src=\"http://{}/se/ok\"/>",
+            s.edge.addr
+        )),
+    );
+    let page = get(&s, "/se/hosts", &[]).await;
+    assert!(page.body_error.is_none());
+    assert_eq!(page.text(), "[ok]");
+    assert_eq!(origin.count("/steal"), 0);
+    let record = s.edge.access_record("/se/hosts", LOG_WAIT).expect("record");
+    assert_eq!(record["fragments"]["failed"], 1);
+}
+
+/// Only what asks for it is composed (`esi = surrogate`), and only the origin's template:
+/// ESI a client sends, or a fragment's response that does not ask, passes as text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_origins_template_is_composed() {
+    let (s, origin) = stack(&[]);
+    origin.script("/plain", html("<esi:include src=\"/se/x\"/>"));
+    origin.script("/inner", html("<esi:include src=\"/se/x\"/>"));
+    origin.script("/outer", template("<esi:include src=\"inner\"/>"));
+    let plain = get(&s, "/se/plain", &[]).await;
+    assert_eq!(plain.text(), "<esi:include src=\"/se/x\"/>");
+    let outer = get(&s, "/se/outer", &[]).await;
+    assert_eq!(
+        outer.text(),
+        "<esi:include src=\"/se/x\"/>",
+        "not a template: not composed"
+    );
+    assert_eq!(origin.count("/x"), 0);
+}

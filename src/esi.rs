@@ -1,0 +1,122 @@
+//! Pages composed at the edge from fragments (Edge Side Includes, `route.<name>.esi`).
+//!
+//! Only the origin's template is processed, never a client's input: a route composes the
+//! responses of its backend that ask for it (`Surrogate-Control: content="ESI/1.0"`, with
+//! `esi = surrogate`) or every HTML one (`esi = on`). The first byte waits for the
+//! template's head and nothing else. Every include is requested the moment it is read, all
+//! at once, through the app's own routes ([`fragment`]); the template is read ahead while an
+//! earlier fragment is awaited, so later includes are found early. Output stays in document
+//! order ([`tree`]): the text before an include goes out before the fragment arrives, and the
+//! fragment whose turn it is streams chunk by chunk, decoded and through its route's stages,
+//! into the page's own encoder. One loop waits on everything at once ([`page`]).
+
+mod fragment;
+mod page;
+mod tree;
+mod vars;
+
+use fastly::Response;
+use firstbyte_config::chain::{Chain, Plan};
+use firstbyte_config::{EsiMode, Route};
+use firstbyte_transform::codec::{negotiate, Encoding};
+
+use crate::cache::control::Directives;
+use crate::headers::{self, HeaderAccess};
+
+pub use fragment::Client;
+pub use page::{compose, FragmentsLog};
+
+/// Whether `route` composes this backend response: a 200 that asks for it, or that is HTML
+/// where the route processes all HTML.
+pub fn composes(route: &Route, resp: &Response) -> bool {
+    let Some(esi) = &route.esi else {
+        return false;
+    };
+    if resp.get_status().as_u16() != 200 {
+        return false;
+    }
+    match esi.mode {
+        EsiMode::Surrogate => asks_for_esi(&resp.header_values("surrogate-control")),
+        EsiMode::On => resp.header("content-type").is_some_and(|t| {
+            t.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/html"))
+        }),
+    }
+}
+
+/// `Surrogate-Control: content="ESI/1.0"` (among other directives and targets).
+fn asks_for_esi(lines: &[String]) -> bool {
+    Directives::parse(lines.iter().map(String::as_str))
+        .value("content")
+        .is_some_and(|c| {
+            c.split_whitespace()
+                .any(|t| t.eq_ignore_ascii_case("ESI/1.0"))
+        })
+}
+
+/// The coding of a composed page: the best of the route's `compress` the client accepts.
+pub fn output_coding(chain: Option<&Chain>, accept_encoding: Option<&str>) -> Encoding {
+    chain.map_or(Encoding::Identity, |c| {
+        negotiate(accept_encoding, &c.compress)
+    })
+}
+
+/// The plan that makes a template's text: the route's plan without its encoding, or, where
+/// the chain does not apply, the origin's coding undone.
+pub fn template_plan(plan: Option<Plan>, origin_coding: Option<&str>) -> Option<Plan> {
+    match plan {
+        Some(plan) => Some(Plan {
+            encode: Encoding::Identity,
+            ..plan
+        }),
+        None => origin_coding
+            .and_then(Encoding::from_content_encoding)
+            .filter(|e| *e != Encoding::Identity)
+            .map(Plan::decode_only),
+    }
+}
+
+/// The head of a composed page: the template's, less what described the template's bytes
+/// (length, validators, ranges), with the page's coding.
+pub fn composed_head(resp: &mut Response, output: Encoding, chain: Option<&Chain>) {
+    let coding = (output != Encoding::Identity).then(|| output.token());
+    let varies = chain.is_some_and(|c| !c.compress.is_empty());
+    headers::for_transformed_body(resp, coding, varies);
+    // A page made of fragments has no validator of its own.
+    resp.remove_header("etag");
+    resp.remove_header("last-modified");
+    resp.set_header("trailer", "Server-Timing");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn surrogate_control_asks_for_esi() {
+        let asks = |v: &str| asks_for_esi(&[v.to_string()]);
+        assert!(asks("content=\"ESI/1.0\""));
+        assert!(asks("max-age=60, content=\"ESI/1.0 ESI-INLINE/1.0\""));
+        assert!(!asks("max-age=60"));
+        assert!(!asks("content=\"ESI-INLINE/1.0\""));
+    }
+
+    #[test]
+    fn a_template_is_text_whatever_the_client_reads() {
+        let plan = Plan {
+            decode: Some(Encoding::Gzip),
+            stages: true,
+            encode: Encoding::Brotli,
+            varies_by_encoding: true,
+        };
+        let template = template_plan(Some(plan), Some("gzip"));
+        assert_eq!(template.map(|p| p.encode), Some(Encoding::Identity));
+        assert_eq!(template.and_then(|p| p.decode), Some(Encoding::Gzip));
+        assert_eq!(
+            template_plan(None, Some("br")).and_then(|p| p.decode),
+            Some(Encoding::Brotli)
+        );
+        assert_eq!(template_plan(None, None), None);
+    }
+}

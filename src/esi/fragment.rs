@@ -1,0 +1,109 @@
+//! What an include becomes: its `src` with variables substituted, resolved against the
+//! page's URL, checked (no host that no route serves: no SSRF), and the request that fetches
+//! it through the app's own routes, carrying the client's headers less those that would
+//! change what a fragment is (hop-by-hop, `Range`, conditionals) or that describe a body.
+
+use fastly::http::{HeaderName, HeaderValue, Method, Url};
+use fastly::Request;
+
+use super::vars::Variables;
+use crate::headers::{connection_tokens, is_hop_by_hop, HeaderAccess};
+use crate::routing::{self, Resolver};
+
+/// The codings a fragment request asks for: those this app can decode.
+pub const FRAGMENT_CODINGS: &str = "gzip, deflate, br";
+
+/// Request headers a fragment request never carries.
+const NOT_FORWARDED: [&str; 11] = [
+    "range",
+    "if-range",
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+    "content-length",
+    "content-type",
+    "expect",
+    "host",
+    "accept-encoding",
+];
+
+/// What of the client's request the fragments of its page are made from.
+pub struct Client {
+    url: Url,
+    /// The host routes match on ([`routing::host`]).
+    host: Option<String>,
+    host_header: Option<String>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    cookie: Option<String>,
+    accept_language: Option<String>,
+}
+
+impl Client {
+    pub fn read(req: &Request) -> Client {
+        let tokens = connection_tokens(req.header_values("connection").iter().map(String::as_str));
+        let headers = req
+            .get_headers()
+            .filter(|(name, _)| {
+                !is_hop_by_hop(name.as_str(), &tokens) && !NOT_FORWARDED.contains(&name.as_str())
+            })
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        Client {
+            url: req.get_url().clone(),
+            host: routing::host(req),
+            host_header: req.header("host"),
+            headers,
+            cookie: req.header("cookie"),
+            accept_language: req.header("accept-language"),
+        }
+    }
+
+    fn variables(&self) -> Variables<'_> {
+        Variables {
+            host: self.host_header.as_deref(),
+            query: self.url.query(),
+            cookie: self.cookie.as_deref(),
+            accept_language: self.accept_language.as_deref(),
+        }
+    }
+
+    /// The URL an include's `src` names, variables substituted, resolved against the page's
+    /// own URL (for a nested fragment, against the page's: ESI has one base). An absolute
+    /// URL must be for the page's own host or for a host some route names.
+    pub fn resolve(&self, src: &str, resolver: &Resolver) -> Result<Url, String> {
+        let src = self.variables().substitute(src);
+        let url = self
+            .url
+            .join(&src)
+            .map_err(|e| format!("src '{src}' is not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("src '{src}': scheme {} refused", url.scheme()));
+        }
+        let host = url.host_str().map(routing::normalize_host);
+        if host != self.host && !host.as_deref().is_some_and(|h| resolver.names_host(h)) {
+            return Err(format!(
+                "src '{src}': host {} is served by no route",
+                host.unwrap_or_default()
+            ));
+        }
+        Ok(url)
+    }
+
+    /// A GET for `url` with the client's headers (less [`NOT_FORWARDED`] and hop-by-hop
+    /// ones), asking for the codings this app decodes.
+    pub fn request(&self, url: &Url) -> Request {
+        let mut req = Request::new(Method::GET, url.as_str());
+        for (name, value) in &self.headers {
+            req.append_header(name, value);
+        }
+        let authority = match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_string(),
+            (None, _) => self.host_header.clone().unwrap_or_default(),
+        };
+        req.set_header("host", authority);
+        req.set_header("accept-encoding", FRAGMENT_CODINGS);
+        req
+    }
+}

@@ -1,0 +1,742 @@
+//! One composed page: the template and its fragments read at once, in one loop that waits
+//! on everything (the template's body, every fragment's pending request and body, the
+//! client's readiness for more) with the host's `select`, and writes the page in document
+//! order as it becomes known.
+//!
+//! Memory is bounded: bytes made but not yet their turn (fragments that finished early, the
+//! template read ahead) are held up to `esi_buffer_bytes` in all; past it only the nodes on
+//! the way to the next byte to send read on, and the others' reads pause. Output the client
+//! has not taken yet pauses every read past a bound of its own.
+//!
+//! Failure: a fragment that fails (an error, a non-2xx status, its deadline) before any of
+//! its bytes went out tries its `alt`, then follows `onerror="continue"` (it leaves nothing),
+//! then fails its `esi:try` attempt; outside any attempt the page fails as ESI 1.0 says. Once
+//! the head is out, a page that fails is abandoned: it never ends cleanly when incomplete.
+
+use std::io::Write;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use fastly::experimental::StreamingBodyExt;
+use fastly::handle::{BodyHandle, PendingRequestHandle, StreamingBodyHandle};
+use fastly::http::body::StreamingBody;
+use fastly::http::{HeaderValue, Url};
+use fastly::{Body, Response};
+use firstbyte_config::chain::Plan;
+use firstbyte_config::{EsiSettings, Route};
+use firstbyte_transform::codec::{Encoder, Encoding};
+use firstbyte_transform::esi::{Event, Include, Tokenizer};
+use firstbyte_transform::{Pipeline, Sink};
+use http::HeaderMap;
+use serde::Serialize;
+
+use super::fragment::{Client, FRAGMENT_CODINGS};
+use super::tree::{Emitted, NodeId, Tree};
+use crate::access_log::{AccessRecord, BodyPath};
+use crate::cache::{Filling, WriteFailure};
+use crate::deadline::select;
+use crate::proxy;
+use crate::pump::read_into;
+use crate::routing::{self, Resolver};
+use crate::timing::{millis, Clock};
+
+/// The client's output the page may hold before every read pauses.
+const OUTPUT_BOUND: usize = 256 * 1024;
+/// Largest write to the client, and largest read of a body.
+const CHUNK: usize = 64 * 1024;
+/// A read that a decoder may inflate many times over.
+const DECODE_CHUNK: usize = 8 * 1024;
+
+/// What the access log says of a page's fragments.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct FragmentsLog {
+    pub count: u32,
+    pub failed: u32,
+    pub slowest_ms: f64,
+}
+
+/// What a fragment is, beside its place in the tree.
+struct Fragment {
+    include: Include,
+    depth: u32,
+    route: Option<Rc<Route>>,
+    sent_at: Instant,
+    deadline: Instant,
+    tried_alt: bool,
+}
+
+/// Where a node's bytes come from.
+enum Source {
+    /// Waiting for the fragment's response head.
+    Waiting(PendingRequestHandle),
+    /// Reading a body (the template's, or a fragment's).
+    Reading(Reader),
+}
+
+struct Reader {
+    body: BodyHandle,
+    /// Decoding and the route's stages.
+    pipeline: Option<Pipeline>,
+    /// The body is a template itself (a fragment whose route composes, or the page's).
+    tokenizer: Option<Tokenizer>,
+    declared: Option<u64>,
+    received: u64,
+    chunk: usize,
+    /// Backend silence that fails the body (`between_bytes_timeout_ms`), and when it last
+    /// spoke.
+    between: Option<Duration>,
+    last_read: Instant,
+}
+
+#[derive(Default)]
+struct NodeState {
+    source: Option<Source>,
+    fragment: Option<Fragment>,
+}
+
+/// The page being composed.
+struct Page<'a, 'r> {
+    client: &'a Client,
+    resolver: &'a mut Resolver<'r>,
+    settings: &'a EsiSettings,
+    tree: Tree,
+    nodes: Vec<NodeState>,
+    requests: u32,
+    out: StreamingBodyHandle,
+    encoder: Option<Pipeline>,
+    pending: std::collections::VecDeque<Bytes>,
+    pending_bytes: usize,
+    log: FragmentsLog,
+    timings: Vec<(String, Duration)>,
+    /// Cache objects this page's request is writing (its template's), at the origin's pace.
+    fills: Vec<Filling>,
+    /// How the ones done ended.
+    filled: Vec<Result<u64, WriteFailure>>,
+}
+
+/// Composes the page whose template is `body`, the head `resp` (already the composed page's)
+/// going out at once. `plan` makes the template's text; `output` is the page's coding.
+#[allow(clippy::too_many_arguments)]
+pub fn compose(
+    client: &Client,
+    resolver: &mut Resolver,
+    route: &Route,
+    resp: Response,
+    body: Body,
+    plan: Option<Plan>,
+    output: Encoding,
+    record: &mut AccessRecord,
+    clock: &Clock,
+    filling: Option<Filling>,
+) {
+    let Some(settings) = &route.esi else {
+        return;
+    };
+    let template = match plan.map(|p| p.pipeline(route.chain.as_ref())).transpose() {
+        Ok(template) => template,
+        Err(e) => {
+            record.aborted(format!("template stages: {e}"));
+            return;
+        }
+    };
+    let encoder = match output {
+        Encoding::Identity => None,
+        coding => match Encoder::new(coding, None) {
+            Ok(e) => Some(Pipeline::new(vec![Box::new(e)])),
+            Err(e) => {
+                record.aborted(format!("page encoder: {e}"));
+                return;
+            }
+        },
+    };
+    let decoding = plan.is_some_and(|p| p.decode.is_some());
+    let mut names: Vec<&str> = template.as_ref().map(Pipeline::names).unwrap_or_default();
+    names.push("esi");
+    names.extend(encoder.as_ref().map(Pipeline::names).unwrap_or_default());
+    record.transforms = Some(names.join(">"));
+    let (resp_handle, head_body) = resp.into_handles();
+    let out = resp_handle.stream_to_client(head_body);
+    record.headers_sent(200, clock);
+    record.body = BodyPath::Pump;
+    let mut page = Page {
+        client,
+        resolver,
+        settings,
+        tree: Tree::new(),
+        nodes: vec![NodeState {
+            source: Some(Source::Reading(Reader {
+                body: body.into_handle(),
+                pipeline: template,
+                tokenizer: Some(Tokenizer::new()),
+                declared: None,
+                received: 0,
+                chunk: if decoding { DECODE_CHUNK } else { CHUNK },
+                between: route.between_bytes_timeout,
+                last_read: Instant::now(),
+            })),
+            fragment: None,
+        }],
+        requests: 1,
+        out,
+        encoder,
+        pending: Default::default(),
+        pending_bytes: 0,
+        log: FragmentsLog::default(),
+        timings: Vec::new(),
+        fills: filling.into_iter().collect(),
+        filled: Vec::new(),
+    };
+    let result = page.run();
+    let Page {
+        out,
+        log,
+        timings,
+        fills,
+        mut filled,
+        ..
+    } = page;
+    record.fragments = Some(log);
+    // The objects being written go on at the origin's pace once the page is out, or gone.
+    let finish_fills = |fills: Vec<Filling>, filled: &mut Vec<Result<u64, WriteFailure>>| {
+        for fill in fills {
+            filled.push(fill.run());
+        }
+    };
+    match result {
+        Ok(sent) => {
+            record.bytes_out = Some(sent);
+            let mut trailers = HeaderMap::new();
+            let timing: Vec<String> = timings
+                .iter()
+                .map(|(src, d)| format!("fragment;desc=\"{}\";dur={}", quoted(src), millis(*d)))
+                .collect();
+            if let Ok(value) = HeaderValue::from_str(&timing.join(", ")) {
+                if !timing.is_empty() {
+                    trailers.insert("server-timing", value);
+                }
+            }
+            if let Err(e) = StreamingBody::from(out).finish_with_trailers(&trailers) {
+                record.aborted(format!("finishing the page failed: {e}"));
+            }
+        }
+        Err(reason) => {
+            log::warn!(
+                "{} {}: page abandoned: {reason}",
+                record.method,
+                record.path
+            );
+            record.aborted(reason);
+            StreamingBody::from(out).abandon().ok();
+        }
+    }
+    finish_fills(fills, &mut filled);
+    for result in filled {
+        let _ = crate::cache::written(result, record);
+    }
+}
+
+impl Page<'_, '_> {
+    /// Runs the page to its end; the bytes written, or why it was abandoned.
+    fn run(&mut self) -> Result<u64, String> {
+        let mut sent = 0u64;
+        loop {
+            let done = self.emit()?;
+            if done {
+                let mut tail: Sink = Vec::new();
+                if let Some(encoder) = &mut self.encoder {
+                    encoder
+                        .finish(&mut tail)
+                        .map_err(|e| format!("page encoder: {e}"))?;
+                }
+                for bytes in self.pending.drain(..).chain(tail) {
+                    sent += bytes.len() as u64;
+                    self.out
+                        .write_all(&bytes)
+                        .map_err(|e| format!("client write failed: {e}"))?;
+                }
+                return Ok(sent);
+            }
+            // Everything that may be waited on now, with what each is.
+            let mut handles: Vec<u32> = Vec::new();
+            let mut what: Vec<Ready> = Vec::new();
+            if !self.pending.is_empty() {
+                // SAFETY: the number is used for this one select only.
+                handles.push(unsafe { self.out.as_u32() });
+                what.push(Ready::Client);
+            }
+            for (i, fill) in self.fills.iter().enumerate() {
+                // SAFETY: the number is used for this one select only.
+                handles.push(unsafe { fill.body().as_u32() });
+                what.push(Ready::Fill(i));
+            }
+            let readers = self.readers();
+            for id in readers {
+                match &self.nodes[id].source {
+                    Some(Source::Waiting(pending)) => handles.push(pending.as_u32()),
+                    // SAFETY: as above.
+                    Some(Source::Reading(r)) => handles.push(unsafe { r.body.as_u32() }),
+                    None => continue,
+                }
+                what.push(Ready::Node(id));
+            }
+            let now = Instant::now();
+            let deadline = self.next_deadline();
+            if handles.is_empty() {
+                match deadline {
+                    Some(at) => std::thread::sleep(at.saturating_duration_since(now)),
+                    None => return Err("the page waits on nothing and is not complete".into()),
+                }
+            } else {
+                let timeout = deadline.map(|at| at.saturating_duration_since(now));
+                if let Some(i) = select(&handles, timeout)? {
+                    match what.get(i) {
+                        Some(Ready::Client) => sent += self.write_one()?,
+                        Some(Ready::Node(id)) => self.step(*id)?,
+                        Some(Ready::Fill(i)) => self.fill(*i),
+                        None => {}
+                    }
+                }
+            }
+            self.expire()?;
+        }
+    }
+
+    /// Writes what the origin sent into a cache object this page reads.
+    fn fill(&mut self, i: usize) {
+        let Some(fill) = self.fills.get_mut(i) else {
+            return;
+        };
+        match fill.step() {
+            Ok(None) => {}
+            Ok(Some(written)) => {
+                let fill = self.fills.remove(i);
+                self.filled.push(fill.finish(written));
+            }
+            Err(failure) => {
+                let fill = self.fills.remove(i);
+                fill.abandon(&failure);
+                self.filled.push(Err(failure));
+            }
+        }
+    }
+
+    /// Emits what is the client's turn into the encoder and the output queue; whether the
+    /// page is complete. Requests except blocks' includes when they come into use.
+    fn emit(&mut self) -> Result<bool, String> {
+        loop {
+            let mut chunks = Vec::new();
+            let state = self.tree.emit(&mut chunks);
+            let mut sink: Sink = Vec::new();
+            for chunk in chunks {
+                match &mut self.encoder {
+                    Some(encoder) => encoder
+                        .push(chunk, &mut sink)
+                        .and_then(|()| encoder.flush(&mut sink))
+                        .map_err(|e| format!("page encoder: {e}"))?,
+                    None => sink.push(chunk),
+                }
+            }
+            for bytes in sink.into_iter().filter(|b| !b.is_empty()) {
+                self.pending_bytes += bytes.len();
+                self.pending.push_back(bytes);
+            }
+            match state {
+                Emitted::Done => return Ok(true),
+                Emitted::Blocked(_) => return Ok(false),
+                Emitted::Request(deferred) => {
+                    for (ticket, include) in deferred {
+                        let node = self.tree.detached();
+                        self.nodes.push(NodeState::default());
+                        self.tree.resolve(ticket, node);
+                        let depth = self.depth_of_parent_for(node);
+                        self.dispatch(node, include, depth)?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The nodes that may read now: all, within the memory bound; past it only the one the
+    /// next byte to send waits on (and the fragments of an attempt it waits on).
+    fn readers(&mut self) -> Vec<NodeId> {
+        if self.pending_bytes > OUTPUT_BOUND {
+            return Vec::new();
+        }
+        let with_source = |nodes: &Vec<NodeState>| -> Vec<NodeId> {
+            (0..nodes.len())
+                .filter(|&i| nodes[i].source.is_some())
+                .collect()
+        };
+        if self.tree.buffered <= self.settings.buffer_bytes {
+            return with_source(&self.nodes);
+        }
+        // Only the node the next byte waits on: its ancestors' text after it is read-ahead.
+        let path = self.tree.waiting_path();
+        let mut frontier: Vec<NodeId> = path.last().copied().into_iter().collect();
+        if let Some(&last) = path.last() {
+            let attempt = self.tree.blocking_attempt(last);
+            let held: u64 = attempt.iter().map(|&c| self.tree.held_by(c)).sum();
+            if held > self.settings.buffer_bytes {
+                // An attempt goes out whole or not at all: one that outgrows the bound fails.
+                if let Some(t) = attempt.first().and_then(|&c| self.tree.attempt_of(c)) {
+                    self.tree.fail_attempt(t);
+                }
+            }
+            frontier.extend(attempt);
+        }
+        frontier
+            .into_iter()
+            .filter(|&i| self.nodes[i].source.is_some())
+            .collect()
+    }
+
+    /// Writes one queued chunk (the client is ready for it).
+    fn write_one(&mut self) -> Result<u64, String> {
+        let Some(mut bytes) = self.pending.pop_front() else {
+            return Ok(0);
+        };
+        // Small pieces go out together.
+        while bytes.len() < CHUNK {
+            let Some(next) = self.pending.front() else {
+                break;
+            };
+            if bytes.len() + next.len() > CHUNK {
+                break;
+            }
+            let mut joined = BytesMut::from(&bytes[..]);
+            joined.extend_from_slice(next);
+            bytes = joined.freeze();
+            self.pending.pop_front();
+        }
+        self.pending_bytes -= bytes.len();
+        self.out
+            .write_all(&bytes)
+            .map_err(|e| format!("client write failed: {e}"))?;
+        Ok(bytes.len() as u64)
+    }
+
+    /// Handles a node whose source is ready.
+    fn step(&mut self, id: NodeId) -> Result<(), String> {
+        match self.nodes[id].source.take() {
+            Some(Source::Waiting(pending)) => self.answered(id, pending),
+            Some(Source::Reading(reader)) => self.read(id, reader),
+            None => Ok(()),
+        }
+    }
+
+    /// A fragment's response head arrived.
+    fn answered(&mut self, id: NodeId, pending: PendingRequestHandle) -> Result<(), String> {
+        let Some(route) = self.nodes[id]
+            .fragment
+            .as_ref()
+            .and_then(|f| f.route.clone())
+        else {
+            return self.fail(id, "no route".into());
+        };
+        let sent_at = self.nodes[id]
+            .fragment
+            .as_ref()
+            .map_or_else(Instant::now, |f| f.sent_at);
+        let resp = match pending.wait() {
+            Ok((resp, body)) => Response::from_handles(resp, body),
+            Err(cause) => return self.fail(id, format!("backend failed: {cause}")),
+        };
+        let shaped = match proxy::shape(&route, resp, sent_at.elapsed(), None) {
+            Ok(shaped) => shaped,
+            Err(f) => return self.fail(id, f.reason),
+        };
+        if !shaped.status().is_success() {
+            return self.fail(id, format!("status {}", shaped.status().as_u16()));
+        }
+        let pipeline = match shaped
+            .plan
+            .map(|p| p.pipeline(route.chain.as_ref()))
+            .transpose()
+        {
+            Ok(p) => p,
+            Err(e) => return self.fail(id, format!("stages: {e}")),
+        };
+        let decoding = shaped.plan.is_some_and(|p| p.decode.is_some());
+        self.nodes[id].source = Some(Source::Reading(Reader {
+            body: shaped.body.into_handle(),
+            pipeline,
+            tokenizer: shaped.compose.is_some().then(Tokenizer::new),
+            declared: shaped.declared_length,
+            received: 0,
+            chunk: if decoding { DECODE_CHUNK } else { CHUNK },
+            between: route.between_bytes_timeout,
+            last_read: Instant::now(),
+        }));
+        Ok(())
+    }
+
+    /// Reads what a body has.
+    fn read(&mut self, id: NodeId, mut reader: Reader) -> Result<(), String> {
+        let mut buf = BytesMut::new();
+        let n = match read_into(&reader.body, &mut buf, reader.chunk) {
+            Ok(n) => n,
+            Err(e) => return self.fail(id, e),
+        };
+        reader.last_read = Instant::now();
+        let mut made: Sink = Vec::new();
+        if n == 0 {
+            if reader.declared.is_some_and(|d| reader.received < d) {
+                return self.fail(id, "body broke off before its Content-Length".into());
+            }
+            if let Some(p) = &mut reader.pipeline {
+                if let Err(e) = p.finish(&mut made) {
+                    return self.fail(id, e.to_string());
+                }
+            }
+            self.made(id, &mut reader, made)?;
+            let mut events = Vec::new();
+            if let Some(t) = &mut reader.tokenizer {
+                t.finish(&mut events);
+            }
+            self.events(id, events)?;
+            self.tree.complete(id);
+            if let Some(f) = &self.nodes[id].fragment {
+                let took = f.sent_at.elapsed();
+                self.log.slowest_ms = self.log.slowest_ms.max(millis(took));
+                self.timings.push((f.include.src.clone(), took));
+            }
+            return Ok(());
+        }
+        reader.received += n as u64;
+        if reader.declared.is_some_and(|d| reader.received > d) {
+            return self.fail(id, "body ran past its Content-Length".into());
+        }
+        let chunk = buf.freeze();
+        match &mut reader.pipeline {
+            Some(p) => {
+                if let Err(e) = p.push(chunk, &mut made).and_then(|()| p.flush(&mut made)) {
+                    return self.fail(id, e.to_string());
+                }
+            }
+            None => made.push(chunk),
+        }
+        self.made(id, &mut reader, made)?;
+        // A node failed by what it read (an attempt dropped it) reads no more.
+        if !self.tree.is_empty_node(id) {
+            self.nodes[id].source = Some(Source::Reading(reader));
+        }
+        Ok(())
+    }
+
+    /// Bytes a node's pipeline made: text, or a template's events.
+    fn made(&mut self, id: NodeId, reader: &mut Reader, made: Sink) -> Result<(), String> {
+        match &mut reader.tokenizer {
+            Some(tokenizer) => {
+                let mut events = Vec::new();
+                for bytes in made {
+                    tokenizer.push(&bytes, &mut events);
+                }
+                self.events(id, events)
+            }
+            None => {
+                for bytes in made {
+                    self.tree.text(id, bytes);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// What a template said.
+    fn events(&mut self, id: NodeId, events: Vec<Event>) -> Result<(), String> {
+        for event in events {
+            match event {
+                Event::Text(bytes) => self.tree.text(id, bytes),
+                Event::Include(include) if self.tree.in_except(id) => self.tree.defer(id, include),
+                Event::Include(include) => {
+                    let child = self.tree.include(id);
+                    self.nodes.push(NodeState::default());
+                    let depth = self.depth(id) + 1;
+                    self.dispatch(child, include, depth)?;
+                }
+                Event::TryStart => self.tree.try_start(id),
+                Event::AttemptStart => self.tree.part(id, false),
+                Event::ExceptStart => self.tree.part(id, true),
+                Event::TryEnd => self.tree.try_end(id),
+                Event::AttemptEnd | Event::ExceptEnd => {}
+                Event::Unsupported(name) => log::debug!("esi:{name} is not supported: removed"),
+                Event::Invalid(why) => log::warn!("{why}: removed"),
+            }
+        }
+        Ok(())
+    }
+
+    fn depth(&self, id: NodeId) -> u32 {
+        self.nodes[id].fragment.as_ref().map_or(0, |f| f.depth)
+    }
+
+    /// A deferred include is requested at the depth of the node whose except holds it; the
+    /// tree does not keep that, so it is the page's (depth 1): deferred includes are rare and
+    /// their own includes are bounded all the same.
+    fn depth_of_parent_for(&self, _node: NodeId) -> u32 {
+        1
+    }
+
+    /// Requests the fragment of `include` for node `id`.
+    fn dispatch(&mut self, id: NodeId, include: Include, depth: u32) -> Result<(), String> {
+        self.log.count += 1;
+        let now = Instant::now();
+        self.nodes[id].fragment = Some(Fragment {
+            include: include.clone(),
+            depth,
+            route: None,
+            sent_at: now,
+            deadline: now + self.settings.fragment_timeout,
+            tried_alt: false,
+        });
+        self.send(id, &include.src, depth)
+    }
+
+    /// Sends the request for `src` for node `id`; a refusal fails the node.
+    fn send(&mut self, id: NodeId, src: &str, depth: u32) -> Result<(), String> {
+        if depth > self.settings.max_depth {
+            return self.fail(
+                id,
+                format!("nested past esi_max_depth ({})", self.settings.max_depth),
+            );
+        }
+        if self.requests >= self.settings.max_requests {
+            return self.fail(
+                id,
+                format!(
+                    "past esi_max_fragments ({} requests)",
+                    self.settings.max_requests
+                ),
+            );
+        }
+        let url = match self.client.resolve(src, self.resolver) {
+            Ok(url) => url,
+            Err(why) => return self.fail(id, why),
+        };
+        let route = match self.route_for(&url) {
+            Ok(route) => route,
+            Err(why) => return self.fail(id, why),
+        };
+        self.requests += 1;
+        let req = self.client.request(&url);
+        let bereq = proxy::backend_request(&route, req, Some(FRAGMENT_CODINGS));
+        let (handle, body) = bereq.into_handles();
+        let body = body.unwrap_or_else(BodyHandle::new);
+        let pending = match handle.send_async(body, &route.backend) {
+            Ok(pending) => pending,
+            Err(cause) => {
+                return self.fail(id, format!("backend '{}' failed: {cause}", route.backend))
+            }
+        };
+        if let Some(f) = &mut self.nodes[id].fragment {
+            f.route = Some(route);
+            f.sent_at = Instant::now();
+        }
+        self.nodes[id].source = Some(Source::Waiting(pending));
+        Ok(())
+    }
+
+    fn route_for(&mut self, url: &Url) -> Result<Rc<Route>, String> {
+        let host = url.host_str().map(routing::normalize_host);
+        let route = self.resolver.route(host, url.path())?;
+        if !route.raw_paths {
+            if let Some(why) = routing::ambiguous_path(url.path()) {
+                return Err(format!("{}: {why}", url.path()));
+            }
+        }
+        Ok(route)
+    }
+
+    /// A fragment failed: its alt, then onerror, then its attempt; else the page.
+    fn fail(&mut self, id: NodeId, reason: String) -> Result<(), String> {
+        self.nodes[id].source = None;
+        let Some(fragment) = self.nodes[id].fragment.as_mut() else {
+            return Err(format!("template: {reason}"));
+        };
+        log::warn!("esi fragment {}: {reason}", fragment.include.src);
+        if self.tree.started(id) {
+            return Err(format!(
+                "fragment {} broke off after its first bytes went out: {reason}",
+                fragment.include.src
+            ));
+        }
+        if let (Some(alt), false) = (fragment.include.alt.clone(), fragment.tried_alt) {
+            fragment.tried_alt = true;
+            self.log.count += 1;
+            self.tree.reset(id);
+            let depth = fragment.depth;
+            return self.send(id, &alt, depth);
+        }
+        self.log.failed += 1;
+        let continues = fragment.include.continue_on_error;
+        let src = fragment.include.src.clone();
+        if continues {
+            self.tree.fail(id, false);
+            return Ok(());
+        }
+        if self.tree.attempt_of(id).is_some() {
+            self.tree.fail(id, true);
+            return Ok(());
+        }
+        Err(format!("fragment {src} failed: {reason}"))
+    }
+
+    /// The nearest deadline of a fragment still to come, or of a quiet body.
+    fn next_deadline(&self) -> Option<Instant> {
+        self.nodes
+            .iter()
+            .filter(|n| n.source.is_some())
+            .flat_map(|n| {
+                let fragment = n.fragment.as_ref().map(|f| f.deadline);
+                let quiet = match &n.source {
+                    Some(Source::Reading(r)) => r.between.map(|b| r.last_read + b),
+                    _ => None,
+                };
+                fragment.into_iter().chain(quiet)
+            })
+            .min()
+    }
+
+    /// Fails what passed its deadline.
+    fn expire(&mut self) -> Result<(), String> {
+        let now = Instant::now();
+        for id in 0..self.nodes.len() {
+            let n = &self.nodes[id];
+            if n.source.is_none() {
+                continue;
+            }
+            let late = n.fragment.as_ref().is_some_and(|f| now >= f.deadline);
+            let quiet = match &n.source {
+                Some(Source::Reading(r)) => r.between.is_some_and(|b| now >= r.last_read + b),
+                _ => false,
+            };
+            if late {
+                self.fail(id, "past esi_fragment_timeout_ms".into())?;
+            } else if quiet {
+                self.fail(
+                    id,
+                    "the backend went quiet past between_bytes_timeout_ms".into(),
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+enum Ready {
+    Client,
+    Node(NodeId),
+    Fill(usize),
+}
+
+/// A Server-Timing `desc` value's quoted-string content.
+fn quoted(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control())
+        .flat_map(|c| match c {
+            '"' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect()
+}

@@ -691,6 +691,7 @@ impl Exchange<'_, '_, '_> {
                 self.route,
                 composing,
                 Some(filling),
+                &self.key,
             );
         }
         let answered = self.respond(found, &object.stored, answer, record, clock);
@@ -728,7 +729,7 @@ impl Exchange<'_, '_, '_> {
     ) -> Result<(), Failure> {
         let composing = self.composing.as_deref_mut();
         respond(
-            found, stored, &self.ask, answer, record, clock, self.route, composing,
+            found, stored, &self.ask, answer, record, clock, self.route, composing, &self.key,
         )
     }
 

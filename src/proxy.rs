@@ -282,10 +282,12 @@ pub fn send(
             resp,
             body,
             plan,
+            declared_length,
             output,
             record,
             clock,
             None,
+            Vec::new(),
         );
         return Ok(());
     }

@@ -21,6 +21,11 @@ impl Clock {
     pub fn elapsed(&self) -> Duration {
         self.start.elapsed()
     }
+
+    /// When the request reached the app.
+    pub fn started(&self) -> Instant {
+        self.start
+    }
 }
 
 pub fn millis(d: Duration) -> f64 {

@@ -21,8 +21,8 @@ pub struct EsiSettings {
     /// Bytes of fragments that finished early (and of template read ahead) held in memory
     /// in all before their reads pause (`esi_buffer_bytes`).
     pub buffer_bytes: u64,
-    /// How long a fragment may take, from its request to its last byte
-    /// (`esi_fragment_timeout_ms`).
+    /// How long a fragment may take, from its request to its last byte, less any time the
+    /// page held its reads to stay within `esi_buffer_bytes` (`esi_fragment_timeout_ms`).
     pub fragment_timeout: Duration,
 }
 

@@ -54,9 +54,12 @@ enum Kind {
     /// Chain, through that cache: the origin's own validators revalidate a transformed
     /// object whose ETag the clients see weakened.
     CachedChainRevalidate,
+    /// Composing every HTML response (`esi = on`) and compressing the page: a page without
+    /// includes is its template's text, so every invariant holds of it as of a passthrough.
+    Compose,
 }
 
-const KINDS: [Kind; 10] = [
+const KINDS: [Kind; 11] = [
     Kind::Pass,
     Kind::Pump,
     Kind::Replace,
@@ -67,6 +70,7 @@ const KINDS: [Kind; 10] = [
     Kind::CachedChain,
     Kind::CachedRevalidate,
     Kind::CachedChainRevalidate,
+    Kind::Compose,
 ];
 
 const REPLACE_JSON: &str = r#"{"rules": [["origin.example", "edge.example"]]}"#;
@@ -86,6 +90,7 @@ impl Kind {
             Kind::CachedChain => "cached-chain",
             Kind::CachedRevalidate => "cached-revalidate",
             Kind::CachedChainRevalidate => "cached-chain-revalidate",
+            Kind::Compose => "compose",
         }
     }
 
@@ -109,6 +114,7 @@ impl Kind {
                 chain
             }
             Kind::CachedRevalidate => vec![("cache_ttl", "0")],
+            Kind::Compose => vec![("esi", "on"), ("compress", "br,gzip")],
             Kind::CachedChainRevalidate => {
                 let mut chain = Kind::Chain.settings();
                 chain.push(("cache_ttl", "0"));

@@ -249,6 +249,56 @@ async fn alt_onerror_and_try() {
     assert_eq!(origin.count("/other"), 1);
 }
 
+/// A cached template's includes are requested before its text is read, but a failure
+/// still follows the tag's own attributes, read only later: here a hung fragment passes
+/// its deadline while the template waits (past its buffer) on a chain of slow fragments,
+/// before its `onerror="continue"` is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_template_fails_as_its_tags_say() {
+    let (s, origin) = stack(&[
+        ("route.se.cache_ttl", Some("60")),
+        ("route.se.esi_buffer_bytes", Some("1024")),
+        ("route.se.esi_fragment_timeout_ms", Some("1000")),
+    ]);
+    let uncached = |body: &str, esi: bool| {
+        let mut headers = vec![("content-type", "text/html"), ("cache-control", "no-store")];
+        if esi {
+            headers.push(("surrogate-control", "content=\"ESI/1.0\""));
+        }
+        Script::ok(&headers, body.as_bytes()).delayed(Duration::from_millis(700))
+    };
+    origin.script("/outer", uncached("[1<esi:include src=\"inner\"/>]", true));
+    origin.script("/inner", uncached("[2]", false));
+    origin.script(
+        "/broken",
+        Script::status(500, &[("content-type", "text/html")], b"no")
+            .delayed(Duration::from_secs(5)),
+    );
+    let filler = ".".repeat(8192);
+    origin.script(
+        "/page",
+        template(&format!(
+            "a<esi:include src=\"outer\"/>{filler}<esi:include src=\"broken\" onerror=\"continue\"/>b"
+        )),
+    );
+    for round in ["MISS", "HIT", "HIT"] {
+        let page = get(&s, "/se/page", &[]).await;
+        if page.body_error.is_some() {
+            for l in s.edge.lines().iter().filter(|l| l.contains("::")) {
+                eprintln!("{l}");
+            }
+        }
+        assert!(page.body_error.is_none(), "{round}: {:?}", page.body_error);
+        assert_eq!(page.header("x-cache"), Some(round));
+        assert_eq!(page.text(), format!("a[1[2]]{filler}b"), "{round}");
+        if round == "HIT" {
+            let timing = page.header_list("server-timing");
+            assert!(timing.contains("first request sent"), "{timing}");
+        }
+        assert!(s.edge.wait_until_idle(LOG_WAIT));
+    }
+}
+
 /// A fragment whose own route composes is composed too, down to `esi_max_depth`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nested_includes_and_their_limit() {
@@ -377,4 +427,124 @@ async fn only_the_origins_template_is_composed() {
         "not a template: not composed"
     );
     assert_eq!(origin.count("/x"), 0);
+}
+
+/// Viceroy differs from Fastly here, pinned so a change shows: Viceroy 0.22 loses a body's
+/// error when a select waits on it (its `await_ready` drops an `Err` chunk), so a fragment
+/// served chunked and cut short, read while the page waits on other things too, seems to end
+/// cleanly and the page completes with what came of it. A fragment whose length was declared
+/// is still caught (it ran short), and a template read alone is read without a select. On
+/// Fastly the page is abandoned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viceroy_loses_a_selected_bodys_error() {
+    let bad = firstbyte_harness::peers::Misbehaving::start().expect("misbehaving origin");
+    let origin = Scripted::start().expect("scripted origin");
+    let overrides: Vec<(&str, Option<&str>)> = vec![
+        ("routes", Some("origin,se,mb")),
+        ("route.se.prefix", Some("/se/")),
+        ("route.se.backend", Some("scripted")),
+        ("route.se.strip_prefix", Some("true")),
+        ("route.se.esi", Some("surrogate")),
+        ("route.mb.prefix", Some("/mb/")),
+        ("route.mb.backend", Some("misbehaving")),
+        ("route.mb.strip_prefix", Some("true")),
+    ];
+    let s = LocalStack::start_with_backends(
+        &[("scripted", origin.addr), ("misbehaving", bad.addr)],
+        &overrides,
+    )
+    .expect("stack");
+    origin.script(
+        "/chunked",
+        template("[<esi:include src=\"/mb/cut/chunked?type=text/html\"/>]"),
+    );
+    origin.script(
+        "/declared",
+        template("[<esi:include src=\"/mb/cut/length?type=text/html\"/>]"),
+    );
+    let chunked = get(&s, "/se/chunked", &[]).await;
+    assert!(
+        chunked.body_error.is_none(),
+        "Viceroy reported the cut: the select bug is fixed, and this page is now abandoned"
+    );
+    assert_eq!(
+        chunked.body.len(),
+        2 + 4000,
+        "the 4000 bytes sent before the cut"
+    );
+    let declared = get(&s, "/se/declared", &[]).await;
+    assert!(
+        declared.body_error.is_some(),
+        "a declared length that runs short is caught"
+    );
+}
+
+/// Viceroy differs from Fastly here, pinned: it lets one execution make more than Fastly's
+/// 32 backend requests. `esi_max_fragments` (default 32, the template included) keeps a page
+/// within Fastly's limit; set above it, a page of 40 fragments composes on Viceroy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viceroy_allows_more_than_32_backend_requests() {
+    let (s, origin) = stack(&[("route.se.esi_max_fragments", Some("64"))]);
+    origin.script("/f", html("f"));
+    let includes: String = (0..40)
+        .map(|i| format!("<esi:include src=\"f?{i}\"/>"))
+        .collect();
+    origin.script("/many", template(&includes));
+    let page = get(&s, "/se/many", &[]).await;
+    assert!(page.body_error.is_none());
+    assert_eq!(page.text(), "f".repeat(40));
+    let (s, origin) = stack(&[]);
+    origin.script("/f", html("f"));
+    origin.script(
+        "/many",
+        template(&includes.replace("/>", " onerror=\"continue\"/>")),
+    );
+    let page = get(&s, "/se/many", &[]).await;
+    assert_eq!(
+        page.text(),
+        "f".repeat(31),
+        "the default: 32 requests with the template"
+    );
+}
+
+/// A composing route with an edge cache stores the template (with the list of its includes
+/// beside it) and composes every hit: on a hit, every include is requested before the first
+/// byte of the template is read, as the page's `Server-Timing` says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_template_sends_its_includes_before_it_is_read() {
+    let (s, _) = stack(&[("route.page.cache_ttl", Some("60"))]);
+    let query = "includes=4&bytes=8000&fragment_bytes=1000&delay_ms=100&tag=cached-template";
+    let path = format!("/page/esi/template?{query}");
+    let expected = composed_page(&spec(query));
+    // Objects are keyed by the class of codings the client reads, so every request here
+    // reads gzip.
+    let miss = get(&s, &path, &[("accept-encoding", "gzip")]).await;
+    assert_eq!(miss.header("x-cache"), Some("MISS"));
+    assert_eq!(gunzip(&miss.body).expect("gzip"), expected);
+    s.edge
+        .access_records("/page/esi/template", 1, LOG_WAIT)
+        .expect("the miss's record");
+    assert!(s.edge.wait_until_idle(LOG_WAIT));
+    for round in 0..2 {
+        let hit = get(&s, &path, &[("accept-encoding", "gzip")]).await;
+        assert_eq!(hit.header("x-cache"), Some("HIT"), "round {round}");
+        assert_eq!(gunzip(&hit.body).expect("gzip"), expected, "round {round}");
+        let timing = hit.header_list("server-timing");
+        let first = timing
+            .split(',')
+            .find(|m| m.contains("first request sent"))
+            .and_then(|m| m.split("dur=").nth(1))
+            .and_then(|d| d.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no first-request timing: {timing}"));
+        assert!(
+            first < 50.0,
+            "the first fragment request left {first} ms in"
+        );
+    }
+    let records = s
+        .edge
+        .access_records("/page/esi/template", 3, LOG_WAIT)
+        .expect("records");
+    assert_eq!(records[2]["cache"], "hit");
+    assert_eq!(records[2]["fragments"]["count"], 4);
 }

@@ -15,11 +15,13 @@ use super::range::{self, Ask as RangeAsk};
 use super::stored::Stored;
 use super::CacheStatus;
 use crate::access_log::{AccessRecord, BodyPath};
+use crate::cache::write;
 use crate::cache::Filling;
 use crate::esi;
 use crate::failure::Failure;
 use crate::proxy::Composing;
 use crate::timing::{server_timing, Clock};
+use bytes::Bytes;
 use firstbyte_config::Route;
 
 /// Fields a 304 carries from the stored head (RFC 9110 §15.4.5); representation metadata
@@ -54,9 +56,10 @@ pub fn respond(
     clock: &Clock,
     route: &Route,
     composing: Option<&mut Composing>,
+    key: &Bytes,
 ) -> Result<(), Failure> {
     respond_filling(
-        found, stored, ask, answer, record, clock, route, composing, None,
+        found, stored, ask, answer, record, clock, route, composing, None, key,
     )
 }
 
@@ -73,10 +76,11 @@ pub fn respond_filling(
     route: &Route,
     composing: Option<&mut Composing>,
     filling: Option<Filling>,
+    key: &Bytes,
 ) -> Result<(), Failure> {
     if let (true, Some(composing)) = (stored.template, composing) {
         return compose(
-            found, stored, ask, answer, record, clock, route, composing, filling,
+            found, stored, ask, answer, record, clock, route, composing, filling, key,
         );
     }
     let length = found.known_length().or(stored.length);
@@ -183,6 +187,7 @@ fn compose(
     route: &Route,
     composing: &mut Composing,
     filling: Option<Filling>,
+    key: &Bytes,
 ) -> Result<(), Failure> {
     let output = esi::output_coding(route.chain.as_ref(), ask.accept_encoding.as_deref());
     let mut resp = from_stored(stored, stored.status);
@@ -205,18 +210,30 @@ fn compose(
         return Ok(());
     }
     let body = stream(found, None, None)?;
-    esi::compose(
+    // A hit of a template whose includes a page made of it before listed: each is requested
+    // before the template is read.
+    let ahead = match &filling {
+        Some(_) => Vec::new(),
+        None => write::includes(key),
+    };
+    let had_list = !ahead.is_empty();
+    let composed = esi::compose(
         &composing.client,
         composing.resolver,
         route,
         resp,
         body,
         None,
+        found.known_length().or(stored.length),
         output,
         record,
         clock,
         filling,
+        ahead,
     );
+    if composed.stored || (composed.complete && !had_list && !composed.includes.is_empty()) {
+        write::list_includes(key, &composed.includes, found.max_age(), &stored.object_key);
+    }
     Ok(())
 }
 

@@ -241,6 +241,42 @@ pub fn restore(key: &Bytes, found: &Found, object: &Object, fill: &FillRequest) 
     }
 }
 
+/// The key of the object that lists a template's includes beside it.
+fn includes_key(key: &Bytes) -> Bytes {
+    let mut k = key.to_vec();
+    k.extend_from_slice(b"\nincludes");
+    Bytes::from(k)
+}
+
+/// The includes a page made of the template at `key` found, in order, when one was listed:
+/// a hint, so a mismatch costs only requests.
+pub fn includes(key: &Bytes) -> Vec<String> {
+    match core::lookup(includes_key(key)).execute() {
+        Ok(Some(found)) => String::from_utf8_lossy(&found.user_metadata())
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Lists a template's includes beside it (the core cache fixes an object's metadata when its
+/// insertion starts, before the template's text, and so its includes, are known), for as
+/// long as the template is fresh, and purged with it.
+pub fn list_includes(key: &Bytes, includes: &[String], lifetime: Duration, object_key: &str) {
+    let metadata = Bytes::from(includes.join("\n"));
+    let inserted = core::insert(includes_key(key), lifetime)
+        .surrogate_keys([object_key])
+        .user_metadata(metadata)
+        .execute();
+    match inserted.map(StreamingBody::finish) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => log::warn!("finishing an include list failed: {e}"),
+        Err(e) => log::warn!("listing a template's includes failed: {e}"),
+    }
+}
+
 /// Leaves a marker where the obligation was (see [`Marker`]).
 pub fn mark(tx: Transaction, marker: Marker) {
     let builder = tx

@@ -93,6 +93,12 @@ struct Reader {
 struct NodeState {
     source: Option<Source>,
     fragment: Option<Fragment>,
+    /// Since when the page has not let this node read (its bytes wait on others' within
+    /// the memory bound): time it is not charged, against its deadline or its silence.
+    paused_since: Option<Instant>,
+    /// Why a fragment requested ahead of its tag failed before the tag, whose `alt`,
+    /// `onerror` and `esi:try` decide what that means, was read.
+    failed_ahead: Option<String>,
 }
 
 /// The page being composed.
@@ -103,7 +109,8 @@ struct Page<'a, 'r> {
     tree: Tree,
     nodes: Vec<NodeState>,
     requests: u32,
-    out: StreamingBodyHandle,
+    /// The client's body, once the head is out.
+    out: Option<StreamingBodyHandle>,
     encoder: Option<Pipeline>,
     pending: std::collections::VecDeque<Bytes>,
     pending_bytes: usize,
@@ -113,6 +120,12 @@ struct Page<'a, 'r> {
     fills: Vec<Filling>,
     /// How the ones done ended.
     filled: Vec<Result<u64, WriteFailure>>,
+    /// Includes of the template requested ahead of its text, in order, waiting for their tags.
+    ahead: std::collections::VecDeque<(String, NodeId)>,
+    /// The template's own includes as its text gives them.
+    includes: Vec<String>,
+    /// When the first fragment request left.
+    first_sent: Option<Instant>,
 }
 
 /// Composes the page whose template is `body`, the head `resp` (already the composed page's)
@@ -125,19 +138,21 @@ pub fn compose(
     resp: Response,
     body: Body,
     plan: Option<Plan>,
+    declared: Option<u64>,
     output: Encoding,
     record: &mut AccessRecord,
     clock: &Clock,
     filling: Option<Filling>,
-) {
+    ahead: Vec<String>,
+) -> Composed {
     let Some(settings) = &route.esi else {
-        return;
+        return Composed::default();
     };
     let template = match plan.map(|p| p.pipeline(route.chain.as_ref())).transpose() {
         Ok(template) => template,
         Err(e) => {
             record.aborted(format!("template stages: {e}"));
-            return;
+            return Composed::default();
         }
     };
     let encoder = match output {
@@ -146,7 +161,7 @@ pub fn compose(
             Ok(e) => Some(Pipeline::new(vec![Box::new(e)])),
             Err(e) => {
                 record.aborted(format!("page encoder: {e}"));
-                return;
+                return Composed::default();
             }
         },
     };
@@ -155,10 +170,6 @@ pub fn compose(
     names.push("esi");
     names.extend(encoder.as_ref().map(Pipeline::names).unwrap_or_default());
     record.transforms = Some(names.join(">"));
-    let (resp_handle, head_body) = resp.into_handles();
-    let out = resp_handle.stream_to_client(head_body);
-    record.headers_sent(200, clock);
-    record.body = BodyPath::Pump;
     let mut page = Page {
         client,
         resolver,
@@ -169,16 +180,18 @@ pub fn compose(
                 body: body.into_handle(),
                 pipeline: template,
                 tokenizer: Some(Tokenizer::new()),
-                declared: None,
+                declared,
                 received: 0,
                 chunk: if decoding { DECODE_CHUNK } else { CHUNK },
                 between: route.between_bytes_timeout,
                 last_read: Instant::now(),
             })),
             fragment: None,
+            paused_since: None,
+            failed_ahead: None,
         }],
         requests: 1,
-        out,
+        out: None,
         encoder,
         pending: Default::default(),
         pending_bytes: 0,
@@ -186,7 +199,38 @@ pub fn compose(
         timings: Vec::new(),
         fills: filling.into_iter().collect(),
         filled: Vec::new(),
+        ahead: Default::default(),
+        includes: Vec::new(),
+        first_sent: None,
     };
+    // A template whose includes are known ahead (a cached one's): each is requested before
+    // the first byte of it is read, and before the head goes out.
+    for src in ahead {
+        let node = page.tree.detached();
+        page.nodes.push(NodeState::default());
+        let include = Include {
+            src: src.clone(),
+            alt: None,
+            continue_on_error: false,
+        };
+        if page.dispatch(node, include, 1).is_ok() {
+            page.ahead.push_back((src, node));
+        }
+    }
+    let mut resp = resp;
+    if let Some(sent) = page.first_sent {
+        resp.append_header(
+            "server-timing",
+            format!(
+                "fragment;desc=\"first request sent\";dur={}",
+                millis(sent.saturating_duration_since(clock.started()))
+            ),
+        );
+    }
+    let (resp_handle, head_body) = resp.into_handles();
+    page.out = Some(resp_handle.stream_to_client(head_body));
+    record.headers_sent(200, clock);
+    record.body = BodyPath::Pump;
     let result = page.run();
     let Page {
         out,
@@ -194,9 +238,14 @@ pub fn compose(
         timings,
         fills,
         mut filled,
+        includes,
         ..
     } = page;
+    let Some(out) = out else {
+        return Composed::default();
+    };
     record.fragments = Some(log);
+    let complete_page = result.is_ok();
     // The objects being written go on at the origin's pace once the page is out, or gone.
     let finish_fills = |fills: Vec<Filling>, filled: &mut Vec<Result<u64, WriteFailure>>| {
         for fill in fills {
@@ -231,9 +280,26 @@ pub fn compose(
         }
     }
     finish_fills(fills, &mut filled);
+    let stored = !filled.is_empty() && filled.iter().all(Result::is_ok);
     for result in filled {
         let _ = crate::cache::written(result, record);
     }
+    Composed {
+        includes,
+        stored,
+        complete: complete_page,
+    }
+}
+
+/// What a composed page leaves to the cache.
+#[derive(Debug, Default)]
+pub struct Composed {
+    /// The template's own includes (outside except blocks), in order, as written.
+    pub includes: Vec<String>,
+    /// The template's object this page's request wrote is complete.
+    pub stored: bool,
+    /// The page went out whole.
+    pub complete: bool,
 }
 
 impl Page<'_, '_> {
@@ -249,10 +315,10 @@ impl Page<'_, '_> {
                         .finish(&mut tail)
                         .map_err(|e| format!("page encoder: {e}"))?;
                 }
+                let out = self.out.as_mut().ok_or("the head never went out")?;
                 for bytes in self.pending.drain(..).chain(tail) {
                     sent += bytes.len() as u64;
-                    self.out
-                        .write_all(&bytes)
+                    out.write_all(&bytes)
                         .map_err(|e| format!("client write failed: {e}"))?;
                 }
                 return Ok(sent);
@@ -260,9 +326,9 @@ impl Page<'_, '_> {
             // Everything that may be waited on now, with what each is.
             let mut handles: Vec<u32> = Vec::new();
             let mut what: Vec<Ready> = Vec::new();
-            if !self.pending.is_empty() {
+            if let (false, Some(out)) = (self.pending.is_empty(), &self.out) {
                 // SAFETY: the number is used for this one select only.
-                handles.push(unsafe { self.out.as_u32() });
+                handles.push(unsafe { out.as_u32() });
                 what.push(Ready::Client);
             }
             for (i, fill) in self.fills.iter().enumerate() {
@@ -271,6 +337,7 @@ impl Page<'_, '_> {
                 what.push(Ready::Fill(i));
             }
             let readers = self.readers();
+            self.pause_all_but(&readers);
             for id in readers {
                 match &self.nodes[id].source {
                     Some(Source::Waiting(pending)) => handles.push(pending.as_u32()),
@@ -282,6 +349,13 @@ impl Page<'_, '_> {
             }
             let now = Instant::now();
             let deadline = self.next_deadline();
+            if let ([_], [Ready::Node(id)], None) = (&handles[..], &what[..], deadline) {
+                // One body and nothing else to wait for: a plain read, which waits itself.
+                // Viceroy loses a body's error when a select waits on it, and the body then
+                // seems to end cleanly; a read keeps it.
+                self.step(*id)?;
+                continue;
+            }
             if handles.is_empty() {
                 match deadline {
                     Some(at) => std::thread::sleep(at.saturating_duration_since(now)),
@@ -360,16 +434,17 @@ impl Page<'_, '_> {
     /// The nodes that may read now: all, within the memory bound; past it only the one the
     /// next byte to send waits on (and the fragments of an attempt it waits on).
     fn readers(&mut self) -> Vec<NodeId> {
+        // A response head costs no body memory: every fragment's is taken when it comes, so
+        // a fragment's wait for its origin is never one the page imposed.
+        let waiting = (0..self.nodes.len())
+            .filter(|&i| matches!(self.nodes[i].source, Some(Source::Waiting(_))));
         if self.pending_bytes > OUTPUT_BOUND {
-            return Vec::new();
+            return waiting.collect();
         }
-        let with_source = |nodes: &Vec<NodeState>| -> Vec<NodeId> {
-            (0..nodes.len())
-                .filter(|&i| nodes[i].source.is_some())
-                .collect()
-        };
         if self.tree.buffered <= self.settings.buffer_bytes {
-            return with_source(&self.nodes);
+            return (0..self.nodes.len())
+                .filter(|&i| self.nodes[i].source.is_some())
+                .collect();
         }
         // Only the node the next byte waits on: its ancestors' text after it is read-ahead.
         let path = self.tree.waiting_path();
@@ -385,10 +460,9 @@ impl Page<'_, '_> {
             }
             frontier.extend(attempt);
         }
+        frontier.retain(|&i| matches!(self.nodes[i].source, Some(Source::Reading(_))));
+        frontier.extend(waiting);
         frontier
-            .into_iter()
-            .filter(|&i| self.nodes[i].source.is_some())
-            .collect()
     }
 
     /// Writes one queued chunk (the client is ready for it).
@@ -411,6 +485,8 @@ impl Page<'_, '_> {
         }
         self.pending_bytes -= bytes.len();
         self.out
+            .as_mut()
+            .ok_or("the head never went out")?
             .write_all(&bytes)
             .map_err(|e| format!("client write failed: {e}"))?;
         Ok(bytes.len() as u64)
@@ -550,6 +626,19 @@ impl Page<'_, '_> {
                 Event::Text(bytes) => self.tree.text(id, bytes),
                 Event::Include(include) if self.tree.in_except(id) => self.tree.defer(id, include),
                 Event::Include(include) => {
+                    if id == 0 {
+                        self.includes.push(include.src.clone());
+                        if self
+                            .ahead
+                            .front()
+                            .is_some_and(|(src, _)| *src == include.src)
+                        {
+                            if let Some((_, node)) = self.ahead.pop_front() {
+                                self.place_ahead(id, node, include)?;
+                                continue;
+                            }
+                        }
+                    }
                     let child = self.tree.include(id);
                     self.nodes.push(NodeState::default());
                     let depth = self.depth(id) + 1;
@@ -629,9 +718,11 @@ impl Page<'_, '_> {
                 return self.fail(id, format!("backend '{}' failed: {cause}", route.backend))
             }
         };
+        let sent_at = Instant::now();
+        self.first_sent.get_or_insert(sent_at);
         if let Some(f) = &mut self.nodes[id].fragment {
             f.route = Some(route);
-            f.sent_at = Instant::now();
+            f.sent_at = sent_at;
         }
         self.nodes[id].source = Some(Source::Waiting(pending));
         Ok(())
@@ -648,9 +739,31 @@ impl Page<'_, '_> {
         Ok(route)
     }
 
+    /// Places a fragment requested ahead where its tag is, under the tag's own attributes,
+    /// and lets them decide a failure it met before.
+    fn place_ahead(
+        &mut self,
+        parent: NodeId,
+        node: NodeId,
+        include: Include,
+    ) -> Result<(), String> {
+        self.tree.place(parent, node);
+        if let Some(fragment) = &mut self.nodes[node].fragment {
+            fragment.include = include;
+        }
+        match self.nodes[node].failed_ahead.take() {
+            Some(reason) => self.fail(node, reason),
+            None => Ok(()),
+        }
+    }
+
     /// A fragment failed: its alt, then onerror, then its attempt; else the page.
     fn fail(&mut self, id: NodeId, reason: String) -> Result<(), String> {
         self.nodes[id].source = None;
+        if self.ahead.iter().any(|(_, node)| *node == id) {
+            self.nodes[id].failed_ahead = Some(reason);
+            return Ok(());
+        }
         let Some(fragment) = self.nodes[id].fragment.as_mut() else {
             return Err(format!("template: {reason}"));
         };
@@ -682,11 +795,33 @@ impl Page<'_, '_> {
         Err(format!("fragment {src} failed: {reason}"))
     }
 
-    /// The nearest deadline of a fragment still to come, or of a quiet body.
+    /// Pauses the clocks of the nodes the page does not let read now and restarts those of
+    /// `readers`, moving their deadlines on by the time they were held.
+    fn pause_all_but(&mut self, readers: &[NodeId]) {
+        let now = Instant::now();
+        for (id, node) in self.nodes.iter_mut().enumerate() {
+            if node.source.is_none() {
+                node.paused_since = None;
+            } else if !readers.contains(&id) {
+                node.paused_since.get_or_insert(now);
+            } else if let Some(since) = node.paused_since.take() {
+                let held = now.saturating_duration_since(since);
+                if let Some(f) = &mut node.fragment {
+                    f.deadline += held;
+                }
+                if let Some(Source::Reading(r)) = &mut node.source {
+                    r.last_read += held;
+                }
+            }
+        }
+    }
+
+    /// The nearest deadline of a fragment still to come, or of a quiet body, among the
+    /// nodes reading.
     fn next_deadline(&self) -> Option<Instant> {
         self.nodes
             .iter()
-            .filter(|n| n.source.is_some())
+            .filter(|n| n.source.is_some() && n.paused_since.is_none())
             .flat_map(|n| {
                 let fragment = n.fragment.as_ref().map(|f| f.deadline);
                 let quiet = match &n.source {
@@ -703,7 +838,7 @@ impl Page<'_, '_> {
         let now = Instant::now();
         for id in 0..self.nodes.len() {
             let n = &self.nodes[id];
-            if n.source.is_none() {
+            if n.source.is_none() || n.paused_since.is_some() {
                 continue;
             }
             let late = n.fragment.as_ref().is_some_and(|f| now >= f.deadline);

@@ -90,17 +90,19 @@ impl Tree {
 
     /// A new node for a fragment included by `parent` (placed where `parent` is parsing).
     pub fn include(&mut self, parent: NodeId) -> NodeId {
-        let id = self.nodes.len();
-        let attempt = self.current_attempt(parent);
-        self.nodes.push(Node {
-            attempt,
-            ..Node::default()
-        });
-        if let Some(t) = attempt {
-            self.tries[t].children.push(id);
-        }
-        self.push(parent, Item::Child(id));
+        let id = self.detached();
+        self.place(parent, id);
         id
+    }
+
+    /// Places a detached node (one requested ahead of its tag) where `parent` is parsing.
+    pub fn place(&mut self, parent: NodeId, node: NodeId) {
+        let attempt = self.current_attempt(parent);
+        self.nodes[node].attempt = attempt;
+        if let Some(t) = attempt {
+            self.tries[t].children.push(node);
+        }
+        self.push(parent, Item::Child(node));
     }
 
     /// Text made by `node`.

@@ -9,6 +9,7 @@
 
 pub mod cache;
 pub mod chart;
+pub mod esi;
 pub mod load;
 pub mod measure;
 pub mod nginx;
@@ -62,7 +63,7 @@ pub const REUSE_MS: &str = "250";
 /// firstbyte with its edge cache on two routes ([`cache_store`]).
 pub const CACHE_EDGE: &str = "firstbyte cache";
 
-pub const EDGES: [EdgeSpec; 6] = [
+pub const EDGES: [EdgeSpec; 8] = [
     EdgeSpec {
         name: "reference",
         app: "reference",
@@ -92,6 +93,16 @@ pub const EDGES: [EdgeSpec; 6] = [
         name: CACHE_EDGE,
         app: "firstbyte",
         store: cache_store,
+    },
+    EdgeSpec {
+        name: esi::ESI_EDGE,
+        app: "firstbyte",
+        store: esi::esi_store,
+    },
+    EdgeSpec {
+        name: esi::ESI_PEER,
+        app: "esi-fastly",
+        store: bench_store,
     },
 ];
 

@@ -9,6 +9,7 @@ use std::process::Command;
 use serde::Serialize;
 
 use super::cache::{ColdCell, Hits, HIT_CHAIN};
+use super::esi::Esi;
 use super::load::LoadCell;
 use super::report::{checks_markdown, Check};
 use super::stages::StageRow;
@@ -42,6 +43,8 @@ pub struct Record<'a> {
     pub cache: Option<(usize, &'a Hits, &'a [ColdCell])>,
     /// The cache part's ranges, 304s, revalidations and idle filler.
     pub validation: Option<&'a Validation>,
+    /// The ESI part: composed pages beside their template and the peers, template hits.
+    pub esi: Option<&'a Esi>,
     pub stages: &'a [StageRow],
     pub checks: &'a [Check],
 }
@@ -49,7 +52,7 @@ pub struct Record<'a> {
 /// One figure of the run.
 #[derive(Debug, Serialize)]
 struct Figure {
-    /// `ttfb`, `load`, `cache hit`, `cold miss`, `cache validation` or `stage`.
+    /// `ttfb`, `load`, `cache hit`, `cold miss`, `cache validation`, `esi` or `stage`.
     part: &'static str,
     workload: String,
     mode: String,
@@ -258,6 +261,44 @@ impl Record<'_> {
                     ("slowest_last_byte", real(median(&v.idle.slowest_ms)), "ms"),
                     ("incomplete", count(v.idle.incomplete), "responses"),
                     ("responses", count(v.idle.responses), "responses"),
+                ],
+            );
+        }
+        if let Some(e) = self.esi {
+            for c in &e.cells {
+                let p50 = |v: &[f64]| real(median(v));
+                push(
+                    &mut figures,
+                    ("esi", &c.workload, c.contender.name),
+                    [
+                        ("ttfb_p50", p50(&c.ttfb_ms), "ms"),
+                        ("text_before_slow_fragment_p50", p50(&c.text_ms), "ms"),
+                        ("last_byte_p50", p50(&c.last_ms), "ms"),
+                        (
+                            "wasm_heap",
+                            real(c.heap_mib.iter().copied().reduce(f64::max)),
+                            "MiB",
+                        ),
+                        ("wrong_pages", count(c.wrong), "responses"),
+                        ("samples", count(c.attempts), "requests"),
+                    ],
+                );
+            }
+            push(
+                &mut figures,
+                (
+                    "esi",
+                    &format!("template hit, {}", e.hit_workload),
+                    "firstbyte",
+                ),
+                [
+                    (
+                        "first_fragment_request_p50",
+                        real(median(&e.first_request_ms)),
+                        "ms",
+                    ),
+                    ("not_hits", count(e.hit_wrong), "responses"),
+                    ("samples", count(e.hit_attempts), "requests"),
                 ],
             );
         }
@@ -527,6 +568,7 @@ mod tests {
             load: &load,
             cache: Some((16, &hits, &cold)),
             validation: None,
+            esi: None,
             stages: &stages,
             checks: &checks,
         };

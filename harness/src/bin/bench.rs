@@ -1,10 +1,12 @@
 //! `bench [--smoke] [--scale F] [--sizes B,B,...] [--settle-ms MS] [--load-seconds S]
-//! [--load-rounds N] [--cache-size B] [--cache-rounds N] [--parts ttfb,load,cache] [--record]`
+//! [--load-rounds N] [--cache-size B] [--cache-rounds N] [--parts ttfb,load,cache,esi]
+//! [--record]`
 //!
 //! Starts the dev origin, the Viceroys of `bench::EDGES` (reference, firstbyte, buffered,
-//! firstbyte with instance reuse, firstbyte with 100 routes, firstbyte with its edge cache)
-//! and nginx and Varnish when installed, on free ports; measures every mode on every
-//! workload in one run, then the load workload, then the edge cache's;
+//! firstbyte with instance reuse, firstbyte with 100 routes, firstbyte with its edge cache,
+//! firstbyte composing pages and fastly/esi) and nginx and Varnish when installed, on free
+//! ports; measures every mode on every workload in one run, then the load workload, then
+//! the edge cache's, then pages composed from fragments (`bench::esi`);
 //! writes target/bench/results.md and two SVG charts; with --record also keeps the run in
 //! docs/bench/runs/<date>-<commit>/ (`bench::record`) and puts its claims and charts into
 //! README.md between the bench markers. Needs the release wasm builds (`make bench` does
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser};
 use firstbyte_harness::bench::cache::{self, CacheSettings};
+use firstbyte_harness::bench::esi::{self, EsiSettings};
 use firstbyte_harness::bench::load::LoadSettings;
 use firstbyte_harness::bench::order::{Shuffle, SEED};
 use firstbyte_harness::bench::record::{self, Record};
@@ -23,7 +26,7 @@ use firstbyte_harness::bench::report::{
 };
 use firstbyte_harness::bench::validation;
 use firstbyte_harness::bench::{human_size, priority, stages, Bench, Kind, Settings, Workload};
-use firstbyte_harness::stack::repo_root;
+use firstbyte_harness::stack::{repo_root, wasm};
 
 /// The TTFB, throughput, load and edge-cache benchmark of firstbyte on Viceroy, beside the
 /// bare reference app, a buffered build, nginx and Varnish, in one run. Writes
@@ -57,13 +60,13 @@ struct Args {
     /// Rounds of concurrent cold clients on the edge cache [default: 5, smoke 1].
     #[arg(long, value_name = "N", value_parser = positive_count)]
     cache_rounds: Option<usize>,
-    /// The parts to run: ttfb, load and/or cache.
+    /// The parts to run: ttfb, load, cache and/or esi.
     #[arg(
         long,
         value_name = "PARTS",
         value_delimiter = ',',
         value_parser = part,
-        default_value = "ttfb,load,cache"
+        default_value = "ttfb,load,cache,esi"
     )]
     parts: Vec<String>,
     /// Keep the run in docs/bench/runs/<date>-<commit>/ (tables, figures as JSON, charts,
@@ -102,8 +105,8 @@ fn byte_count(v: &str) -> Result<u64, String> {
 
 fn part(v: &str) -> Result<String, String> {
     match v.trim() {
-        part @ ("ttfb" | "load" | "cache") => Ok(part.to_string()),
-        other => Err(format!("'{other}' is not ttfb, load or cache")),
+        part @ ("ttfb" | "load" | "cache" | "esi") => Ok(part.to_string()),
+        other => Err(format!("'{other}' is not ttfb, load, cache or esi")),
     }
 }
 
@@ -116,6 +119,8 @@ struct Plan {
     load: Option<LoadSettings>,
     /// `None` with `--cache-size 0` or without `cache` in `--parts`.
     cache: Option<CacheSettings>,
+    /// `None` without `esi` in `--parts`.
+    esi: Option<EsiSettings>,
     record: bool,
     smoke: bool,
 }
@@ -200,7 +205,14 @@ impl Args {
             clients: 16,
             pace: Duration::from_millis(if smoke { 20 } else { 100 }),
         });
-        if self.record && !["ttfb", "load", "cache"].iter().all(|p| part(p)) {
+        // Pages of 8 fragments: 20 samples of each server on each workload (the slow one
+        // takes 2 s a page, Varnish's sequential fetches 4 s), 50 template hits.
+        let esi = part("esi").then(|| EsiSettings {
+            samples: if smoke { 2 } else { scaled(20) },
+            hits: if smoke { 3 } else { scaled(50) },
+            workloads: esi::workloads(smoke),
+        });
+        if self.record && !["ttfb", "load", "cache", "esi"].iter().all(|p| part(p)) {
             return Err(Args::command().error(
                 clap::error::ErrorKind::ArgumentConflict,
                 "--record needs every part: a record and the README's claims are one run's",
@@ -209,6 +221,7 @@ impl Args {
         Ok(Plan {
             ttfb: part("ttfb"),
             cache,
+            esi,
             settings: Settings {
                 workloads,
                 timeout: Duration::from_secs(180),
@@ -241,7 +254,7 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
     say(
         "starting the dev origin, nginx and Varnish; each part then starts the Viceroys it \
          measures (reference, firstbyte, buffered, firstbyte reuse, firstbyte 100 routes, \
-         firstbyte cache) and stops the others",
+         firstbyte cache, firstbyte esi, fastly/esi) and stops the others",
     );
     let mut bench = Bench::start(&mut say)?;
     let s = &args.settings;
@@ -287,6 +300,23 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
         }
         None => None,
     };
+    let esi_results = match &args.esi {
+        Some(es) => {
+            // The peer has a lockfile and a target dir of its own (`make esi-peer`).
+            let peer_built = wasm("esi-fastly").exists();
+            if !peer_built {
+                say("NOTICE: benches/esi-fastly is not built (make esi-peer): fastly/esi is skipped");
+            }
+            let edges: Vec<&str> = esi::EDGES
+                .into_iter()
+                .filter(|name| *name != esi::ESI_PEER || peer_built)
+                .collect();
+            bench.use_edges(&edges)?;
+            let _raised = priority::raise();
+            Some(bench.esi(es, &mut shuffle, &mut say)?)
+        }
+        None => None,
+    };
     // Back at the ordinary priority (each part dropped its raise), so the stage benchmarks
     // do not inherit it; the servers are stopped so they do not compete.
     let modes = bench.modes.clone();
@@ -320,6 +350,9 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
         checks.extend(cache::checks(hits, cold, *clients));
         checks.extend(validation::checks(validation));
     }
+    if let (Some(e), Some(es)) = (&esi_results, &args.esi) {
+        checks.extend(esi::checks(e, &es.workloads));
+    }
     if !stage_rows.is_empty() {
         checks.extend(stages::checks(&stage_rows));
     }
@@ -351,6 +384,9 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
         tables.push(cache::hits_table(hits));
         tables.push(cache::cold_table(cold, *clients));
         tables.push(validation::table(validation));
+    }
+    if let Some(e) = &esi_results {
+        tables.push(esi::table(e));
     }
     if !stage_rows.is_empty() {
         tables.push(stages::table(&stage_rows));
@@ -408,6 +444,7 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
                 .as_ref()
                 .map(|(clients, hits, cold, _)| (*clients, hits, cold.as_slice())),
             validation: cache_results.as_ref().map(|(_, _, _, v)| v),
+            esi: esi_results.as_ref(),
             stages: &stage_rows,
             checks: &checks,
         };
@@ -471,6 +508,20 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
                             .collect::<Vec<_>>()
                     }),
             )
+            .chain(esi_results.iter().flat_map(|e| {
+                e.cells
+                    .iter()
+                    .filter(|c| {
+                        [esi::FIRSTBYTE, esi::PASSTHROUGH].contains(&c.contender)
+                            && (c.wrong > 0 || c.last_ms.is_empty())
+                    })
+                    .map(|c| format!("{} on {}", c.contender.name, c.workload))
+                    .chain(
+                        (e.hit_wrong > 0 || e.first_request_ms.is_empty())
+                            .then(|| "the template hits".to_string()),
+                    )
+                    .collect::<Vec<_>>()
+            }))
             .collect();
         if !broken.is_empty() {
             eprintln!("bench smoke: failed cells: {}", broken.join(", "));
@@ -546,7 +597,9 @@ mod tests {
         let p = plan(&["--load-seconds", "0", "--cache-size", "0"])?;
         assert!(p.load.is_none() && p.cache.is_none() && p.ttfb);
         let p = plan(&["--parts", "load, cache"])?;
-        assert!(!p.ttfb && p.load.is_some() && p.cache.is_some());
+        assert!(!p.ttfb && p.load.is_some() && p.cache.is_some() && p.esi.is_none());
+        let p = plan(&["--parts", "esi"])?;
+        assert_eq!(p.esi.map(|e| (e.samples, e.workloads.len())), Some((20, 3)));
         Ok(())
     }
 
@@ -594,7 +647,8 @@ mod tests {
         // The flag it replaces still asks for the same.
         assert!(plan(&["--readme"])?.record);
         assert!(plan(&["--record", "--parts", "ttfb,load"]).is_err());
-        assert!(plan(&["--record", "--parts", "cache,load,ttfb"])?.record);
+        assert!(plan(&["--record", "--parts", "cache,load,ttfb"]).is_err());
+        assert!(plan(&["--record", "--parts", "cache,esi,load,ttfb"])?.record);
         Ok(())
     }
 }

@@ -41,12 +41,17 @@ check-config: tools
 ## bench: the TTFB and throughput benchmark (results under target/bench/; BENCH_ARGS=--record
 ## keeps the run in docs/bench/runs/ and puts its claims into README.md), then the
 ## criterion benchmark of replace against aho-corasick
-bench: build bench-tools
+bench: build esi-peer bench-tools
 	$(HARNESS) run --release --bin bench -- $(BENCH_ARGS)
 	cargo bench -p firstbyte-transform --bench transform_replace --target $(HOST)
 
-bench-smoke: build bench-tools
+bench-smoke: build esi-peer bench-tools
 	$(HARNESS) run --release --bin bench -- --smoke
+
+# The bench's ESI peer, fastly/esi 0.7.2: its own lockfile (fastly 0.12), so its own build.
+.PHONY: esi-peer
+esi-peer: tools
+	cd benches/esi-fastly && cargo build --release --target wasm32-wasip1 --locked
 
 # Varnish, the peer of the edge cache's collapsed misses.
 .PHONY: bench-tools

@@ -19,10 +19,14 @@ pub fn repo_root() -> PathBuf {
 
 /// A wasm app built by `cargo build --release` at the repository root; for firstbyte
 /// itself, `$FIRSTBYTE_WASM` when set (to run the tests against another build of it, an
-/// older one say, and see what they catch).
+/// older one say, and see what they catch). `esi-fastly`, the ESI peer, is built in its own
+/// directory (`make esi-peer`): it has its own lockfile, on fastly 0.12, so its own target.
 pub fn wasm(name: &str) -> PathBuf {
     if let Some(path) = std::env::var_os("FIRSTBYTE_WASM").filter(|_| name == "firstbyte") {
         return PathBuf::from(path);
+    }
+    if name == "esi-fastly" {
+        return repo_root().join("benches/esi-fastly/target/wasm32-wasip1/release/esi-fastly.wasm");
     }
     repo_root()
         .join("target/wasm32-wasip1/release")

@@ -69,7 +69,7 @@ pub fn backend_accept_encoding(client: Option<&str>) -> String {
     }
 }
 
-fn has_no_transform(cache_control: &str) -> bool {
+pub fn has_no_transform(cache_control: &str) -> bool {
     cache_control
         .split(',')
         .any(|d| d.trim().eq_ignore_ascii_case("no-transform"))

@@ -21,13 +21,17 @@ use firstbyte_config::{EsiMode, Route};
 use firstbyte_transform::codec::{negotiate, Encoding};
 
 use crate::cache::control::Directives;
+use crate::delivery;
 use crate::headers::{self, HeaderAccess};
 
 pub use fragment::Client;
 pub use page::{compose, FragmentsLog};
 
 /// Whether `route` composes this backend response: a 200 that asks for it, or that is HTML
-/// where the route processes all HTML.
+/// where the route processes all HTML. A template that asks for composing is no
+/// representation for a client (its tags would reach it raw), so `Surrogate-Control`,
+/// addressed to this surrogate, prevails over `no-transform`; HTML composed only because the
+/// route composes all HTML keeps `no-transform`.
 pub fn composes(route: &Route, resp: &Response) -> bool {
     let Some(esi) = &route.esi else {
         return false;
@@ -37,11 +41,18 @@ pub fn composes(route: &Route, resp: &Response) -> bool {
     }
     match esi.mode {
         EsiMode::Surrogate => asks_for_esi(&resp.header_values("surrogate-control")),
-        EsiMode::On => resp.header("content-type").is_some_and(|t| {
-            t.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/html"))
-        }),
+        EsiMode::On => {
+            let html = resp.header("content-type").is_some_and(|t| {
+                t.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/html"))
+            });
+            let no_transform = resp
+                .header_values("cache-control")
+                .iter()
+                .any(|cc| delivery::has_no_transform(cc));
+            html && !no_transform
+        }
     }
 }
 

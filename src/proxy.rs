@@ -337,16 +337,16 @@ pub fn backend_request(route: &Route, mut req: Request, accept_encoding: Option<
     let path = backend_path(route, req.get_path());
     req.set_path(&path);
     strip_hop_by_hop(&mut req);
-    if route.chain.as_ref().is_some_and(Chain::has_stages) {
-        // Content stages need whole bodies in codings this app can undo, and what they
-        // leave alone must still be readable by this client.
+    if route.chain.as_ref().is_some_and(Chain::has_stages) || route.esi.is_some() {
+        // Content stages (and a template's composing) need whole bodies in codings this app
+        // can undo, and what they leave alone must still be readable by this client.
         req.set_header(
             "accept-encoding",
             delivery::backend_accept_encoding(accept_encoding),
         );
-        // A rewritten fragment could not match its Content-Range: the client gets the
-        // whole transformed representation instead (RFC 9110 §14.2 lets a server ignore
-        // Range).
+        // A rewritten part could not match its Content-Range, and a template's part would
+        // reach the client uncomposed: the client gets the whole transformed
+        // representation instead (RFC 9110 §14.2 lets a server ignore Range).
         req.remove_header("range");
         req.remove_header("if-range");
     }

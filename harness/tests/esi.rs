@@ -429,6 +429,103 @@ async fn only_the_origins_template_is_composed() {
     assert_eq!(origin.count("/x"), 0);
 }
 
+/// A client's `Range` never reaches the origin of a template: a part of one would reach the
+/// client uncomposed, its tags raw. The whole page is the answer (RFC 9110 §14.2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_gets_the_whole_page_never_a_raw_part() {
+    let (s, origin) = stack(&[]);
+    origin.script("/x", html("[x]"));
+    origin.script("/page", template("a<esi:include src=\"x\"/>b"));
+    let page = get(
+        &s,
+        "/se/page",
+        &[("range", "bytes=0-3"), ("if-range", "\"v1\"")],
+    )
+    .await;
+    assert_eq!((page.status, page.text().as_str()), (200, "a[x]b"));
+    let seen = origin.seen("/page");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header("range"), None);
+    assert_eq!(seen[0].header("if-range"), None);
+}
+
+/// `no-transform` keeps HTML that a route composes only because it is HTML (`esi = on`) as
+/// the origin sent it; a template that asks for composing (`Surrogate-Control`, addressed to
+/// this surrogate) is composed all the same, since its tags must never reach a client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_transform_and_composing() {
+    let (s, origin) = stack(&[
+        ("routes", Some("origin,cached,page,se,pass,on")),
+        ("route.on.prefix", Some("/on/")),
+        ("route.on.backend", Some("scripted")),
+        ("route.on.strip_prefix", Some("true")),
+        ("route.on.esi", Some("on")),
+    ]);
+    origin.script("/x", html("[x]"));
+    let body = "a<esi:include src=\"x\"/>b";
+    let kept = |cc: &str, surrogate: bool| {
+        let mut headers = vec![("content-type", "text/html"), ("cache-control", cc)];
+        if surrogate {
+            headers.push(("surrogate-control", "content=\"ESI/1.0\""));
+        }
+        Script::ok(&headers, body.as_bytes())
+    };
+    origin.script("/html", kept("max-age=60", false));
+    origin.script("/nt", kept("no-transform", false));
+    origin.script("/asks", kept("no-transform", true));
+    assert_eq!(get(&s, "/on/html", &[]).await.text(), "a[x]b");
+    assert_eq!(get(&s, "/on/nt", &[]).await.text(), body);
+    assert_eq!(get(&s, "/se/asks", &[]).await.text(), "a[x]b");
+}
+
+/// A fragment's own route's `first_byte_timeout_ms` bounds its wait for a response head,
+/// well inside `esi_fragment_timeout_ms`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fragment_keeps_its_routes_first_byte_timeout() {
+    let (s, origin) = stack(&[("route.se.first_byte_timeout_ms", Some("300"))]);
+    origin.script("/x", html("[x]").delayed(Duration::from_secs(5)));
+    origin.script("/y", html("[y]"));
+    origin.script(
+        "/page",
+        template("a<esi:include src=\"x\" onerror=\"continue\"/>b<esi:include src=\"y\"/>c"),
+    );
+    let started = Instant::now();
+    let page = get(&s, "/se/page", &[]).await;
+    let took = started.elapsed();
+    assert!(page.body_error.is_none(), "{page:?}");
+    assert_eq!(page.text(), "ab[y]c");
+    assert!(took < Duration::from_secs(3), "the page took {took:?}");
+    let record = s.edge.access_record("/se/page", LOG_WAIT).expect("record");
+    assert_eq!(record["fragments"]["failed"], 1);
+}
+
+/// Viceroy differs from Fastly here, pinned so a change shows: a composed page announces
+/// `Trailer: Server-Timing` and ends with the per-fragment timings as a trailer
+/// (`finish_with_trailers`), but Viceroy 0.22's server sends no trailer fields, even to a
+/// client that asks for them with `TE: trailers`: the last chunk arrives bare.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viceroy_sends_no_trailers() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (s, _) = stack(&[]);
+    let mut conn = tokio::net::TcpStream::connect(s.edge.addr)
+        .await
+        .expect("connect");
+    let head =
+        "GET /page/esi/template?includes=2&bytes=200&fragment_bytes=40&delay_ms=10 HTTP/1.1\r\n\
+                Host: edge\r\nTE: trailers\r\nConnection: close\r\n\r\n";
+    conn.write_all(head.as_bytes()).await.expect("request");
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).await.expect("response");
+    let text = String::from_utf8_lossy(&raw);
+    let (head, _) = text.split_once("\r\n\r\n").expect("a head");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("\r\ntrailer: server-timing"),
+        "{head}"
+    );
+    assert!(text.ends_with("\r\n0\r\n\r\n"), "a bare last chunk: {text}");
+}
+
 /// Viceroy differs from Fastly here, pinned so a change shows: Viceroy 0.22 loses a body's
 /// error when a select waits on it (its `await_ready` drops an `Err` chunk), so a fragment
 /// served chunked and cut short, read while the page waits on other things too, seems to end

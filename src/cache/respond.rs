@@ -216,7 +216,7 @@ fn compose(
         Some(_) => Vec::new(),
         None => write::includes(key),
     };
-    let had_list = !ahead.is_empty();
+    let listed = ahead.clone();
     let composed = esi::compose(
         &composing.client,
         composing.resolver,
@@ -231,7 +231,8 @@ fn compose(
         filling,
         ahead,
     );
-    if composed.stored || (composed.complete && !had_list && !composed.includes.is_empty()) {
+    // Listed anew with a new object, or when a whole page found the list out of date.
+    if composed.stored || (composed.complete && composed.includes != listed) {
         write::list_includes(key, &composed.includes, found.max_age(), &stored.object_key);
     }
     Ok(())

@@ -63,6 +63,8 @@ struct Fragment {
     route: Option<Rc<Route>>,
     sent_at: Instant,
     deadline: Instant,
+    /// Its route's `first_byte_timeout_ms` from the request, while the head is awaited.
+    head_deadline: Option<Instant>,
     tried_alt: bool,
 }
 
@@ -99,6 +101,32 @@ struct NodeState {
     /// Why a fragment requested ahead of its tag failed before the tag, whose `alt`,
     /// `onerror` and `esi:try` decide what that means, was read.
     failed_ahead: Option<String>,
+}
+
+impl NodeState {
+    /// The nearest of this node's deadlines and what passing it means, while its clock runs.
+    fn deadline(&self) -> Option<(Instant, &'static str)> {
+        if self.paused_since.is_some() {
+            return None;
+        }
+        let fragment = self.fragment.as_ref();
+        let all = fragment.map(|f| (f.deadline, "past esi_fragment_timeout_ms"));
+        let step = match self.source.as_ref()? {
+            Source::Waiting(_) => fragment.and_then(|f| f.head_deadline).map(|at| {
+                (
+                    at,
+                    "no response head within the route's first_byte_timeout_ms",
+                )
+            }),
+            Source::Reading(r) => r.between.map(|b| {
+                (
+                    r.last_read + b,
+                    "the backend went quiet past between_bytes_timeout_ms",
+                )
+            }),
+        };
+        all.into_iter().chain(step).min_by_key(|(at, _)| *at)
+    }
 }
 
 /// The page being composed.
@@ -420,10 +448,11 @@ impl Page<'_, '_> {
                 Emitted::Blocked(_) => return Ok(false),
                 Emitted::Request(deferred) => {
                     for (ticket, include) in deferred {
+                        // One level below the node whose except holds it.
+                        let depth = self.tree.owner_of(ticket).map_or(1, |o| self.depth(o) + 1);
                         let node = self.tree.detached();
                         self.nodes.push(NodeState::default());
                         self.tree.resolve(ticket, node);
-                        let depth = self.depth_of_parent_for(node);
                         self.dispatch(node, include, depth)?;
                     }
                 }
@@ -441,9 +470,16 @@ impl Page<'_, '_> {
         if self.pending_bytes > OUTPUT_BOUND {
             return waiting.collect();
         }
+        // A fragment requested ahead of its tag reads its body once its tag places it: bytes
+        // of a listed include the template no longer has would hold the budget to the end.
+        let unplaced = |i: usize| self.ahead.iter().any(|(_, node)| *node == i);
         if self.tree.buffered <= self.settings.buffer_bytes {
             return (0..self.nodes.len())
-                .filter(|&i| self.nodes[i].source.is_some())
+                .filter(|&i| match self.nodes[i].source {
+                    Some(Source::Waiting(_)) => true,
+                    Some(Source::Reading(_)) => !unplaced(i),
+                    None => false,
+                })
                 .collect();
         }
         // Only the node the next byte waits on: its ancestors' text after it is read-ahead.
@@ -628,15 +664,10 @@ impl Page<'_, '_> {
                 Event::Include(include) => {
                     if id == 0 {
                         self.includes.push(include.src.clone());
-                        if self
-                            .ahead
-                            .front()
-                            .is_some_and(|(src, _)| *src == include.src)
-                        {
-                            if let Some((_, node)) = self.ahead.pop_front() {
-                                self.place_ahead(id, node, include)?;
-                                continue;
-                            }
+                        let listed = self.ahead.iter().position(|(src, _)| *src == include.src);
+                        if let Some((_, node)) = listed.and_then(|at| self.ahead.remove(at)) {
+                            self.place_ahead(id, node, include)?;
+                            continue;
                         }
                     }
                     let child = self.tree.include(id);
@@ -660,13 +691,6 @@ impl Page<'_, '_> {
         self.nodes[id].fragment.as_ref().map_or(0, |f| f.depth)
     }
 
-    /// A deferred include is requested at the depth of the node whose except holds it; the
-    /// tree does not keep that, so it is the page's (depth 1): deferred includes are rare and
-    /// their own includes are bounded all the same.
-    fn depth_of_parent_for(&self, _node: NodeId) -> u32 {
-        1
-    }
-
     /// Requests the fragment of `include` for node `id`.
     fn dispatch(&mut self, id: NodeId, include: Include, depth: u32) -> Result<(), String> {
         self.log.count += 1;
@@ -677,6 +701,7 @@ impl Page<'_, '_> {
             route: None,
             sent_at: now,
             deadline: now + self.settings.fragment_timeout,
+            head_deadline: None,
             tried_alt: false,
         });
         self.send(id, &include.src, depth)
@@ -721,6 +746,7 @@ impl Page<'_, '_> {
         let sent_at = Instant::now();
         self.first_sent.get_or_insert(sent_at);
         if let Some(f) = &mut self.nodes[id].fragment {
+            f.head_deadline = route.first_byte_timeout.map(|limit| sent_at + limit);
             f.route = Some(route);
             f.sent_at = sent_at;
         }
@@ -769,6 +795,7 @@ impl Page<'_, '_> {
         };
         log::warn!("esi fragment {}: {reason}", fragment.include.src);
         if self.tree.started(id) {
+            self.log.failed += 1;
             return Err(format!(
                 "fragment {} broke off after its first bytes went out: {reason}",
                 fragment.include.src
@@ -816,20 +843,13 @@ impl Page<'_, '_> {
         }
     }
 
-    /// The nearest deadline of a fragment still to come, or of a quiet body, among the
-    /// nodes reading.
+    /// The nearest deadline of a fragment still to come, of its response head, or of a
+    /// quiet body, among the nodes reading.
     fn next_deadline(&self) -> Option<Instant> {
         self.nodes
             .iter()
-            .filter(|n| n.source.is_some() && n.paused_since.is_none())
-            .flat_map(|n| {
-                let fragment = n.fragment.as_ref().map(|f| f.deadline);
-                let quiet = match &n.source {
-                    Some(Source::Reading(r)) => r.between.map(|b| r.last_read + b),
-                    _ => None,
-                };
-                fragment.into_iter().chain(quiet)
-            })
+            .filter_map(NodeState::deadline)
+            .map(|(at, _)| at)
             .min()
     }
 
@@ -837,22 +857,10 @@ impl Page<'_, '_> {
     fn expire(&mut self) -> Result<(), String> {
         let now = Instant::now();
         for id in 0..self.nodes.len() {
-            let n = &self.nodes[id];
-            if n.source.is_none() || n.paused_since.is_some() {
-                continue;
-            }
-            let late = n.fragment.as_ref().is_some_and(|f| now >= f.deadline);
-            let quiet = match &n.source {
-                Some(Source::Reading(r)) => r.between.is_some_and(|b| now >= r.last_read + b),
-                _ => false,
-            };
-            if late {
-                self.fail(id, "past esi_fragment_timeout_ms".into())?;
-            } else if quiet {
-                self.fail(
-                    id,
-                    "the backend went quiet past between_bytes_timeout_ms".into(),
-                )?;
+            if let Some((at, why)) = self.nodes[id].deadline() {
+                if now >= at {
+                    self.fail(id, why.into())?;
+                }
             }
         }
         Ok(())

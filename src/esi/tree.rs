@@ -49,6 +49,8 @@ enum Part {
 
 #[derive(Debug, Default)]
 struct TryBlock {
+    /// The node whose text holds the try.
+    owner: NodeId,
     attempt: Vec<Item>,
     except: Vec<Item>,
     /// `</esi:try>` was read.
@@ -121,7 +123,10 @@ impl Tree {
 
     pub fn try_start(&mut self, node: NodeId) {
         let t = self.tries.len();
-        self.tries.push(TryBlock::default());
+        self.tries.push(TryBlock {
+            owner: node,
+            ..TryBlock::default()
+        });
         self.push(node, Item::Try(t));
         self.nodes[node].open.push((t, Part::Attempt));
     }
@@ -171,6 +176,12 @@ impl Tree {
     /// The attempt `node` belongs to.
     pub fn attempt_of(&self, node: NodeId) -> Option<TryId> {
         self.nodes[node].attempt
+    }
+
+    /// The node whose except block holds a deferred include's ticket.
+    pub fn owner_of(&self, ticket: usize) -> Option<NodeId> {
+        let &(t, _) = self.tickets.get(ticket)?;
+        Some(self.tries[t].owner)
     }
 
     /// Places the node requested for a deferred include.

@@ -20,6 +20,7 @@
 mod conditional;
 pub(crate) mod control;
 mod fill_request;
+pub mod fragment;
 mod key;
 mod policy;
 mod range;
@@ -618,24 +619,16 @@ impl Exchange<'_, '_, '_> {
         object: &Object,
         record: &mut AccessRecord,
     ) -> Result<Filling, String> {
-        let pipeline = match shaped.pipeline(self.route, record) {
-            Ok(pipeline) => pipeline,
-            Err(failure) => {
-                writer.abandon().ok();
-                write::purge(&object.stored.object_key);
-                return Err(failure.reason);
-            }
-        };
-        let opts = shaped.pump_options(self.route, pipeline);
-        Ok(Filling::new(
-            writer,
-            shaped.body,
-            opts,
-            self.settings.max_bytes,
-            object,
+        filling(
+            self.route,
+            self.settings,
             &self.key,
             &self.fill,
-        ))
+            writer,
+            shaped,
+            object,
+            Some(record),
+        )
     }
 
     /// Sends the fill's response to this client alone, as an uncached one.
@@ -764,6 +757,39 @@ impl Exchange<'_, '_, '_> {
             self.composing,
         )
     }
+}
+
+/// The writing of a fill's body into its object, through the route's pipeline; `record`, when
+/// the fill is a client's, notes the transforms.
+#[allow(clippy::too_many_arguments)]
+fn filling(
+    route: &Route,
+    settings: &CacheSettings,
+    key: &Bytes,
+    fill: &FillRequest,
+    writer: fastly::http::body::StreamingBody,
+    shaped: Shaped,
+    object: &Object,
+    record: Option<&mut AccessRecord>,
+) -> Result<Filling, String> {
+    let pipeline = match shaped.pipeline(route, record) {
+        Ok(pipeline) => pipeline,
+        Err(failure) => {
+            writer.abandon().ok();
+            write::purge(&object.stored.object_key);
+            return Err(failure.reason);
+        }
+    };
+    let opts = shaped.pump_options(route, pipeline);
+    Ok(Filling::new(
+        writer,
+        shaped.body,
+        opts,
+        settings.max_bytes,
+        object,
+        key,
+        fill,
+    ))
 }
 
 /// Records how writing an object ended (its failure already purged it).

@@ -107,7 +107,7 @@ impl Shaped {
     pub fn pipeline(
         &self,
         route: &Route,
-        record: &mut AccessRecord,
+        record: Option<&mut AccessRecord>,
     ) -> Result<Option<Pipeline>, Failure> {
         let Some(plan) = self.plan else {
             return Ok(None);
@@ -119,7 +119,9 @@ impl Shaped {
                 e.reason
             ))
         })?;
-        record.transforms = Some(pipeline.names().join(">"));
+        if let Some(record) = record {
+            record.transforms = Some(pipeline.names().join(">"));
+        }
         Ok(Some(pipeline))
     }
 
@@ -244,7 +246,7 @@ pub fn send(
     composing: Option<&mut Composing>,
 ) -> Result<(), Failure> {
     let status = shaped.status();
-    let pipeline = shaped.pipeline(route, record)?;
+    let pipeline = shaped.pipeline(route, Some(record))?;
     let opts = shaped.pump_options(route, pipeline);
     let Shaped {
         mut resp,

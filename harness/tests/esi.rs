@@ -299,6 +299,100 @@ async fn a_cached_template_fails_as_its_tags_say() {
     }
 }
 
+/// The demo stack plus `/frag/`, a route of the scripted origin that keeps its responses
+/// in the edge cache: fragments under it are cached by their own route.
+fn with_cached_fragments(extra: &[(&'static str, Option<&'static str>)]) -> (LocalStack, Scripted) {
+    let mut settings = vec![
+        ("routes", Some("origin,cached,page,se,pass,frag")),
+        ("route.frag.prefix", Some("/frag/")),
+        ("route.frag.backend", Some("scripted")),
+        ("route.frag.strip_prefix", Some("true")),
+        ("route.frag.cache_ttl", Some("60")),
+    ];
+    settings.extend_from_slice(extra);
+    stack(&settings)
+}
+
+/// A fragment is cached, or not, by its own route: the fragment of a caching route is
+/// fetched once for many pages, and is the very object a client of its URL gets (a HIT);
+/// one of a route without a cache is fetched for every page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fragments_are_cached_by_their_own_routes() {
+    let (s, origin) = with_cached_fragments(&[]);
+    origin.script("/x", html("[x]"));
+    origin.script("/y", html("[y]"));
+    origin.script(
+        "/page",
+        template("a<esi:include src=\"/frag/x\"/>b<esi:include src=\"/se/y\"/>c"),
+    );
+    for round in 0..3 {
+        let page = get(&s, "/se/page", &[]).await;
+        assert!(page.body_error.is_none(), "round {round}: {page:?}");
+        assert_eq!(page.text(), "a[x]b[y]c", "round {round}");
+        assert!(s.edge.wait_until_idle(LOG_WAIT));
+    }
+    assert_eq!(origin.count("/x"), 1, "the cached fragment, fetched once");
+    assert_eq!(origin.count("/y"), 3, "the uncached one, for every page");
+    // The fill carried only what the key holds: no client header of the page's.
+    let direct = get(&s, "/frag/x", &[("accept-encoding", "gzip, deflate, br")]).await;
+    assert_eq!(direct.header("x-cache"), Some("HIT"));
+    assert_eq!(origin.count("/x"), 1);
+}
+
+/// Pages asking at once for a fragment nobody has cached yet cost its origin one request:
+/// the later pages' lookups wait, beside the rest of each page, for the first page's fill,
+/// then read the object as it grows. A page whose client hangs up mid-fill still completes
+/// the object for the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pages_fill_a_fragment_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (s, origin) = with_cached_fragments(&[]);
+    // 1 MiB over about 1.3 s, long past the hang-up.
+    let body = "x".repeat(1 << 20);
+    origin.script(
+        "/x",
+        Script::ok(&[("content-type", "text/html")], body.as_bytes())
+            .delayed(Duration::from_millis(300))
+            .paced(16 << 10, Duration::from_millis(20)),
+    );
+    origin.script("/page", template("a<esi:include src=\"/frag/x\"/>b"));
+    // The first page's client reads its first bytes and hangs up while the fill goes on.
+    let mut first = tokio::net::TcpStream::connect(s.edge.addr)
+        .await
+        .expect("connect");
+    // The same Host as the other clients': it is part of the key.
+    let request = format!("GET /se/page HTTP/1.1\r\nHost: {}\r\n\r\n", s.edge.addr);
+    first.write_all(request.as_bytes()).await.expect("request");
+    let mut head = [0u8; 256];
+    let _ = first.read(&mut head).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let others = (0..3).map(|_| get(&s, "/se/page", &[]));
+    let hang_up = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(first);
+    };
+    let (pages, ()) = tokio::join!(futures_util::future::join_all(others), hang_up);
+    let expected = format!("a{body}b");
+    for page in pages {
+        assert!(page.body_error.is_none(), "{:?}", page.body_error);
+        assert_eq!(page.text(), expected);
+    }
+    assert!(s.edge.wait_until_idle(LOG_WAIT));
+    let records = s
+        .edge
+        .access_records("/se/page", 4, LOG_WAIT)
+        .expect("records");
+    assert_eq!(
+        records.iter().filter(|r| r["outcome"] == "aborted").count(),
+        1,
+        "the page whose client hung up, alone"
+    );
+    assert_eq!(origin.count("/x"), 1, "one origin request for every page");
+    let direct = get(&s, "/frag/x", &[("accept-encoding", "gzip, deflate, br")]).await;
+    assert_eq!(direct.header("x-cache"), Some("HIT"));
+    assert_eq!(direct.text(), body);
+}
+
 /// A fragment whose own route composes is composed too, down to `esi_max_depth`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nested_includes_and_their_limit() {

@@ -123,6 +123,7 @@ pub fn url_key(req: &Request) -> String {
 }
 
 /// What a client asks of an object beyond the object itself.
+#[derive(Default)]
 pub struct Ask {
     pub head_only: bool,
     /// The codings the client reads, for a page composed for it.

@@ -238,7 +238,7 @@ fn compose(
     Ok(())
 }
 
-fn from_stored(stored: &Stored, status: StatusCode) -> Response {
+pub(super) fn from_stored(stored: &Stored, status: StatusCode) -> Response {
     let mut resp = Response::from_status(status);
     for (name, value) in &stored.fields {
         resp.append_header(name.as_str(), value);

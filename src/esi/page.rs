@@ -22,7 +22,7 @@ use fastly::experimental::StreamingBodyExt;
 use fastly::handle::{BodyHandle, PendingRequestHandle, StreamingBodyHandle};
 use fastly::http::body::StreamingBody;
 use fastly::http::{HeaderValue, Url};
-use fastly::{Body, Response};
+use fastly::{Body, Request, Response};
 use firstbyte_config::chain::Plan;
 use firstbyte_config::{EsiSettings, Route};
 use firstbyte_transform::codec::{Encoder, Encoding};
@@ -34,8 +34,11 @@ use serde::Serialize;
 use super::fragment::{Client, FRAGMENT_CODINGS};
 use super::tree::{Emitted, NodeId, Tree};
 use crate::access_log::{AccessRecord, BodyPath};
-use crate::cache::{Filling, WriteFailure};
+use crate::cache::fragment::{Admitted, Cached, Lookup};
+use crate::cache::{self, Filling, WriteFailure};
 use crate::deadline::select;
+use crate::esi;
+use crate::headers::HeaderAccess;
 use crate::proxy;
 use crate::pump::read_into;
 use crate::routing::{self, Resolver};
@@ -47,6 +50,9 @@ const OUTPUT_BOUND: usize = 256 * 1024;
 const CHUNK: usize = 64 * 1024;
 /// A read that a decoder may inflate many times over.
 const DECODE_CHUNK: usize = 8 * 1024;
+/// How often a lookup waiting for another request's fill is asked again (it has no handle
+/// a select could wait on).
+const LOOKUP_POLL: Duration = Duration::from_millis(1);
 
 /// What the access log says of a page's fragments.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -70,10 +76,19 @@ struct Fragment {
 
 /// Where a node's bytes come from.
 enum Source {
+    /// Waiting for its route's cache, where another request is to fill the object first.
+    Looking(Box<Looking>),
     /// Waiting for the fragment's response head.
     Waiting(PendingRequestHandle),
     /// Reading a body (the template's, or a fragment's).
     Reading(Reader),
+}
+
+struct Looking {
+    pending: Box<cache::fragment::Pending>,
+    since: Instant,
+    /// The fragment's request, sent uncached if the fill does not start in time.
+    req: Request,
 }
 
 struct Reader {
@@ -98,6 +113,8 @@ struct NodeState {
     /// Since when the page has not let this node read (its bytes wait on others' within
     /// the memory bound): time it is not charged, against its deadline or its silence.
     paused_since: Option<Instant>,
+    /// The object of its route's cache that the answer is to fill.
+    fill: Option<Box<cache::fragment::Fill>>,
     /// Why a fragment requested ahead of its tag failed before the tag, whose `alt`,
     /// `onerror` and `esi:try` decide what that means, was read.
     failed_ahead: Option<String>,
@@ -112,6 +129,7 @@ impl NodeState {
         let fragment = self.fragment.as_ref();
         let all = fragment.map(|f| (f.deadline, "past esi_fragment_timeout_ms"));
         let step = match self.source.as_ref()? {
+            Source::Looking(_) => None,
             Source::Waiting(_) => fragment.and_then(|f| f.head_deadline).map(|at| {
                 (
                     at,
@@ -126,6 +144,29 @@ impl NodeState {
             }),
         };
         all.into_iter().chain(step).min_by_key(|(at, _)| *at)
+    }
+}
+
+/// A cache object the page writes.
+struct PageFill {
+    filling: Filling,
+    /// The template's object (else a fragment's).
+    template: bool,
+}
+
+impl PageFill {
+    /// Notes how the writing ended: the template's for the page's record, a fragment's
+    /// failure in the log (its reader saw the body cut, and failed the fragment).
+    fn ended_as(
+        template: bool,
+        result: Result<u64, WriteFailure>,
+        filled: &mut Vec<Result<u64, WriteFailure>>,
+    ) {
+        match result {
+            _ if template => filled.push(result),
+            Err(failure) => log::warn!("a fragment's object not stored: {}", failure.reason),
+            Ok(_) => {}
+        }
     }
 }
 
@@ -144,9 +185,10 @@ struct Page<'a, 'r> {
     pending_bytes: usize,
     log: FragmentsLog,
     timings: Vec<(String, Duration)>,
-    /// Cache objects this page's request is writing (its template's), at the origin's pace.
-    fills: Vec<Filling>,
-    /// How the ones done ended.
+    /// Cache objects this page's request is writing (its template's, its fragments'), at
+    /// the origin's pace.
+    fills: Vec<PageFill>,
+    /// How the template's ended.
     filled: Vec<Result<u64, WriteFailure>>,
     /// Includes of the template requested ahead of its text, in order, waiting for their tags.
     ahead: std::collections::VecDeque<(String, NodeId)>,
@@ -216,6 +258,7 @@ pub fn compose(
             })),
             fragment: None,
             paused_since: None,
+            fill: None,
             failed_ahead: None,
         }],
         requests: 1,
@@ -225,7 +268,13 @@ pub fn compose(
         pending_bytes: 0,
         log: FragmentsLog::default(),
         timings: Vec::new(),
-        fills: filling.into_iter().collect(),
+        fills: filling
+            .into_iter()
+            .map(|filling| PageFill {
+                filling,
+                template: true,
+            })
+            .collect(),
         filled: Vec::new(),
         ahead: Default::default(),
         includes: Vec::new(),
@@ -275,9 +324,9 @@ pub fn compose(
     record.fragments = Some(log);
     let complete_page = result.is_ok();
     // The objects being written go on at the origin's pace once the page is out, or gone.
-    let finish_fills = |fills: Vec<Filling>, filled: &mut Vec<Result<u64, WriteFailure>>| {
-        for fill in fills {
-            filled.push(fill.run());
+    let finish_fills = |fills: Vec<PageFill>, filled: &mut Vec<Result<u64, WriteFailure>>| {
+        for PageFill { filling, template } in fills {
+            PageFill::ended_as(template, filling.run(), filled);
         }
     };
     match result {
@@ -361,7 +410,7 @@ impl Page<'_, '_> {
             }
             for (i, fill) in self.fills.iter().enumerate() {
                 // SAFETY: the number is used for this one select only.
-                handles.push(unsafe { fill.body().as_u32() });
+                handles.push(unsafe { fill.filling.body().as_u32() });
                 what.push(Ready::Fill(i));
             }
             let readers = self.readers();
@@ -371,12 +420,18 @@ impl Page<'_, '_> {
                     Some(Source::Waiting(pending)) => handles.push(pending.as_u32()),
                     // SAFETY: as above.
                     Some(Source::Reading(r)) => handles.push(unsafe { r.body.as_u32() }),
-                    None => continue,
+                    // A lookup has no handle to wait on: it is polled.
+                    Some(Source::Looking(_)) | None => continue,
                 }
                 what.push(Ready::Node(id));
             }
             let now = Instant::now();
-            let deadline = self.next_deadline();
+            let looking = self
+                .nodes
+                .iter()
+                .any(|n| matches!(n.source, Some(Source::Looking(_))));
+            let poll = looking.then(|| now + LOOKUP_POLL);
+            let deadline = self.next_deadline().into_iter().chain(poll).min();
             if let ([_], [Ready::Node(id)], None) = (&handles[..], &what[..], deadline) {
                 // One body and nothing else to wait for: a plain read, which waits itself.
                 // Viceroy loses a body's error when a select waits on it, and the body then
@@ -401,6 +456,9 @@ impl Page<'_, '_> {
                 }
             }
             self.expire()?;
+            if looking {
+                self.poll_lookups()?;
+            }
         }
     }
 
@@ -409,18 +467,19 @@ impl Page<'_, '_> {
         let Some(fill) = self.fills.get_mut(i) else {
             return;
         };
-        match fill.step() {
-            Ok(None) => {}
+        let result = match fill.filling.step() {
+            Ok(None) => return,
             Ok(Some(written)) => {
-                let fill = self.fills.remove(i);
-                self.filled.push(fill.finish(written));
+                let PageFill { filling, template } = self.fills.remove(i);
+                (template, filling.finish(written))
             }
             Err(failure) => {
-                let fill = self.fills.remove(i);
-                fill.abandon(&failure);
-                self.filled.push(Err(failure));
+                let PageFill { filling, template } = self.fills.remove(i);
+                filling.abandon(&failure);
+                (template, Err(failure))
             }
-        }
+        };
+        PageFill::ended_as(result.0, result.1, &mut self.filled);
     }
 
     /// Emits what is the client's turn into the encoder and the output queue; whether the
@@ -465,8 +524,12 @@ impl Page<'_, '_> {
     fn readers(&mut self) -> Vec<NodeId> {
         // A response head costs no body memory: every fragment's is taken when it comes, so
         // a fragment's wait for its origin is never one the page imposed.
-        let waiting = (0..self.nodes.len())
-            .filter(|&i| matches!(self.nodes[i].source, Some(Source::Waiting(_))));
+        let waiting = (0..self.nodes.len()).filter(|&i| {
+            matches!(
+                self.nodes[i].source,
+                Some(Source::Waiting(_) | Source::Looking(_))
+            )
+        });
         if self.pending_bytes > OUTPUT_BOUND {
             return waiting.collect();
         }
@@ -476,7 +539,7 @@ impl Page<'_, '_> {
         if self.tree.buffered <= self.settings.buffer_bytes {
             return (0..self.nodes.len())
                 .filter(|&i| match self.nodes[i].source {
-                    Some(Source::Waiting(_)) => true,
+                    Some(Source::Waiting(_) | Source::Looking(_)) => true,
                     Some(Source::Reading(_)) => !unplaced(i),
                     None => false,
                 })
@@ -533,6 +596,10 @@ impl Page<'_, '_> {
         match self.nodes[id].source.take() {
             Some(Source::Waiting(pending)) => self.answered(id, pending),
             Some(Source::Reading(reader)) => self.read(id, reader),
+            Some(looking @ Source::Looking(_)) => {
+                self.nodes[id].source = Some(looking);
+                Ok(())
+            }
             None => Ok(()),
         }
     }
@@ -554,27 +621,80 @@ impl Page<'_, '_> {
             Ok((resp, body)) => Response::from_handles(resp, body),
             Err(cause) => return self.fail(id, format!("backend failed: {cause}")),
         };
-        let shaped = match proxy::shape(&route, resp, sent_at.elapsed(), None) {
-            Ok(shaped) => shaped,
-            Err(f) => return self.fail(id, f.reason),
+        let origin = sent_at.elapsed();
+        let shaped = match self.nodes[id].fill.take() {
+            Some(fill) => match fill.admit(resp, origin) {
+                Ok(Admitted::Stored { filling, cached }) => {
+                    self.fills.push(PageFill {
+                        filling: *filling,
+                        template: false,
+                    });
+                    return self.read_cached(id, &route, cached);
+                }
+                Ok(Admitted::Uncached(shaped)) => *shaped,
+                Err(why) => return self.fail(id, why),
+            },
+            None => match proxy::shape(&route, resp, origin, None) {
+                Ok(shaped) => shaped,
+                Err(f) => return self.fail(id, f.reason),
+            },
         };
         if !shaped.status().is_success() {
             return self.fail(id, format!("status {}", shaped.status().as_u16()));
         }
-        let pipeline = match shaped
-            .plan
-            .map(|p| p.pipeline(route.chain.as_ref()))
-            .transpose()
-        {
+        // The text of the fragment, whatever coding it was shaped for.
+        let plan = esi::template_plan(
+            shaped.plan,
+            shaped.resp.header("content-encoding").as_deref(),
+        );
+        let template = shaped.compose.is_some();
+        self.reading(
+            id,
+            &route,
+            shaped.body,
+            plan,
+            template,
+            shaped.declared_length,
+        )
+    }
+
+    /// A fragment as its route's cache has it: the route's output, stored, so only its
+    /// coding is undone.
+    fn read_cached(
+        &mut self,
+        id: NodeId,
+        route: &Route,
+        cached: Box<Cached>,
+    ) -> Result<(), String> {
+        let Cached { mut resp, template } = *cached;
+        if !resp.get_status().is_success() {
+            return self.fail(id, format!("status {}", resp.get_status().as_u16()));
+        }
+        let plan = esi::template_plan(None, resp.header("content-encoding").as_deref());
+        let body = resp.take_body();
+        self.reading(id, route, body, plan, template, None)
+    }
+
+    /// The node reads `body`, through `plan`, as a template when it is one.
+    fn reading(
+        &mut self,
+        id: NodeId,
+        route: &Route,
+        body: Body,
+        plan: Option<Plan>,
+        template: bool,
+        declared: Option<u64>,
+    ) -> Result<(), String> {
+        let pipeline = match plan.map(|p| p.pipeline(route.chain.as_ref())).transpose() {
             Ok(p) => p,
             Err(e) => return self.fail(id, format!("stages: {e}")),
         };
-        let decoding = shaped.plan.is_some_and(|p| p.decode.is_some());
+        let decoding = plan.is_some_and(|p| p.decode.is_some());
         self.nodes[id].source = Some(Source::Reading(Reader {
-            body: shaped.body.into_handle(),
+            body: body.into_handle(),
             pipeline,
-            tokenizer: shaped.compose.is_some().then(Tokenizer::new),
-            declared: shaped.declared_length,
+            tokenizer: template.then(Tokenizer::new),
+            declared,
             received: 0,
             chunk: if decoding { DECODE_CHUNK } else { CHUNK },
             between: route.between_bytes_timeout,
@@ -734,7 +854,48 @@ impl Page<'_, '_> {
         };
         self.requests += 1;
         let req = self.client.request(&url);
-        let bereq = proxy::backend_request(&route, req, Some(FRAGMENT_CODINGS));
+        let requested_at = Instant::now();
+        self.first_sent.get_or_insert(requested_at);
+        if let Some(f) = &mut self.nodes[id].fragment {
+            f.route = Some(Rc::clone(&route));
+            f.sent_at = requested_at;
+        }
+        // Through the route's cache, as a client of the fragment's URL would be.
+        let lookup = match route.cache {
+            Some(_) => cache::fragment::lookup(&route, &req),
+            None => Lookup::Uncached("no cache"),
+        };
+        self.looked_up(id, &route, lookup, req)
+    }
+
+    /// Goes on as the fragment's route's cache says.
+    fn looked_up(
+        &mut self,
+        id: NodeId,
+        route: &Rc<Route>,
+        lookup: Lookup,
+        req: Request,
+    ) -> Result<(), String> {
+        let bereq = match lookup {
+            Lookup::Found(cached) => return self.read_cached(id, route, cached),
+            Lookup::Pending(pending) => {
+                self.nodes[id].source = Some(Source::Looking(Box::new(Looking {
+                    pending,
+                    since: Instant::now(),
+                    req,
+                })));
+                return Ok(());
+            }
+            Lookup::Fill(fill) => {
+                let bereq = fill.request();
+                self.nodes[id].fill = Some(fill);
+                bereq
+            }
+            Lookup::Uncached(why) => {
+                log::debug!("fragment {}: not through the cache: {why}", req.get_path());
+                proxy::backend_request(route, req, Some(FRAGMENT_CODINGS))
+            }
+        };
         let (handle, body) = bereq.into_handles();
         let body = body.unwrap_or_else(BodyHandle::new);
         let pending = match handle.send_async(body, &route.backend) {
@@ -743,14 +904,40 @@ impl Page<'_, '_> {
                 return self.fail(id, format!("backend '{}' failed: {cause}", route.backend))
             }
         };
-        let sent_at = Instant::now();
-        self.first_sent.get_or_insert(sent_at);
         if let Some(f) = &mut self.nodes[id].fragment {
-            f.head_deadline = route.first_byte_timeout.map(|limit| sent_at + limit);
-            f.route = Some(route);
-            f.sent_at = sent_at;
+            f.head_deadline = route.first_byte_timeout.map(|limit| Instant::now() + limit);
         }
         self.nodes[id].source = Some(Source::Waiting(pending));
+        Ok(())
+    }
+
+    /// Lookups that may go on: answered, or waited on past the route's `cache_wait_ms`
+    /// (the fragment is then fetched without the cache).
+    fn poll_lookups(&mut self) -> Result<(), String> {
+        for id in 0..self.nodes.len() {
+            let due = match &self.nodes[id].source {
+                Some(Source::Looking(l)) => {
+                    l.pending.ready() || l.since.elapsed() >= l.pending.patience()
+                }
+                _ => false,
+            };
+            let Some(Source::Looking(looking)) = self.nodes[id].source.take_if(|_| due) else {
+                continue;
+            };
+            let Some(route) = self.nodes[id]
+                .fragment
+                .as_ref()
+                .and_then(|f| f.route.clone())
+            else {
+                return self.fail(id, "no route".into());
+            };
+            let lookup = if looking.pending.ready() {
+                looking.pending.finish()
+            } else {
+                Lookup::Uncached("another request's fill did not start within cache_wait_ms")
+            };
+            self.looked_up(id, &route, lookup, looking.req)?;
+        }
         Ok(())
     }
 

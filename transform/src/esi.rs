@@ -561,6 +561,29 @@ mod tests {
             proptest::prop_assert_eq!(merged(bytewise), whole);
         }
 
+        /// The same over a template of about 200 KiB read in pieces of any size from one
+        /// byte to 64 KiB, as a body's reads come.
+        #[test]
+        fn split_invariance_at_every_read_size(
+            parts in proptest::collection::vec(pieces(), 1..6),
+            filler in 1usize..40_000,
+            read in 1usize..=65_536,
+        ) {
+            let text = b"<p>Template text around the fragments.</p>\n".repeat(filler / 40 + 1);
+            let input: Vec<u8> = parts
+                .iter()
+                .flat_map(|p| text.iter().chain(p.iter()).copied())
+                .collect();
+            let whole = merged(run(&input));
+            let mut t = Tokenizer::new();
+            let mut events = Vec::new();
+            for chunk in input.chunks(read) {
+                t.push(chunk, &mut events);
+            }
+            t.finish(&mut events);
+            proptest::prop_assert_eq!(merged(events), whole);
+        }
+
         /// Text that holds no `<esi`, `</esi` or `<!--esi` passes whole, byte for byte.
         #[test]
         fn text_without_esi_is_untouched(input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {

@@ -69,6 +69,7 @@ fn spec(query: &str) -> TemplateSpec {
         encoding: None,
         continue_on_error: false,
         tag: None,
+        base: None,
     };
     for pair in query.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -84,6 +85,7 @@ fn spec(query: &str) -> TemplateSpec {
             }
             "onerror" => spec.continue_on_error = v == "continue",
             "tag" => spec.tag = Some(v.to_string()),
+            "base" => spec.base = Some(v.to_string()),
             _ => {}
         }
     }

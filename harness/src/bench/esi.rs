@@ -79,6 +79,9 @@ impl EsiWorkload {
         if let Some((k, ms)) = s.slow {
             let _ = write!(q, "&slow={k}:{ms}");
         }
+        if let Some(base) = &s.base {
+            let _ = write!(q, "&base={base}");
+        }
         q
     }
 
@@ -107,6 +110,7 @@ pub fn workloads(smoke: bool) -> Vec<EsiWorkload> {
         encoding: None,
         continue_on_error: false,
         tag: None,
+        base: None,
     };
     let kib = |b: u64| b >> 10;
     vec![
@@ -406,8 +410,16 @@ impl Bench {
             progress(&format!("esi: round {}/{}", round + 1, settings.samples));
         }
         // Template hits: one fill, then hits, each sending its includes before it reads the
-        // template.
-        let hit_workload = &settings.workloads[0];
+        // template. The includes name `/page/`, which caches nothing, so each is a request
+        // to the origin, not a lookup of a cached fragment.
+        let hit_workload = EsiWorkload {
+            spec: TemplateSpec {
+                base: Some("/page/esi/".into()),
+                ..settings.workloads[0].spec.clone()
+            },
+            ..settings.workloads[0].clone()
+        };
+        let hit_workload = &hit_workload;
         let tag = format!("hit-{run}");
         let path = format!("/pagecache/esi/template?{}", hit_workload.query(&tag));
         let addr = self.addr_of(Server::Edge(ESI_EDGE));

@@ -1,12 +1,13 @@
 //! The dev origin's composed pages: a template of includes, and the fragments they name, each
 //! as slow and as large as its query says.
 //!
-//! - `/esi/template?includes=N&bytes=T&fragment_bytes=B&delay_ms=D&slow=K:MS&encoding=E&onerror=continue&tag=X`:
+//! - `/esi/template?includes=N&bytes=T&fragment_bytes=B&delay_ms=D&slow=K:MS&encoding=E&onerror=continue&tag=X&base=P`:
 //!   an HTML template of about T bytes (default 64 KiB) with N includes (default 8) spread
 //!   evenly through it, served with `Surrogate-Control: content="ESI/1.0"`. Each include's
 //!   `src` is the relative `fragment?i=K&bytes=B&delay_ms=D[&encoding=E][&tag=X]` (fragment K
 //!   of B bytes, default 16 KiB, after D ms, default 300), fragment `K` of `slow` after `MS`
-//!   ms instead; with `onerror=continue` each include says so.
+//!   ms instead; with `onerror=continue` each include says so; with `base=/p/` each `src`
+//!   is the path `/p/fragment?…`.
 //! - `/esi/fragment?i=K&bytes=B&delay_ms=D&encoding=gzip|br&tag=X`: after D ms, fragment K:
 //!   exactly B bytes of HTML that name K ([`fragment_body`]), coded when asked. Fragments of
 //!   one `tag` are counted while they wait ([`most_in_flight`]), so a test can see how many
@@ -42,6 +43,9 @@ pub struct TemplateSpec {
     pub encoding: Option<&'static str>,
     pub continue_on_error: bool,
     pub tag: Option<String>,
+    /// The path each include's `src` starts with (`base=/page/esi/`), so fragments may go
+    /// through another route than the template; else `src` is relative.
+    pub base: Option<String>,
 }
 
 impl TemplateSpec {
@@ -66,6 +70,17 @@ impl TemplateSpec {
             encoding: coding(query)?,
             continue_on_error: query.get("onerror") == Some("continue"),
             tag: query.get("tag").map(str::to_string),
+            base: match query.get("base") {
+                None => None,
+                Some(b)
+                    if b.starts_with('/')
+                        && b.bytes()
+                            .all(|c| c.is_ascii_alphanumeric() || b"/-_.".contains(&c)) =>
+                {
+                    Some(b.to_string())
+                }
+                Some(_) => return Err(BadRequest("base must be a plain path".into())),
+            },
         })
     }
 
@@ -88,7 +103,8 @@ impl TemplateSpec {
             at += len;
             if g < self.includes {
                 let mut src = format!(
-                    "fragment?i={g}&bytes={}&delay_ms={}",
+                    "{}fragment?i={g}&bytes={}&delay_ms={}",
+                    self.base.as_deref().unwrap_or(""),
                     self.fragment_bytes,
                     self.delay_of(g)
                 );
@@ -258,6 +274,7 @@ mod tests {
             encoding: Some("gzip"),
             continue_on_error: true,
             tag: None,
+            base: None,
         };
         let pieces = spec.pieces();
         assert_eq!(pieces.len(), 7);

@@ -410,6 +410,26 @@ async fn nested_includes_and_their_limit() {
     assert!(page.body_error.is_none());
     assert_eq!(page.text(), "012210", "n3 is past depth 2: left out");
     assert_eq!(origin.count("/n3"), 0);
+
+    // An except block's include nests below the fragment whose except holds it, not below
+    // the page: x2 is at depth 2, so its own include is past the limit too.
+    origin.script("/x0", template("<esi:include src=\"x1\"/>"));
+    origin.script(
+        "/x1",
+        template(concat!(
+            "<esi:try><esi:attempt><esi:include src=\"gone\"/></esi:attempt>",
+            "<esi:except><esi:include src=\"x2\"/></esi:except></esi:try>",
+        )),
+    );
+    origin.script(
+        "/x2",
+        template("[<esi:include src=\"x3\" onerror=\"continue\"/>]"),
+    );
+    origin.script("/x3", html("3"));
+    let page = get(&s, "/se/x0", &[]).await;
+    assert!(page.body_error.is_none(), "{page:?}");
+    assert_eq!(page.text(), "[]", "x3 is past depth 2: left out");
+    assert_eq!(origin.count("/x3"), 0);
 }
 
 /// A page makes at most `esi_max_fragments` requests, its template included; the includes

@@ -395,6 +395,81 @@ async fn concurrent_pages_fill_a_fragment_once() {
     assert_eq!(direct.text(), body);
 }
 
+/// A stale fragment a page must replace is revalidated with the origin's validator: the 304
+/// keeps the stored body, read by the page and fresh again for a client of its URL. An
+/// origin that fails, with a 5xx or past the route's first-byte timeout, within the object's
+/// `stale-if-error` leaves the page the stale copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_fragment_is_revalidated_or_kept_on_error() {
+    let (s, origin) = with_cached_fragments(&[("route.frag.first_byte_timeout_ms", Some("500"))]);
+    let fragment = |body: &str, cache_control: &str| {
+        Script::ok(
+            &[
+                ("content-type", "text/html"),
+                ("cache-control", cache_control),
+            ],
+            body.as_bytes(),
+        )
+    };
+    origin.script(
+        "/x",
+        Script::ok(
+            &[
+                ("content-type", "text/html"),
+                ("cache-control", "max-age=1"),
+                ("etag", "\"x1\""),
+            ],
+            b"[x]",
+        )
+        .revalidating()
+        .with_304_headers(&[("cache-control", "max-age=60")]),
+    );
+    let on_error = "max-age=1, stale-if-error=60";
+    origin.script("/e", fragment("[e]", on_error));
+    origin.script("/t", fragment("[t]", on_error));
+    origin.script(
+        "/page",
+        template("a<esi:include src=\"/frag/x\"/>b<esi:include src=\"/frag/e\"/>c<esi:include src=\"/frag/t\"/>d"),
+    );
+    let page = get(&s, "/se/page", &[]).await;
+    assert_eq!(page.text(), "a[x]b[e]c[t]d");
+    assert!(s.edge.wait_until_idle(LOG_WAIT));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    origin.script(
+        "/e",
+        Script::status(503, &[("content-type", "text/plain")], b"down"),
+    );
+    origin.script(
+        "/t",
+        fragment("[late]", "max-age=60").delayed(Duration::from_secs(2)),
+    );
+    let page = get(&s, "/se/page", &[]).await;
+    assert!(page.body_error.is_none(), "{page:?}");
+    assert_eq!(
+        page.text(),
+        "a[x]b[e]c[t]d",
+        "revalidated, and stale on error"
+    );
+    let seen = origin.seen("/x");
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].header("if-none-match"), Some("\"x1\""));
+    assert!(
+        seen[1].not_modified,
+        "the origin sent no body the second time"
+    );
+    assert_eq!(origin.count("/e"), 2);
+    assert_eq!(origin.count("/t"), 2);
+    assert!(s.edge.wait_until_idle(LOG_WAIT));
+    let direct = get(&s, "/frag/x", &[("accept-encoding", "gzip, deflate, br")]).await;
+    assert_eq!(
+        direct.header("x-cache"),
+        Some("HIT"),
+        "fresh again after the 304"
+    );
+    assert_eq!(direct.text(), "[x]");
+    assert_eq!(origin.count("/x"), 2);
+}
+
 /// A fragment whose own route composes is composed too, down to `esi_max_depth`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nested_includes_and_their_limit() {

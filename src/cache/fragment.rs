@@ -7,10 +7,14 @@
 //! head is back the object is written at the origin's pace ([`Filling`], stepped by the
 //! page's loop) while the page reads it as it grows, as every other reader does.
 //!
-//! Unlike a client's request, a fragment's never revalidates: a stale object its page must
-//! replace is fetched again whole, and one another request is replacing is served stale only
-//! within its `stale-while-revalidate`. A lookup that must wait for another request's fill
-//! to start is waited on beside the rest of the page, never in its way.
+//! A stale object the page must replace is revalidated with the origin's validators: a 304
+//! refreshes its head and the page reads the stored body, which is neither fetched nor
+//! transformed again. An origin that fails (an error, a timeout or a 5xx) within the
+//! object's `stale-if-error` leaves the page the stale copy. Unlike a client's request, a
+//! page never serves a stale object while it refreshes it (its fragment waits for the
+//! origin's answer); one another request is replacing is served stale only within its
+//! `stale-while-revalidate`. A lookup that must wait for another request's fill to start is
+//! waited on beside the rest of the page, never in its way.
 //!
 //! [`FRAGMENT_CODINGS`]: crate::esi
 
@@ -18,7 +22,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fastly::cache::core::{CacheError, PendingTransaction, Transaction};
+use fastly::cache::core::{CacheError, Found, PendingTransaction, Transaction};
+use fastly::http::StatusCode;
 use fastly::{Request, Response};
 use firstbyte_config::{Cookies, Route};
 
@@ -33,7 +38,9 @@ use crate::proxy::{self, Shaped};
 pub enum Lookup {
     /// A stored object answers.
     Found(Box<Cached>),
-    /// This page fills the object: send [`Fill::request`], then [`Fill::admit`] the answer.
+    /// This page fills the object, or revalidates a stale one: send [`Fill::request`], then
+    /// [`Fill::admit`] the answer (or let [`Fill::stale_on_error`] say whether a failure
+    /// leaves the stale copy).
     Fill(Box<Fill>),
     /// Another request is to fill the object first: [`Pending::ready`], then
     /// [`Pending::finish`].
@@ -141,14 +148,24 @@ fn decide(context: Context, tx: Transaction) -> Lookup {
     let must_fill = tx.must_insert_or_update();
     let Some(found) = tx.found() else {
         if must_fill {
-            return Lookup::Fill(Box::new(Fill { tx, context }));
+            return Lookup::Fill(Box::new(Fill {
+                tx,
+                context,
+                stale: None,
+            }));
         }
         return Lookup::Uncached("lookup found nothing to wait for");
     };
     let meta = found.user_metadata();
     let stored = match (Marker::read(&meta), Stored::decode(&meta)) {
         (None, Ok(stored)) => stored,
-        _ if must_fill => return Lookup::Fill(Box::new(Fill { tx, context })),
+        _ if must_fill => {
+            return Lookup::Fill(Box::new(Fill {
+                tx,
+                context,
+                stale: None,
+            }))
+        }
         (Some(Marker::Uncacheable), _) => return Lookup::Uncached("marked uncacheable"),
         (Some(Marker::TooLarge), _) => return Lookup::Uncached("marked too large"),
         (None, Err(_)) => return Lookup::Uncached("stored object unusable"),
@@ -158,31 +175,69 @@ fn decide(context: Context, tx: Transaction) -> Lookup {
     let fresh = age < lifetime;
     let served_stale = !stored.must_revalidate && age.saturating_sub(lifetime) < stale_window;
     if must_fill && !fresh {
-        return Lookup::Fill(Box::new(Fill { tx, context }));
+        let staleness = age.saturating_sub(lifetime);
+        let stale = Stale {
+            found,
+            stored,
+            staleness,
+        };
+        return Lookup::Fill(Box::new(Fill {
+            tx,
+            context,
+            stale: Some(stale),
+        }));
     }
     if !(fresh || served_stale) {
         return Lookup::Uncached("stale, and being replaced by another request");
     }
-    match found.to_stream() {
-        Ok(body) => {
-            let mut resp = from_stored(&stored, stored.status);
-            resp.set_body(body);
-            Lookup::Found(Box::new(Cached {
-                resp,
-                template: stored.template,
-            }))
-        }
-        Err(e) => {
-            log::warn!("cache body unavailable: {e}");
+    match read(&found, &stored) {
+        Ok(cached) => Lookup::Found(Box::new(cached)),
+        Err(why) => {
+            log::warn!("{why}");
             Lookup::Uncached("cache body unavailable")
         }
     }
 }
 
-/// An object this page is obliged to fill.
+/// A stored object's body under `stored`'s head.
+fn read(found: &Found, stored: &Stored) -> Result<Cached, String> {
+    let body = found
+        .to_stream()
+        .map_err(|e| format!("cache body unavailable: {e}"))?;
+    let mut resp = from_stored(stored, stored.status);
+    resp.set_body(body);
+    Ok(Cached {
+        resp,
+        template: stored.template,
+    })
+}
+
+/// The stale object a fill revalidates.
+struct Stale {
+    found: Found,
+    stored: Stored,
+    staleness: Duration,
+}
+
+impl Stale {
+    /// The stale copy, if its `stale-if-error` still covers a failed origin.
+    fn on_error(&self, failure: &str) -> Option<Cached> {
+        let window = Duration::from_secs(self.stored.stale_if_error);
+        if self.stored.must_revalidate || self.staleness >= window {
+            return None;
+        }
+        log::info!("fragment served stale (stale-if-error): {failure}");
+        read(&self.found, &self.stored)
+            .map_err(|why| log::warn!("{why}"))
+            .ok()
+    }
+}
+
+/// An object this page is obliged to fill, or to revalidate.
 pub struct Fill {
     tx: Transaction,
     context: Context,
+    stale: Option<Stale>,
 }
 
 /// What became of a fill once its origin answered.
@@ -192,27 +247,46 @@ pub enum Admitted {
         filling: Box<Filling>,
         cached: Box<Cached>,
     },
+    /// The stored object answers: revalidated by a 304, or kept by its `stale-if-error`.
+    Found(Box<Cached>),
     /// Not stored: the answer, shaped for the codings of the key.
     Uncached(Box<Shaped>),
 }
 
 impl Fill {
     /// The fill's request: only what the key holds (its codings, the route's
-    /// `cache_request_headers`).
+    /// `cache_request_headers`), and the stored object's validators when revalidating.
     pub fn request(&self) -> Request {
-        self.context.fill.backend_request(&self.context.route, None)
+        let revalidating = self.stale.as_ref().map(|stale| &stale.stored);
+        self.context
+            .fill
+            .backend_request(&self.context.route, revalidating)
+    }
+
+    /// What a failed fill request (an error, a timeout) leaves the page: the stale copy
+    /// while its `stale-if-error` lasts. Dropping the transaction keeps the stale object
+    /// and lets the next request take up the obligation.
+    pub fn stale_on_error(self, failure: &str) -> Option<Box<Cached>> {
+        self.stale?.on_error(failure).map(Box::new)
     }
 
     /// Stores the origin's answer, if it may be stored. `origin` is its time to the head.
     pub fn admit(self, resp: Response, origin: Duration) -> Result<Admitted, String> {
-        let Fill { tx, context } = self;
+        let Fill { tx, context, stale } = self;
         let route = &*context.route;
         let Some(settings) = &route.cache else {
             return Err("the route has no cache".into());
         };
         // Dropping the transaction lets the next request take up the obligation.
-        let shaped = proxy::shape(route, resp, origin, context.fill.codings())
-            .map_err(|failure| failure.reason)?;
+        let shaped = match proxy::shape(route, resp, origin, context.fill.codings()) {
+            Ok(shaped) => shaped,
+            Err(failure) => {
+                return match stale.and_then(|stale| stale.on_error(&failure.reason)) {
+                    Some(cached) => Ok(Admitted::Found(Box::new(cached))),
+                    None => Err(failure.reason),
+                }
+            }
+        };
         let exchange = Exchange {
             route,
             settings,
@@ -221,6 +295,24 @@ impl Fill {
             ask: Ask::default(),
             composing: None,
         };
+        if let Some(stale) = stale {
+            let status = shaped.status();
+            if status == StatusCode::NOT_MODIFIED {
+                let length = stale.found.known_length();
+                let (object, verdict) = exchange.refreshed(&stale.stored, &shaped, length);
+                match verdict.map(|()| write::update(tx, &object, &exchange.fill)) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => log::warn!("fragment revalidated, update failed: {e}"),
+                    Err(why) => log::info!("fragment revalidated, not stored again: {why}"),
+                }
+                return read(&stale.found, &object.stored).map(|c| Admitted::Found(Box::new(c)));
+            }
+            if status.is_server_error() {
+                if let Some(cached) = stale.on_error(&format!("origin answered {status}")) {
+                    return Ok(Admitted::Found(Box::new(cached)));
+                }
+            }
+        }
         let object = match exchange.admit(&shaped) {
             Ok(object) => object,
             Err((marker, _)) => {

@@ -631,6 +631,7 @@ impl Page<'_, '_> {
                     });
                     return self.read_cached(id, &route, cached);
                 }
+                Ok(Admitted::Found(cached)) => return self.read_cached(id, &route, cached),
                 Ok(Admitted::Uncached(shaped)) => *shaped,
                 Err(why) => return self.fail(id, why),
             },
@@ -973,6 +974,20 @@ impl Page<'_, '_> {
     /// A fragment failed: its alt, then onerror, then its attempt; else the page.
     fn fail(&mut self, id: NodeId, reason: String) -> Result<(), String> {
         self.nodes[id].source = None;
+        // A stale object the fragment was revalidating, kept by its stale-if-error.
+        if let Some(cached) = self.nodes[id]
+            .fill
+            .take()
+            .and_then(|fill| fill.stale_on_error(&reason))
+        {
+            let route = self.nodes[id]
+                .fragment
+                .as_ref()
+                .and_then(|f| f.route.clone());
+            if let Some(route) = route {
+                return self.read_cached(id, &route, cached);
+            }
+        }
         if self.ahead.iter().any(|(_, node)| *node == id) {
             self.nodes[id].failed_ahead = Some(reason);
             return Ok(());

@@ -61,9 +61,11 @@ async fn readers(c: &Cached, kind: Kind, path: &str, n: usize) -> Vec<(Instant, 
 }
 
 /// A filler whose client reads nothing, with 8 collapsed readers: the fill runs at the
-/// origin's pace, so each reader completes within 1.2 × the origin's send time, and the
-/// object is stored. (With the fill written to the filler's client first, the readers got
-/// a few MiB in 15 s.)
+/// origin's pace, so each reader completes within a small multiple of the origin's send
+/// time, and the object is stored. (With the fill written to the filler's client first, the
+/// readers got a few MiB in 15 s and never completed.) The bound tells a fill at the
+/// origin's pace from a stalled one, not fast from slow: this suite's tests run side by side
+/// on two cores, where 8 readers of the chain's object took up to 1.35 × the send time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_filler_that_reads_nothing_holds_up_no_one() {
     let c = Cached::start(&[], &[]);
@@ -76,7 +78,7 @@ async fn a_filler_that_reads_nothing_holds_up_no_one() {
         let path = format!("/big?{kind:?}");
         let idle = reads_nothing(c.stack.edge.addr, &format!("{}{path}", kind.prefix()), "").await;
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let limit = origin_send_time().mul_f64(1.2);
+        let limit = origin_send_time() * 3;
         for (started, r) in readers(&c, kind, &path, 8).await {
             assert!(r.complete, "{kind:?}: a reader's body is complete");
             assert_eq!(
@@ -86,7 +88,7 @@ async fn a_filler_that_reads_nothing_holds_up_no_one() {
             let took = r.done - started;
             assert!(
                 took <= limit,
-                "{kind:?}: a reader took {took:?}, over 1.2 × the origin's {:?}",
+                "{kind:?}: a reader took {took:?}, over 3 × the origin's {:?}: stalled?",
                 origin_send_time()
             );
             // The core cache does not say whether an object of declared length (the

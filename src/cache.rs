@@ -136,21 +136,14 @@ pub fn forward(
     }
     let tx = match lookup.execute() {
         Ok(tx) => tx,
-        Err(CacheError::Timeout) => {
-            let why = "another request's fill did not start within cache_wait_ms";
-            return pass(
-                route,
-                req,
-                CacheStatus::Bypass,
-                why,
-                record,
-                clock,
-                exchange.composing,
-            );
-        }
         Err(e) => {
-            log::warn!("cache lookup failed: {e}");
-            let why = "lookup failed";
+            let why = match e {
+                CacheError::Timeout => WAIT_EXPIRED,
+                e => {
+                    log::warn!("cache lookup failed: {e}");
+                    "lookup failed"
+                }
+            };
             return pass(
                 route,
                 req,
@@ -164,6 +157,9 @@ pub fn forward(
     };
     exchange.decide(tx, req, record, clock)
 }
+
+/// Why a lookup went on without the cache: the fill it waited on did not start in time.
+pub const WAIT_EXPIRED: &str = "another request's fill did not start within cache_wait_ms";
 
 /// One request's dealings with the cache, once its key is known.
 struct Exchange<'a, 'c, 'r> {

@@ -133,9 +133,7 @@ impl Pending {
     pub fn finish(self) -> Lookup {
         match self.pending.wait() {
             Ok(tx) => decide(self.context, tx),
-            Err(CacheError::Timeout) => {
-                Lookup::Uncached("another request's fill did not start within cache_wait_ms")
-            }
+            Err(CacheError::Timeout) => Lookup::Uncached(super::WAIT_EXPIRED),
             Err(e) => {
                 log::warn!("cache lookup failed: {e}");
                 Lookup::Uncached("lookup failed")

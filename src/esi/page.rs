@@ -606,11 +606,7 @@ impl Page<'_, '_> {
 
     /// A fragment's response head arrived.
     fn answered(&mut self, id: NodeId, pending: PendingRequestHandle) -> Result<(), String> {
-        let Some(route) = self.nodes[id]
-            .fragment
-            .as_ref()
-            .and_then(|f| f.route.clone())
-        else {
+        let Some(route) = self.route_of(id) else {
             return self.fail(id, "no route".into());
         };
         let sent_at = self.nodes[id]
@@ -925,21 +921,22 @@ impl Page<'_, '_> {
             let Some(Source::Looking(looking)) = self.nodes[id].source.take_if(|_| due) else {
                 continue;
             };
-            let Some(route) = self.nodes[id]
-                .fragment
-                .as_ref()
-                .and_then(|f| f.route.clone())
-            else {
+            let Some(route) = self.route_of(id) else {
                 return self.fail(id, "no route".into());
             };
             let lookup = if looking.pending.ready() {
                 looking.pending.finish()
             } else {
-                Lookup::Uncached("another request's fill did not start within cache_wait_ms")
+                Lookup::Uncached(cache::WAIT_EXPIRED)
             };
             self.looked_up(id, &route, lookup, looking.req)?;
         }
         Ok(())
+    }
+
+    /// The route a fragment's request went to.
+    fn route_of(&self, id: NodeId) -> Option<Rc<Route>> {
+        self.nodes[id].fragment.as_ref()?.route.clone()
     }
 
     fn route_for(&mut self, url: &Url) -> Result<Rc<Route>, String> {
@@ -980,11 +977,7 @@ impl Page<'_, '_> {
             .take()
             .and_then(|fill| fill.stale_on_error(&reason))
         {
-            let route = self.nodes[id]
-                .fragment
-                .as_ref()
-                .and_then(|f| f.route.clone());
-            if let Some(route) = route {
+            if let Some(route) = self.route_of(id) {
                 return self.read_cached(id, &route, cached);
             }
         }

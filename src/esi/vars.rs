@@ -4,6 +4,8 @@
 //! can never add a path segment, a query parameter or a host to the URL. An unknown
 //! variable, or one the request does not have, is empty.
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
 /// What the variables are read from: the client's request.
 pub struct Variables<'a> {
     pub host: Option<&'a str>,
@@ -43,10 +45,9 @@ impl Variables<'_> {
             ("QUERY_STRING", Some(key)) => self
                 .query
                 .and_then(|q| {
-                    q.split('&')
-                        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
-                        .find(|(k, _)| *k == key)
-                        .map(|(_, v)| unescape(v))
+                    form_urlencoded::parse(q.as_bytes())
+                        .find(|(k, _)| k == key)
+                        .map(|(_, v)| v.into_owned())
                 })
                 .unwrap_or_default(),
             ("HTTP_COOKIE", Some(key)) => self
@@ -63,43 +64,16 @@ impl Variables<'_> {
     }
 }
 
+/// All but RFC 3986's unreserved characters.
+const RESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Percent-encodes all but RFC 3986's unreserved characters.
 fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Undoes a query value's percent-encoding (and `+` for a space), lossily.
-fn unescape(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(hi), Some(lo)) => {
-                    out.push(hi << 4 | lo);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
+    utf8_percent_encode(value, RESERVED).to_string()
 }
 
 #[cfg(test)]

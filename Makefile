@@ -77,13 +77,13 @@ build: tools
 lint: tools
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy -p firstbyte-transform -p firstbyte-config --all-targets --target $(HOST) -- -D warnings
+	cargo clippy -p firstbyte-transform -p firstbyte-config -p firstbyte-cache-meta --all-targets --target $(HOST) -- -D warnings
 	$(HARNESS) fmt -- --check
 	$(HARNESS) clippy --all-targets -- -D warnings
 
 unit: tools
 	cargo test --workspace
-	cargo test -p firstbyte-transform -p firstbyte-config --target $(HOST)
+	cargo test -p firstbyte-transform -p firstbyte-config -p firstbyte-cache-meta --target $(HOST)
 	$(HARNESS) test --release --lib --bins
 
 e2e: build
@@ -92,14 +92,14 @@ e2e: build
 package: build
 	@scripts/package
 
-## fuzz: each stage's cargo-fuzz target for FUZZ_SECONDS (nightly + cargo-fuzz); new inputs
-## go to transform/fuzz/target/corpus, the checked-in seeds stay as they are
+## fuzz: each cargo-fuzz target (the stages', the cache metadata's) for FUZZ_SECONDS (nightly
+## + cargo-fuzz); new inputs go to transform/fuzz/target/corpus, the checked-in seeds stay
 FUZZ_SECONDS ?= 60
 fuzz:
 	@cargo fuzz --version 2>/dev/null | grep -q "$(CARGO_FUZZ_VERSION)" || \
 	  (cd / && cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked)
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
-	cd transform && for t in replace html codec esi; do \
+	cd transform && for t in replace html codec esi cache_meta; do \
 	  mkdir -p fuzz/target/corpus/$$t && \
 	  cargo +nightly fuzz run $$t fuzz/target/corpus/$$t fuzz/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
 	done

@@ -557,7 +557,7 @@ impl Exchange<'_, '_, '_> {
             .get_headers()
             .map(|(n, v)| (n.as_str().to_string(), v.clone()))
             .collect();
-        let mut next = stored.refreshed_by(&fields);
+        let mut next = stored::refreshed_by(stored, &fields);
         // The 304's Age is the refreshed head's; the stored one had none.
         let lines = |name: &str| {
             if name == "age" {

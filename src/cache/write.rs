@@ -19,7 +19,7 @@ use firstbyte_config::CacheSettings;
 use super::fill_request::FillRequest;
 use super::key;
 use super::policy::Freshness;
-use super::stored::{split_head, Marker, Stored};
+use super::stored::{self, split_head, Marker, Stored};
 use crate::headers::{self, HeaderAccess};
 use crate::proxy::Shaped;
 use crate::pump::{pump, PumpOptions, Pumping};
@@ -100,7 +100,7 @@ impl Object {
         }
         let kept_stale = freshness.kept_stale(stored.has_validator(), settings.keep);
         let mut surrogate_keys = vec![stored.object_key.clone(), fill.url_key.clone()];
-        surrogate_keys.extend(stored.origin_surrogate_keys());
+        surrogate_keys.extend(stored::origin_surrogate_keys(&stored));
         Object {
             stored,
             freshness,
@@ -135,7 +135,7 @@ macro_rules! object_options {
             $builder
                 .stale_while_revalidate($object.kept_stale)
                 .surrogate_keys($object.keys())
-                .user_metadata($object.stored.encode()),
+                .user_metadata(Bytes::from($object.stored.encode())),
             $fill
         )
     };
@@ -281,7 +281,7 @@ pub fn list_includes(key: &Bytes, includes: &[String], lifetime: Duration, objec
 pub fn mark(tx: Transaction, marker: Marker) {
     let builder = tx
         .insert(marker_ttl(marker))
-        .user_metadata(marker.metadata());
+        .user_metadata(Bytes::from(marker.metadata()));
     finish_marker(builder.execute());
 }
 
@@ -296,7 +296,11 @@ fn mark_variant(key: &Bytes, marker: Marker, variant: &[(HeaderName, Vec<HeaderV
     } else {
         builder.vary_by(variant.iter().map(|(n, _)| n))
     };
-    finish_marker(builder.user_metadata(marker.metadata()).execute());
+    finish_marker(
+        builder
+            .user_metadata(Bytes::from(marker.metadata()))
+            .execute(),
+    );
 }
 
 fn marker_ttl(marker: Marker) -> Duration {

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::control::{Directives, Seconds, MAX_DELTA};
+use super::control::{delta_seconds, Directives, Seconds, MAX_DELTA};
 
 /// A route's cache settings, as the freshness rules use them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +96,11 @@ pub fn judge(
     };
     let cc = parse("cache-control");
     let surrogate = parse("surrogate-control");
-    let cdn = parse("cdn-cache-control");
+    // Unlike the others, a Structured Field: one that does not parse counts as absent.
+    let cdn = {
+        let values = lines("cdn-cache-control");
+        Directives::parse_dictionary(values.iter().map(String::as_str)).unwrap_or_default()
+    };
     // The first targeted field present governs this cache, and Cache-Control (with Expires)
     // then does not (RFC 9213 §2.2): `CDN-Cache-Control: max-age=60` beside
     // `Cache-Control: no-store` is how an origin says "the CDN may keep it, browsers not".
@@ -203,25 +207,14 @@ fn secs(n: u32) -> Duration {
     Duration::from_secs(u64::from(n))
 }
 
-/// The upstream `Age` (RFC 9111 §5.1): one delta-seconds value; anything else is ignored.
+/// The upstream `Age` (RFC 9111 §5.1): delta-seconds; of a list (several members, or field
+/// lines), the first member. A first member that is not delta-seconds is ignored.
 fn upstream_age(values: &[String]) -> Duration {
-    match values {
-        [one] => {
-            let one = one.trim();
-            if !one.is_empty() && one.bytes().all(|b| b.is_ascii_digit()) {
-                let n = one.trim_start_matches('0');
-                let n = if n.len() > 10 {
-                    u64::from(MAX_DELTA)
-                } else {
-                    n.parse::<u64>().unwrap_or(0).min(u64::from(MAX_DELTA))
-                };
-                Duration::from_secs(n)
-            } else {
-                Duration::ZERO
-            }
-        }
-        _ => Duration::ZERO,
-    }
+    let first = values
+        .first()
+        .and_then(|line| line.split(',').next())
+        .unwrap_or_default();
+    delta_seconds(first.trim()).map_or(Duration::ZERO, secs)
 }
 
 /// `Expires` − `Date` (RFC 9111 §4.2.1), `Date` being when the head arrived if the origin
@@ -370,6 +363,31 @@ mod tests {
             ]),
             Some(5)
         );
+        // RFC 9213 §2.1: a CDN-Cache-Control that is no Structured Field Dictionary is
+        // ignored whole, as if absent: Cache-Control governs again.
+        for invalid in [
+            "max-age=60, Private",
+            "max-age=60,",
+            "max-age=\"60",
+            "max-age=60 x",
+        ] {
+            assert_eq!(
+                lifetime(&[
+                    ("cdn-cache-control", invalid),
+                    ("cache-control", "max-age=40")
+                ]),
+                Some(40),
+                "{invalid}"
+            );
+        }
+        assert_eq!(
+            lifetime(&[
+                ("cdn-cache-control", "max-age=5;p=1, no-store=?0"),
+                ("cache-control", "max-age=40")
+            ]),
+            Some(5),
+            "parameters and false directives are nothing"
+        );
         // Surrogate-Control without max-age (only ESI's content=) governs nothing.
         assert_eq!(
             lifetime(&[
@@ -457,7 +475,14 @@ mod tests {
     #[test]
     fn bad_or_duplicate_freshness_means_stale() {
         // RFC 9111 §4.2.1 encourages it; without a validator it is then not stored at all.
-        for bad in ["max-age=abc", "max-age=10, max-age=20", "max-age"] {
+        for bad in [
+            "max-age=abc",
+            "max-age=10, max-age=20",
+            "max-age",
+            "max-age=\"10",
+            "max-age=1e3",
+            "max-age=+10",
+        ] {
             assert_eq!(
                 lifetime(&[("cache-control", bad), ("etag", "\"v\"")]),
                 Some(0)
@@ -506,10 +531,16 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(stored(200, &[("age", "x")]).age, Duration::ZERO);
-        assert_eq!(
-            stored(200, &[("age", "1"), ("age", "2")]).age,
-            Duration::ZERO
-        );
+        // A list-valued Age: its first member (RFC 9111 §5.1).
+        for list in [
+            &[("age", "1"), ("age", "2")][..],
+            &[("age", "1, 2")],
+            &[("age", "1,x")],
+        ] {
+            assert_eq!(stored(200, list).age, Duration::from_secs(1), "{list:?}");
+        }
+        assert_eq!(stored(200, &[("age", "x, 1")]).age, Duration::ZERO);
+        assert_eq!(stored(200, &[("age", "-1")]).age, Duration::ZERO);
         assert_eq!(
             stored(200, &[("age", "99999999999999"), ("etag", "\"v\"")]).age,
             Duration::from_secs(u64::from(MAX_DELTA))

@@ -216,6 +216,37 @@ fn percent_decode(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// One spelling of the authority a request names (RFC 9110 §4.2.3): the host as
+/// [`normalize_host`] has it, and the port unless it is empty or `default_port` (the
+/// scheme's). `Example.COM.:80` and `example.com` name the same origin; `example.com:8080`
+/// does not.
+pub fn normalize_authority(authority: &str, default_port: u16) -> String {
+    let host = normalize_host(authority);
+    let without = host_without_port(authority);
+    let port = authority[without.len()..].trim_start_matches(':');
+    if port.is_empty() {
+        return host;
+    }
+    let port = match port.trim_start_matches('0') {
+        "" => "0",
+        digits => digits,
+    };
+    if port.parse::<u16>() == Ok(default_port) {
+        host
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// The port a scheme's URLs have when they name none.
+pub fn default_port(scheme: &str) -> u16 {
+    if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        80
+    }
+}
+
 fn host_without_port(host: &str) -> &str {
     // An IPv6 literal keeps its brackets; only a trailing `:port` goes.
     match host.rfind(':') {
@@ -412,6 +443,29 @@ mod tests {
         assert_eq!(host_without_port("[::1]:7676"), "[::1]");
         assert_eq!(host_without_port("[::1]"), "[::1]");
         Ok(())
+    }
+
+    #[test]
+    fn an_authority_has_one_spelling() {
+        for same in ["127.0.0.1.:7800", "127.0.0.1:7800", "127.0.0.1:07800"] {
+            assert_eq!(normalize_authority(same, 80), "127.0.0.1:7800", "{same}");
+        }
+        for same in [
+            "Example.COM.",
+            "example.com:80",
+            "example.com:",
+            "EXAMPLE.com.:0080",
+        ] {
+            assert_eq!(normalize_authority(same, 80), "example.com", "{same}");
+        }
+        assert_eq!(normalize_authority("example.com:443", 443), "example.com");
+        assert_eq!(
+            normalize_authority("example.com:443", 80),
+            "example.com:443"
+        );
+        assert_eq!(normalize_authority("[::1]:80", 80), "[::1]");
+        assert_eq!(normalize_authority("[::1]:7676", 80), "[::1]:7676");
+        assert_eq!((default_port("https"), default_port("http")), (443, 80));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::routing::{self, backend_path};
 /// Everything a fill sends, read from the client's request.
 pub struct FillRequest {
     url: String,
-    /// The `Host` the origin sees, lowercase.
+    /// The `Host` the origin sees, normalised ([`routing::normalize_authority`]).
     host: String,
     /// Path (as forwarded) and query: the key's.
     path_and_query: String,
@@ -34,11 +34,13 @@ pub struct FillRequest {
 
 impl FillRequest {
     pub fn read(route: &Route, req: &Request, request_headers: &[String]) -> FillRequest {
-        let client_host = req.header("host").unwrap_or_default().to_ascii_lowercase();
+        // One spelling per origin, so `Example.com.:80` and `example.com` share objects.
+        let default_port = routing::default_port(req.get_url().scheme());
         let host = route
             .host_override
-            .as_deref()
-            .map_or(client_host, str::to_ascii_lowercase);
+            .clone()
+            .unwrap_or_else(|| req.header("host").unwrap_or_default());
+        let host = routing::normalize_authority(&host, default_port);
         let query = req.get_query_str();
         let with_query = |path: String| match query {
             Some(q) => format!("{path}?{q}"),

@@ -19,7 +19,8 @@ const OWN_KEYS_ROOM: usize = 128;
 
 /// Everything a fill's request is made of, and so everything the stored bytes may depend on.
 pub struct Request<'a> {
-    /// The `Host` the origin sees (the route's `host_override`, else the client's), lowercase.
+    /// The `Host` the origin sees (the route's `host_override`, else the client's), in one
+    /// spelling per origin (`crate::routing::normalize_authority`).
     pub host: &'a str,
     /// Path and query as forwarded.
     pub path_and_query: &'a str,

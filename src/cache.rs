@@ -22,6 +22,7 @@ pub(crate) mod control;
 mod fill_request;
 pub mod fragment;
 mod key;
+mod only_if_cached;
 mod policy;
 mod range;
 mod respond;
@@ -72,33 +73,15 @@ pub fn forward(
             composing,
         );
     };
+    if request_says(&req, "only-if-cached") {
+        return only_if_cached::answer(route, settings, &req, record, clock, composing);
+    }
     let method = req.get_method().clone();
     if method != Method::GET && method != Method::HEAD {
         return unsafe_method(route, req, record, clock, composing);
     }
-    // A shared cache must not answer an authenticated request (RFC 9111 §3.5), and a
-    // request with a cookie is presumed personal, as Varnish's built-in policy has it.
-    if req.contains_header("authorization") {
-        return pass(
-            route,
-            req,
-            CacheStatus::Pass,
-            "authorization",
-            record,
-            clock,
-            composing,
-        );
-    }
-    if settings.cookies == Cookies::Pass && req.contains_header("cookie") {
-        return pass(
-            route,
-            req,
-            CacheStatus::Pass,
-            "cookie",
-            record,
-            clock,
-            composing,
-        );
+    if let Some(why) = passes(settings, &req) {
+        return pass(route, req, CacheStatus::Pass, why, record, clock, composing);
     }
     let fill = FillRequest::read(route, &req, &settings.request_headers);
     let key = fill.key(route);
@@ -271,7 +254,7 @@ impl Exchange<'_, '_, '_> {
         let shaped = self.fetch(None, record)?;
         match self.admit(&shaped) {
             Err((marker, why)) => {
-                write::mark(tx, marker);
+                write::mark(tx, marker, &self.fill);
                 self.send(shaped, &req, CacheStatus::Pass, Some(why), record, clock)
             }
             Ok(object) => match write::insert_and_stream_back(tx, &object, &self.fill) {
@@ -386,7 +369,7 @@ impl Exchange<'_, '_, '_> {
     ) -> Result<(), Failure> {
         let stale_on_error =
             !stored.must_revalidate && staleness < Duration::from_secs(stored.stale_if_error);
-        let shaped = match self.fetch(Some(&stored), record) {
+        let shaped = match self.fetch_revalidating(&stored, record) {
             Ok(shaped) => shaped,
             Err(failure) if stale_on_error => {
                 let why = format!("stale-if-error: {}", failure.reason);
@@ -462,7 +445,7 @@ impl Exchange<'_, '_, '_> {
         stored: &Stored,
         record: &mut AccessRecord,
     ) -> String {
-        let shaped = match self.fetch(Some(stored), record) {
+        let shaped = match self.fetch_revalidating(stored, record) {
             Ok(shaped) => shaped,
             Err(failure) => return format!("refresh failed: {}", failure.reason),
         };
@@ -516,6 +499,22 @@ impl Exchange<'_, '_, '_> {
     ) -> Result<Shaped, Failure> {
         let bereq = self.fill.backend_request(self.route, revalidating);
         proxy::fetch_shaped(self.route, bereq, self.fill.codings(), record)
+    }
+
+    /// The origin's answer to a revalidation of `stored`. A 304 about another representation
+    /// (RFC 9111 §4.3.4: its validator is not the stored one's) must not update the object:
+    /// the response is fetched again, whole.
+    fn fetch_revalidating(
+        &self,
+        stored: &Stored,
+        record: &mut AccessRecord,
+    ) -> Result<Shaped, Failure> {
+        let shaped = self.fetch(Some(stored), record)?;
+        if shaped.status() == StatusCode::NOT_MODIFIED && !updates(stored, &shaped) {
+            log::info!("a 304 named another representation than the stored one: fetched whole");
+            return self.fetch(None, record);
+        }
+        Ok(shaped)
     }
 
     /// Whether a response may become an object, and the marker to leave when it may not.
@@ -818,6 +817,16 @@ pub fn written(result: Result<u64, WriteFailure>, record: &mut AccessRecord) -> 
     }
 }
 
+/// Whether an origin's 304 selects `stored` for update (RFC 9111 §4.3.4).
+fn updates(stored: &Stored, not_modified: &Shaped) -> bool {
+    conditional::selects_stored(
+        not_modified.origin_etag.as_deref(),
+        not_modified.origin_last_modified.as_deref(),
+        stored.origin_etag.as_deref(),
+        stored.origin_last_modified.as_deref(),
+    )
+}
+
 /// A stored object's freshness as the core cache holds it, for putting it back.
 fn freshness_of(stored: &Stored, found: &Found) -> Freshness {
     Freshness {
@@ -841,12 +850,32 @@ fn rules(settings: &CacheSettings) -> Rules {
     }
 }
 
-/// Whether the client's request says `no-store` (RFC 9111 §5.2.1.5). Its `no-cache` and
-/// `max-age=0` are not honoured: a shared cache in front of an origin protects it from
-/// clients that would make every request a fetch, as Fastly, Cloudflare and Varnish do.
+/// Why a GET or HEAD passes the cache by its request alone, if it does: a shared cache must
+/// not answer an authenticated request (RFC 9111 §3.5), and a request with a cookie is
+/// presumed personal, as Varnish's built-in policy has it.
+fn passes(settings: &CacheSettings, req: &Request) -> Option<&'static str> {
+    if req.contains_header("authorization") {
+        return Some("authorization");
+    }
+    if settings.cookies == Cookies::Pass && req.contains_header("cookie") {
+        return Some("cookie");
+    }
+    None
+}
+
+/// Whether the client's request says `no-store` (RFC 9111 §5.2.1.5). Its `no-cache`,
+/// `max-age=0` and `min-fresh` are not honoured: a shared cache in front of an origin
+/// protects it from clients that would make every request a fetch, as Fastly, Cloudflare and
+/// Varnish do. Nor is `max-stale`: a stale object answers only within the windows its origin
+/// (or the route) allowed, the same for every client.
 fn request_says_no_store(req: &Request) -> bool {
+    request_says(req, "no-store")
+}
+
+/// Whether the client's `Cache-Control` holds `directive`.
+fn request_says(req: &Request, directive: &str) -> bool {
     let values = req.header_values("cache-control");
-    control::Directives::parse(values.iter().map(String::as_str)).has("no-store")
+    control::Directives::parse(values.iter().map(String::as_str)).has(directive)
 }
 
 /// The client's own request to the backend, its response not stored.

@@ -363,7 +363,7 @@ pub fn backend_request(route: &Route, mut req: Request, accept_encoding: Option<
     req
 }
 
-fn fetch(route: &Route, bereq: Request) -> Result<Response, Failure> {
+pub(crate) fn fetch(route: &Route, bereq: Request) -> Result<Response, Failure> {
     let (handle, body) = bereq.into_handles();
     let body = body.unwrap_or_else(BodyHandle::new);
     let Some(limit) = route.first_byte_timeout else {

@@ -1,7 +1,7 @@
 //! A client's preconditions against a stored response (RFC 9110 §13): `If-None-Match` and
 //! `If-Modified-Since`, which may turn a hit into a 304, and `If-Range`, which decides
-//! whether a range is served. Pure: the stored validators and the request's fields come in
-//! as strings.
+//! whether a range is served; and whether an origin's 304 is about the stored response at
+//! all (RFC 9111 §4.3.4). Pure: the validators and the request's fields come in as strings.
 
 use std::time::SystemTime;
 
@@ -57,6 +57,33 @@ pub fn range_applies(if_range: &[String], etag: Option<&str>, last_modified: Opt
     match (date(value), last_modified.and_then(date)) {
         (Some(asked), Some(modified)) => asked == modified,
         _ => false,
+    }
+}
+
+/// Whether the origin's 304 to a revalidation selects the stored response for update (RFC
+/// 9111 §4.3.4), from the validators each carries (the origin's own, for the stored one).
+/// A strong `ETag` must match the stored one strongly, a weak one weakly; without an `ETag`,
+/// a `Last-Modified` must be the stored date. A 304 with neither selects the one stored
+/// response. An `ETag` that cannot be read selects nothing: it is not known to match.
+pub fn selects_stored(
+    etag: Option<&str>,
+    last_modified: Option<&str>,
+    stored_etag: Option<&str>,
+    stored_last_modified: Option<&str>,
+) -> bool {
+    if let Some(etag) = etag {
+        let (Some(new), Some(stored)) = (
+            entity_tags(etag).into_iter().next(),
+            stored_etag.and_then(|e| entity_tags(e).into_iter().next()),
+        ) else {
+            return false;
+        };
+        let strong = !new.weak;
+        return new.opaque == stored.opaque && !(strong && stored.weak);
+    }
+    match last_modified.and_then(date) {
+        Some(new) => stored_last_modified.and_then(date) == Some(new),
+        None => true,
     }
 }
 
@@ -158,6 +185,42 @@ mod tests {
             Some("\"a\""),
             None
         ));
+    }
+
+    #[test]
+    fn a_304_about_another_representation_updates_nothing() {
+        let sel =
+            |etag, lm, stored_etag, stored_lm| selects_stored(etag, lm, stored_etag, stored_lm);
+        assert!(sel(Some("\"r1\""), None, Some("\"r1\""), None));
+        assert!(
+            !sel(Some("\"r2\""), None, Some("\"r1\""), Some(LM)),
+            "another strong validator: not this response"
+        );
+        assert!(
+            !sel(Some("\"r1\""), None, Some("W/\"r1\""), None),
+            "a strong validator never matches a weak one"
+        );
+        assert!(
+            sel(Some("W/\"r1\""), None, Some("\"r1\""), None),
+            "weak: weakly"
+        );
+        assert!(!sel(Some("W/\"r2\""), None, Some("W/\"r1\""), None));
+        assert!(
+            !sel(Some("\"r1\""), None, None, Some(LM)),
+            "nothing stored to match"
+        );
+        assert!(!sel(Some("garbage"), None, Some("\"r1\""), None));
+        assert!(sel(None, Some(LM), Some("\"r1\""), Some(LM)));
+        assert!(!sel(
+            None,
+            Some("Sat, 05 Dec 2026 10:00:01 GMT"),
+            None,
+            Some(LM)
+        ));
+        assert!(
+            sel(None, None, Some("\"r1\""), Some(LM)),
+            "no validator: the one stored"
+        );
     }
 
     proptest::proptest! {

@@ -19,19 +19,20 @@
 //! [`FRAGMENT_CODINGS`]: crate::esi
 
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use fastly::cache::core::{CacheError, Found, PendingTransaction, Transaction};
 use fastly::http::StatusCode;
 use fastly::{Request, Response};
-use firstbyte_config::{Cookies, Route};
+use firstbyte_config::Route;
 
 use super::fill_request::{Ask, FillRequest};
 use super::respond::from_stored;
 use super::stored::{Marker, Stored};
 use super::write::{self, Filling, WriteFailure};
-use super::{filling, key, request_says_no_store, Exchange};
+use super::{filling, key, passes, request_says_no_store, updates, Exchange};
+use crate::failure::Failure;
 use crate::proxy::{self, Shaped};
 
 /// What a fragment's route's cache says of it.
@@ -69,11 +70,8 @@ pub fn lookup(route: &Rc<Route>, req: &Request) -> Lookup {
         return Lookup::Uncached("no cache");
     };
     // The same reasons a client's request passes the cache.
-    if req.contains_header("authorization") {
-        return Lookup::Uncached("authorization");
-    }
-    if settings.cookies == Cookies::Pass && req.contains_header("cookie") {
-        return Lookup::Uncached("cookie");
+    if let Some(why) = passes(settings, req) {
+        return Lookup::Uncached(why);
     }
     if request_says_no_store(req) {
         return Lookup::Uncached("request no-store");
@@ -271,20 +269,39 @@ impl Fill {
     /// Stores the origin's answer, if it may be stored. `origin` is its time to the head.
     pub fn admit(self, resp: Response, origin: Duration) -> Result<Admitted, String> {
         let Fill { tx, context, stale } = self;
+        let revalidating = stale.is_some();
         let route = &*context.route;
         let Some(settings) = &route.cache else {
             return Err("the route has no cache".into());
         };
         // Dropping the transaction lets the next request take up the obligation.
-        let shaped = match proxy::shape(route, resp, origin, context.fill.codings()) {
-            Ok(shaped) => shaped,
-            Err(failure) => {
-                return match stale.and_then(|stale| stale.on_error(&failure.reason)) {
-                    Some(cached) => Ok(Admitted::Found(Box::new(cached))),
-                    None => Err(failure.reason),
-                }
-            }
+        let stale_or = |stale: Option<&Stale>, failure: Failure| match stale
+            .and_then(|stale| stale.on_error(&failure.reason))
+        {
+            Some(cached) => Ok(Admitted::Found(Box::new(cached))),
+            None => Err(failure.reason),
         };
+        let mut shaped = match proxy::shape(route, resp, origin, context.fill.codings()) {
+            Ok(shaped) => shaped,
+            Err(failure) => return stale_or(stale.as_ref(), failure),
+        };
+        if let Some(stale) = &stale {
+            if shaped.status() == StatusCode::NOT_MODIFIED && !updates(&stale.stored, &shaped) {
+                // A 304 about another representation must not update the object (RFC 9111
+                // §4.3.4): fetched again whole, here, in the page's way. Rare: an origin
+                // answers for the validators it was sent.
+                log::info!("fragment: a 304 named another representation: fetched whole");
+                let sent_at = Instant::now();
+                let whole = proxy::fetch(route, context.fill.backend_request(route, None))
+                    .and_then(|resp| {
+                        proxy::shape(route, resp, sent_at.elapsed(), context.fill.codings())
+                    });
+                shaped = match whole {
+                    Ok(shaped) => shaped,
+                    Err(failure) => return stale_or(Some(stale), failure),
+                };
+            }
+        }
         let exchange = Exchange {
             route,
             settings,
@@ -313,8 +330,12 @@ impl Fill {
         }
         let object = match exchange.admit(&shaped) {
             Ok(object) => object,
+            // A failed revalidation leaves no marker, as on a client's path: dropping the
+            // transaction keeps the stale copy for what is left of its windows.
             Err((marker, _)) => {
-                write::mark(tx, marker);
+                if !revalidating {
+                    write::mark(tx, marker, &exchange.fill);
+                }
                 return Ok(Admitted::Uncached(Box::new(shaped)));
             }
         };

@@ -277,11 +277,12 @@ pub fn list_includes(key: &Bytes, includes: &[String], lifetime: Duration, objec
     }
 }
 
-/// Leaves a marker where the obligation was (see [`Marker`]).
-pub fn mark(tx: Transaction, marker: Marker) {
-    let builder = tx
-        .insert(marker_ttl(marker))
-        .user_metadata(Bytes::from(marker.metadata()));
+/// Leaves a marker where the obligation was (see [`Marker`]), for the variant of the request
+/// that made it: without the fill's vary rule, a marker matches every variant's lookup and
+/// hides the objects of all the others.
+pub fn mark(tx: Transaction, marker: Marker, fill: &FillRequest) {
+    let builder =
+        varying!(tx.insert(marker_ttl(marker)), fill).user_metadata(Bytes::from(marker.metadata()));
     finish_marker(builder.execute());
 }
 

@@ -897,3 +897,389 @@ async fn rfc9111_4_4_invalidation() {
     }
     c.assert_no_app_panic();
 }
+
+// Markers, stored heads, 304s, Host, only-if-cached and the fields the cache reads: each
+// case below failed on a cache that let one variant, one origin header, one 304 or one
+// spelling of a host decide for the others.
+
+/// RFC 9111 §4.1: a marker (hit-for-miss) stands for the variant whose response made it,
+/// and for no other. A response too large to store, or `private`, for one value of a
+/// `cache_request_headers` header leaves every other variant's object a HIT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc9111_4_1_a_marker_hides_no_other_variant() {
+    let c = Cached::start(
+        &[
+            ("cache_request_headers", "x-v"),
+            ("cache_max_bytes", "1000"),
+        ],
+        &[],
+    );
+    let big = vec![b'x'; 4000];
+    for kind in KINDS {
+        let path = format!("/marked?{kind:?}");
+        c.origin
+            .script(&path, script(&[("cache-control", "max-age=60")]));
+        let mut logged = 0;
+        for v in ["a", "c"] {
+            let r = c.get(kind, &path, &[("x-v", v)]).await;
+            assert_eq!(label(&r), "MISS", "{kind:?} {v}");
+            logged += 1;
+            c.settled(kind, "/marked", logged);
+        }
+        // The chain's output has no declared length: one that outgrows the limit is cut as
+        // it is written, whose marker always had its variant's rule.
+        if kind == Kind::Passthrough {
+            c.origin.script(
+                &path,
+                Script::ok(
+                    &[("content-type", TEXT), ("cache-control", "max-age=60")],
+                    &big,
+                ),
+            );
+            let r = c.get(kind, &path, &[("x-v", "big")]).await;
+            assert_eq!(label(&r), "PASS", "too large");
+            logged += 1;
+            c.settled(kind, "/marked", logged);
+            for v in ["a", "c"] {
+                let r = c.get(kind, &path, &[("x-v", v)]).await;
+                assert_eq!(label(&r), "HIT", "{kind:?} {v} after a too-large variant");
+                assert_eq!(r.text(), kind.output(BODY));
+                logged += 1;
+                c.settled(kind, "/marked", logged);
+            }
+        }
+        c.origin
+            .script(&path, script(&[("cache-control", "private")]));
+        let r = c.get(kind, &path, &[("x-v", "p")]).await;
+        assert_eq!(label(&r), "PASS", "{kind:?} private");
+        logged += 1;
+        c.settled(kind, "/marked", logged);
+        let before = c.fetches("/marked");
+        for v in ["a", "c"] {
+            let r = c.get(kind, &path, &[("x-v", v)]).await;
+            assert_eq!(label(&r), "HIT", "{kind:?} {v} after a private variant");
+            assert_eq!(r.text(), kind.output(BODY));
+        }
+        assert_eq!(
+            c.fetches("/marked"),
+            before,
+            "{kind:?}: the origin was not asked"
+        );
+    }
+    c.assert_no_app_panic();
+}
+
+/// RFC 9110 §5.1: a field name is a token, and `#` is a token character, as `:` and `,` are
+/// characters of a value. An object whose origin sends such names and values is stored and
+/// served with them, not made unreadable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc9110_5_any_field_an_origin_sends_is_stored() {
+    let c = Cached::start(&[], &[]);
+    c.origin.script(
+        "/odd-fields",
+        script(&[
+            ("cache-control", "max-age=60"),
+            ("#note", "1"),
+            ("#swr", "x"),
+            ("x-colons", "3:abc, d: e"),
+        ]),
+    );
+    for kind in KINDS {
+        let path = format!("/odd-fields?{kind:?}");
+        assert_eq!(label(&c.get(kind, &path, &[]).await), "MISS", "{kind:?}");
+        c.settled(kind, "/odd-fields", 1);
+        let r = c.get(kind, &path, &[]).await;
+        assert_eq!(label(&r), "HIT", "{kind:?}");
+        assert_eq!(r.header("#note"), Some("1"));
+        assert_eq!(r.header("#swr"), Some("x"));
+        assert_eq!(r.header("x-colons"), Some("3:abc, d: e"));
+        assert_eq!(r.text(), kind.output(BODY));
+    }
+    assert_eq!(c.fetches("/odd-fields"), 2);
+}
+
+/// RFC 9111 §4.3.4: a 304 whose strong validator is not the stored one's is about another
+/// representation, and must not update the stored response. The response is fetched again
+/// whole and replaces the object: a MISS with the origin's current body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc9111_4_3_4_a_304_for_another_representation_updates_nothing() {
+    let c = Cached::start(&[], &[]);
+    let new = "new at origin.example\n";
+    for kind in KINDS {
+        let path = format!("/other-304?{kind:?}");
+        c.origin.script(
+            &path,
+            script(&[("cache-control", "max-age=1"), ("etag", "\"r1\"")]).revalidating(),
+        );
+        assert_eq!(label(&c.get(kind, &path, &[]).await), "MISS");
+        c.settled(kind, "/other-304", 1);
+        tokio::time::sleep(PAST_ONE_SECOND).await;
+        // It answers the stored "r1" with a 304 that says "r2", and a GET with its body.
+        c.origin.script(
+            &path,
+            Script::ok(
+                &[
+                    ("content-type", TEXT),
+                    ("cache-control", "max-age=60"),
+                    ("etag", "\"r1\""),
+                ],
+                new.as_bytes(),
+            )
+            .revalidating()
+            .with_304_headers(&[("cache-control", "max-age=60"), ("etag", "\"r2\"")]),
+        );
+        let r = c.get(kind, &path, &[]).await;
+        assert_eq!(label(&r), "MISS", "{kind:?}: refetched whole");
+        assert_eq!(r.text(), kind.output(new), "{kind:?}");
+        let seen: Vec<_> = c
+            .origin
+            .seen("/other-304")
+            .into_iter()
+            .filter(|s| s.target == path)
+            .collect();
+        assert_eq!(seen.len(), 3, "{kind:?}: fill, revalidation, whole fetch");
+        assert!(seen[1].not_modified);
+        assert_eq!(seen[2].header("if-none-match"), None, "{kind:?}");
+        c.settled(kind, "/other-304", 2);
+        let hit = c.get(kind, &path, &[]).await;
+        assert_eq!(label(&hit), "HIT", "{kind:?}");
+        assert_eq!(hit.text(), kind.output(new));
+    }
+}
+
+/// `GET` over a connection of its own with `Host: host` (the client sets its own), and the
+/// response's `X-Cache`.
+async fn with_host(c: &Cached, kind: Kind, path: &str, host: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(c.stack.edge.addr)
+        .await
+        .expect("connect");
+    let request = format!(
+        "GET {}{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+        kind.prefix()
+    );
+    stream.write_all(request.as_bytes()).await.expect("request");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("response");
+    let text = String::from_utf8_lossy(&response);
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    assert!(head.starts_with("HTTP/1.1 200"), "{host}: {head}");
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(n, _)| n.eq_ignore_ascii_case("x-cache"))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// RFC 9110 §4.2.3: the host's case, a trailing dot, and an empty or default port name the
+/// same origin, so they name the same object; another port is another origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc9110_4_2_3_one_origin_one_object_however_its_host_is_spelled() {
+    let c = Cached::start(&[], &[]);
+    c.origin
+        .script("/host", script(&[("cache-control", "max-age=60")]));
+    for kind in KINDS {
+        let mut logged = 0;
+        for (hosts, other) in [
+            (
+                ["127.0.0.1.:7800", "127.0.0.1:7800", "127.0.0.1.:7800"],
+                "127.0.0.1:7801",
+            ),
+            (
+                ["Example.TEST.", "example.test:80", "EXAMPLE.test:"],
+                "example.test:8080",
+            ),
+        ] {
+            let path = format!("/host?{kind:?}-{}", hosts[1]);
+            let mut labels = Vec::new();
+            for host in hosts.iter().chain([&other]) {
+                labels.push(with_host(&c, kind, &path, host).await);
+                logged += 1;
+                c.settled(kind, "/host", logged);
+            }
+            assert_eq!(
+                labels,
+                ["MISS", "HIT", "HIT", "MISS"],
+                "{kind:?} {hosts:?} {other}"
+            );
+        }
+    }
+}
+
+/// A composed page's fragment through its route's cache: a revalidation whose answer may
+/// not be stored (here `private`) keeps the stale copy for what is left of its windows, as
+/// a client's does; it never leaves a marker in its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fragments_failed_revalidation_keeps_the_stale_copy() {
+    let c = Cached::start(
+        &[],
+        &[
+            ("routes", Some("sc,scc,origin,cached,sp")),
+            ("route.sp.prefix", Some("/sp/")),
+            ("route.sp.backend", Some("scripted")),
+            ("route.sp.strip_prefix", Some("true")),
+            ("route.sp.esi", Some("surrogate")),
+        ],
+    );
+    c.origin.script(
+        "/page",
+        Script::ok(
+            &[
+                ("content-type", "text/html"),
+                ("surrogate-control", "content=\"ESI/1.0\""),
+            ],
+            b"a<esi:include src=\"/sc/frag\"/>b",
+        ),
+    );
+    c.origin.script(
+        "/frag",
+        Script::ok(
+            &[
+                ("content-type", "text/html"),
+                ("cache-control", "max-age=1, stale-while-revalidate=60"),
+                ("etag", "\"f1\""),
+            ],
+            b"[old]",
+        ),
+    );
+    let page = |c: &Cached| {
+        let addr = c.stack.edge.addr;
+        async move {
+            firstbyte_harness::client::request(addr, "GET", "/sp/page", &[])
+                .await
+                .expect("page")
+        }
+    };
+    assert_eq!(page(&c).await.text(), "a[old]b");
+    assert!(c.stack.edge.wait_until_idle(support::LOG_WAIT));
+    tokio::time::sleep(PAST_ONE_SECOND).await;
+    c.origin.script(
+        "/frag",
+        Script::ok(
+            &[("content-type", "text/html"), ("cache-control", "private")],
+            b"[mine]",
+        ),
+    );
+    assert_eq!(
+        page(&c).await.text(),
+        "a[mine]b",
+        "the page read the origin's answer"
+    );
+    assert!(c.stack.edge.wait_until_idle(support::LOG_WAIT));
+    let fetched = c.fetches("/frag");
+    let r = c
+        .get(
+            Kind::Passthrough,
+            "/frag",
+            &[("accept-encoding", "gzip, deflate, br")],
+        )
+        .await;
+    assert_eq!(label(&r), "STALE", "the stale copy is still there");
+    assert_eq!(r.text(), "[old]");
+    c.settled(Kind::Passthrough, "/frag", 1);
+    assert_eq!(
+        c.fetches("/frag"),
+        fetched + 1,
+        "refreshed after it answered"
+    );
+}
+
+/// RFC 9111 §5.2.1.7: `only-if-cached` gets a stored response that may answer without the
+/// origin (fresh, or stale within its `stale-while-revalidate`), or a 504; the origin is
+/// never asked, not for a fill, a revalidation, a refresh or a request that would pass.
+/// firstbyte ignores a client's `max-stale` and `min-fresh` (see docs/edge-cache.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc9111_5_2_1_7_only_if_cached_never_reaches_the_origin() {
+    let c = Cached::start(&[], &[]);
+    let only = [("cache-control", "only-if-cached")];
+    c.origin
+        .script("/oic-fresh", script(&[("cache-control", "max-age=60")]));
+    c.origin.script(
+        "/oic-stale",
+        script(&[("cache-control", "max-age=1"), ("etag", "\"s\"")]).revalidating(),
+    );
+    c.origin.script(
+        "/oic-swr",
+        script(&[("cache-control", "max-age=1, stale-while-revalidate=60")]),
+    );
+    c.origin
+        .script("/oic-none", script(&[("cache-control", "max-age=60")]));
+    for kind in KINDS {
+        for path in ["/oic-fresh", "/oic-stale", "/oic-swr"] {
+            assert_eq!(label(&c.get(kind, path, &[]).await), "MISS", "{kind:?}");
+            c.settled(kind, path, 1);
+        }
+    }
+    tokio::time::sleep(PAST_ONE_SECOND).await;
+    let fetched = |c: &Cached| {
+        ["/oic-fresh", "/oic-stale", "/oic-swr", "/oic-none"]
+            .map(|p| c.fetches(p))
+            .iter()
+            .sum::<usize>()
+    };
+    let before = fetched(&c);
+    for kind in KINDS {
+        let r = c.get(kind, "/oic-fresh", &only).await;
+        assert_eq!((r.status, label(&r)), (200, "HIT"), "{kind:?}");
+        assert_eq!(r.text(), kind.output(BODY));
+        let r = c.get(kind, "/oic-swr", &only).await;
+        assert_eq!((r.status, label(&r)), (200, "STALE"), "{kind:?}");
+        assert_eq!(r.text(), kind.output(BODY));
+        for (method, path, headers) in [
+            ("GET", "/oic-stale", vec![]),
+            ("GET", "/oic-none", vec![]),
+            ("GET", "/oic-fresh", vec![("cookie", "a=b")]),
+            ("POST", "/oic-fresh", vec![]),
+        ] {
+            let mut headers = headers;
+            headers.extend(only);
+            let r = c.ask(method, kind, path, &headers).await;
+            assert_eq!(r.status, 504, "{kind:?} {method} {path} {headers:?}");
+        }
+    }
+    assert!(c.stack.edge.wait_until_idle(support::LOG_WAIT));
+    assert_eq!(fetched(&c), before, "the origin was never asked");
+}
+
+/// RFC 9111 §5.1, RFC 9213 §2.1, RFC 9111 §1.2.2: a list-valued `Age` counts by its first
+/// member; a `CDN-Cache-Control` that is no Structured Field Dictionary is ignored whole (so
+/// `Cache-Control` governs); a `max-age` that is not delta-seconds is invalid (stale, and
+/// without a validator not stored).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc9111_5_1_and_rfc9213_fields_parsed_as_their_rfcs_say() {
+    let c = Cached::start(&[], &[]);
+    c.origin.script(
+        "/age-list",
+        script(&[("cache-control", "max-age=60"), ("age", "10, 20")]),
+    );
+    c.origin.script(
+        "/cdn-invalid",
+        script(&[
+            ("cdn-cache-control", "max-age=60,"),
+            ("cache-control", "max-age=1"),
+        ]),
+    );
+    c.origin.script(
+        "/max-age-quote",
+        script(&[("cache-control", "max-age=\"60")]),
+    );
+    for kind in KINDS {
+        let r = c.get(kind, "/age-list", &[]).await;
+        assert!((10..20).contains(&age(&r)), "{kind:?}: {:?}", r.headers);
+        for path in ["/cdn-invalid", "/max-age-quote"] {
+            c.get(kind, path, &[]).await;
+            c.settled(kind, path, 1);
+        }
+    }
+    tokio::time::sleep(PAST_ONE_SECOND).await;
+    for kind in KINDS {
+        let r = c.get(kind, "/cdn-invalid", &[]).await;
+        assert_eq!(
+            label(&r),
+            "MISS",
+            "{kind:?}: max-age=1 of Cache-Control governed"
+        );
+        let r = c.get(kind, "/max-age-quote", &[]).await;
+        assert_eq!(label(&r), "PASS", "{kind:?}: never stored");
+    }
+}

@@ -1106,11 +1106,9 @@ async fn rfc9110_4_2_3_one_origin_one_object_however_its_host_is_spelled() {
     }
 }
 
-/// A composed page's fragment through its route's cache: a revalidation whose answer may
-/// not be stored (here `private`) keeps the stale copy for what is left of its windows, as
-/// a client's does; it never leaves a marker in its place.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fragments_failed_revalidation_keeps_the_stale_copy() {
+/// The cached routes beside `/sp/`, which composes the scripted origin's `/page`: `a`, the
+/// fragment `/sc/frag` (through the passthrough route's cache), `b`.
+fn composing() -> Cached {
     let c = Cached::start(
         &[],
         &[
@@ -1131,6 +1129,77 @@ async fn a_fragments_failed_revalidation_keeps_the_stale_copy() {
             b"a<esi:include src=\"/sc/frag\"/>b",
         ),
     );
+    c
+}
+
+/// The page, composed.
+async fn page(c: &Cached) -> String {
+    firstbyte_harness::client::request(c.stack.edge.addr, "GET", "/sp/page", &[])
+        .await
+        .expect("page")
+        .text()
+}
+
+/// The fragment as a client of its URL gets it: the codings a page reads, so the same object.
+async fn fragment(c: &Cached) -> Reply {
+    c.get(
+        Kind::Passthrough,
+        "/frag",
+        &[("accept-encoding", "gzip, deflate, br")],
+    )
+    .await
+}
+
+/// RFC 9111 §4.3.4 on a composed page's fragment: a 304 about another representation
+/// updates nothing; the page gets the fragment fetched again whole, which replaces the
+/// object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fragments_304_for_another_representation_updates_nothing() {
+    let c = composing();
+    c.origin.script(
+        "/frag",
+        Script::ok(
+            &[
+                ("content-type", "text/html"),
+                ("cache-control", "max-age=1"),
+                ("etag", "\"f1\""),
+            ],
+            b"[old]",
+        )
+        .revalidating(),
+    );
+    assert_eq!(page(&c).await, "a[old]b");
+    assert!(c.stack.edge.wait_until_idle(support::LOG_WAIT));
+    tokio::time::sleep(PAST_ONE_SECOND).await;
+    c.origin.script(
+        "/frag",
+        Script::ok(
+            &[
+                ("content-type", "text/html"),
+                ("cache-control", "max-age=60"),
+                ("etag", "\"f1\""),
+            ],
+            b"[new]",
+        )
+        .revalidating()
+        .with_304_headers(&[("cache-control", "max-age=60"), ("etag", "\"f2\"")]),
+    );
+    assert_eq!(page(&c).await, "a[new]b", "fetched whole");
+    assert!(c.stack.edge.wait_until_idle(support::LOG_WAIT));
+    let seen = c.origin.seen("/frag");
+    assert_eq!(seen.len(), 3, "fill, revalidation, whole fetch");
+    assert!(seen[1].not_modified);
+    assert_eq!(seen[2].header("if-none-match"), None);
+    let r = fragment(&c).await;
+    assert_eq!((label(&r), r.text().as_str()), ("HIT", "[new]"));
+}
+
+/// A composed page's fragment through its route's cache: a revalidation whose answer may
+/// not be stored (here `private`) keeps the stale copy for what is left of its windows, as
+/// a client's does; it never leaves a marker in its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fragments_failed_revalidation_keeps_the_stale_copy() {
+    let c = composing();
     c.origin.script(
         "/frag",
         Script::ok(
@@ -1142,15 +1211,7 @@ async fn a_fragments_failed_revalidation_keeps_the_stale_copy() {
             b"[old]",
         ),
     );
-    let page = |c: &Cached| {
-        let addr = c.stack.edge.addr;
-        async move {
-            firstbyte_harness::client::request(addr, "GET", "/sp/page", &[])
-                .await
-                .expect("page")
-        }
-    };
-    assert_eq!(page(&c).await.text(), "a[old]b");
+    assert_eq!(page(&c).await, "a[old]b");
     assert!(c.stack.edge.wait_until_idle(support::LOG_WAIT));
     tokio::time::sleep(PAST_ONE_SECOND).await;
     c.origin.script(
@@ -1161,19 +1222,13 @@ async fn a_fragments_failed_revalidation_keeps_the_stale_copy() {
         ),
     );
     assert_eq!(
-        page(&c).await.text(),
+        page(&c).await,
         "a[mine]b",
         "the page read the origin's answer"
     );
     assert!(c.stack.edge.wait_until_idle(support::LOG_WAIT));
     let fetched = c.fetches("/frag");
-    let r = c
-        .get(
-            Kind::Passthrough,
-            "/frag",
-            &[("accept-encoding", "gzip, deflate, br")],
-        )
-        .await;
+    let r = fragment(&c).await;
     assert_eq!(label(&r), "STALE", "the stale copy is still there");
     assert_eq!(r.text(), "[old]");
     c.settled(Kind::Passthrough, "/frag", 1);

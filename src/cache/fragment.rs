@@ -9,8 +9,10 @@
 //!
 //! A stale object the page must replace is revalidated with the origin's validators: a 304
 //! refreshes its head and the page reads the stored body, which is neither fetched nor
-//! transformed again. An origin that fails (an error, a timeout or a 5xx) within the
-//! object's `stale-if-error` leaves the page the stale copy. Unlike a client's request, a
+//! transformed again; a 304 about another representation (RFC 9111 §4.3.4) updates nothing,
+//! and the fragment is fetched again whole. An origin that fails (an error, a timeout or a
+//! 5xx) within the object's `stale-if-error` leaves the page the stale copy, and an answer
+//! that may not be stored leaves the stale copy in the cache, never a marker. Unlike a client's request, a
 //! page never serves a stale object while it refreshes it (its fragment waits for the
 //! origin's answer); one another request is replacing is served stale only within its
 //! `stale-while-revalidate`. A lookup that must wait for another request's fill to start is

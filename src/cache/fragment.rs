@@ -170,10 +170,11 @@ fn decide(context: Context, tx: Transaction) -> Lookup {
     };
     let (age, lifetime) = (found.age(), found.max_age());
     let stale_window = Duration::from_secs(stored.stale_while_revalidate);
-    let fresh = age < lifetime;
-    let served_stale = !stored.must_revalidate && age.saturating_sub(lifetime) < stale_window;
+    let fresh = !found.is_stale();
+    // Stale while its age says fresh: invalidated (a soft purge), revalidated before any use.
+    let staleness = age.checked_sub(lifetime).unwrap_or(Duration::MAX);
+    let served_stale = !stored.must_revalidate && staleness < stale_window;
     if must_fill && !fresh {
-        let staleness = age.saturating_sub(lifetime);
         let stale = Stale {
             found,
             stored,

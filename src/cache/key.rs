@@ -68,12 +68,37 @@ pub fn object_surrogate(key: &[u8], nonce: u128) -> String {
 }
 
 /// The surrogate key every object of one URL carries, whatever its coding or variant: what
-/// an unsafe request to the URL invalidates (RFC 9111 §4.4). `host` without port, lowercase.
+/// an unsafe request to the URL invalidates (RFC 9111 §4.4). `host` as [`normal_host`] has it.
 pub fn url_surrogate(host: &str, path_and_query: &str) -> String {
     let mut bytes = host.as_bytes().to_vec();
     bytes.push(b'\n');
     bytes.extend_from_slice(path_and_query.as_bytes());
     format!("fb-u-{}", digest(&bytes))
+}
+
+/// A `Host` as the cache names it, so that one host has one spelling: lowercase, without a
+/// trailing dot, without `scheme`'s default port (`Example.COM.:80` → `example.com`, `h:8080`
+/// stays). A port that is not a number is kept as it is.
+pub(crate) fn normal_host(host: &str, scheme: &str) -> String {
+    let host = host.trim().to_ascii_lowercase();
+    let (name, port) = match host.rsplit_once(':') {
+        // An IPv6 literal without a port: its colons are its own.
+        Some((name, _)) if host.starts_with('[') && !name.ends_with(']') => (host.as_str(), None),
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => (name, Some(port)),
+        _ => (host.as_str(), None),
+    };
+    let name = name.trim_end_matches('.');
+    let default = if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        80
+    };
+    match port.map(|p| (p, p.parse::<u16>())) {
+        None | Some(("", _)) => name.to_string(),
+        Some((_, Ok(n))) if n == default => name.to_string(),
+        Some((_, Ok(n))) => format!("{name}:{n}"),
+        Some((p, Err(_))) => format!("{name}:{p}"),
+    }
 }
 
 /// The keys of `Surrogate-Key` lines (space-separated) that Fastly can take: visible ASCII,
@@ -156,6 +181,28 @@ mod tests {
         }
         assert!(key(&r, &req("h", "/x", None)).contains("\nidentity\n"));
         Ok(())
+    }
+
+    #[test]
+    fn one_host_has_one_spelling() {
+        for (host, scheme, normal) in [
+            ("Example.COM", "http", "example.com"),
+            ("example.com.", "http", "example.com"),
+            ("example.com.:80", "http", "example.com"),
+            ("example.com:080", "http", "example.com"),
+            ("example.com:443", "https", "example.com"),
+            ("example.com:443", "http", "example.com:443"),
+            ("example.com:8080", "http", "example.com:8080"),
+            ("example.com:", "http", "example.com"),
+            ("127.0.0.1:7800", "http", "127.0.0.1:7800"),
+            ("127.0.0.1.:7800", "http", "127.0.0.1:7800"),
+            ("[::1]", "http", "[::1]"),
+            ("[::1]:80", "http", "[::1]"),
+            ("[::1]:81", "http", "[::1]:81"),
+            ("h:99999", "http", "h:99999"),
+        ] {
+            assert_eq!(normal_host(host, scheme), normal, "{host} ({scheme})");
+        }
     }
 
     #[test]

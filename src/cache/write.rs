@@ -115,15 +115,17 @@ impl Object {
     }
 }
 
-/// Sets the variant's headers on a write, when the route forwards any: Viceroy refuses an
-/// empty rule (it reads it as one header with an empty name), and it would mean nothing.
+/// Sets the object's vary rule on a write ([`FillRequest::vary_on`]), when it has one:
+/// Viceroy refuses an empty rule (it reads it as one header with an empty name), and it
+/// would mean nothing.
 macro_rules! varying {
-    ($builder:expr, $fill:expr) => {{
+    ($builder:expr, $object:expr, $fill:expr) => {{
         let builder = $builder;
-        if $fill.variant().is_empty() {
+        let vary = $fill.vary_on(&$object.stored.lines("vary"));
+        if vary.is_empty() {
             builder
         } else {
-            builder.vary_by($fill.vary_by())
+            builder.vary_by(vary.iter())
         }
     }};
 }
@@ -136,6 +138,7 @@ macro_rules! object_options {
                 .stale_while_revalidate($object.kept_stale)
                 .surrogate_keys($object.keys())
                 .user_metadata($object.stored.encode()),
+            $object,
             $fill
         )
     };

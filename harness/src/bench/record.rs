@@ -680,6 +680,15 @@ mod tests {
             figure(13.0.into(), "ms")
         );
         assert_eq!(
+            find(
+                "cache stale",
+                "16 clients",
+                "firstbyte cache, passthrough",
+                "origin_requests_max"
+            ),
+            figure(2.into(), "requests")
+        );
+        assert_eq!(
             find("stage", "replace", "native", "throughput"),
             figure(5000.0.into(), "MB/s")
         );

@@ -204,3 +204,105 @@ impl Ask {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn route(forward: &'static str) -> Result<Route, Box<dyn std::error::Error>> {
+        let source = firstbyte_config::MapSource::new(
+            [
+                ("route.c.prefix", "/c/"),
+                ("route.c.backend", "origin"),
+                ("route.c.cache_ttl", "60"),
+                ("route.c.cache_request_headers", "x-keyed"),
+                ("route.c.cache_forward_headers", forward),
+            ],
+            ["origin"],
+        );
+        Route::parse("c", &source).map_err(|e| format!("{e:?}").into())
+    }
+
+    fn client() -> Request {
+        let mut req = Request::get("http://Edge.Example.:80/c/x?q=1");
+        for (name, value) in [
+            ("host", "Edge.Example.:80"),
+            ("x-keyed", "k"),
+            ("x-trace", "t1"),
+            ("x-trace", "t2"),
+            ("x-forwarded-host", "evil.example"),
+            ("cookie", "s=1"),
+            ("if-none-match", "\"a\""),
+            ("connection", "x-hop"),
+            ("x-hop", "1"),
+        ] {
+            req.append_header(name, value);
+        }
+        req
+    }
+
+    fn sent(fill: &FillRequest) -> Vec<String> {
+        fill.variant()
+            .iter()
+            .map(|(name, values)| format!("{name}={}", values.len()))
+            .collect()
+    }
+
+    #[test]
+    fn a_fill_forwards_what_the_route_names_and_never_a_denied_header() -> TestResult {
+        let all = route("all")?;
+        let fill = FillRequest::read(&all, &client(), &["x-keyed".to_string()]);
+        assert_eq!(sent(&fill), ["x-keyed=1", "x-trace=2"]);
+        assert_eq!(
+            fill.vary_by().map(HeaderName::as_str).collect::<Vec<_>>(),
+            ["x-keyed"],
+            "only the keyed header varies every object"
+        );
+        let listed = route("x-trace, x-absent")?;
+        let fill = FillRequest::read(&listed, &client(), &["x-keyed".to_string()]);
+        assert_eq!(sent(&fill), ["x-keyed=1", "x-trace=2"]);
+        let none = route("none")?;
+        let fill = FillRequest::read(&none, &client(), &["x-keyed".to_string()]);
+        assert_eq!(sent(&fill), ["x-keyed=1"]);
+        Ok(())
+    }
+
+    #[test]
+    fn an_object_varies_on_what_its_vary_names_of_what_the_fill_sent() -> TestResult {
+        let all = route("all")?;
+        let fill = FillRequest::read(&all, &client(), &["x-keyed".to_string()]);
+        let names = |vary: &[&str]| -> Vec<String> {
+            let lines: Vec<String> = vary.iter().map(|l| l.to_string()).collect();
+            fill.vary_on(&lines)
+                .iter()
+                .map(|n| n.as_str().to_string())
+                .collect()
+        };
+        assert_eq!(
+            names(&["Accept-Encoding, X-Trace", "x-keyed"]),
+            ["x-keyed", "x-trace"]
+        );
+        assert_eq!(names(&["user-agent"]), Vec::<String>::new(), "never sent");
+        assert_eq!(names(&[]), Vec::<String>::new());
+        Ok(())
+    }
+
+    #[test]
+    fn the_url_key_keeps_the_port_and_one_spelling_of_the_host() {
+        let with = |host: &str| {
+            let mut req = Request::get("http://h/c/x?q=1");
+            req.set_header("host", host);
+            (url_host(&req), url_key(&req))
+        };
+        let (host, key) = with("Edge.Example.:80");
+        assert_eq!(host, "edge.example");
+        assert_eq!(key, with("edge.example").1);
+        assert_ne!(
+            key,
+            with("edge.example:8080").1,
+            "another port, another origin"
+        );
+    }
+}

@@ -30,7 +30,7 @@ mod status;
 mod stored;
 mod write;
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use fastly::cache::core::{CacheError, Found, Transaction};
@@ -42,6 +42,7 @@ use crate::access_log::AccessRecord;
 use crate::failure::Failure;
 use crate::headers::HeaderAccess;
 use crate::proxy::{self, Composing, Shaped};
+use crate::routing;
 use crate::timing::Clock;
 use fill_request::{Ask, FillRequest};
 use policy::{Freshness, Rules, Verdict};
@@ -78,7 +79,7 @@ pub fn forward(
     }
     let method = req.get_method().clone();
     if method != Method::GET && method != Method::HEAD {
-        return unsafe_method(route, req, record, clock, composing);
+        return unsafe_method(route, settings, req, record, clock, composing);
     }
     if let Some(why) = passes(settings, &req) {
         return pass(route, req, CacheStatus::Pass, why, record, clock, composing);
@@ -143,6 +144,18 @@ pub fn forward(
 
 /// Why a lookup went on without the cache: the fill it waited on did not start in time.
 pub const WAIT_EXPIRED: &str = "another request's fill did not start within cache_wait_ms";
+
+/// How often a request waiting on another's revalidation looks again.
+const REVALIDATION_POLL: Duration = Duration::from_millis(20);
+
+/// Whether a lookup still finds a stale object that another request is revalidating.
+fn still_revalidating(tx: &Transaction) -> bool {
+    if tx.must_insert_or_update() {
+        return false;
+    }
+    tx.found()
+        .is_some_and(|found| found.is_stale() && Marker::read(&found.user_metadata()).is_none())
+}
 
 /// One request's dealings with the cache, once its key is known.
 struct Exchange<'a, 'c, 'r> {
@@ -217,7 +230,7 @@ impl Exchange<'_, '_, '_> {
         };
         let age = found.age();
         let lifetime = found.max_age();
-        if age < lifetime && !must_fill {
+        if !found.is_stale() && !must_fill {
             // An object still being written has no length yet, unless it was declared.
             let status = if found.known_length().is_some() {
                 CacheStatus::Hit
@@ -231,15 +244,10 @@ impl Exchange<'_, '_, '_> {
             };
             return self.respond(&found, &stored, answer, record, clock);
         }
-        self.stale(
-            tx,
-            found,
-            stored,
-            age.saturating_sub(lifetime),
-            req,
-            record,
-            clock,
-        )
+        // Stale while its age says fresh: an unsafe request invalidated it (a soft purge),
+        // and it is revalidated before any use, with no stale window.
+        let staleness = age.checked_sub(lifetime).unwrap_or(Duration::MAX);
+        self.stale(tx, found, stored, staleness, req, record, clock)
     }
 
     /// No usable object: fetch, and store what may be stored, the client reading it from the
@@ -254,7 +262,7 @@ impl Exchange<'_, '_, '_> {
         let shaped = self.fetch(None, record)?;
         match self.admit(&shaped) {
             Err((marker, why)) => {
-                write::mark(tx, marker, &self.fill);
+                write::mark(tx, marker, &self.fill, &shaped.resp.header_values("vary"));
                 self.send(shaped, &req, CacheStatus::Pass, Some(why), record, clock)
             }
             Ok(object) => match write::insert_and_stream_back(tx, &object, &self.fill) {
@@ -350,8 +358,44 @@ impl Exchange<'_, '_, '_> {
             }
             return Ok(());
         }
-        let tx = must_fill.then_some(tx);
-        self.revalidate(tx, found, stored, staleness, req, record, clock)
+        if must_fill {
+            return self.revalidate(Some(tx), found, stored, staleness, req, record, clock);
+        }
+        // Another request holds the revalidation. The core cache hands a stale object it
+        // keeps to every lookup at once (its stale window is ours to use), so nothing
+        // collapses these requests: they wait on that revalidation here, as collapsed misses
+        // wait on a fill, instead of each asking the origin.
+        drop(tx);
+        let deadline = Instant::now() + self.settings.wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(REVALIDATION_POLL));
+            let mut lookup = Transaction::lookup(self.key.clone())
+                .timeout(deadline.saturating_duration_since(Instant::now()))
+                .always_use_requested_range();
+            for (name, values) in self.fill.variant() {
+                lookup = lookup.header_values(name, values.iter());
+            }
+            let Ok(tx) = lookup.execute() else {
+                break;
+            };
+            if !still_revalidating(&tx) {
+                // Refreshed, replaced, or the revalidation given up and now this request's.
+                return self.decide(tx, req, record, clock);
+            }
+        }
+        let outcome = self.revalidate(None, found, stored, staleness, req, record, clock);
+        record.cache_reason = Some(format!(
+            "another request's revalidation did not end within cache_wait_ms{}",
+            record
+                .cache_reason
+                .as_deref()
+                .map_or(String::new(), |r| format!("; {r}"))
+        ));
+        outcome
     }
 
     /// Asks the origin whether a stale object is still current before it answers. With no
@@ -730,7 +774,7 @@ impl Exchange<'_, '_, '_> {
         clock: &Clock,
     ) -> Result<(), Failure> {
         if let Ok(Some(found)) = write::lookup(&self.key, &self.fill) {
-            let fresh = found.age() < found.max_age();
+            let fresh = !found.is_stale();
             if let Ok(stored) = Stored::decode(&found.user_metadata()) {
                 if fresh && found.known_length().is_some() {
                     let answer = Answer {
@@ -904,49 +948,56 @@ fn pass(
     )
 }
 
-/// A method other than GET and HEAD passes; a successful unsafe one (POST, PUT, DELETE,
-/// PATCH) invalidates what is stored for its URL, and for a `Location` or
-/// `Content-Location` on the same host (RFC 9111 §4.4).
+/// A method other than GET and HEAD passes. A successful one that is not safe (every method
+/// but OPTIONS and TRACE, an unknown one included: RFC 9110 §9.2.1) invalidates what is
+/// stored for its URL, and for a `Location` or `Content-Location` of the same host and port
+/// (RFC 9111 §4.4), unless the route says `cache_invalidate = off`.
 fn unsafe_method(
     route: &Route,
+    settings: &CacheSettings,
     req: Request,
     record: &mut AccessRecord,
     clock: &Clock,
     composing: Option<&mut Composing>,
 ) -> Result<(), Failure> {
     let method = req.get_method().clone();
-    let invalidates = matches!(method.as_str(), "POST" | "PUT" | "DELETE" | "PATCH");
+    let invalidates = settings.invalidate && !matches!(method.as_str(), "OPTIONS" | "TRACE");
     record.cached(CacheStatus::Pass, Some("method".into()));
     let own_url = fill_request::url_key(&req);
+    let own_host = fill_request::url_host(&req);
+    // Relative targets resolve against the host the client named, not the URL the platform
+    // made of it.
     let base = req.get_url().clone();
-    let host = crate::routing::host(&req);
+    let base = base.join(&format!("//{own_host}{}", req.get_path())).ok();
     let accept_encoding = req.header("accept-encoding");
     let bereq = proxy::backend_request(route, req, accept_encoding.as_deref());
     let shaped = proxy::fetch_shaped(route, bereq, accept_encoding.as_deref(), record)?;
     let status = shaped.status();
     if invalidates && (status.is_success() || status.is_redirection()) {
-        write::purge(&own_url);
+        invalidate(&own_url);
         for name in ["location", "content-location"] {
             let Some(target) = shaped.resp.header(name) else {
                 continue;
             };
-            let Ok(url) = base.join(&target) else {
+            let Some(url) = base.as_ref().and_then(|base| base.join(&target).ok()) else {
                 continue;
             };
-            let same_host = url
-                .host_str()
-                .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
-                == host;
-            if same_host {
-                let path_and_query = match url.query() {
-                    Some(q) => format!("{}?{q}", url.path()),
-                    None => url.path().to_string(),
-                };
-                let host = host.as_deref().unwrap_or_default();
-                write::purge(&key::url_surrogate(host, &path_and_query));
+            let named = match (url.host_str(), url.port()) {
+                (Some(host), Some(port)) => format!("{host}:{port}"),
+                (Some(host), None) => host.to_string(),
+                (None, _) => continue,
+            };
+            if routing::normalize_authority(&named, routing::default_port(url.scheme())) != own_host
+            {
+                continue;
             }
+            let path_and_query = match url.query() {
+                Some(q) => format!("{}?{q}", url.path()),
+                None => url.path().to_string(),
+            };
+            invalidate(&key::url_surrogate(&own_host, &path_and_query));
         }
-        record.cache_reason = Some("method; stored responses for its URL invalidated".into());
+        record.cache_reason = Some("method; stored responses for its URL marked stale".into());
     }
     proxy::send(
         route,
@@ -957,4 +1008,13 @@ fn unsafe_method(
         clock,
         composing,
     )
+}
+
+/// Marks every object carrying `surrogate` stale (a soft purge), to be revalidated before its
+/// next use: a client can make the origin answer a conditional request, never empty the
+/// cache. On Fastly a purge reaches every POP of the service.
+fn invalidate(surrogate: &str) {
+    if let Err(e) = fastly::http::purge::soft_purge_surrogate_key(surrogate) {
+        log::warn!("invalidating stored responses failed: {e}");
+    }
 }

@@ -446,6 +446,32 @@ mod tests {
     }
 
     #[test]
+    fn one_host_has_one_spelling() {
+        for (host, scheme, normal) in [
+            ("Example.COM", "http", "example.com"),
+            ("example.com.", "http", "example.com"),
+            ("example.com.:80", "http", "example.com"),
+            ("example.com:080", "http", "example.com"),
+            ("example.com:443", "https", "example.com"),
+            ("example.com:443", "http", "example.com:443"),
+            ("example.com:8080", "http", "example.com:8080"),
+            ("example.com:", "http", "example.com"),
+            ("127.0.0.1:7800", "http", "127.0.0.1:7800"),
+            ("127.0.0.1.:7800", "http", "127.0.0.1:7800"),
+            ("[::1]", "http", "[::1]"),
+            ("[::1]:80", "http", "[::1]"),
+            ("[::1]:81", "http", "[::1]:81"),
+            ("h:99999", "http", "h:99999"),
+        ] {
+            assert_eq!(
+                normalize_authority(host, default_port(scheme)),
+                normal,
+                "{host} ({scheme})"
+            );
+        }
+    }
+
+    #[test]
     fn an_authority_has_one_spelling() {
         for same in ["127.0.0.1.:7800", "127.0.0.1:7800", "127.0.0.1:07800"] {
             assert_eq!(normalize_authority(same, 80), "127.0.0.1:7800", "{same}");

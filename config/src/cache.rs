@@ -40,6 +40,40 @@ pub struct CacheSettings {
     /// How long a request waits for another to start filling the object it wants before it
     /// fetches for itself (`cache_wait_ms`).
     pub wait: Duration,
+    /// What else of the client's request a fill forwards, unkeyed (`cache_forward_headers`).
+    pub forward: ForwardHeaders,
+    /// Whether a successful unsafe request marks its URL's objects stale
+    /// (`cache_invalidate`).
+    pub invalidate: bool,
+}
+
+/// `cache_forward_headers`: the client's headers a fill forwards without keying them. The
+/// client that starts a fill then shapes the object for every client of its variant, so the
+/// origin must `Vary` on whatever of them changes its answer (the cache honours it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwardHeaders {
+    /// Only what the key and `cache_request_headers` hold: the strict fill.
+    None,
+    /// These names, lowercase.
+    Only(Vec<String>),
+    /// Every end-to-end header but [`NOT_FORWARDABLE`], `Proxy-*` and [`POISONING`].
+    All,
+}
+
+impl ForwardHeaders {
+    /// Whether a fill forwards the header `name` (lowercase) under this setting.
+    pub fn forwards(&self, name: &str) -> bool {
+        match self {
+            ForwardHeaders::None => false,
+            ForwardHeaders::Only(names) => names.iter().any(|n| n == name),
+            ForwardHeaders::All => forwardable(name),
+        }
+    }
+}
+
+/// Whether a fill may ever forward the header `name` (lowercase).
+fn forwardable(name: &str) -> bool {
+    !NOT_FORWARDABLE.contains(&name) && !name.starts_with("proxy-") && !POISONING.contains(&name)
 }
 
 /// `cache_freshness`.
@@ -77,7 +111,7 @@ const MAX_WAIT_MS: u64 = 10 * 60 * 1000;
 /// partial or conditional, carry a body, or are set by the cache itself (`Host`,
 /// `Accept-Encoding`, both in the key), or they are personal (`Cookie`, `Authorization`,
 /// which pass the cache).
-const NOT_FORWARDABLE: [&str; 19] = [
+pub const NOT_FORWARDABLE: [&str; 19] = [
     "connection",
     "keep-alive",
     "te",
@@ -97,6 +131,39 @@ const NOT_FORWARDABLE: [&str; 19] = [
     "cookie",
     "authorization",
     "cache-control",
+];
+
+/// Request headers known to poison caches: an origin or framework reads them as another host,
+/// URL, scheme, client or method than the request's, so one client's value would shape the
+/// object for everyone. No fill forwards them, whatever `cache_forward_headers` says.
+pub const POISONING: [&str; 27] = [
+    "forwarded",
+    "x-forwarded-host",
+    "x-forwarded-server",
+    "x-forwarded-scheme",
+    "x-forwarded-proto",
+    "x-forwarded-protocol",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-for",
+    "x-forwarded-ssl",
+    "x-forwarded-uri",
+    "x-forwarded-path",
+    "front-end-https",
+    "x-url-scheme",
+    "x-original-url",
+    "x-original-uri",
+    "x-rewrite-url",
+    "x-original-host",
+    "x-host",
+    "x-http-host-override",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-real-ip",
+    "true-client-ip",
+    "fastly-client-ip",
+    "pragma",
 ];
 
 /// The `cache_*` keys. Without `cache_ttl` a request reads no other; the deploy-time check
@@ -124,6 +191,8 @@ pub(crate) fn parse_cache(
         "cache_cookies",
         "cache_request_headers",
         "cache_wait_ms",
+        "cache_forward_headers",
+        "cache_invalidate",
     ]
     .into_iter()
     .map(|f| (f, field(f)))
@@ -161,6 +230,8 @@ pub(crate) fn parse_cache(
         cookies: Cookies::Pass,
         request_headers: Vec::new(),
         wait: DEFAULT_CACHE_WAIT,
+        forward: ForwardHeaders::None,
+        invalidate: true,
     };
     check_value(seconds(&ttl_key, &ttl_value, 0).map(|n| settings.ttl = n));
     if let Some((k, v)) = entry("cache_max_ttl") {
@@ -225,6 +296,19 @@ pub(crate) fn parse_cache(
     if let Some((k, v)) = entry("cache_wait_ms") {
         check_value(millis(&k, &v, 1..=MAX_WAIT_MS).map(|d| settings.wait = d));
     }
+    if let Some((k, v)) = entry("cache_forward_headers") {
+        check_value(forward_headers(&k, &v).map(|f| settings.forward = f));
+    }
+    if let Some((k, v)) = entry("cache_invalidate") {
+        check_value(match v.trim() {
+            "on" => Ok(()),
+            "off" => {
+                settings.invalidate = false;
+                Ok(())
+            }
+            other => Err(ConfigError::new(k, format!("'{other}' is not on or off"))),
+        });
+    }
     if settings.freshness == Freshness::Route && settings.ttl == 0 {
         errors.push(ConfigError::new(
             ttl_key.clone(),
@@ -253,6 +337,21 @@ fn seconds(key: &str, value: &str, min: u64) -> Result<u32, ConfigError> {
     }
 }
 
+/// `none`, `all`, or a list of header names a fill may forward without keying them.
+fn forward_headers(key: &str, value: &str) -> Result<ForwardHeaders, ConfigError> {
+    match value.trim() {
+        "none" => Ok(ForwardHeaders::None),
+        "all" => Ok(ForwardHeaders::All),
+        _ => {
+            let names = request_headers(key, value)?;
+            if names.is_empty() {
+                return Err(ConfigError::new(key, "names no header (say none)"));
+            }
+            Ok(ForwardHeaders::Only(names))
+        }
+    }
+}
+
 /// A comma-separated list of header names a fill may forward.
 fn request_headers(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
     let mut names: Vec<String> = Vec::new();
@@ -271,6 +370,12 @@ fn request_headers(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
             return Err(ConfigError::new(
                 key,
                 format!("'{name}' cannot be forwarded on a fill (the cache sets it, or it passes the cache)"),
+            ));
+        }
+        if POISONING.contains(&lower.as_str()) {
+            return Err(ConfigError::new(
+                key,
+                format!("'{name}' is known to poison caches: no fill forwards it"),
             ));
         }
         if !names.contains(&lower) {
@@ -302,6 +407,8 @@ mod tests {
             cookies: Cookies::Pass,
             request_headers: Vec::new(),
             wait: DEFAULT_CACHE_WAIT,
+            forward: ForwardHeaders::None,
+            invalidate: true,
         }
     }
 
@@ -337,6 +444,11 @@ mod tests {
                 "Accept-Language, accept-language, Origin",
             ),
             ("route.origin.cache_wait_ms", "250"),
+            (
+                "route.origin.cache_forward_headers",
+                "X-Request-Id, user-agent",
+            ),
+            ("route.origin.cache_invalidate", "off"),
         ])
         .map_err(|e| format!("{e:?}"))?;
         assert_eq!(
@@ -353,6 +465,8 @@ mod tests {
                 cookies: Cookies::Ignore,
                 request_headers: vec!["accept-language".into(), "origin".into()],
                 wait: Duration::from_millis(250),
+                forward: ForwardHeaders::Only(vec!["x-request-id".into(), "user-agent".into()]),
+                invalidate: false,
             })
         );
         Ok(())
@@ -384,6 +498,25 @@ mod tests {
             ("route.origin.cache_request_headers", "proxy-x"),
             ("route.origin.cache_request_headers", "bad name"),
             ("route.origin.cache_wait_ms", "0"),
+            ("route.origin.cache_request_headers", "X-Forwarded-Host"),
+            ("route.origin.cache_forward_headers", "x-forwarded-host"),
+            (
+                "route.origin.cache_forward_headers",
+                "x-request-id, X-Original-URL",
+            ),
+            ("route.origin.cache_forward_headers", "forwarded"),
+            (
+                "route.origin.cache_forward_headers",
+                "x-http-method-override",
+            ),
+            ("route.origin.cache_forward_headers", "host"),
+            ("route.origin.cache_forward_headers", "if-none-match"),
+            ("route.origin.cache_forward_headers", "range"),
+            ("route.origin.cache_forward_headers", "cookie"),
+            ("route.origin.cache_forward_headers", "connection"),
+            ("route.origin.cache_forward_headers", "proxy-authorization"),
+            ("route.origin.cache_forward_headers", ","),
+            ("route.origin.cache_invalidate", "no"),
         ] {
             assert_eq!(
                 err_key(&with(&[("route.origin.cache_ttl", "60"), (key, value)])),
@@ -401,5 +534,32 @@ mod tests {
             "route.origin.cache_ttl",
             "route freshness needs a ttl to give"
         );
+    }
+
+    #[test]
+    fn forward_headers_all_keeps_out_what_must_never_reach_a_fill() -> TestResult {
+        let got = cache(&[
+            ("route.origin.cache_ttl", "60"),
+            ("route.origin.cache_forward_headers", " all "),
+        ])
+        .map_err(|e| format!("{e:?}"))?
+        .ok_or("cache settings")?;
+        assert_eq!(got.forward, ForwardHeaders::All);
+        for name in [
+            "user-agent",
+            "x-request-id",
+            "traceparent",
+            "accept-language",
+        ] {
+            assert!(got.forward.forwards(name), "{name}");
+        }
+        for name in NOT_FORWARDABLE.iter().chain(POISONING.iter()) {
+            assert!(!got.forward.forwards(name), "{name}");
+        }
+        assert!(!got.forward.forwards("proxy-authorization"));
+        assert!(!ForwardHeaders::None.forwards("user-agent"));
+        let only = ForwardHeaders::Only(vec!["x-a".into()]);
+        assert!(only.forwards("x-a") && !only.forwards("x-b"));
+        Ok(())
     }
 }

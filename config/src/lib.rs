@@ -28,8 +28,8 @@ mod value;
 mod fixtures;
 
 pub use cache::{
-    CacheSettings, Cookies, Freshness, DEFAULT_CACHE_KEEP, DEFAULT_CACHE_MAX_BYTES,
-    DEFAULT_CACHE_WAIT,
+    CacheSettings, Cookies, ForwardHeaders, Freshness, DEFAULT_CACHE_KEEP, DEFAULT_CACHE_MAX_BYTES,
+    DEFAULT_CACHE_WAIT, NOT_FORWARDABLE, POISONING,
 };
 pub use error::ConfigError;
 pub use esi::{EsiMode, EsiSettings};

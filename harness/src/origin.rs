@@ -143,6 +143,15 @@ async fn handle(
         let query = Query::parse(req.uri().query());
         (target, query, validate::Conditional::read(req.headers()))
     });
+    // A validatable resource answers after `delay_ms` (at most 10 s), 304s included: whether
+    // a cache in front collapses revalidations shows only against a slow origin.
+    let delay = validated
+        .as_ref()
+        .and_then(|(_, query, _)| query.get("delay_ms"))
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(ms) = delay {
+        sleep(Duration::from_millis(ms.min(10_000))).await;
+    }
     let mut resp = match route(req, signal).await {
         Ok(resp) => resp,
         Err(BadRequest(msg)) => text(StatusCode::BAD_REQUEST, format!("bad request: {msg}\n")),

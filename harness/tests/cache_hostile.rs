@@ -466,3 +466,301 @@ async fn an_uncacheable_answer_does_not_switch_the_cache_off() {
         assert_eq!(hit.text(), kind.output("this one at origin.example\n"));
     }
 }
+
+// Revalidation that does not stampede, invalidation that a client cannot turn into an
+// eviction, and the headers a fill may forward.
+
+/// A request on a raw connection, with `host` as its only `Host`; returns the whole reply.
+async fn raw_request(edge: std::net::SocketAddr, method: &str, target: &str, host: &str) -> String {
+    let mut raw = TcpStream::connect(edge).await.expect("connect");
+    let request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    raw.write_all(request.as_bytes()).await.expect("request");
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(LOG_WAIT, raw.read_to_end(&mut reply)).await;
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+/// The requests the origin got for `path` that carried `If-None-Match`.
+fn conditionals(c: &Cached, path: &str, query: &str) -> usize {
+    c.origin
+        .seen(path)
+        .iter()
+        .filter(|s| s.target.ends_with(query) && s.header("if-none-match").is_some())
+        .count()
+}
+
+fn validated(max_age: &str) -> Script {
+    Script::ok(
+        &[
+            ("content-type", "text/plain"),
+            ("cache-control", max_age),
+            ("etag", "\"v1\""),
+        ],
+        b"validated at origin.example\n",
+    )
+    .revalidating()
+}
+
+/// Five concurrent requests for a stale object with an ETag, whose origin takes 1.3 s to
+/// answer 304, cost the origin one conditional request: the others wait on that
+/// revalidation, as collapsed misses wait on a fill, and get the refreshed object. (The core
+/// cache hands a kept stale object to every lookup at once; each request revalidated it for
+/// itself: 5 × REVALIDATED.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stale_object_is_revalidated_once_for_everyone() {
+    let c = Cached::start(&[], &[]);
+    c.origin.script(
+        "/etag",
+        validated("max-age=3").delayed(Duration::from_millis(1300)),
+    );
+    for kind in KINDS {
+        let path = format!("/etag?{kind:?}");
+        assert_eq!(
+            c.get(kind, &path, &[]).await.header("x-cache"),
+            Some("MISS")
+        );
+        c.settled(kind, "/etag", 1);
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        let tasks: Vec<_> = (0..5)
+            .map(|_| {
+                let (addr, target) = (c.stack.edge.addr, format!("{}{path}", kind.prefix()));
+                tokio::spawn(async move { client::request(addr, "GET", &target, &[]).await })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for t in tasks {
+            let r = t.await.expect("task").expect("reply");
+            assert_eq!(r.status, 200);
+            assert_eq!(r.text(), kind.output("validated at origin.example\n"));
+            statuses.push(r.header("x-cache").unwrap_or_default().to_string());
+        }
+        assert_eq!(
+            conditionals(&c, "/etag", &format!("{kind:?}")),
+            1,
+            "{kind:?}: one revalidation for all: {statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| *s == "REVALIDATED").count(),
+            1,
+            "{kind:?}: {statuses:?}"
+        );
+    }
+    assert_eq!(c.fetches("/etag"), 4, "a fill and a revalidation per route");
+    c.assert_no_app_panic();
+}
+
+/// A POST marks the URL's object stale (a soft purge) instead of evicting it: the next GET
+/// revalidates it with a conditional request, and the origin's 304 keeps the stored body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsafe_request_marks_stale_and_never_evicts() {
+    let c = Cached::start(&[], &[]);
+    let kind = Kind::Passthrough;
+    c.origin.script("/soft", validated("max-age=600"));
+    assert_eq!(
+        c.get(kind, "/soft", &[]).await.header("x-cache"),
+        Some("MISS")
+    );
+    c.settled(kind, "/soft", 1);
+    let posted = c.ask("POST", kind, "/soft", &[]).await;
+    assert_eq!(posted.header("x-cache"), Some("PASS"));
+    c.settled(kind, "/soft", 2);
+    let after = c.get(kind, "/soft", &[]).await;
+    assert_eq!(after.header("x-cache"), Some("REVALIDATED"));
+    assert_eq!(after.text(), "validated at origin.example\n");
+    let seen = c.origin.seen("/soft");
+    assert_eq!(seen.len(), 3, "fill, POST, revalidation");
+    assert_eq!(seen[2].header("if-none-match"), Some("\"v1\""));
+    assert!(seen[2].not_modified, "a 304, not a whole refetch");
+    c.settled(kind, "/soft", 3);
+    assert_eq!(
+        c.get(kind, "/soft", &[]).await.header("x-cache"),
+        Some("HIT")
+    );
+}
+
+/// An unsafe request acts on its own host as the key spells it: a POST naming another port
+/// reaches nothing stored for this one, while another spelling of the same host (case, a
+/// trailing dot, the default port) does. A same-origin `Location` is marked stale too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalidation_reaches_its_own_origin_only() {
+    let c = Cached::start(&[], &[]);
+    let kind = Kind::Passthrough;
+    let edge = c.stack.edge.addr;
+    let host = format!("localhost:{}", edge.port());
+    c.origin.script("/own", validated("max-age=600"));
+    let get = || raw_request(edge, "GET", "/sc/own", &host);
+    assert!(get().await.contains("x-cache: MISS"));
+    c.settled(kind, "/own", 1);
+    let other_port = raw_request(edge, "POST", "/sc/own", "localhost:1").await;
+    assert!(other_port.contains("x-cache: PASS"), "{other_port}");
+    c.settled(kind, "/own", 2);
+    let kept = get().await;
+    assert!(
+        kept.contains("x-cache: HIT"),
+        "another port purged it: {kept}"
+    );
+    let spelled = format!("LocalHost.:{}", edge.port());
+    raw_request(edge, "POST", "/sc/own", &spelled).await;
+    c.settled(kind, "/own", 4);
+    let marked = get().await;
+    assert!(marked.contains("x-cache: REVALIDATED"), "{marked}");
+
+    // A POST elsewhere whose answer names this URL in `Location`.
+    c.settled(kind, "/own", 5);
+    c.origin.script(
+        "/create",
+        Script::status(201, &[("location", "/sc/own")], b"created\n"),
+    );
+    raw_request(edge, "POST", "/sc/create", &host).await;
+    c.settled(kind, "/create", 1);
+    let located = get().await;
+    assert!(located.contains("x-cache: REVALIDATED"), "{located}");
+    c.assert_no_app_panic();
+}
+
+/// A method the cache does not know may change the resource (RFC 9111 §4.4 counts every
+/// method but the safe ones), so `FOO` marks the URL stale; with `cache_invalidate = off` no
+/// method does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_methods_invalidate_unless_the_route_says_off() {
+    let kind = Kind::Passthrough;
+    for (setting, expected) in [("on", "REVALIDATED"), ("off", "HIT")] {
+        let c = Cached::start(&[("cache_invalidate", setting)], &[]);
+        c.origin.script("/foo", validated("max-age=600"));
+        c.get(kind, "/foo", &[]).await;
+        c.settled(kind, "/foo", 1);
+        for (n, method) in ["FOO", "PROPPATCH", "POST"].into_iter().enumerate() {
+            c.ask(method, kind, "/foo", &[]).await;
+            c.settled(kind, "/foo", 2 + 2 * n);
+            let after = c.get(kind, "/foo", &[]).await;
+            assert_eq!(
+                after.header("x-cache"),
+                Some(expected),
+                "{method} with cache_invalidate = {setting}"
+            );
+            c.settled(kind, "/foo", 3 + 2 * n);
+        }
+    }
+}
+
+/// `cache_forward_headers` names headers a fill forwards without keying them: the origin gets
+/// the filling client's value, and a client with another value still hits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_header_reaches_the_fill_unkeyed() {
+    let c = Cached::start(
+        &[("cache_forward_headers", "X-Request-Id, user-agent")],
+        &[],
+    );
+    let kind = Kind::Passthrough;
+    c.origin.script("/fwd", validated("max-age=600"));
+    let first = c
+        .get(
+            kind,
+            "/fwd",
+            &[
+                ("x-request-id", "req-1"),
+                ("user-agent", "tester/1"),
+                ("x-other", "no"),
+            ],
+        )
+        .await;
+    assert_eq!(first.header("x-cache"), Some("MISS"));
+    let seen = c.origin.seen("/fwd");
+    assert_eq!(seen[0].header("x-request-id"), Some("req-1"));
+    assert_eq!(seen[0].header("user-agent"), Some("tester/1"));
+    assert_eq!(seen[0].header("x-other"), None, "not listed");
+    c.settled(kind, "/fwd", 1);
+    let other = c.get(kind, "/fwd", &[("x-request-id", "req-2")]).await;
+    assert_eq!(other.header("x-cache"), Some("HIT"), "not keyed");
+}
+
+/// `cache_forward_headers = all` forwards the client's end-to-end headers, never one that
+/// poisons caches, a hop-by-hop one, a conditional or a range.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_all_never_forwards_a_poisoning_header() {
+    let c = Cached::start(&[("cache_forward_headers", "all")], &[]);
+    let kind = Kind::Passthrough;
+    c.origin.script("/all", validated("max-age=600"));
+    let denied = [
+        ("x-forwarded-host", "evil.example"),
+        ("x-original-url", "/admin"),
+        ("x-rewrite-url", "/admin"),
+        ("x-http-method-override", "DELETE"),
+        ("x-method-override", "DELETE"),
+        ("forwarded", "host=evil.example"),
+        ("x-forwarded-proto", "gopher"),
+        ("if-none-match", "\"nope\""),
+        ("range", "bytes=0-1"),
+        ("connection", "x-hop"),
+        ("x-hop", "1"),
+    ];
+    let mut headers = vec![("x-trace", "t-1"), ("accept-language", "fr")];
+    headers.extend(denied);
+    let first = c.get(kind, "/all", &headers).await;
+    assert_eq!(first.header("x-cache"), Some("MISS"));
+    let seen = c.origin.seen("/all");
+    assert_eq!(seen[0].header("x-trace"), Some("t-1"));
+    assert_eq!(seen[0].header("accept-language"), Some("fr"));
+    for (name, _) in denied {
+        if name == "connection" {
+            continue;
+        }
+        assert_eq!(seen[0].header(name), None, "{name} reached the fill");
+    }
+}
+
+/// Whatever a fill forwards, the origin's `Vary` on it is honoured: one object per value, and
+/// a request with another value never gets another's object. `Vary: *` is never stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vary_on_a_forwarded_header_keeps_variants_apart() {
+    let c = Cached::start(&[("cache_forward_headers", "x-variant")], &[]);
+    let kind = Kind::Passthrough;
+    c.origin.script(
+        "/vary",
+        Script::ok(
+            &[
+                ("content-type", "text/plain"),
+                ("cache-control", "max-age=600"),
+                ("vary", "X-Variant"),
+            ],
+            b"one body per variant\n",
+        ),
+    );
+    let ask = |value: &'static str| {
+        let c = &c;
+        async move {
+            c.get(kind, "/vary", &[("x-variant", value)])
+                .await
+                .header("x-cache")
+                .map(str::to_string)
+        }
+    };
+    assert_eq!(ask("a").await.as_deref(), Some("MISS"));
+    c.settled(kind, "/vary", 1);
+    assert_eq!(ask("b").await.as_deref(), Some("MISS"), "another variant");
+    c.settled(kind, "/vary", 2);
+    assert_eq!(ask("a").await.as_deref(), Some("HIT"));
+    assert_eq!(ask("b").await.as_deref(), Some("HIT"));
+    let seen = c.origin.seen("/vary");
+    let values: Vec<_> = seen.iter().map(|s| s.header("x-variant")).collect();
+    assert_eq!(values, [Some("a"), Some("b")]);
+
+    c.origin.script(
+        "/star",
+        Script::ok(
+            &[("cache-control", "max-age=600"), ("vary", "*")],
+            b"never stored\n",
+        ),
+    );
+    assert_eq!(
+        c.get(kind, "/star", &[]).await.header("x-cache"),
+        Some("PASS")
+    );
+    c.settled(kind, "/star", 1);
+    assert_ne!(
+        c.get(kind, "/star", &[]).await.header("x-cache"),
+        Some("HIT")
+    );
+}

@@ -4,11 +4,12 @@
 //! start it may shape it beyond what the key (or the object's variant) holds: its method is
 //! GET, it carries no body, no cookie, no conditional or range of the client's, and of the
 //! client's headers only `Host`, its codings (as their class, the key's own form) and the
-//! route's `cache_request_headers`.
+//! route's `cache_request_headers`, unless the route's `cache_forward_headers` names more.
+//! Those go unkeyed, and the object varies on each of them that the origin's `Vary` names.
 
 use fastly::http::{HeaderName, HeaderValue, Method};
 use fastly::Request;
-use firstbyte_config::Route;
+use firstbyte_config::{ForwardHeaders, Route};
 use firstbyte_transform::codec::coding_class;
 
 use super::key;
@@ -26,8 +27,12 @@ pub struct FillRequest {
     path_and_query: String,
     /// The class of the codings the client accepts, sent as `Accept-Encoding`.
     codings: Option<String>,
-    /// The route's `cache_request_headers` with the client's values (none when absent).
-    forwarded: Vec<(HeaderName, Vec<HeaderValue>)>,
+    /// The client's headers the fill sends, with its values: first the route's
+    /// `cache_request_headers` (none when absent), then what `cache_forward_headers` adds
+    /// unkeyed, of what the client sent.
+    sent: Vec<(HeaderName, Vec<HeaderValue>)>,
+    /// How many of `sent` are `cache_request_headers`, on which every object varies.
+    keyed: usize,
     /// The surrogate key of the client's URL.
     pub url_key: String,
 }
@@ -46,7 +51,7 @@ impl FillRequest {
             Some(q) => format!("{path}?{q}"),
             None => path,
         };
-        let forwarded = request_headers
+        let mut sent: Vec<(HeaderName, Vec<HeaderValue>)> = request_headers
             .iter()
             .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
             .map(|name| {
@@ -54,11 +59,36 @@ impl FillRequest {
                 (name, values)
             })
             .collect();
+        let forward = route
+            .cache
+            .as_ref()
+            .map_or(&ForwardHeaders::None, |c| &c.forward);
+        let keyed = sent.len();
+        let connection = req.header_values("connection");
+        for (name, value) in req.get_headers() {
+            let lower = name.as_str();
+            let named_by_connection = connection
+                .iter()
+                .flat_map(|line| line.split(','))
+                .any(|token| token.trim().eq_ignore_ascii_case(lower));
+            if !forward.forwards(lower) || named_by_connection {
+                continue;
+            }
+            // A keyed header is sent as it is, once.
+            if sent[..keyed].iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            match sent[keyed..].iter_mut().find(|(n, _)| n == name) {
+                Some((_, values)) => values.push(value.clone()),
+                None => sent.push((name.clone(), vec![value.clone()])),
+            }
+        }
         FillRequest {
             url: req.get_url_str().to_string(),
             path_and_query: with_query(backend_path(route, req.get_path())),
             codings: coding_class(req.header("accept-encoding").as_deref()),
-            forwarded,
+            sent,
+            keyed,
             url_key: url_key(req),
             host,
         }
@@ -79,14 +109,36 @@ impl FillRequest {
         self.codings.as_deref()
     }
 
-    /// The names the object varies on, beside the key.
+    /// The names every object varies on, beside the key: `cache_request_headers`.
     pub fn vary_by(&self) -> impl Iterator<Item = &HeaderName> {
-        self.forwarded.iter().map(|(name, _)| name)
+        self.sent[..self.keyed].iter().map(|(name, _)| name)
     }
 
-    /// The request headers a lookup or a variant is matched on.
+    /// The names an object (or a marker) with this `Vary` varies on (RFC 9111 §4.1): every
+    /// keyed header, and of the forwarded ones those the `Vary` names. A header the fill
+    /// never sends had the same (no) value in every fill, so no variant of it can differ.
+    pub fn vary_on(&self, vary: &[String]) -> Vec<HeaderName> {
+        let named: Vec<String> = vary
+            .iter()
+            .flat_map(|line| line.split(','))
+            .map(|name| name.trim().to_ascii_lowercase())
+            .collect();
+        let (keyed, forwarded) = self.sent.split_at(self.keyed);
+        keyed
+            .iter()
+            .chain(
+                forwarded
+                    .iter()
+                    .filter(|(name, _)| named.iter().any(|n| n == name.as_str())),
+            )
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// The request headers a lookup or a variant is matched on: every header the fill sends
+    /// of the client's.
     pub fn variant(&self) -> &[(HeaderName, Vec<HeaderValue>)] {
-        &self.forwarded
+        &self.sent
     }
 
     /// The backend request: the fill's own, conditional on `revalidating`'s validators.
@@ -96,7 +148,7 @@ impl FillRequest {
         if let Some(codings) = &self.codings {
             req.set_header("accept-encoding", codings.as_str());
         }
-        for (name, values) in &self.forwarded {
+        for (name, values) in &self.sent {
             for value in values {
                 req.append_header(name, value);
             }
@@ -113,15 +165,25 @@ impl FillRequest {
     }
 }
 
-/// The surrogate key of a request's URL (host without port, path, query), which every object
-/// made for it carries.
+/// The surrogate key of a request's URL (its host as the client named it, normalised; path;
+/// query), which every object made for it carries.
 pub fn url_key(req: &Request) -> String {
-    let host = routing::host(req).unwrap_or_default();
     let path_and_query = match req.get_query_str() {
         Some(q) => format!("{}?{q}", req.get_path()),
         None => req.get_path().to_string(),
     };
-    key::url_surrogate(&host, &path_and_query)
+    key::url_surrogate(&url_host(req), &path_and_query)
+}
+
+/// The host and port a request names (its `Host`, else its URL's), as [`key::normal_host`]
+/// spells it: another port is another origin, so it never reaches this one's objects.
+pub fn url_host(req: &Request) -> String {
+    let url = req.get_url();
+    let named = req.header("host").unwrap_or_else(|| match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_string(),
+    });
+    routing::normalize_authority(&named, routing::default_port(url.scheme()))
 }
 
 /// What a client asks of an object beyond the object itself.
@@ -146,5 +208,111 @@ impl Ask {
             range: req.header_values("range"),
             if_range: req.header_values("if-range"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn route(forward: &'static str) -> Result<Route, Box<dyn std::error::Error>> {
+        let source = firstbyte_config::MapSource::new(
+            [
+                ("route.c.prefix", "/c/"),
+                ("route.c.backend", "origin"),
+                ("route.c.cache_ttl", "60"),
+                ("route.c.cache_request_headers", "x-keyed"),
+                ("route.c.cache_forward_headers", forward),
+            ],
+            ["origin"],
+        );
+        Route::parse("c", &source).map_err(|e| format!("{e:?}").into())
+    }
+
+    fn client() -> Request {
+        let mut req = Request::get("http://Edge.Example.:80/c/x?q=1");
+        for (name, value) in [
+            ("host", "Edge.Example.:80"),
+            ("x-keyed", "k"),
+            ("x-trace", "t1"),
+            ("x-trace", "t2"),
+            ("x-forwarded-host", "evil.example"),
+            ("cookie", "s=1"),
+            ("if-none-match", "\"a\""),
+            ("connection", "x-hop"),
+            ("x-hop", "1"),
+        ] {
+            req.append_header(name, value);
+        }
+        req
+    }
+
+    fn sent(fill: &FillRequest) -> Vec<String> {
+        fill.variant()
+            .iter()
+            .map(|(name, values)| format!("{name}={}", values.len()))
+            .collect()
+    }
+
+    #[test]
+    fn a_fill_forwards_what_the_route_names_and_never_a_denied_header() -> TestResult {
+        let all = route("all")?;
+        let fill = FillRequest::read(&all, &client(), &["x-keyed".to_string()]);
+        assert_eq!(sent(&fill), ["x-keyed=1", "x-trace=2"]);
+        assert_eq!(
+            fill.vary_by().map(HeaderName::as_str).collect::<Vec<_>>(),
+            ["x-keyed"],
+            "only the keyed header varies every object"
+        );
+        let listed = route("x-trace, x-absent")?;
+        let fill = FillRequest::read(&listed, &client(), &["x-keyed".to_string()]);
+        assert_eq!(sent(&fill), ["x-keyed=1", "x-trace=2"]);
+        let none = route("none")?;
+        let fill = FillRequest::read(&none, &client(), &["x-keyed".to_string()]);
+        assert_eq!(sent(&fill), ["x-keyed=1"]);
+        Ok(())
+    }
+
+    #[test]
+    fn an_object_varies_on_what_its_vary_names_of_what_the_fill_sent() -> TestResult {
+        let all = route("all")?;
+        let fill = FillRequest::read(&all, &client(), &["x-keyed".to_string()]);
+        let names = |vary: &[&str]| -> Vec<String> {
+            let lines: Vec<String> = vary.iter().map(|l| l.to_string()).collect();
+            fill.vary_on(&lines)
+                .iter()
+                .map(|n| n.as_str().to_string())
+                .collect()
+        };
+        assert_eq!(
+            names(&["Accept-Encoding, X-Trace", "x-keyed"]),
+            ["x-keyed", "x-trace"]
+        );
+        assert_eq!(names(&["user-agent"]), ["x-keyed"], "never sent");
+        assert_eq!(
+            names(&[]),
+            ["x-keyed"],
+            "a keyed header varies every object"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_url_key_keeps_the_port_and_one_spelling_of_the_host() {
+        let with = |host: &str| {
+            let mut req = Request::get("http://h/c/x?q=1");
+            req.set_header("host", host);
+            (url_host(&req), url_key(&req))
+        };
+        let (host, key) = with("Edge.Example.:80");
+        assert_eq!(host, "edge.example");
+        assert_eq!(key, with("edge.example").1);
+        assert_ne!(
+            key,
+            with("edge.example:8080").1,
+            "another port, another origin"
+        );
     }
 }

@@ -35,6 +35,7 @@ use super::stored::{Marker, Stored};
 use super::write::{self, Filling, WriteFailure};
 use super::{filling, key, passes, request_says_no_store, updates, Exchange};
 use crate::failure::Failure;
+use crate::headers::HeaderAccess;
 use crate::proxy::{self, Shaped};
 
 /// What a fragment's route's cache says of it.
@@ -170,10 +171,11 @@ fn decide(context: Context, tx: Transaction) -> Lookup {
     };
     let (age, lifetime) = (found.age(), found.max_age());
     let stale_window = Duration::from_secs(stored.stale_while_revalidate);
-    let fresh = age < lifetime;
-    let served_stale = !stored.must_revalidate && age.saturating_sub(lifetime) < stale_window;
+    let fresh = !found.is_stale();
+    // Stale while its age says fresh: invalidated (a soft purge), revalidated before any use.
+    let staleness = age.checked_sub(lifetime).unwrap_or(Duration::MAX);
+    let served_stale = !stored.must_revalidate && staleness < stale_window;
     if must_fill && !fresh {
-        let staleness = age.saturating_sub(lifetime);
         let stale = Stale {
             found,
             stored,
@@ -336,7 +338,12 @@ impl Fill {
             // transaction keeps the stale copy for what is left of its windows.
             Err((marker, _)) => {
                 if !revalidating {
-                    write::mark(tx, marker, &exchange.fill);
+                    write::mark(
+                        tx,
+                        marker,
+                        &exchange.fill,
+                        &shaped.resp.header_values("vary"),
+                    );
                 }
                 return Ok(Admitted::Uncached(Box::new(shaped)));
             }

@@ -69,7 +69,8 @@ pub fn object_surrogate(key: &[u8], nonce: u128) -> String {
 }
 
 /// The surrogate key every object of one URL carries, whatever its coding or variant: what
-/// an unsafe request to the URL invalidates (RFC 9111 §4.4). `host` without port, lowercase.
+/// an unsafe request to the URL invalidates (RFC 9111 §4.4). `host` as
+/// [`crate::routing::normalize_authority`] spells it.
 pub fn url_surrogate(host: &str, path_and_query: &str) -> String {
     let mut bytes = host.as_bytes().to_vec();
     bytes.push(b'\n');

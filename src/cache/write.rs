@@ -115,15 +115,17 @@ impl Object {
     }
 }
 
-/// Sets the variant's headers on a write, when the route forwards any: Viceroy refuses an
-/// empty rule (it reads it as one header with an empty name), and it would mean nothing.
+/// Sets a write's vary rule ([`FillRequest::vary_on`] of the `Vary` it answers with), when it
+/// has one: Viceroy refuses an empty rule (it reads it as one header with an empty name),
+/// and it would mean nothing.
 macro_rules! varying {
-    ($builder:expr, $fill:expr) => {{
+    ($builder:expr, $fill:expr, $vary:expr) => {{
         let builder = $builder;
-        if $fill.variant().is_empty() {
+        let vary = $fill.vary_on($vary);
+        if vary.is_empty() {
             builder
         } else {
-            builder.vary_by($fill.vary_by())
+            builder.vary_by(vary.iter())
         }
     }};
 }
@@ -136,7 +138,8 @@ macro_rules! object_options {
                 .stale_while_revalidate($object.kept_stale)
                 .surrogate_keys($object.keys())
                 .user_metadata(Bytes::from($object.stored.encode())),
-            $fill
+            $fill,
+            &$object.stored.lines("vary")
         )
     };
 }
@@ -279,10 +282,11 @@ pub fn list_includes(key: &Bytes, includes: &[String], lifetime: Duration, objec
 
 /// Leaves a marker where the obligation was (see [`Marker`]), for the variant of the request
 /// that made it: without the fill's vary rule, a marker matches every variant's lookup and
-/// hides the objects of all the others.
-pub fn mark(tx: Transaction, marker: Marker, fill: &FillRequest) {
-    let builder =
-        varying!(tx.insert(marker_ttl(marker)), fill).user_metadata(Bytes::from(marker.metadata()));
+/// hides the objects of all the others. `vary` is the answer's own `Vary`, so a marker for
+/// one value of a forwarded header it names leaves the other values' objects alone.
+pub fn mark(tx: Transaction, marker: Marker, fill: &FillRequest, vary: &[String]) {
+    let builder = varying!(tx.insert(marker_ttl(marker)), fill, vary)
+        .user_metadata(Bytes::from(marker.metadata()));
     finish_marker(builder.execute());
 }
 

@@ -13,6 +13,11 @@
 //! reached the origin; beside the same concurrency on an uncached route (what the runtime
 //! adds to the slowest of many concurrent requests, cache or not), nginx's
 //! `proxy_cache_lock` and Varnish, which answer the same question their own way.
+//!
+//! **A stale object.** Each round, an object with an `ETag` and `max-age=1`, whose origin
+//! takes [`STALE_ORIGIN_DELAY`] to answer (its 304 too), is filled, left to go stale, then
+//! asked for by [`CacheSettings::clients`] clients at once: how many requests reach the
+//! origin (one conditional request is the target, the others waiting on it).
 
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -159,6 +164,21 @@ impl ColdCell {
     pub fn slowest(&self) -> Option<f64> {
         median(&self.slowest_ms)
     }
+}
+
+/// How long the origin takes to answer the stale object, its 304 included: long enough that
+/// every client arrives while the one revalidation is on its way.
+pub const STALE_ORIGIN_DELAY: Duration = Duration::from_millis(500);
+
+/// What the stale part found over the rounds.
+#[derive(Debug, Clone, Default)]
+pub struct Stale {
+    pub clients: usize,
+    /// Origin requests per round of concurrent clients of the stale object.
+    pub origin_requests: Vec<u64>,
+    /// Responses that were not a complete 200 with the object's bytes.
+    pub broken: usize,
+    pub responses: usize,
 }
 
 /// What the hit part found besides its cells.
@@ -337,6 +357,57 @@ impl Bench {
         Ok(cells)
     }
 
+    /// The stale part: per round, one object filled, left to go stale, then asked for by
+    /// `cs.clients` clients at once; the origin requests they cost.
+    pub fn cache_stale(
+        &self,
+        cs: &CacheSettings,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Stale, String> {
+        let runtime = runtime()?;
+        let addr = self.addr_of(Server::Edge(CACHE_EDGE));
+        let run = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let mut stale = Stale {
+            clients: cs.clients,
+            ..Stale::default()
+        };
+        for round in 0..cs.cold_rounds {
+            let path = stale_path(&format!("{run}-{round}"));
+            let turn = self.turn_to(Server::Edge(CACHE_EDGE));
+            let filled = runtime.block_on(clients(addr, &path, &[], 1));
+            self.wait_until_all_idle();
+            // Fresh for a second from the fill's answer, less the origin's time.
+            std::thread::sleep(Duration::from_millis(1500));
+            let before = self.origin.requests();
+            let many = runtime.block_on(clients(addr, &path, &[], cs.clients));
+            self.wait_until_all_idle();
+            let fetched = self.origin.requests() - before;
+            drop(turn);
+            let expected = filled
+                .first()
+                .and_then(|r| r.as_ref().ok())
+                .map(|r| &r.body);
+            for r in &many {
+                stale.responses += 1;
+                let good = r
+                    .as_ref()
+                    .is_ok_and(|r| r.status == 200 && r.complete && Some(&r.body) == expected);
+                if !good {
+                    stale.broken += 1;
+                }
+            }
+            stale.origin_requests.push(fetched);
+            progress(&format!(
+                "cache: stale round {}/{}",
+                round + 1,
+                cs.cold_rounds
+            ));
+        }
+        Ok(stale)
+    }
+
     fn cache_edge_heaps(&self) -> Vec<f64> {
         self.edge(CACHE_EDGE)
             .map(crate::stack::Edge::heaps_mib)
@@ -362,6 +433,15 @@ fn cold_path(mode: &ColdMode, pace: Duration, key: &str) -> String {
         "{}/html?{encoding}chunk_size={chunk}&interval_ms={}&key={key}",
         mode.prefix,
         pace.as_millis()
+    )
+}
+
+/// The dev origin's validatable text under a key of its own, with an `ETag`, fresh for a
+/// second, answered after [`STALE_ORIGIN_DELAY`].
+fn stale_path(key: &str) -> String {
+    format!(
+        "/cachepass/text/4096?cache_control=max-age%3D1&delay_ms={}&key={key}",
+        STALE_ORIGIN_DELAY.as_millis()
     )
 }
 
@@ -496,6 +576,45 @@ pub fn cold_table(cells: &[ColdCell], clients: usize) -> String {
         );
     }
     out
+}
+
+/// The stale part's table.
+pub fn stale_table(stale: &Stale) -> String {
+    let n = stale.clients;
+    let fetches = match (
+        stale.origin_requests.iter().min(),
+        stale.origin_requests.iter().max(),
+    ) {
+        (Some(lo), Some(hi)) if lo == hi => lo.to_string(),
+        (Some(lo), Some(hi)) => format!("{lo}–{hi}"),
+        _ => "–".into(),
+    };
+    format!(
+        "| stale object with an ETag | mode | origin requests per {n} clients | broken responses |\n\
+         |---|---|---:|---:|\n\
+         | {} rounds, origin {} ms | firstbyte cache, passthrough | {fetches} | {} of {} |\n",
+        stale.origin_requests.len(),
+        STALE_ORIGIN_DELAY.as_millis(),
+        stale.broken,
+        stale.responses,
+    )
+}
+
+/// The stale part's claim: one revalidation for every concurrent client.
+pub fn stale_check(stale: &Stale) -> Check {
+    let most = stale.origin_requests.iter().max();
+    Check {
+        claim: format!(
+            "{} concurrent clients of a stale object with an ETag cost 1 origin request (its revalidation), every round, every response complete and identical",
+            stale.clients
+        ),
+        measured: match most {
+            Some(m) if stale.broken == 0 => format!("at most {m}"),
+            Some(m) => format!("at most {m}; {} broken responses", stale.broken),
+            None => "not measured".into(),
+        },
+        holds: most == Some(&1) && stale.broken == 0,
+    }
 }
 
 /// What the edge cache is claimed to do, on this run: hits as fast as the same body passed

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde::Serialize;
 
-use super::cache::{ColdCell, Hits, HIT_CHAIN};
+use super::cache::{ColdCell, Hits, Stale, HIT_CHAIN};
 use super::esi::Esi;
 use super::load::LoadCell;
 use super::report::{checks_markdown, Check};
@@ -43,6 +43,8 @@ pub struct Record<'a> {
     pub cache: Option<(usize, &'a Hits, &'a [ColdCell])>,
     /// The cache part's ranges, 304s, revalidations and idle filler.
     pub validation: Option<&'a Validation>,
+    /// The cache part's concurrent clients of a stale object.
+    pub stale: Option<&'a Stale>,
     /// The ESI part: composed pages beside their template and the peers, template hits.
     pub esi: Option<&'a Esi>,
     pub stages: &'a [StageRow],
@@ -228,6 +230,32 @@ impl Record<'_> {
                     ],
                 );
             }
+        }
+        if let Some(stale) = self.stale {
+            let requests = |n: Option<&u64>| n.and_then(|n| count(*n));
+            push(
+                &mut figures,
+                (
+                    "cache stale",
+                    &format!("{} clients", stale.clients),
+                    "firstbyte cache, passthrough",
+                ),
+                [
+                    ("rounds", count(stale.origin_requests.len()), "rounds"),
+                    (
+                        "origin_requests_min",
+                        requests(stale.origin_requests.iter().min()),
+                        "requests",
+                    ),
+                    (
+                        "origin_requests_max",
+                        requests(stale.origin_requests.iter().max()),
+                        "requests",
+                    ),
+                    ("broken", count(stale.broken), "responses"),
+                    ("responses", count(stale.responses), "responses"),
+                ],
+            );
         }
         if let Some(v) = self.validation {
             for c in &v.cells {
@@ -549,6 +577,12 @@ mod tests {
             responses: 34,
             heap_mib: Some(2.1),
         }];
+        let stale = Stale {
+            clients: 16,
+            origin_requests: vec![1, 2],
+            broken: 0,
+            responses: 32,
+        };
         let stages = vec![StageRow {
             name: "replace".into(),
             native_mbps: Some(5000.0),
@@ -568,6 +602,7 @@ mod tests {
             load: &load,
             cache: Some((16, &hits, &cold)),
             validation: None,
+            stale: Some(&stale),
             esi: None,
             stages: &stages,
             checks: &checks,
@@ -643,6 +678,15 @@ mod tests {
                 "slowest_ttfb"
             ),
             figure(13.0.into(), "ms")
+        );
+        assert_eq!(
+            find(
+                "cache stale",
+                "16 clients",
+                "firstbyte cache, passthrough",
+                "origin_requests_max"
+            ),
+            figure(2.into(), "requests")
         );
         assert_eq!(
             find("stage", "replace", "native", "throughput"),

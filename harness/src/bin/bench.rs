@@ -296,7 +296,8 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
             let hits = bench.cache_hits(cs, s, &mut shuffle, &mut say)?;
             let cold = bench.cache_cold(cs, &mut shuffle, &mut say)?;
             let validation = bench.cache_validation(cs, cs.samples, &mut shuffle, &mut say)?;
-            Some((cs.clients, hits, cold, validation))
+            let stale = bench.cache_stale(cs, &mut say)?;
+            Some((cs.clients, hits, cold, validation, stale))
         }
         None => None,
     };
@@ -346,9 +347,10 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
             firstbyte_reuse_ms.as_deref(),
         ));
     }
-    if let Some((clients, hits, cold, validation)) = &cache_results {
+    if let Some((clients, hits, cold, validation, stale)) = &cache_results {
         checks.extend(cache::checks(hits, cold, *clients));
         checks.extend(validation::checks(validation));
+        checks.push(cache::stale_check(stale));
     }
     if let (Some(e), Some(es)) = (&esi_results, &args.esi) {
         checks.extend(esi::checks(e, &es.workloads));
@@ -380,10 +382,11 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
     if !load_cells.is_empty() {
         tables.push(load_table(&load_cells));
     }
-    if let Some((clients, hits, cold, validation)) = &cache_results {
+    if let Some((clients, hits, cold, validation, stale)) = &cache_results {
         tables.push(cache::hits_table(hits));
         tables.push(cache::cold_table(cold, *clients));
         tables.push(validation::table(validation));
+        tables.push(cache::stale_table(stale));
     }
     if let Some(e) = &esi_results {
         tables.push(esi::table(e));
@@ -442,8 +445,9 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
             load: &load_cells,
             cache: cache_results
                 .as_ref()
-                .map(|(clients, hits, cold, _)| (*clients, hits, cold.as_slice())),
-            validation: cache_results.as_ref().map(|(_, _, _, v)| v),
+                .map(|(clients, hits, cold, _, _)| (*clients, hits, cold.as_slice())),
+            validation: cache_results.as_ref().map(|(_, _, _, v, _)| v),
+            stale: cache_results.as_ref().map(|(_, _, _, _, s)| s),
             esi: esi_results.as_ref(),
             stages: &stage_rows,
             checks: &checks,
@@ -478,7 +482,7 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
             .chain(
                 cache_results
                     .iter()
-                    .flat_map(|(_, hits, cold, validation)| {
+                    .flat_map(|(_, hits, cold, validation, stale)| {
                         let hits_broken = hits
                             .cells
                             .iter()
@@ -502,9 +506,12 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
                                     || validation.idle.slowest_ms.is_empty())
                                 .then(|| "the idle-filler rounds".to_string()),
                             );
+                        let stale_broken = (stale.broken > 0 || stale.origin_requests.is_empty())
+                            .then(|| "the stale-object rounds".to_string());
                         hits_broken
                             .chain(cold_broken)
                             .chain(validation_broken)
+                            .chain(stale_broken)
                             .collect::<Vec<_>>()
                     }),
             )

@@ -3,7 +3,8 @@
 //! alone: an `ETag` named from them, a fixed `Last-Modified`, and a 304 for a conditional
 //! request that matches (RFC 9110 §13.1.2, §13.1.3), so a cache in front can revalidate
 //! without the body being sent again. `cache_control=<value>` in the query adds that
-//! `Cache-Control` (a benchmark asks for `no-cache`, which a cache revalidates on every use).
+//! `Cache-Control` (a benchmark asks for `no-cache`, which a cache revalidates on every use);
+//! `delay_ms=<n>` has the answer, 304 included, wait that long (`origin.rs`).
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};

@@ -108,25 +108,81 @@ enum Mode {
 /// are never read again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Candidate {
-    /// A proper prefix of an opener: `<esi:`, `</esi:`, `<!--esi`, or inside `<!--esi` the
-    /// `-->` that ends it. At most six bytes.
-    Opener,
+    /// The first `matched` bytes of an opener, its last byte not yet come.
+    Opener { opener: Opener, matched: usize },
     /// `<esi:` or `</esi:` and what follows, up to its `>`; `quote` is the quote it is
     /// inside (a `>` there does not end it).
     Tag { quote: Option<u8> },
 }
 
-/// What the bytes of an opener candidate are.
+/// What begins a tag or a marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opener {
+    /// `<`, which all but `-->` begin with.
+    Lt,
+    /// `<esi:`
+    Start,
+    /// `</esi:`
+    End,
+    /// `<!--esi`, outside an esi comment.
+    Comment,
+    /// `-->`, inside an esi comment.
+    CommentEnd,
+}
+
+impl Opener {
+    fn bytes(self) -> &'static [u8] {
+        match self {
+            Opener::Lt => b"<",
+            Opener::Start => b"<esi:",
+            Opener::End => END_TAG_OPEN,
+            Opener::Comment => b"<!--esi",
+            Opener::CommentEnd => b"-->",
+        }
+    }
+}
+
+/// What an opener candidate is once it took one more byte.
 enum Opening {
     /// Still a proper prefix of an opener.
-    Partial,
-    /// `<esi:` or `</esi:`: a tag, whose `>` is looked for next.
+    Partial(Opener, usize),
+    /// All of `<esi:` or `</esi:`: a tag, whose `>` is looked for next.
     Tag,
     /// `<!--esi` (true) or the `-->` that ends it (false).
     Marker(bool),
-    /// None of those: the bytes before the last `keep` are text, the last `keep` a new
-    /// opener candidate (0 or more).
-    Text { keep: usize },
+    /// None of those: its bytes but the last `keep` are text, and the last `keep` a new
+    /// candidate (`Some`) or text too.
+    Text(Option<(Opener, usize)>),
+}
+
+/// The opener candidate `matched` bytes of `opener` takes `b`. Only the first byte of an
+/// opener is `<`, and only `-->` holds a `-` (looked for inside an esi comment, where
+/// `<!--esi` is not), so when `b` does not go on, the bytes that may still begin an opener
+/// are `b` alone or, for `---`, its last two.
+fn advance(opener: Opener, matched: usize, b: u8, in_esi_comment: bool) -> Opening {
+    let next = match opener {
+        Opener::Lt => match b {
+            b'e' => Some(Opener::Start),
+            b'/' => Some(Opener::End),
+            b'!' if !in_esi_comment => Some(Opener::Comment),
+            _ => None,
+        },
+        _ => (opener.bytes()[matched] == b).then_some(opener),
+    };
+    match next {
+        Some(next) if matched + 1 == next.bytes().len() => match next {
+            Opener::Comment => Opening::Marker(true),
+            Opener::CommentEnd => Opening::Marker(false),
+            _ => Opening::Tag,
+        },
+        Some(next) => Opening::Partial(next, matched + 1),
+        None => Opening::Text(match b {
+            b'-' if opener == Opener::CommentEnd => Some((Opener::CommentEnd, 2)),
+            b'<' => Some((Opener::Lt, 1)),
+            b'-' if in_esi_comment => Some((Opener::CommentEnd, 1)),
+            _ => None,
+        }),
+    }
 }
 
 /// The incremental tokenizer; see the module documentation.
@@ -216,15 +272,17 @@ impl Tokenizer {
                         Some(i) => {
                             c.at += i + 1;
                             c.cand_from = c.at - 1;
-                            self.candidate = Some(Candidate::Opener);
-                            self.opener(input, &mut c, events);
+                            let opener = match input[c.at - 1] {
+                                b'-' => Opener::CommentEnd,
+                                _ => Opener::Lt,
+                            };
+                            self.candidate = Some(Candidate::Opener { opener, matched: 1 });
                         }
                         None => c.at = input.len(),
                     }
                 }
-                Some(Candidate::Opener) => {
-                    c.at += 1;
-                    self.opener(input, &mut c, events);
+                Some(Candidate::Opener { opener, matched }) => {
+                    self.opener(input, &mut c, opener, matched, events);
                 }
                 Some(Candidate::Tag { quote }) => self.tag(input, &mut c, quote, events),
             }
@@ -247,7 +305,7 @@ impl Tokenizer {
         let held = std::mem::take(&mut self.held);
         match self.candidate.take() {
             Some(Candidate::Tag { .. }) => return Err(Unclosed::Tag),
-            Some(Candidate::Opener) => text(events, &held),
+            Some(Candidate::Opener { .. }) => text(events, &held),
             None => {}
         }
         if let Mode::Dropping { element, .. } = self.mode {
@@ -264,42 +322,58 @@ impl Tokenizer {
         self.held.len() + (c.at - c.cand_from)
     }
 
-    /// An opener candidate took its latest byte, `input[at - 1]`.
-    fn opener(&mut self, input: &[u8], c: &mut Cursor, events: &mut Vec<Event>) {
-        // At most seven bytes: the six of a partial opener and the new one.
-        let mut bytes = [0u8; 8];
-        let held = self.held.len();
-        let len = self.candidate_len(c);
-        bytes[..held].copy_from_slice(&self.held);
-        bytes[held..len].copy_from_slice(&input[c.cand_from..c.at]);
-        let bytes = &bytes[..len];
-        self.step(len);
-        match classify(bytes, self.in_esi_comment) {
-            Opening::Partial => {}
-            Opening::Tag => self.candidate = Some(Candidate::Tag { quote: None }),
-            Opening::Marker(opens) => {
-                self.emit_before_candidate(input, c, events);
-                self.in_esi_comment = opens;
-                self.end_candidate(c);
-            }
-            Opening::Text { keep } => {
-                // The bytes before the kept ones are text, and stay in the run of text.
-                let drop = len - keep;
-                if drop >= held {
-                    if held > 0 {
-                        text(events, &self.held);
-                        self.held.clear();
-                    }
-                    c.cand_from += drop - held;
-                } else {
-                    text(events, &self.held[..drop]);
-                    self.held.drain(..drop);
+    /// An opener candidate, `matched` bytes of `opener`, takes the bytes from `at` until it
+    /// is told apart (or the input ends).
+    fn opener(
+        &mut self,
+        input: &[u8],
+        c: &mut Cursor,
+        mut opener: Opener,
+        mut matched: usize,
+        events: &mut Vec<Event>,
+    ) {
+        // A tight loop: a run of `<` or `<!--` takes each byte here.
+        while let Some(&b) = input.get(c.at) {
+            c.at += 1;
+            self.step(1);
+            match advance(opener, matched, b, self.in_esi_comment) {
+                Opening::Partial(next, n) => (opener, matched) = (next, n),
+                Opening::Tag => {
+                    self.candidate = Some(Candidate::Tag { quote: None });
+                    return;
                 }
-                if keep == 0 {
-                    self.candidate = None;
+                Opening::Marker(opens) => {
+                    self.emit_before_candidate(input, c, events);
+                    self.in_esi_comment = opens;
+                    self.end_candidate(c);
+                    return;
+                }
+                Opening::Text(kept) => {
+                    // The bytes before the kept ones are text, and stay in the run of text.
+                    let keep = kept.map_or(0, |(_, n)| n);
+                    let held = self.held.len();
+                    let drop = self.candidate_len(c) - keep;
+                    if drop >= held {
+                        if held > 0 {
+                            text(events, &self.held);
+                            self.held.clear();
+                        }
+                        c.cand_from += drop - held;
+                    } else {
+                        text(events, &self.held[..drop]);
+                        self.held.drain(..drop);
+                    }
+                    match kept {
+                        Some(next) => (opener, matched) = next,
+                        None => {
+                            self.candidate = None;
+                            return;
+                        }
+                    }
                 }
             }
         }
+        self.candidate = Some(Candidate::Opener { opener, matched });
     }
 
     /// Reads a tag candidate on from `at`, looking for its `>` outside quotes.
@@ -432,46 +506,6 @@ fn is_xml_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
-/// What the bytes of an opener candidate (a `<`, or inside `<!--esi` a `-`, and what
-/// followed) are.
-fn classify(bytes: &[u8], in_esi_comment: bool) -> Opening {
-    match opener_kind(bytes, in_esi_comment) {
-        Some(found) => found,
-        // The longest proper suffix that may still begin an opener is kept: it can only be
-        // a partial one (an opener's inner bytes hold no `<`, and `-->` only its own `-`s).
-        None => Opening::Text {
-            keep: (1..bytes.len())
-                .find(|&from| {
-                    matches!(
-                        opener_kind(&bytes[from..], in_esi_comment),
-                        Some(Opening::Partial)
-                    )
-                })
-                .map_or(0, |from| bytes.len() - from),
-        },
-    }
-}
-
-/// Which opener `bytes` are, or begin; `None` when they are none.
-fn opener_kind(bytes: &[u8], in_esi_comment: bool) -> Option<Opening> {
-    // `<!--esi` inside `<!--esi` is text; `-->` outside it is text.
-    let (marker, opens): (&[u8], bool) = if in_esi_comment {
-        (b"-->", false)
-    } else {
-        (b"<!--esi", true)
-    };
-    if bytes == b"<esi:" || bytes == END_TAG_OPEN {
-        return Some(Opening::Tag);
-    }
-    if bytes == marker {
-        return Some(Opening::Marker(opens));
-    }
-    [b"<esi:" as &[u8], END_TAG_OPEN, marker]
-        .iter()
-        .any(|opener| opener.starts_with(bytes))
-        .then_some(Opening::Partial)
-}
-
 /// What a whole tag (`<esi:…>` or `</esi:…>`) does.
 fn parse_tag(tag: &[u8]) -> (Vec<Event>, Option<Mode>) {
     let closing = tag.starts_with(END_TAG_OPEN);
@@ -513,13 +547,20 @@ fn interpret(
     };
     match (name, closing) {
         ("include", false) => {
-            let attrs = parse_attributes(attributes);
-            let get = |n: &str| attrs.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-            match get("src") {
+            let mut attrs = parse_attributes(attributes);
+            // Each name is read once: its first value is moved out, not copied.
+            let mut take = |n: &str| {
+                let at = attrs.iter().position(|(k, _)| k == n)?;
+                Some(std::mem::take(&mut attrs[at].1))
+            };
+            let src = take("src");
+            let alt = take("alt").filter(|a| !a.trim().is_empty());
+            let continue_on_error = take("onerror").is_some_and(|v| v == "continue");
+            match src {
                 Some(src) if !src.trim().is_empty() => one(Event::Include(Include {
                     src,
-                    alt: get("alt").filter(|a| !a.trim().is_empty()),
-                    continue_on_error: get("onerror").is_some_and(|v| v == "continue"),
+                    alt,
+                    continue_on_error,
                 })),
                 _ => one(Event::Invalid("esi:include without src".into())),
             }

@@ -410,7 +410,7 @@ impl Tokenizer {
         match end {
             Some(_) => {
                 let len = self.candidate_len(c);
-                let (tag_events, mode) = if self.held.is_empty() {
+                let (tag_event, mode) = if self.held.is_empty() {
                     parse_tag(&input[c.cand_from..c.at])
                 } else {
                     self.held.extend_from_slice(&input[c.cand_from..c.at]);
@@ -418,7 +418,7 @@ impl Tokenizer {
                 };
                 self.step(len);
                 self.emit_before_candidate(input, c, events);
-                events.extend(tag_events);
+                events.extend(tag_event);
                 if let Some(mode) = mode {
                     self.mode = mode;
                 }
@@ -507,7 +507,7 @@ fn is_xml_space(b: u8) -> bool {
 }
 
 /// What a whole tag (`<esi:…>` or `</esi:…>`) does.
-fn parse_tag(tag: &[u8]) -> (Vec<Event>, Option<Mode>) {
+fn parse_tag(tag: &[u8]) -> (Option<Event>, Option<Mode>) {
     let closing = tag.starts_with(END_TAG_OPEN);
     let name_at = if closing { 6 } else { 5 };
     let mut inner = trim_xml_space_end(&tag[name_at..tag.len() - 1]);
@@ -533,14 +533,14 @@ fn trim_xml_space_end(mut bytes: &[u8]) -> &[u8] {
     bytes
 }
 
-/// What one tag does.
+/// What one tag does: at most one event, and the mode it starts.
 fn interpret(
     name: &str,
     closing: bool,
     self_closing: bool,
     attributes: &[u8],
-) -> (Vec<Event>, Option<Mode>) {
-    let one = |e: Event| (vec![e], None);
+) -> (Option<Event>, Option<Mode>) {
+    let one = |e: Event| (Some(e), None);
     let dropping = |element| Mode::Dropping {
         element,
         matched: 0,
@@ -566,16 +566,16 @@ fn interpret(
             }
         }
         ("include" | "comment" | "remove" | "vars", true) | ("comment" | "vars", false) => {
-            (Vec::new(), None)
+            (None, None)
         }
-        ("remove", false) if !self_closing => (Vec::new(), Some(dropping("remove"))),
-        ("remove", false) => (Vec::new(), None),
+        ("remove", false) if !self_closing => (None, Some(dropping("remove"))),
+        ("remove", false) => (None, None),
         ("choose", false) if !self_closing => (
-            vec![Event::Unsupported("choose".into())],
+            Some(Event::Unsupported("choose".into())),
             Some(dropping("choose")),
         ),
         ("inline", false) if !self_closing => (
-            vec![Event::Unsupported("inline".into())],
+            Some(Event::Unsupported("inline".into())),
             Some(dropping("inline")),
         ),
         ("try", false) => one(Event::TryStart),

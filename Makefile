@@ -40,10 +40,12 @@ check-config: tools
 
 ## bench: the TTFB and throughput benchmark (results under target/bench/; BENCH_ARGS=--record
 ## keeps the run in docs/bench/runs/ and puts its claims into README.md), then the
-## criterion benchmark of replace against aho-corasick
+## criterion benchmarks of replace against aho-corasick and of the ESI tokenizer (plain HTML
+## against its worst shapes)
 bench: build esi-peer bench-tools
 	$(HARNESS) run --release --bin bench -- $(BENCH_ARGS)
 	cargo bench -p firstbyte-transform --bench transform_replace --target $(HOST)
+	cargo bench -p firstbyte-transform --bench esi_tokenize --target $(HOST)
 
 bench-smoke: build esi-peer bench-tools
 	$(HARNESS) run --release --bin bench -- --smoke

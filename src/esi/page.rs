@@ -721,7 +721,11 @@ impl Page<'_, '_> {
             self.made(id, &mut reader, made)?;
             let mut events = Vec::new();
             if let Some(t) = &mut reader.tokenizer {
-                t.finish(&mut events);
+                // A construct left open would have dropped text silently: the template is
+                // broken, and fails as a failing body does.
+                if let Err(open) = t.finish(&mut events) {
+                    return self.fail(id, open.to_string());
+                }
             }
             self.events(id, events)?;
             self.tree.complete(id);

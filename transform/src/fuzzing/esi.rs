@@ -1,18 +1,23 @@
-//! The ESI tokenizer's invariants on arbitrary bytes.
+//! The ESI tokenizer's invariants on arbitrary bytes, and the adversarial shapes its work is
+//! measured on.
 //!
 //! Input layout: byte 0 seeds the cuts (0: one byte at a time; any other value: pseudo-random
 //! cuts 1 to 16 bytes apart); the rest (at most [`MAX_INPUT`] bytes) is the template.
 
 use bytes::Bytes;
 
-use crate::esi::{Event, Tokenizer, MAX_TAG};
+use crate::esi::{Event, Tokenizer, Unclosed, MAX_TAG};
 
 /// Input past this many bytes is ignored, so that a check stays within milliseconds.
 pub const MAX_INPUT: usize = 4096;
 
-/// Split invariance (against the whole input, and against one byte at a time), the hold-back
-/// bound, and that input holding no ESI passes as one text, byte for byte. Panics when one
-/// breaks.
+/// The most steps (bytes looked at) a tokenizer may take per input byte, whatever the input
+/// and its split: the work is linear.
+pub const MAX_STEPS_PER_BYTE: u64 = 8;
+
+/// Split invariance of the events and of what is left open at the end (against the whole
+/// input, and against one byte at a time), the hold-back bound, linear work, and that input
+/// holding no ESI passes as one text, byte for byte. Panics when one breaks.
 pub fn check(data: &[u8]) {
     let Some((&seed, input)) = data.split_first() else {
         return;
@@ -25,25 +30,32 @@ pub fn check(data: &[u8]) {
     let mut from = 0;
     for &cut in &cuts {
         tokenizer.push(&input[from..cut], &mut events);
-        assert!(tokenizer.held() <= MAX_TAG + 16, "hold-back exceeded");
+        assert!(tokenizer.held() < MAX_TAG, "hold-back exceeded");
         from = cut;
     }
-    tokenizer.finish(&mut events);
+    let end = tokenizer.finish(&mut events);
     assert_eq!(tokenizer.held(), 0, "finish left bytes held");
-    assert!(merged(events) == whole, "events depend on the split");
+    assert!(
+        tokenizer.steps() <= MAX_STEPS_PER_BYTE * (input.len() as u64 + 1),
+        "{} steps for {} bytes",
+        tokenizer.steps(),
+        input.len()
+    );
+    assert!((merged(events), end) == whole, "events depend on the split");
     let esi_free = !input.windows(5).any(|w| w == b"<esi:")
         && !input.windows(6).any(|w| w == b"</esi:")
         && !input.windows(7).any(|w| w == b"<!--esi");
     if esi_free && !input.is_empty() {
         assert!(
-            whole == [Event::Text(Bytes::copy_from_slice(input))],
+            whole == (vec![Event::Text(Bytes::copy_from_slice(input))], Ok(())),
             "text without ESI was changed"
         );
     }
 }
 
-/// The events of `input` fed in pieces ending at `cuts`, adjacent texts merged.
-fn run(input: &[u8], cuts: &[usize]) -> Vec<Event> {
+/// The events of `input` fed in pieces ending at `cuts`, adjacent texts merged, and what
+/// was left open.
+fn run(input: &[u8], cuts: &[usize]) -> (Vec<Event>, Result<(), Unclosed>) {
     let mut tokenizer = Tokenizer::new();
     let mut events = Vec::new();
     let mut from = 0;
@@ -51,8 +63,8 @@ fn run(input: &[u8], cuts: &[usize]) -> Vec<Event> {
         tokenizer.push(&input[from..cut], &mut events);
         from = cut;
     }
-    tokenizer.finish(&mut events);
-    merged(events)
+    let end = tokenizer.finish(&mut events);
+    (merged(events), end)
 }
 
 /// Concatenates adjacent texts: two runs of one input are compared in this form.
@@ -69,6 +81,71 @@ pub fn merged(events: Vec<Event>) -> Vec<Event> {
         }
     }
     out
+}
+
+/// A template of `len` bytes made of `unit` repeated.
+fn repeated(unit: &[u8], len: usize) -> Vec<u8> {
+    unit.iter().copied().cycle().take(len).collect()
+}
+
+/// Makes a template of the length asked.
+pub type Shape = Box<dyn Fn(usize) -> Vec<u8>>;
+
+/// Templates shaped to make a tokenizer read bytes again, by name, each made to a length:
+/// openers that never finish, tags whose `>` never comes (or comes only inside quotes),
+/// nested and unterminated comments, partial end tags of a dropped element. The linearity
+/// test, the benchmark and the fuzz corpus's seeds use them.
+pub fn adversarial_shapes() -> Vec<(&'static str, Shape)> {
+    vec![
+        ("<esi: repeated", Box::new(|len| repeated(b"<esi:", len))),
+        ("</esi: repeated", Box::new(|len| repeated(b"</esi:", len))),
+        ("< repeated", Box::new(|len| repeated(b"<", len))),
+        ("<es repeated", Box::new(|len| repeated(b"<es", len))),
+        (
+            "unclosed attribute repeated",
+            Box::new(|len| repeated(b"<esi:include src=\"", len)),
+        ),
+        (
+            "quotes of both kinds repeated",
+            Box::new(|len| repeated(b"<esi:include src='\"", len)),
+        ),
+        (
+            "no > in 1 MiB",
+            Box::new(|len| {
+                let mut t = b"<esi:include src=".to_vec();
+                t.extend(repeated(b"a", len.saturating_sub(t.len())));
+                t
+            }),
+        ),
+        (
+            "<!--esi repeated",
+            Box::new(|len| repeated(b"<!--esi", len)),
+        ),
+        ("<!-- repeated", Box::new(|len| repeated(b"<!--", len))),
+        (
+            "dashes in an esi comment",
+            Box::new(|len| {
+                let mut t = b"<!--esi".to_vec();
+                t.extend(repeated(b"--<!--esi-", len.saturating_sub(t.len())));
+                t
+            }),
+        ),
+        (
+            "partial end tags in a remove",
+            Box::new(|len| {
+                let mut t = b"<esi:remove>".to_vec();
+                t.extend(repeated(
+                    b"</esi:remove </esi:remov",
+                    len.saturating_sub(t.len()),
+                ));
+                t
+            }),
+        ),
+        (
+            "short tags repeated",
+            Box::new(|len| repeated(b"<esi:include src=/x/>", len)),
+        ),
+    ]
 }
 
 /// Cut positions, ascending, ending with `len`.

@@ -1,0 +1,116 @@
+//! ESI syntax end to end, on Viceroy: tags written with the white space XML allows are the
+//! tags they would be without it (a page keeps its text after `</esi:remove >`), and a
+//! construct still open when a template ends fails what it was part of, visibly, rather
+//! than silently dropping the rest of the page. The tokenizer's own tests are in
+//! `transform/src/esi.rs`.
+
+use std::time::Duration;
+
+use firstbyte_harness::client::{self, Reply};
+use firstbyte_harness::peers::{Script, Scripted};
+use firstbyte_harness::stack::LocalStack;
+
+const LOG_WAIT: Duration = Duration::from_secs(30);
+
+/// The scripted origin behind `/se/`, composing what asks for it.
+fn stack() -> (LocalStack, Scripted) {
+    let origin = Scripted::start().expect("scripted origin");
+    let overrides: Vec<(&str, Option<&str>)> = vec![
+        ("routes", Some("origin,se")),
+        ("route.se.prefix", Some("/se/")),
+        ("route.se.backend", Some("scripted")),
+        ("route.se.strip_prefix", Some("true")),
+        ("route.se.esi", Some("surrogate")),
+    ];
+    let stack = LocalStack::start_with_backends(&[("scripted", origin.addr)], &overrides)
+        .expect("origin and viceroy start");
+    (stack, origin)
+}
+
+fn template(body: &str) -> Script {
+    Script::ok(
+        &[
+            ("content-type", "text/html"),
+            ("surrogate-control", "content=\"ESI/1.0\""),
+        ],
+        body.as_bytes(),
+    )
+}
+
+async fn get(s: &LocalStack, path: &str) -> Reply {
+    client::request(s.edge.addr, "GET", path, &[])
+        .await
+        .expect("reply")
+}
+
+/// `</esi:remove >`, `<esi:remove / >`, `<esi:include src=… / >` and tabs and newlines inside
+/// tags: the page keeps every byte of text after them, and ends cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_with_white_space_keep_the_rest_of_the_page() {
+    let (s, origin) = stack();
+    origin.script(
+        "/frag",
+        Script::ok(&[("content-type", "text/html")], b"[frag]"),
+    );
+    origin.script(
+        "/page",
+        template(concat!(
+            "a<esi:remove>gone</esi:remove >",
+            "b<esi:remove / >",
+            "c<esi:include src=\"frag\" / >",
+            "d<esi:remove>gone</esi:remove\r\n\t>",
+            "e<esi:include\tsrc=\"frag\"\n/>",
+            "f<esi:remove/ >",
+            "g",
+        )),
+    );
+    let page = get(&s, "/se/page").await;
+    assert!(page.body_error.is_none(), "{page:?}");
+    assert_eq!(page.text(), "abc[frag]de[frag]fg");
+}
+
+/// A template that ends inside `<esi:remove>` has lost its text: the page is abandoned (a
+/// cut connection, the access log's reason naming the construct), never ended cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_construct_open_at_the_end_fails_the_page() {
+    let (s, origin) = stack();
+    // Paced, so that the head is out well before the end is read: the failure is then a
+    // cut body, not a cut head (both are visible; one is asserted).
+    origin.script(
+        "/page",
+        template("kept<esi:remove>the rest of the page").paced(8, Duration::from_millis(100)),
+    );
+    let page = get(&s, "/se/page").await;
+    assert!(
+        page.body_error.is_some(),
+        "a page that lost its text ended cleanly: {page:?}"
+    );
+    assert!(!page.text().contains("the rest"), "{page:?}");
+    let record = s.edge.access_record("/se/page", LOG_WAIT).expect("record");
+    assert_eq!(record["outcome"], "aborted", "{record}");
+    assert!(
+        record["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("ended inside <esi:remove>")),
+        "{record}"
+    );
+}
+
+/// A fragment that is a template itself and ends inside a construct fails as any failing
+/// fragment does: here, before any of its bytes went out, so its `alt` takes its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fragment_open_at_the_end_fails_like_any_fragment() {
+    let (s, origin) = stack();
+    origin.script("/broken", template("<esi:remove>lost"));
+    origin.script(
+        "/good",
+        Script::ok(&[("content-type", "text/html")], b"[good]"),
+    );
+    origin.script(
+        "/page",
+        template("a<esi:include src=\"/se/broken\" alt=\"/se/good\"/>b"),
+    );
+    let page = get(&s, "/se/page").await;
+    assert!(page.body_error.is_none(), "{page:?}");
+    assert_eq!(page.text(), "a[good]b");
+}

@@ -29,7 +29,7 @@ pub use fragment::Client;
 pub use page::{compose, FragmentsLog};
 
 /// Whether `route` composes this backend response: one that asks for it, or that is HTML
-/// where the route processes all HTML, of any status with a body (an error page with
+/// where the route processes all HTML, of any status with a whole body (an error page with
 /// includes is a template too, and its tags must not reach a client raw). A template that
 /// asks for composing is no representation for a client, so `Surrogate-Control`, addressed
 /// to this surrogate, prevails over `no-transform`; HTML composed only because the route
@@ -38,8 +38,11 @@ pub fn composes(route: &Route, resp: &Response) -> bool {
     let Some(esi) = &route.esi else {
         return false;
     };
+    // A 206 is a part (an origin that ignored the Range this app never forwards to a
+    // composing route): composed, it would lose its Content-Range, and made a 200 it would
+    // pass a part for the whole.
     let status = resp.get_status();
-    if status.is_informational() || matches!(status.as_u16(), 204 | 304) {
+    if status.is_informational() || matches!(status.as_u16(), 204 | 206 | 304) {
         return false;
     }
     match esi.mode {

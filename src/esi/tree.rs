@@ -283,7 +283,8 @@ impl Tree {
         });
         for (ticket, _) in dead {
             if let Some(&(t, part, _)) = self.tickets.get(ticket) {
-                self.tries[t].pending[part as usize] -= 1;
+                self.tries[t].pending[part as usize] =
+                    self.tries[t].pending[part as usize].saturating_sub(1);
             }
         }
         live
@@ -297,7 +298,8 @@ impl Tree {
         if let Some(item) = self.tries[t].items[part as usize].get_mut(at) {
             *item = Item::Child(node);
         }
-        self.tries[t].pending[part as usize] -= 1;
+        self.tries[t].pending[part as usize] =
+            self.tries[t].pending[part as usize].saturating_sub(1);
         let owner = self.tries[t].owner;
         self.adopt(owner, node, scope_of(t, part));
     }

@@ -170,6 +170,7 @@ enum Route<'a> {
     ResponseHeaders,
     Anything,
     EsiTemplate,
+    EsiIncludes,
     EsiFragment,
 }
 
@@ -197,6 +198,7 @@ fn parse_route(path: &str) -> Option<Route<'_>> {
         ("headers", None) => Route::Headers,
         ("response-headers", None) => Route::ResponseHeaders,
         ("esi", Some("template")) => Route::EsiTemplate,
+        ("esi", Some("includes")) => Route::EsiIncludes,
         ("esi", Some("fragment")) => Route::EsiFragment,
         _ => return None,
     })
@@ -287,6 +289,7 @@ async fn route(
         Route::ResponseHeaders => response_headers(&query)?,
         Route::Anything => anything(req, &query).await,
         Route::EsiTemplate => esi::template(&query)?,
+        Route::EsiIncludes => esi::includes(&query),
         Route::EsiFragment => esi::fragment(&query).await?,
     })
 }

@@ -1,8 +1,9 @@
 //! Pages composed at the edge from fragments (Edge Side Includes, `route.<name>.esi`).
 //!
-//! Only the origin's template is processed, never a client's input: a route composes the
-//! responses of its backend that ask for it (`Surrogate-Control: content="ESI/1.0"`, with
-//! `esi = surrogate`) or every HTML one (`esi = on`). The first byte waits for the
+//! Only a backend's response is processed, never a client's request: a route composes the
+//! responses of its backend that ask for it themselves (`Surrogate-Control:
+//! content="ESI/1.0"`, with `esi = surrogate`) or every HTML one (`esi = on`), whatever their
+//! status, a fragment's as much as a page's. The first byte waits for the
 //! template's head and nothing else. Every include is requested the moment it is read, all
 //! at once, through the app's own routes ([`fragment`]); the template is read ahead while an
 //! earlier fragment is awaited, so later includes are found early. Output stays in document
@@ -20,23 +21,28 @@ use firstbyte_config::chain::{Chain, Plan};
 use firstbyte_config::{EsiMode, Route};
 use firstbyte_transform::codec::{negotiate, Encoding};
 
-use crate::cache::control::Directives;
+use crate::cache::control::{split_list, Directives};
 use crate::delivery;
 use crate::headers::{self, HeaderAccess};
 
 pub use fragment::Client;
 pub use page::{compose, FragmentsLog};
 
-/// Whether `route` composes this backend response: a 200 that asks for it, or that is HTML
-/// where the route processes all HTML. A template that asks for composing is no
-/// representation for a client (its tags would reach it raw), so `Surrogate-Control`,
-/// addressed to this surrogate, prevails over `no-transform`; HTML composed only because the
-/// route composes all HTML keeps `no-transform`.
+/// Whether `route` composes this backend response: one that asks for it, or that is HTML
+/// where the route processes all HTML, of any status with a whole body (an error page with
+/// includes is a template too, and its tags must not reach a client raw). A template that
+/// asks for composing is no representation for a client, so `Surrogate-Control`, addressed
+/// to this surrogate, prevails over `no-transform`; HTML composed only because the route
+/// composes all HTML keeps `no-transform`.
 pub fn composes(route: &Route, resp: &Response) -> bool {
     let Some(esi) = &route.esi else {
         return false;
     };
-    if resp.get_status().as_u16() != 200 {
+    // A 206 is a part (an origin that ignored the Range this app never forwards to a
+    // composing route): composed, it would lose its Content-Range, and made a 200 it would
+    // pass a part for the whole.
+    let status = resp.get_status();
+    if status.is_informational() || matches!(status.as_u16(), 204 | 206 | 304) {
         return false;
     }
     match esi.mode {
@@ -100,6 +106,47 @@ pub fn composed_head(resp: &mut Response, output: Encoding, chain: Option<&Chain
     resp.set_header("trailer", "Server-Timing");
 }
 
+/// A page composed for a request with credentials is that client's alone, whatever its
+/// template said: the head leaves before the fragments answer (one may be personal), so no
+/// shared cache downstream may store it. `public`, `s-maxage` and a `private` limited to
+/// some fields give way to `private`, and the fields that address shared caches alone
+/// (`CDN-Cache-Control` and other targeted `…-Cache-Control` fields, RFC 9213;
+/// `Surrogate-Control`) are removed, so what a downstream cache reads is `Cache-Control`.
+pub fn private_for(resp: &mut Response, client: &Client) {
+    if !client.credentialed() {
+        return;
+    }
+    let targeted: Vec<String> = resp
+        .get_header_names()
+        .map(|n| n.as_str().to_string())
+        .filter(|n| {
+            n != "cache-control" && (n.ends_with("-cache-control") || n == "surrogate-control")
+        })
+        .collect();
+    for name in targeted {
+        resp.remove_header(&name);
+    }
+    let lines = resp.header_values("cache-control");
+    resp.set_header("cache-control", private_directives(&lines));
+}
+
+/// `Cache-Control` directives with those that let a shared cache store the response
+/// replaced by `private`.
+fn private_directives(lines: &[String]) -> String {
+    let mut kept: Vec<&str> = lines
+        .iter()
+        .flat_map(|line| split_list(line))
+        .filter(|element| {
+            let name = element.split('=').next().unwrap_or("").trim();
+            !["public", "s-maxage", "private"]
+                .iter()
+                .any(|shared| name.eq_ignore_ascii_case(shared))
+        })
+        .collect();
+    kept.insert(0, "private");
+    kept.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +158,20 @@ mod tests {
         assert!(asks("max-age=60, content=\"ESI/1.0 ESI-INLINE/1.0\""));
         assert!(!asks("max-age=60"));
         assert!(!asks("content=\"ESI-INLINE/1.0\""));
+    }
+
+    #[test]
+    fn a_personal_page_is_private() {
+        let private = |lines: &[&str]| {
+            private_directives(&lines.iter().map(|l| l.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(private(&["public, max-age=3600"]), "private, max-age=3600");
+        assert_eq!(
+            private(&["max-age=60, S-MaxAge=600", "private=\"set-cookie, x\""]),
+            "private, max-age=60"
+        );
+        assert_eq!(private(&["no-store"]), "private, no-store");
+        assert_eq!(private(&[]), "private", "no heuristic freshness downstream");
     }
 
     #[test]

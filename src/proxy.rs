@@ -270,6 +270,9 @@ pub fn send(
         server_timing(origin, clock.elapsed(), cache),
     );
 
+    if let (Some(_), Some(composing)) = (compose, composing.as_ref()) {
+        esi::private_for(&mut resp, &composing.client);
+    }
     if !has_body(method, status) {
         record.headers_sent(status.as_u16(), clock);
         record.bytes_out = Some(0);

@@ -88,7 +88,7 @@ impl Resolver<'_> {
         let source = SourceRef(self.source);
         match resolve(self.settings, &source, self.routes, || host, path) {
             Ok(Target::Proxy(route)) => Ok(route),
-            Ok(_) => Err(format!("no route for {path}")),
+            Ok(_) => Err("no route serves it".to_string()),
             Err(errors) => Err(errors
                 .iter()
                 .map(ToString::to_string)
@@ -281,6 +281,7 @@ mod tests {
             chain: None,
             cache: None,
             esi: None,
+            esi_credentials: false,
         }
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::error::{take, ConfigError};
 use crate::route::optional;
 use crate::store::Source;
-use crate::value::{millis, positive};
+use crate::value::{millis, positive, switch};
 
 /// How a route composes its responses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +24,10 @@ pub struct EsiSettings {
     /// How long a fragment may take, from its request to its last byte, less any time the
     /// page held its reads to stay within `esi_buffer_bytes` (`esi_fragment_timeout_ms`).
     pub fragment_timeout: Duration,
+    /// The cookies `$(HTTP_COOKIE{name})` may read in this route's templates
+    /// (`esi_cookies`); any other name is empty. None by default: a template that reflects a
+    /// client's input must not be able to copy its cookies into a URL.
+    pub cookies: Vec<String>,
 }
 
 /// `esi`.
@@ -44,11 +48,12 @@ const MAX_DEPTH: u64 = 10;
 const MAX_REQUESTS: u64 = 1000;
 const MAX_FRAGMENT_TIMEOUT_MS: u64 = 10 * 60 * 1000;
 
-const REFINEMENTS: [&str; 4] = [
+const REFINEMENTS: [&str; 5] = [
     "esi_max_depth",
     "esi_max_fragments",
     "esi_buffer_bytes",
     "esi_fragment_timeout_ms",
+    "esi_cookies",
 ];
 
 /// The `esi` keys. Without `esi` a request reads no other; the deploy-time check (`check`)
@@ -90,13 +95,15 @@ pub(crate) fn parse_esi(
         max_requests: DEFAULT_ESI_MAX_REQUESTS,
         buffer_bytes: DEFAULT_ESI_BUFFER_BYTES,
         fragment_timeout: DEFAULT_ESI_FRAGMENT_TIMEOUT,
+        cookies: Vec::new(),
     };
     let mut apply = |result: Result<(), ConfigError>| {
         if let Err(e) = result {
             errors.push(e);
         }
     };
-    let [depth, requests, buffer, timeout] = [0, 1, 2, 3].map(|i| refinements[i].clone());
+    let [depth, requests, buffer, timeout, cookies] =
+        [0, 1, 2, 3, 4].map(|i| refinements[i].clone());
     if let Some((k, v)) = depth {
         apply(bounded(&k, &v, MAX_DEPTH).map(|n| settings.max_depth = n as u32));
     }
@@ -109,7 +116,43 @@ pub(crate) fn parse_esi(
     if let Some((k, v)) = timeout {
         apply(millis(&k, &v, 1..=MAX_FRAGMENT_TIMEOUT_MS).map(|d| settings.fragment_timeout = d));
     }
+    if let Some((k, v)) = cookies {
+        apply(cookie_names(&k, &v).map(|names| settings.cookies = names));
+    }
     (errors.len() == before).then_some(settings)
+}
+
+/// `esi_credentials`: whether a fragment request to this route carries the client's
+/// `Cookie` and `Authorization`. A key of the fragment's own route, which need not compose.
+pub(crate) fn parse_credentials(
+    source: &impl Source,
+    name: &str,
+    errors: &mut Vec<ConfigError>,
+) -> bool {
+    match take(errors, optional(source, name, "esi_credentials")).flatten() {
+        None => false,
+        Some((k, v)) => take(errors, switch(&k, &Some(v))).unwrap_or(false),
+    }
+}
+
+/// A comma-separated list of cookie names (RFC 6265 tokens), case-sensitive as cookies are.
+fn cookie_names(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
+    let mut names: Vec<String> = Vec::new();
+    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let token = name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token {
+            return Err(ConfigError::new(
+                key,
+                format!("'{name}' is not a cookie name"),
+            ));
+        }
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    Ok(names)
 }
 
 fn bounded(key: &str, value: &str, max: u64) -> Result<u64, ConfigError> {
@@ -142,6 +185,7 @@ mod tests {
                 max_requests: 32,
                 buffer_bytes: 1 << 20,
                 fragment_timeout: Duration::from_secs(10),
+                cookies: Vec::new(),
             })
         );
         assert_eq!(
@@ -151,6 +195,7 @@ mod tests {
                 ("route.origin.esi_max_fragments", "8"),
                 ("route.origin.esi_buffer_bytes", "65536"),
                 ("route.origin.esi_fragment_timeout_ms", "300"),
+                ("route.origin.esi_cookies", "session, theme,session"),
             ])?,
             Some(EsiSettings {
                 mode: EsiMode::On,
@@ -158,6 +203,7 @@ mod tests {
                 max_requests: 8,
                 buffer_bytes: 65536,
                 fragment_timeout: Duration::from_millis(300),
+                cookies: vec!["session".into(), "theme".into()],
             })
         );
         Ok(())
@@ -172,9 +218,12 @@ mod tests {
             ("route.origin.esi_max_fragments", "none"),
             ("route.origin.esi_buffer_bytes", "0"),
             ("route.origin.esi_fragment_timeout_ms", "0"),
+            ("route.origin.esi_cookies", "a;b"),
+            ("route.origin.esi_cookies", "se ssion"),
+            ("route.origin.esi_credentials", "yes"),
         ] {
             let mut entries = vec![(key, value)];
-            if key != "route.origin.esi" {
+            if key != "route.origin.esi" && key != "route.origin.esi_credentials" {
                 entries.push(("route.origin.esi", "on"));
             }
             assert_eq!(err_key(&with(&entries)), key, "{key} = {value}");
@@ -184,5 +233,26 @@ mod tests {
             "route.origin.esi_max_depth",
             "has no effect without esi"
         );
+        assert_eq!(
+            err_key(&with(&[("route.origin.esi_cookies", "session")])),
+            "route.origin.esi_cookies",
+            "has no effect without esi"
+        );
+    }
+
+    /// A fragment's route opts in to the client's credentials whether or not it composes.
+    #[test]
+    fn credentials_are_a_fragment_routes_own_choice() -> TestResult {
+        let route = |extra| -> Result<bool, ConfigError> {
+            Ok(parse(&with(extra))?.routes.remove(0).esi_credentials)
+        };
+        assert!(!route(&[])?);
+        assert!(route(&[("route.origin.esi_credentials", "on")])?);
+        assert!(!route(&[("route.origin.esi_credentials", "off")])?);
+        assert!(route(&[
+            ("route.origin.esi_credentials", "on"),
+            ("route.origin.esi", "surrogate")
+        ])?);
+        Ok(())
     }
 }

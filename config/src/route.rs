@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::cache::{parse_cache, CacheSettings};
 use crate::chain::{parse_chain, Chain};
 use crate::error::{take, ConfigError};
-use crate::esi::{parse_esi, EsiSettings};
+use crate::esi::{parse_credentials, parse_esi, EsiSettings};
 use crate::store::{read, Source};
 use crate::value::{millis, parse_bool};
 
@@ -44,6 +44,9 @@ pub struct Route {
     pub cache: Option<CacheSettings>,
     /// Whether the route composes its responses from fragments (`esi`); `None`: it does not.
     pub esi: Option<EsiSettings>,
+    /// Whether a fragment request to this route carries the client's `Cookie` and
+    /// `Authorization` (`esi_credentials`); off: neither reaches it.
+    pub esi_credentials: bool,
 }
 
 /// `route.<name>.<field>`
@@ -145,6 +148,7 @@ impl Route {
         let chain = parse_chain(&|field| optional(source, name, field), check, &mut errors);
         let cache = parse_cache(source, name, check, &mut errors);
         let esi = parse_esi(source, name, check, &mut errors);
+        let esi_credentials = parse_credentials(source, name, &mut errors);
         match (prefix, backend, strip_prefix, pump, raw_paths) {
             (Some(prefix), Some(backend), Some(strip_prefix), Some(pump), Some(raw_paths))
                 if errors.is_empty() =>
@@ -164,6 +168,7 @@ impl Route {
                     chain,
                     cache,
                     esi,
+                    esi_credentials,
                 })
             }
             _ => Err(errors),
@@ -241,6 +246,7 @@ mod tests {
                 chain: None,
                 cache: None,
                 esi: None,
+                esi_credentials: false,
             }]
         );
         Ok(())

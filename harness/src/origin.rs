@@ -179,6 +179,7 @@ enum Route<'a> {
     ResponseHeaders,
     Anything,
     EsiTemplate,
+    EsiIncludes,
     EsiFragment,
 }
 
@@ -206,6 +207,7 @@ fn parse_route(path: &str) -> Option<Route<'_>> {
         ("headers", None) => Route::Headers,
         ("response-headers", None) => Route::ResponseHeaders,
         ("esi", Some("template")) => Route::EsiTemplate,
+        ("esi", Some("includes")) => Route::EsiIncludes,
         ("esi", Some("fragment")) => Route::EsiFragment,
         _ => return None,
     })
@@ -296,6 +298,7 @@ async fn route(
         Route::ResponseHeaders => response_headers(&query)?,
         Route::Anything => anything(req, &query).await,
         Route::EsiTemplate => esi::template(&query)?,
+        Route::EsiIncludes => esi::includes(&query),
         Route::EsiFragment => esi::fragment(&query).await?,
     })
 }

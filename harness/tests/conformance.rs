@@ -18,6 +18,9 @@
 //! - `no-transform` content reaches the client untouched;
 //! - HEAD gets the headers GET gets;
 //! - every request writes exactly one access-log line, and the app never panics.
+//!
+//! Beside the matrix, the compose kind also composes pages whose fragments are nginx's and
+//! httpbin's resources ([`the_compose_kind_composes_foreign_fragments`]).
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -940,4 +943,119 @@ async fn every_cell_keeps_every_invariant() {
         unknown_host_panics.is_empty(),
         "Viceroy's host panicked: {unknown_host_panics:?}"
     );
+}
+
+/// The compose kind over fragments of origins nobody here wrote: a dev-origin template whose
+/// includes are nginx's and httpbin's resources through their passthrough routes, for every
+/// kind of client. The page decodes to the template's text with each fragment exactly its
+/// origin's representation, and a fragment whose origin breaks off never lets the page end
+/// cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compose_kind_composes_foreign_fragments() {
+    let nginx = NginxStatic::start().expect("nginx starts when installed");
+    let httpbin = Httpbin::start().expect("httpbin starts when installed");
+    let bad = Misbehaving::start().expect("misbehaving origin starts");
+    let mut declared: Vec<(&str, SocketAddr)> = vec![("misbehaving", bad.addr)];
+    // (backend, its address, a resource whose representation is stable)
+    let mut fragments: Vec<(&str, SocketAddr, &str)> = Vec::new();
+    match &nginx {
+        Some(n) => {
+            declared.push(("nginx", n.addr));
+            for path in ["/index.html", "/style.css", "/data.json", "/big.txt"] {
+                fragments.push(("nginx", n.addr, path));
+            }
+        }
+        None => eprintln!("SKIP: nginx is not installed; its fragments are left out"),
+    }
+    match &httpbin {
+        Some(h) => {
+            declared.push(("httpbin", h.addr));
+            for path in ["/html", "/robots.txt", "/xml", "/encoding/utf8"] {
+                fragments.push(("httpbin", h.addr, path));
+            }
+        }
+        None => eprintln!("SKIP: httpbin is not installed; its fragments are left out"),
+    }
+    let mut owned: Vec<(String, Option<String>)> = Vec::new();
+    let mut names = Vec::new();
+    for backend in declared.iter().map(|(b, _)| *b) {
+        let name = format!("{backend}-pass");
+        owned.push((format!("route.{name}.prefix"), Some(format!("/{name}/"))));
+        owned.push((format!("route.{name}.backend"), Some(backend.to_string())));
+        owned.push((format!("route.{name}.strip_prefix"), Some("true".into())));
+        names.push(name);
+    }
+    owned.push(("route.compose.prefix".into(), Some("/compose/".into())));
+    owned.push(("route.compose.backend".into(), Some("origin".into())));
+    owned.push(("route.compose.strip_prefix".into(), Some("true".into())));
+    for (field, value) in Kind::Compose.settings() {
+        owned.push((format!("route.compose.{field}"), Some(value.to_string())));
+    }
+    names.push("compose".into());
+    owned.push(("routes".into(), Some(names.join(","))));
+    let overrides: Vec<(&str, Option<&str>)> = owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_deref()))
+        .collect();
+    let stack = LocalStack::start_with_backends(&declared, &overrides).expect("stack starts");
+
+    let mut bodies = Vec::new();
+    let mut query = Vec::new();
+    for (backend, addr, path) in &fragments {
+        let direct = client::request(*addr, "GET", path, &[("accept-encoding", "identity")])
+            .await
+            .unwrap_or_else(|e| panic!("{backend} {path}: {e}"));
+        assert_eq!(direct.status, 200, "{backend} {path}");
+        let plain = decode(
+            header(&direct, "content-encoding").unwrap_or(""),
+            &direct.body,
+        )
+        .unwrap_or_else(|e| panic!("{backend} {path}: {e}"));
+        bodies.push(plain);
+        query.push(format!("src=/{backend}-pass{path}"));
+    }
+    let expected = firstbyte_harness::origin::esi::includes_page(&bodies);
+    let page_path = format!("/compose/esi/includes?{}", query.join("&"));
+    let mut bad_cells = Vec::new();
+    for accept in CLIENTS {
+        let mut headers = Vec::new();
+        if let Some(ae) = accept {
+            headers.push(("accept-encoding", ae));
+        }
+        let reply = client::request(stack.edge.addr, "GET", &page_path, &headers)
+            .await
+            .expect("reply");
+        let coding = header(&reply, "content-encoding").unwrap_or("").to_string();
+        if reply.status != 200 || reply.body_error.is_some() {
+            bad_cells.push(format!(
+                "ae={accept:?}: {} {:?}",
+                reply.status, reply.body_error
+            ));
+            continue;
+        }
+        if !client_accepts(accept, &coding) {
+            bad_cells.push(format!("ae={accept:?}: {coding} was not accepted"));
+        }
+        match decode(&coding, &reply.body) {
+            Ok(page) if page == expected => {}
+            Ok(page) => bad_cells.push(format!(
+                "ae={accept:?}: {} bytes, not the {} of the template with its fragments",
+                page.len(),
+                expected.len()
+            )),
+            Err(e) => bad_cells.push(format!("ae={accept:?}: {e}")),
+        }
+    }
+    for cut in ["/cut/length?type=text/html", "/cut/head"] {
+        let path = format!("/compose/esi/includes?src=/misbehaving-pass{cut}");
+        let reply = client::request(stack.edge.addr, "GET", &path, &[])
+            .await
+            .expect("reply");
+        if reply.body_error.is_none() && reply.status == 200 {
+            bad_cells.push(format!(
+                "{cut}: a page with a broken fragment ended cleanly"
+            ));
+        }
+    }
+    assert!(bad_cells.is_empty(), "{bad_cells:#?}");
 }

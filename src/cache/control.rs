@@ -308,7 +308,7 @@ pub fn delta_seconds(value: &str) -> Option<u32> {
 }
 
 /// The elements of a comma-separated list, commas in quoted strings kept.
-fn split_list(line: &str) -> Vec<&str> {
+pub(crate) fn split_list(line: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let (mut start, mut quoted, mut escaped) = (0, false, false);
     for (i, b) in line.bytes().enumerate() {

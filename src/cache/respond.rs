@@ -192,6 +192,7 @@ fn compose(
     let output = esi::output_coding(route.chain.as_ref(), ask.accept_encoding.as_deref());
     let mut resp = from_stored(stored, stored.status);
     esi::composed_head(&mut resp, output, route.chain.as_ref());
+    esi::private_for(&mut resp, &composing.client);
     resp.set_header("age", answer.age.as_secs().to_string());
     resp.set_header("x-cache", answer.status.label());
     resp.append_header(

@@ -1,7 +1,11 @@
 //! What an include becomes: its `src` with variables substituted, resolved against the
 //! page's URL, checked (no host that no route serves: no SSRF), and the request that fetches
 //! it through the app's own routes, carrying the client's headers less those that would
-//! change what a fragment is (hop-by-hop, `Range`, conditionals) or that describe a body.
+//! change what a fragment is (hop-by-hop, `Range`, conditionals) or that describe a body,
+//! and less the client's credentials unless the fragment's route asks for them.
+//!
+//! What is logged of an include is its `src` as written, never substituted: a variable's
+//! value (a cookie's) never reaches a log.
 
 use fastly::http::{HeaderName, HeaderValue, Method, Url};
 use fastly::Request;
@@ -28,6 +32,10 @@ const NOT_FORWARDED: [&str; 11] = [
     "accept-encoding",
 ];
 
+/// The client's credentials: a fragment gets them only where its route says
+/// `esi_credentials = on`.
+const CREDENTIALS: [&str; 2] = ["cookie", "authorization"];
+
 /// What of the client's request the fragments of its page are made from.
 pub struct Client {
     url: Url,
@@ -35,8 +43,11 @@ pub struct Client {
     host: Option<String>,
     host_header: Option<String>,
     headers: Vec<(HeaderName, HeaderValue)>,
-    cookie: Option<String>,
+    /// Every `Cookie` line.
+    cookies: Vec<String>,
     accept_language: Option<String>,
+    /// The request carried `Cookie` or `Authorization`: its page is this client's alone.
+    credentialed: bool,
 }
 
 impl Client {
@@ -54,47 +65,57 @@ impl Client {
             host: routing::host(req),
             host_header: req.header("host"),
             headers,
-            cookie: req.header("cookie"),
+            cookies: req.header_values("cookie"),
             accept_language: req.header("accept-language"),
+            credentialed: CREDENTIALS.iter().any(|name| req.contains_header(*name)),
         }
     }
 
-    fn variables(&self) -> Variables<'_> {
-        Variables {
+    /// Whether the request carried `Cookie` or `Authorization`.
+    pub fn credentialed(&self) -> bool {
+        self.credentialed
+    }
+
+    /// The URL an include's `src` names, variables substituted (`readable_cookies`: the
+    /// cookies its template's route lets it read), resolved against the page's own URL (for
+    /// a nested fragment, against the page's: ESI has one base). An absolute URL must be for
+    /// the page's own host or for a host some route names. A refusal names `src` as written.
+    pub fn resolve(
+        &self,
+        src: &str,
+        readable_cookies: &[String],
+        resolver: &Resolver,
+    ) -> Result<Url, String> {
+        let variables = Variables {
             host: self.host_header.as_deref(),
             query: self.url.query(),
-            cookie: self.cookie.as_deref(),
+            cookies: &self.cookies,
             accept_language: self.accept_language.as_deref(),
-        }
-    }
-
-    /// The URL an include's `src` names, variables substituted, resolved against the page's
-    /// own URL (for a nested fragment, against the page's: ESI has one base). An absolute
-    /// URL must be for the page's own host or for a host some route names.
-    pub fn resolve(&self, src: &str, resolver: &Resolver) -> Result<Url, String> {
-        let src = self.variables().substitute(src);
+            readable_cookies,
+        };
         let url = self
             .url
-            .join(&src)
+            .join(&variables.substitute(src))
             .map_err(|e| format!("src '{src}' is not a URL: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("src '{src}': scheme {} refused", url.scheme()));
         }
         let host = url.host_str().map(routing::normalize_host);
         if host != self.host && !host.as_deref().is_some_and(|h| resolver.names_host(h)) {
-            return Err(format!(
-                "src '{src}': host {} is served by no route",
-                host.unwrap_or_default()
-            ));
+            return Err(format!("src '{src}': its host is served by no route"));
         }
         Ok(url)
     }
 
     /// A GET for `url` with the client's headers (less [`NOT_FORWARDED`] and hop-by-hop
-    /// ones), asking for the codings this app decodes.
-    pub fn request(&self, url: &Url) -> Request {
+    /// ones, and less its credentials unless `credentials`), asking for the codings this app
+    /// decodes.
+    pub fn request(&self, url: &Url, credentials: bool) -> Request {
         let mut req = Request::new(Method::GET, url.as_str());
         for (name, value) in &self.headers {
+            if !credentials && CREDENTIALS.contains(&name.as_str()) {
+                continue;
+            }
             req.append_header(name, value);
         }
         let authority = match (url.host_str(), url.port()) {

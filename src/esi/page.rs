@@ -12,6 +12,8 @@
 //! its bytes went out tries its `alt`, then follows `onerror="continue"` (it leaves nothing),
 //! then fails its `esi:try` attempt; outside any attempt the page fails as ESI 1.0 says. Once
 //! the head is out, a page that fails is abandoned: it never ends cleanly when incomplete.
+//! What an `alt`, `onerror` or except replaced is dropped with every request made under it
+//! ([`Tree::take_dropped`]): a fragment of an abandoned part can no longer fail the page.
 
 use std::io::Write;
 use std::rc::Rc;
@@ -32,7 +34,7 @@ use http::HeaderMap;
 use serde::Serialize;
 
 use super::fragment::{Client, FRAGMENT_CODINGS};
-use super::tree::{Emitted, NodeId, Tree};
+use super::tree::{Emitted, NodeId, Placing, Tree};
 use crate::access_log::{AccessRecord, BodyPath};
 use crate::cache::fragment::{Admitted, Cached, Lookup};
 use crate::cache::{self, Filling, WriteFailure};
@@ -72,6 +74,8 @@ struct Fragment {
     /// Its route's `first_byte_timeout_ms` from the request, while the head is awaited.
     head_deadline: Option<Instant>,
     tried_alt: bool,
+    /// The cookies its `src` may read: those its template's route lists (`esi_cookies`).
+    readable_cookies: Rc<[String]>,
 }
 
 /// Where a node's bytes come from.
@@ -290,7 +294,8 @@ pub fn compose(
             alt: None,
             continue_on_error: false,
         };
-        if page.dispatch(node, include, 1).is_ok() {
+        let readable = page.readable_cookies(0);
+        if page.dispatch(node, include, 1, readable).is_ok() {
             page.ahead.push_back((src, node));
         }
     }
@@ -304,9 +309,10 @@ pub fn compose(
             ),
         );
     }
+    let status = resp.get_status().as_u16();
     let (resp_handle, head_body) = resp.into_handles();
     page.out = Some(resp_handle.stream_to_client(head_body));
-    record.headers_sent(200, clock);
+    record.headers_sent(status, clock);
     record.body = BodyPath::Pump;
     let result = page.run();
     let Page {
@@ -483,55 +489,81 @@ impl Page<'_, '_> {
     }
 
     /// Emits what is the client's turn into the encoder and the output queue; whether the
-    /// page is complete. Requests except blocks' includes when they come into use.
+    /// page is complete. Requests except blocks' includes that came into use first.
     fn emit(&mut self) -> Result<bool, String> {
-        loop {
-            let mut chunks = Vec::new();
-            let state = self.tree.emit(&mut chunks);
-            let mut sink: Sink = Vec::new();
-            for chunk in chunks {
-                match &mut self.encoder {
-                    Some(encoder) => encoder
-                        .push(chunk, &mut sink)
-                        .and_then(|()| encoder.flush(&mut sink))
-                        .map_err(|e| format!("page encoder: {e}"))?,
-                    None => sink.push(chunk),
-                }
-            }
-            for bytes in sink.into_iter().filter(|b| !b.is_empty()) {
-                self.pending_bytes += bytes.len();
-                self.pending.push_back(bytes);
-            }
-            match state {
-                Emitted::Done => return Ok(true),
-                Emitted::Blocked(_) => return Ok(false),
-                Emitted::Request(deferred) => {
-                    for (ticket, include) in deferred {
-                        // One level below the node whose except holds it.
-                        let depth = self.tree.owner_of(ticket).map_or(1, |o| self.depth(o) + 1);
-                        let node = self.tree.detached();
-                        self.nodes.push(NodeState::default());
-                        self.tree.resolve(ticket, node);
-                        self.dispatch(node, include, depth)?;
-                    }
-                }
+        self.request_due()?;
+        let mut chunks = Vec::new();
+        let state = self.tree.emit(&mut chunks);
+        let mut sink: Sink = Vec::new();
+        for chunk in chunks {
+            match &mut self.encoder {
+                Some(encoder) => encoder
+                    .push(chunk, &mut sink)
+                    .and_then(|()| encoder.flush(&mut sink))
+                    .map_err(|e| format!("page encoder: {e}"))?,
+                None => sink.push(chunk),
             }
         }
+        for bytes in sink.into_iter().filter(|b| !b.is_empty()) {
+            self.pending_bytes += bytes.len();
+            self.pending.push_back(bytes);
+        }
+        Ok(state == Emitted::Done)
+    }
+
+    /// Requests the includes of excepts that came into use: each is placed, then sent (a
+    /// refusal may bring another except into use).
+    fn request_due(&mut self) -> Result<(), String> {
+        loop {
+            let due = self.tree.take_requests();
+            if due.is_empty() {
+                return Ok(());
+            }
+            for (ticket, include) in due {
+                // One level below the node whose except holds it, with its route's cookies.
+                let owner = self.tree.owner_of(ticket).unwrap_or(0);
+                let depth = self.depth(owner) + 1;
+                let readable = self.readable_cookies(owner);
+                let node = self.tree.detached();
+                self.nodes.push(NodeState::default());
+                self.tree.resolve(ticket, node);
+                self.dispatch(node, include, depth, readable)?;
+            }
+        }
+    }
+
+    /// Forgets the requests of nodes the tree dropped: what they answer is never read, and
+    /// their failure reaches nothing.
+    fn forget_dropped(&mut self) {
+        for id in self.tree.take_dropped() {
+            if let Some(node) = self.nodes.get_mut(id) {
+                node.source = None;
+                node.fill = None;
+                node.paused_since = None;
+                node.failed_ahead = None;
+            }
+        }
+    }
+
+    /// The cookies a `src` in `template`'s text may read: its route's `esi_cookies`.
+    fn readable_cookies(&self, template: NodeId) -> Rc<[String]> {
+        let cookies = match template {
+            0 => Some(&self.settings.cookies),
+            _ => self.nodes[template]
+                .fragment
+                .as_ref()
+                .and_then(|f| f.route.as_ref())
+                .and_then(|r| r.esi.as_ref())
+                .map(|esi| &esi.cookies),
+        };
+        cookies.map_or_else(|| Rc::from(Vec::new()), |c| Rc::from(c.clone()))
     }
 
     /// The nodes that may read now: all, within the memory bound; past it only the one the
     /// next byte to send waits on (and the fragments of an attempt it waits on).
     fn readers(&mut self) -> Vec<NodeId> {
-        // A response head costs no body memory: every fragment's is taken when it comes, so
-        // a fragment's wait for its origin is never one the page imposed.
-        let waiting = (0..self.nodes.len()).filter(|&i| {
-            matches!(
-                self.nodes[i].source,
-                Some(Source::Waiting(_) | Source::Looking(_))
-            )
-        });
         if self.pending_bytes > OUTPUT_BOUND {
-            return waiting.collect();
+            return self.awaiting_heads();
         }
         // A fragment requested ahead of its tag reads its body once its tag places it: bytes
         // of a listed include the template no longer has would hold the budget to the end.
@@ -548,20 +580,33 @@ impl Page<'_, '_> {
         // Only the node the next byte waits on: its ancestors' text after it is read-ahead.
         let path = self.tree.waiting_path();
         let mut frontier: Vec<NodeId> = path.last().copied().into_iter().collect();
-        if let Some(&last) = path.last() {
-            let attempt = self.tree.blocking_attempt(last);
-            let held: u64 = attempt.iter().map(|&c| self.tree.held_by(c)).sum();
+        if let Some((t, deciding)) = path.last().and_then(|&last| self.tree.blocking_try(last)) {
+            let held: u64 = deciding.iter().map(|&c| self.tree.held_by(c)).sum();
             if held > self.settings.buffer_bytes {
                 // An attempt goes out whole or not at all: one that outgrows the bound fails.
-                if let Some(t) = attempt.first().and_then(|&c| self.tree.attempt_of(c)) {
-                    self.tree.fail_attempt(t);
-                }
+                self.tree.fail_attempt(t);
+                self.forget_dropped();
+            } else {
+                frontier.extend(deciding);
             }
-            frontier.extend(attempt);
         }
         frontier.retain(|&i| matches!(self.nodes[i].source, Some(Source::Reading(_))));
-        frontier.extend(waiting);
+        frontier.extend(self.awaiting_heads());
         frontier
+    }
+
+    /// The nodes awaiting a response head or a lookup. A head costs no body memory: every
+    /// fragment's is taken when it comes, so a fragment's wait for its origin is never one
+    /// the page imposed.
+    fn awaiting_heads(&self) -> Vec<NodeId> {
+        (0..self.nodes.len())
+            .filter(|&i| {
+                matches!(
+                    self.nodes[i].source,
+                    Some(Source::Waiting(_) | Source::Looking(_))
+                )
+            })
+            .collect()
     }
 
     /// Writes one queued chunk (the client is ready for it).
@@ -751,7 +796,7 @@ impl Page<'_, '_> {
         }
         self.made(id, &mut reader, made)?;
         // A node failed by what it read (an attempt dropped it) reads no more.
-        if !self.tree.is_empty_node(id) {
+        if !self.tree.is_gone(id) {
             self.nodes[id].source = Some(Source::Reading(reader));
         }
         Ok(())
@@ -779,22 +824,36 @@ impl Page<'_, '_> {
     /// What a template said.
     fn events(&mut self, id: NodeId, events: Vec<Event>) -> Result<(), String> {
         for event in events {
+            // What it read made its own part fail: the rest is abandoned with it.
+            if self.tree.is_gone(id) {
+                break;
+            }
             match event {
                 Event::Text(bytes) => self.tree.text(id, bytes),
-                Event::Include(include) if self.tree.in_except(id) => self.tree.defer(id, include),
                 Event::Include(include) => {
-                    if id == 0 {
+                    if id == 0 && !self.tree.in_except(id) {
                         self.includes.push(include.src.clone());
-                        let listed = self.ahead.iter().position(|(src, _)| *src == include.src);
-                        if let Some((_, node)) = listed.and_then(|at| self.ahead.remove(at)) {
-                            self.place_ahead(id, node, include)?;
-                            continue;
+                    }
+                    match self.tree.placing(id) {
+                        Placing::Never => {}
+                        Placing::Later => self.tree.defer(id, include),
+                        Placing::Now => {
+                            if id == 0 {
+                                let listed =
+                                    self.ahead.iter().position(|(src, _)| *src == include.src);
+                                if let Some((_, node)) = listed.and_then(|at| self.ahead.remove(at))
+                                {
+                                    self.place_ahead(id, node, include)?;
+                                    continue;
+                                }
+                            }
+                            let child = self.tree.include(id);
+                            self.nodes.push(NodeState::default());
+                            let depth = self.depth(id) + 1;
+                            let readable = self.readable_cookies(id);
+                            self.dispatch(child, include, depth, readable)?;
                         }
                     }
-                    let child = self.tree.include(id);
-                    self.nodes.push(NodeState::default());
-                    let depth = self.depth(id) + 1;
-                    self.dispatch(child, include, depth)?;
                 }
                 Event::TryStart => self.tree.try_start(id),
                 Event::AttemptStart => self.tree.part(id, false),
@@ -813,7 +872,13 @@ impl Page<'_, '_> {
     }
 
     /// Requests the fragment of `include` for node `id`.
-    fn dispatch(&mut self, id: NodeId, include: Include, depth: u32) -> Result<(), String> {
+    fn dispatch(
+        &mut self,
+        id: NodeId,
+        include: Include,
+        depth: u32,
+        readable_cookies: Rc<[String]>,
+    ) -> Result<(), String> {
         self.log.count += 1;
         let now = Instant::now();
         self.nodes[id].fragment = Some(Fragment {
@@ -824,6 +889,7 @@ impl Page<'_, '_> {
             deadline: now + self.settings.fragment_timeout,
             head_deadline: None,
             tried_alt: false,
+            readable_cookies,
         });
         self.send(id, &include.src, depth)
     }
@@ -845,7 +911,12 @@ impl Page<'_, '_> {
                 ),
             );
         }
-        let url = match self.client.resolve(src, self.resolver) {
+        let readable = self.nodes[id]
+            .fragment
+            .as_ref()
+            .map(|f| Rc::clone(&f.readable_cookies))
+            .unwrap_or_else(|| Rc::from(Vec::new()));
+        let url = match self.client.resolve(src, &readable, self.resolver) {
             Ok(url) => url,
             Err(why) => return self.fail(id, why),
         };
@@ -854,7 +925,7 @@ impl Page<'_, '_> {
             Err(why) => return self.fail(id, why),
         };
         self.requests += 1;
-        let req = self.client.request(&url);
+        let req = self.client.request(&url, route.esi_credentials);
         let requested_at = Instant::now();
         self.first_sent.get_or_insert(requested_at);
         if let Some(f) = &mut self.nodes[id].fragment {
@@ -866,7 +937,7 @@ impl Page<'_, '_> {
             Some(_) => cache::fragment::lookup(&route, &req),
             None => Lookup::Uncached("no cache"),
         };
-        self.looked_up(id, &route, lookup, req)
+        self.looked_up(id, &route, lookup, req, src)
     }
 
     /// Goes on as the fragment's route's cache says.
@@ -876,6 +947,7 @@ impl Page<'_, '_> {
         route: &Rc<Route>,
         lookup: Lookup,
         req: Request,
+        src: &str,
     ) -> Result<(), String> {
         let bereq = match lookup {
             Lookup::Found(cached) => return self.read_cached(id, route, cached),
@@ -893,7 +965,7 @@ impl Page<'_, '_> {
                 bereq
             }
             Lookup::Uncached(why) => {
-                log::debug!("fragment {}: not through the cache: {why}", req.get_path());
+                log::debug!("fragment {src}: not through the cache: {why}");
                 proxy::backend_request(route, req, Some(FRAGMENT_CODINGS))
             }
         };
@@ -933,7 +1005,12 @@ impl Page<'_, '_> {
             } else {
                 Lookup::Uncached(cache::WAIT_EXPIRED)
             };
-            self.looked_up(id, &route, lookup, looking.req)?;
+            let src = self.nodes[id]
+                .fragment
+                .as_ref()
+                .map(|f| f.include.src.clone())
+                .unwrap_or_default();
+            self.looked_up(id, &route, lookup, looking.req, &src)?;
         }
         Ok(())
     }
@@ -948,7 +1025,7 @@ impl Page<'_, '_> {
         let route = self.resolver.route(host, url.path())?;
         if !route.raw_paths {
             if let Some(why) = routing::ambiguous_path(url.path()) {
-                return Err(format!("{}: {why}", url.path()));
+                return Err(why.to_string());
             }
         }
         Ok(route)
@@ -972,9 +1049,13 @@ impl Page<'_, '_> {
         }
     }
 
-    /// A fragment failed: its alt, then onerror, then its attempt; else the page.
+    /// A fragment failed: its alt, then onerror, then its attempt; else the page. A fragment
+    /// made under something abandoned fails nothing.
     fn fail(&mut self, id: NodeId, reason: String) -> Result<(), String> {
         self.nodes[id].source = None;
+        if self.tree.is_dropped(id) {
+            return Ok(());
+        }
         // A stale object the fragment was revalidating, kept by its stale-if-error.
         if let Some(cached) = self.nodes[id]
             .fill
@@ -1003,22 +1084,20 @@ impl Page<'_, '_> {
         if let (Some(alt), false) = (fragment.include.alt.clone(), fragment.tried_alt) {
             fragment.tried_alt = true;
             self.log.count += 1;
-            self.tree.reset(id);
             let depth = fragment.depth;
+            self.tree.reset(id);
+            self.forget_dropped();
             return self.send(id, &alt, depth);
         }
         self.log.failed += 1;
         let continues = fragment.include.continue_on_error;
         let src = fragment.include.src.clone();
-        if continues {
-            self.tree.fail(id, false);
-            return Ok(());
+        if !continues && self.tree.catcher(id).is_none() {
+            return Err(format!("fragment {src} failed: {reason}"));
         }
-        if self.tree.attempt_of(id).is_some() {
-            self.tree.fail(id, true);
-            return Ok(());
-        }
-        Err(format!("fragment {src} failed: {reason}"))
+        self.tree.fail(id, !continues);
+        self.forget_dropped();
+        Ok(())
     }
 
     /// Pauses the clocks of the nodes the page does not let read now and restarts those of

@@ -3,12 +3,21 @@
 //!
 //! Each node is the template or one fragment: the items it has made so far (text, the
 //! fragments it includes, `esi:try` blocks) and whether it is complete. [`Tree::emit`] takes
-//! out every byte whose turn it is and says where it stopped. An `esi:try` goes out once
-//! its attempt is settled: the attempt's items when every fragment in it succeeded, the
-//! except's otherwise (whose includes are only requested then). Pure: the page
-//! ([`super::page`]) feeds it and writes what it emits.
+//! out every byte whose turn it is and says where it stopped. Pure: the page
+//! ([`super::page`]) feeds it, requests what it asks for and writes what it emits.
+//!
+//! `esi:try` follows ESI 1.0, nested at any depth. Every node and every try block sits in a
+//! [`Scope`]: the page's top level, an attempt or an except. A failure fails the innermost
+//! attempt around it; a failure inside an except fails the attempt around that try (or the
+//! page). An except's includes are requested only once its attempt has failed, and then
+//! every include inside it, those of a try nested in it included, is requested and placed.
+//! When an attempt fails, or a fragment is replaced by its `alt` or left out by
+//! `onerror="continue"`, every fragment made under what was abandoned is dropped
+//! ([`Tree::take_dropped`]): its request is forgotten and its failure reaches nothing. A try
+//! goes out once its attempt is decided: the attempt when nothing in it (nested tries and
+//! their excepts included) can fail any more, the except as soon as the attempt failed.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use bytes::Bytes;
 use firstbyte_transform::esi::Include;
@@ -23,6 +32,35 @@ pub enum Item {
     Try(TryId),
     /// An include of an except block, requested only if the except is used.
     Deferred(Include),
+    /// A deferred include being requested: it becomes the child the page places.
+    Requested,
+}
+
+/// Where an item sits: what its failure fails, and whether it is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// Outside any try: a failure fails the page.
+    #[default]
+    Top,
+    Attempt(TryId),
+    Except(TryId),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Attempt = 0,
+    Except = 1,
+}
+
+/// Where an include that was just read is to go.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Placing {
+    /// Its part is in use: request it now ([`Tree::include`]).
+    Now,
+    /// Inside an except not (yet) in use: [`Tree::defer`] it.
+    Later,
+    /// Inside what was abandoned: nothing.
+    Never,
 }
 
 #[derive(Debug, Default)]
@@ -32,33 +70,35 @@ pub struct Node {
     complete: bool,
     /// It failed and leaves nothing (alt and onerror already decided by the page).
     empty: bool,
-    /// Some of its bytes went out.
+    /// Some of its bytes, or of a fragment inside it, went out.
     started: bool,
-    /// The attempt this node is part of: its failure fails that attempt, not the page.
-    pub attempt: Option<TryId>,
-    /// Where items of this node go while it is parsed: the node itself, or an attempt or
-    /// except of one of its try blocks (innermost last).
+    /// Made under something abandoned: it leaves nothing and its failure reaches nothing.
+    dropped: bool,
+    /// The node whose text includes it.
+    parent: Option<NodeId>,
+    scope: Scope,
+    /// Where items of this node go while it is parsed: an attempt or except of one of its
+    /// try blocks (innermost last), or else its own place.
     open: Vec<(TryId, Part)>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Part {
-    Attempt,
-    Except,
 }
 
 #[derive(Debug, Default)]
 struct TryBlock {
     /// The node whose text holds the try.
     owner: NodeId,
-    attempt: Vec<Item>,
-    except: Vec<Item>,
+    scope: Scope,
+    /// Items of the attempt (0) and of the except (1).
+    items: [Vec<Item>; 2],
     /// `</esi:try>` was read.
     closed: bool,
-    /// A fragment of the attempt failed.
+    /// Something in the attempt failed.
     failed: bool,
-    /// The fragments of the attempt, to know when it is settled.
-    children: Vec<NodeId>,
+    /// Per part: the fragments placed in it (and below them, outside their own tries), the
+    /// tries begun in it, and its deferred includes requested but not yet placed. A part is
+    /// settled when all of them are.
+    members: [Vec<NodeId>; 2],
+    tries: [Vec<TryId>; 2],
+    pending: [usize; 2],
 }
 
 /// Where emission stopped.
@@ -68,16 +108,18 @@ pub enum Emitted {
     Done,
     /// Waiting on the node at the end of this path (from the root).
     Blocked(Vec<NodeId>),
-    /// An except block is now used: request these includes, then [`Tree::resolve`] each.
-    Request(Vec<(usize, Include)>),
 }
 
 #[derive(Debug, Default)]
 pub struct Tree {
     nodes: Vec<Node>,
     tries: Vec<TryBlock>,
-    /// Deferred includes being requested, by ticket: the try and the position in its except.
-    tickets: Vec<(TryId, usize)>,
+    /// Deferred includes requested, by ticket: the try, its part and the item's position.
+    tickets: Vec<(TryId, Part, usize)>,
+    /// Deferred includes now due, for the page to request and [`Tree::resolve`].
+    requests: Vec<(usize, Include)>,
+    /// Nodes dropped since the page last asked.
+    dropped: Vec<NodeId>,
     /// Bytes of text made but not yet emitted, in all.
     pub buffered: u64,
 }
@@ -90,6 +132,26 @@ impl Tree {
         tree
     }
 
+    /// What becomes of an include `parent` just read.
+    pub fn placing(&self, parent: NodeId) -> Placing {
+        let scope = self.position(parent);
+        if self.nodes[parent].dropped || !self.live(scope) {
+            Placing::Never
+        } else if self.active(scope) {
+            Placing::Now
+        } else {
+            Placing::Later
+        }
+    }
+
+    /// Whether `node` is parsing inside an except block.
+    pub fn in_except(&self, node: NodeId) -> bool {
+        self.nodes[node]
+            .open
+            .iter()
+            .any(|(_, part)| *part == Part::Except)
+    }
+
     /// A new node for a fragment included by `parent` (placed where `parent` is parsing).
     pub fn include(&mut self, parent: NodeId) -> NodeId {
         let id = self.detached();
@@ -99,17 +161,23 @@ impl Tree {
 
     /// Places a detached node (one requested ahead of its tag) where `parent` is parsing.
     pub fn place(&mut self, parent: NodeId, node: NodeId) {
-        let attempt = self.current_attempt(parent);
-        self.nodes[node].attempt = attempt;
-        if let Some(t) = attempt {
-            self.tries[t].children.push(node);
-        }
+        let scope = self.position(parent);
+        self.adopt(parent, node, scope);
         self.push(parent, Item::Child(node));
+    }
+
+    /// `node` is a child of `parent` in `scope`.
+    fn adopt(&mut self, parent: NodeId, node: NodeId, scope: Scope) {
+        self.nodes[node].parent = Some(parent);
+        self.nodes[node].scope = scope;
+        if let Some((t, part)) = split(scope) {
+            self.tries[t].members[part as usize].push(node);
+        }
     }
 
     /// Text made by `node`.
     pub fn text(&mut self, node: NodeId, bytes: Bytes) {
-        if bytes.is_empty() {
+        if bytes.is_empty() || self.is_gone(node) || !self.live(self.position(node)) {
             return;
         }
         self.buffered += bytes.len() as u64;
@@ -122,12 +190,19 @@ impl Tree {
     }
 
     pub fn try_start(&mut self, node: NodeId) {
+        let scope = self.position(node);
         let t = self.tries.len();
         self.tries.push(TryBlock {
             owner: node,
+            scope,
             ..TryBlock::default()
         });
-        self.push(node, Item::Try(t));
+        if self.live(scope) {
+            if let Some((outer, part)) = split(scope) {
+                self.tries[outer].tries[part as usize].push(t);
+            }
+            self.push(node, Item::Try(t));
+        }
         self.nodes[node].open.push((t, Part::Attempt));
     }
 
@@ -144,14 +219,6 @@ impl Tree {
         }
     }
 
-    /// Whether `node` is parsing inside an except block (whose includes are deferred).
-    pub fn in_except(&self, node: NodeId) -> bool {
-        self.nodes[node]
-            .open
-            .iter()
-            .any(|(_, part)| *part == Part::Except)
-    }
-
     /// `node`'s source ended: every item is known. A try left open is closed.
     pub fn complete(&mut self, node: NodeId) {
         while let Some((t, _)) = self.nodes[node].open.pop() {
@@ -160,37 +227,95 @@ impl Tree {
         self.nodes[node].complete = true;
     }
 
-    /// `node` failed and leaves nothing; its attempt (if any) fails with it when `fails_attempt`.
+    /// `node` failed and leaves nothing; the attempt that catches its failure fails with it
+    /// when `fails_attempt`.
     pub fn fail(&mut self, node: NodeId, fails_attempt: bool) {
         self.clear(node);
-        if let (true, Some(t)) = (fails_attempt, self.nodes[node].attempt) {
-            self.tries[t].failed = true;
+        if let (true, Some(t)) = (fails_attempt, self.catcher(node)) {
+            self.fail_attempt(t);
         }
     }
 
-    /// Fails the attempt of try `t` (it grew past the memory bound, say).
+    /// Fails the attempt of try `t` (a fragment in it failed, or it grew past the memory
+    /// bound): what it made is dropped, and its except comes into use.
     pub fn fail_attempt(&mut self, t: TryId) {
+        if self.tries[t].failed {
+            return;
+        }
         self.tries[t].failed = true;
+        let abandoned: HashSet<NodeId> = self.within(t, Part::Attempt).into_iter().collect();
+        self.drop_under(&abandoned, false);
+        let attempt = std::mem::take(&mut self.tries[t].items[Part::Attempt as usize]);
+        self.buffered = self.buffered.saturating_sub(self.text_of(attempt.iter()));
+        if self.active(Scope::Except(t)) {
+            self.activate(t, Part::Except);
+        }
     }
 
-    /// The attempt `node` belongs to.
-    pub fn attempt_of(&self, node: NodeId) -> Option<TryId> {
-        self.nodes[node].attempt
+    /// The attempt a failure of `node` fails: the innermost one around it, an except
+    /// passing a failure on to the attempt around its try. `None`: the page fails.
+    pub fn catcher(&self, node: NodeId) -> Option<TryId> {
+        let mut scope = self.nodes[node].scope;
+        loop {
+            match scope {
+                Scope::Top => return None,
+                Scope::Attempt(t) => return Some(t),
+                Scope::Except(t) => scope = self.tries[t].scope,
+            }
+        }
     }
 
-    /// The node whose except block holds a deferred include's ticket.
+    /// The node whose except holds a deferred include's ticket.
     pub fn owner_of(&self, ticket: usize) -> Option<NodeId> {
-        let &(t, _) = self.tickets.get(ticket)?;
+        let &(t, _, _) = self.tickets.get(ticket)?;
         Some(self.tries[t].owner)
+    }
+
+    /// Deferred includes now due (an except came into use), to be requested and placed
+    /// with [`Tree::resolve`]; those abandoned since are left out.
+    pub fn take_requests(&mut self) -> Vec<(usize, Include)> {
+        let due = std::mem::take(&mut self.requests);
+        let (live, dead): (Vec<_>, Vec<_>) = due.into_iter().partition(|(ticket, _)| {
+            self.tickets.get(*ticket).is_some_and(|&(t, part, _)| {
+                let scope = scope_of(t, part);
+                !self.nodes[self.tries[t].owner].dropped && self.live(scope)
+            })
+        });
+        for (ticket, _) in dead {
+            if let Some(&(t, part, _)) = self.tickets.get(ticket) {
+                self.tries[t].pending[part as usize] =
+                    self.tries[t].pending[part as usize].saturating_sub(1);
+            }
+        }
+        live
     }
 
     /// Places the node requested for a deferred include.
     pub fn resolve(&mut self, ticket: usize, node: NodeId) {
-        if let Some(&(t, at)) = self.tickets.get(ticket) {
-            if let Some(item) = self.tries[t].except.get_mut(at) {
-                *item = Item::Child(node);
-            }
+        let Some(&(t, part, at)) = self.tickets.get(ticket) else {
+            return;
+        };
+        if let Some(item) = self.tries[t].items[part as usize].get_mut(at) {
+            *item = Item::Child(node);
         }
+        self.tries[t].pending[part as usize] =
+            self.tries[t].pending[part as usize].saturating_sub(1);
+        let owner = self.tries[t].owner;
+        self.adopt(owner, node, scope_of(t, part));
+    }
+
+    /// The nodes dropped since the last call: their requests are to be forgotten.
+    pub fn take_dropped(&mut self) -> Vec<NodeId> {
+        std::mem::take(&mut self.dropped)
+    }
+
+    /// Whether a node was dropped, or failed and leaves nothing: it reads no more.
+    pub fn is_gone(&self, node: NodeId) -> bool {
+        self.nodes[node].dropped || self.nodes[node].empty
+    }
+
+    pub fn is_dropped(&self, node: NodeId) -> bool {
+        self.nodes[node].dropped
     }
 
     /// Bytes a node has made that are not yet emitted.
@@ -198,27 +323,30 @@ impl Tree {
         self.text_of(self.nodes[node].items.iter())
     }
 
-    /// Text bytes in `items`, those of their try blocks' attempts and excepts included.
+    /// Text bytes in `items`, those of their try blocks included.
     fn text_of<'a>(&self, items: impl Iterator<Item = &'a Item>) -> u64 {
         items
             .map(|i| match i {
                 Item::Text(b) => b.len() as u64,
-                Item::Try(t) => {
-                    self.text_of(self.tries[*t].attempt.iter())
-                        + self.text_of(self.tries[*t].except.iter())
-                }
+                Item::Try(t) => self.tries[*t]
+                    .items
+                    .iter()
+                    .map(|part| self.text_of(part.iter()))
+                    .sum(),
                 _ => 0,
             })
             .sum()
     }
 
-    /// Whether some of the node's bytes went out.
+    /// Whether some of the node's bytes (or a fragment's inside it) went out.
     pub fn started(&self, node: NodeId) -> bool {
         self.nodes[node].started
     }
 
-    /// Empties a node to be made again (its `alt`), keeping its place.
+    /// Empties a node to be made again (its `alt`), keeping its place; what it included is
+    /// dropped.
     pub fn reset(&mut self, node: NodeId) {
+        self.drop_under(&HashSet::from([node]), true);
         self.buffered = self.buffered.saturating_sub(self.held_by(node));
         let n = &mut self.nodes[node];
         n.items.clear();
@@ -257,7 +385,9 @@ impl Tree {
             match front {
                 Item::Text(bytes) => {
                     self.buffered = self.buffered.saturating_sub(bytes.len() as u64);
-                    self.nodes[node].started = true;
+                    for &n in &path {
+                        self.nodes[n].started = true;
+                    }
                     out.push(bytes);
                 }
                 Item::Child(child) => {
@@ -265,62 +395,132 @@ impl Tree {
                     path.push(child);
                 }
                 Item::Try(t) => {
-                    let block = &self.tries[t];
-                    let settled = block.closed
-                        && (block.failed || block.children.iter().all(|&c| self.nodes[c].complete));
-                    if !settled {
+                    if !self.decided(t) {
                         self.nodes[node].items.push_front(Item::Try(t));
                         return Emitted::Blocked(path);
                     }
-                    let used = if self.tries[t].failed {
-                        self.drop_attempt(t);
-                        let deferred: Vec<(usize, Include)> = self.tries[t]
-                            .except
-                            .iter()
-                            .enumerate()
-                            .filter_map(|(at, i)| match i {
-                                Item::Deferred(inc) => Some((at, inc.clone())),
-                                _ => None,
-                            })
-                            .collect();
-                        if !deferred.is_empty() {
-                            // Requested once: the next emit finds them placed.
-                            self.nodes[node].items.push_front(Item::Try(t));
-                            let mut requests = Vec::new();
-                            for (at, include) in deferred {
-                                let ticket = self.tickets.len();
-                                self.tickets.push((t, at));
-                                self.tries[t].except[at] = Item::Text(Bytes::new());
-                                requests.push((ticket, include));
-                            }
-                            return Emitted::Request(requests);
-                        }
-                        std::mem::take(&mut self.tries[t].except)
+                    let (used, unused) = if self.tries[t].failed {
+                        (Part::Except, Part::Attempt)
                     } else {
-                        let except = std::mem::take(&mut self.tries[t].except);
-                        self.buffered = self.buffered.saturating_sub(self.text_of(except.iter()));
-                        std::mem::take(&mut self.tries[t].attempt)
+                        (Part::Attempt, Part::Except)
                     };
+                    let unused = std::mem::take(&mut self.tries[t].items[unused as usize]);
+                    self.buffered = self.buffered.saturating_sub(self.text_of(unused.iter()));
+                    let used = std::mem::take(&mut self.tries[t].items[used as usize]);
                     for item in used.into_iter().rev() {
                         self.nodes[node].items.push_front(item);
                     }
                 }
-                Item::Deferred(_) => {}
+                Item::Deferred(_) | Item::Requested => {}
             }
         }
     }
 
-    /// Drops a failed attempt and its fragments, once.
-    fn drop_attempt(&mut self, t: TryId) {
-        for c in std::mem::take(&mut self.tries[t].children) {
-            self.clear(c);
-        }
-        let attempt = std::mem::take(&mut self.tries[t].attempt);
-        self.buffered = self.buffered.saturating_sub(self.text_of(attempt.iter()));
+    /// Whether try `t` can go out: closed, and its attempt failed (the except goes out, as
+    /// it comes, once every include of it is placed) or nothing in it can fail any more.
+    fn decided(&self, t: TryId) -> bool {
+        let block = &self.tries[t];
+        block.closed
+            && if block.failed {
+                block.pending[Part::Except as usize] == 0
+            } else {
+                self.settled(t, Part::Attempt)
+            }
     }
 
-    /// Empties a node that leaves nothing.
+    /// Whether nothing in the part of `t` in use can fail any more: its fragments complete,
+    /// its tries settled, its deferred includes placed.
+    fn settled(&self, t: TryId, part: Part) -> bool {
+        let block = &self.tries[t];
+        let p = part as usize;
+        block.pending[p] == 0
+            && block.members[p].iter().all(|&n| self.nodes[n].complete)
+            && block.tries[p].iter().all(|&inner| {
+                let b = &self.tries[inner];
+                b.closed
+                    && self.settled(
+                        inner,
+                        if b.failed {
+                            Part::Except
+                        } else {
+                            Part::Attempt
+                        },
+                    )
+            })
+    }
+
+    /// The fragments made under a part of `t`, those of tries inside it included.
+    fn within(&self, t: TryId, part: Part) -> Vec<NodeId> {
+        let p = part as usize;
+        let mut nodes = self.tries[t].members[p].clone();
+        for &inner in &self.tries[t].tries[p] {
+            nodes.extend(self.within(inner, Part::Attempt));
+            nodes.extend(self.within(inner, Part::Except));
+        }
+        nodes
+    }
+
+    /// Requests every deferred include of a part of `t` now in use, and those of the
+    /// attempts of the tries inside it.
+    fn activate(&mut self, t: TryId, part: Part) {
+        let p = part as usize;
+        for at in 0..self.tries[t].items[p].len() {
+            match &self.tries[t].items[p][at] {
+                Item::Deferred(include) => {
+                    let include = include.clone();
+                    let ticket = self.tickets.len();
+                    self.tickets.push((t, part, at));
+                    self.tries[t].items[p][at] = Item::Requested;
+                    self.tries[t].pending[p] += 1;
+                    self.requests.push((ticket, include));
+                }
+                Item::Try(inner) => {
+                    let inner = *inner;
+                    self.activate(inner, Part::Attempt);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Drops every node below one of `roots` (and the roots themselves unless `strict`).
+    fn drop_under(&mut self, roots: &HashSet<NodeId>, strict: bool) {
+        if roots.is_empty() {
+            return;
+        }
+        for id in 0..self.nodes.len() {
+            if self.nodes[id].dropped {
+                continue;
+            }
+            let mut above = if strict {
+                self.nodes[id].parent
+            } else {
+                Some(id)
+            };
+            let mut under = false;
+            while let Some(a) = above {
+                if roots.contains(&a) {
+                    under = true;
+                    break;
+                }
+                above = self.nodes[a].parent;
+            }
+            if under {
+                self.buffered = self.buffered.saturating_sub(self.held_by(id));
+                let n = &mut self.nodes[id];
+                n.items.clear();
+                n.open.clear();
+                n.complete = true;
+                n.empty = true;
+                n.dropped = true;
+                self.dropped.push(id);
+            }
+        }
+    }
+
+    /// Empties a node that leaves nothing, and drops what it included.
     fn clear(&mut self, node: NodeId) {
+        self.drop_under(&HashSet::from([node]), true);
         self.buffered = self.buffered.saturating_sub(self.held_by(node));
         let n = &mut self.nodes[node];
         n.items.clear();
@@ -329,42 +529,84 @@ impl Tree {
         n.empty = true;
     }
 
-    /// The fragments of the try a node is blocked on (they are read ahead in full).
-    pub fn blocking_attempt(&self, node: NodeId) -> Vec<NodeId> {
+    /// The try the next byte of `node` waits on, with the fragments that decide it (read
+    /// ahead in full).
+    pub fn blocking_try(&self, node: NodeId) -> Option<(TryId, Vec<NodeId>)> {
         match self.nodes[node].items.front() {
-            Some(Item::Try(t)) => self.tries[*t].children.clone(),
-            _ => Vec::new(),
+            Some(Item::Try(t)) => {
+                let part = if self.tries[*t].failed {
+                    Part::Except
+                } else {
+                    Part::Attempt
+                };
+                let nodes = self.within(*t, part);
+                Some((
+                    *t,
+                    nodes.into_iter().filter(|&n| !self.is_gone(n)).collect(),
+                ))
+            }
+            _ => None,
         }
     }
 
-    /// A node placed nowhere yet: one requested for a deferred include ([`Tree::resolve`]).
+    /// A node placed nowhere yet: one requested ahead of its tag, or for a deferred include
+    /// ([`Tree::resolve`]).
     pub fn detached(&mut self) -> NodeId {
         self.nodes.push(Node::default());
         self.nodes.len() - 1
     }
 
-    fn current_attempt(&self, node: NodeId) -> Option<TryId> {
+    /// Where `node`'s next item goes.
+    fn position(&self, node: NodeId) -> Scope {
         match self.nodes[node].open.last() {
-            Some((t, Part::Attempt)) => Some(*t),
-            Some((_, Part::Except)) => None,
-            None => self.nodes[node].attempt,
+            Some(&(t, part)) => scope_of(t, part),
+            None => self.nodes[node].scope,
+        }
+    }
+
+    /// Whether what is made in `scope` may still be used.
+    fn live(&self, scope: Scope) -> bool {
+        match scope {
+            Scope::Top => true,
+            Scope::Attempt(t) => !self.tries[t].failed && self.live(self.tries[t].scope),
+            Scope::Except(t) => self.live(self.tries[t].scope),
+        }
+    }
+
+    /// Whether what is made in `scope` is in use now: its includes are requested at once.
+    fn active(&self, scope: Scope) -> bool {
+        match scope {
+            Scope::Top => true,
+            Scope::Attempt(t) => self.active(self.tries[t].scope),
+            Scope::Except(t) => self.tries[t].failed && self.active(self.tries[t].scope),
         }
     }
 
     fn push(&mut self, node: NodeId, item: Item) {
+        if self.is_gone(node) {
+            return;
+        }
         match self.nodes[node].open.last() {
-            Some((t, Part::Attempt)) => self.tries[*t].attempt.push(item),
-            Some((t, Part::Except)) => self.tries[*t].except.push(item),
+            Some(&(t, part)) => self.tries[t].items[part as usize].push(item),
             None => self.nodes[node].items.push_back(item),
         }
     }
+}
 
-    /// Whether a node failed (it leaves nothing).
-    pub fn is_empty_node(&self, node: NodeId) -> bool {
-        self.nodes[node].empty
+fn scope_of(t: TryId, part: Part) -> Scope {
+    match part {
+        Part::Attempt => Scope::Attempt(t),
+        Part::Except => Scope::Except(t),
     }
 }
 
+fn split(scope: Scope) -> Option<(TryId, Part)> {
+    match scope {
+        Scope::Top => None,
+        Scope::Attempt(t) => Some((t, Part::Attempt)),
+        Scope::Except(t) => Some((t, Part::Except)),
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,7 +700,7 @@ mod tests {
         t.part(0, false);
         t.text(0, text("a"));
         let f = t.include(0);
-        assert_eq!(t.attempt_of(f), Some(0));
+        assert_eq!(t.catcher(f), Some(0));
         t.part(0, true);
         assert!(t.in_except(0));
         t.text(0, text("except"));
@@ -479,24 +721,121 @@ mod tests {
         t.text(0, text("attempt"));
         t.part(0, true);
         t.text(0, text("[except:"));
+        assert_eq!(t.placing(0), Placing::Later);
         t.defer(0, include("/e"));
         t.text(0, text("]"));
         t.try_end(0);
         t.complete(0);
+        assert!(t.take_requests().is_empty(), "not requested while unused");
         t.text(f, text("half"));
         t.fail(f, true);
-        let (out, state) = emitted(&mut t);
-        assert_eq!(out, "");
-        let Emitted::Request(requests) = state else {
-            panic!("{state:?}");
-        };
+        let requests = t.take_requests();
         assert_eq!(requests.len(), 1);
         assert_eq!(requests[0].1.src, "/e");
         let e = t.detached();
         t.resolve(requests[0].0, e);
         t.text(e, text("E"));
+        assert_eq!(
+            emitted(&mut t),
+            ("[except:E".into(), Emitted::Blocked(vec![0, e]))
+        );
         t.complete(e);
-        assert_eq!(emitted(&mut t), ("[except:E]".into(), Emitted::Done));
+        assert_eq!(emitted(&mut t), ("]".into(), Emitted::Done));
         assert_eq!(t.buffered, 0);
+    }
+
+    #[test]
+    fn a_try_inside_an_except_requests_and_places_its_includes() {
+        let mut t = Tree::new();
+        t.text(0, text("A"));
+        t.try_start(0);
+        let broken = t.include(0);
+        t.part(0, true);
+        t.text(0, text("E"));
+        t.try_start(0);
+        t.text(0, text("["));
+        assert_eq!(t.placing(0), Placing::Later, "in an unused except");
+        t.defer(0, include("/x"));
+        t.text(0, text("]"));
+        t.part(0, true);
+        t.text(0, text("y"));
+        t.try_end(0);
+        t.try_end(0);
+        t.text(0, text("Z"));
+        t.complete(0);
+        t.fail(broken, true);
+        let requests = t.take_requests();
+        assert_eq!(requests.len(), 1, "the inner attempt's include");
+        let x = t.detached();
+        t.resolve(requests[0].0, x);
+        assert_eq!(emitted(&mut t), ("AE".into(), Emitted::Blocked(vec![0])));
+        t.text(x, text("X"));
+        t.complete(x);
+        assert_eq!(emitted(&mut t), ("[X]Z".into(), Emitted::Done));
+        assert_eq!(t.buffered, 0);
+    }
+
+    #[test]
+    fn a_failure_in_a_nested_except_fails_the_enclosing_attempt() {
+        let mut t = Tree::new();
+        t.text(0, text("A"));
+        t.try_start(0);
+        t.text(0, text("["));
+        t.try_start(0);
+        let b = t.include(0);
+        t.part(0, true);
+        t.text(0, text("x"));
+        t.defer(0, include("/broken2"));
+        t.try_end(0);
+        t.text(0, text("]"));
+        t.part(0, true);
+        t.text(0, text("OUTER-EXCEPT"));
+        t.try_end(0);
+        t.text(0, text("Z"));
+        t.complete(0);
+        assert_eq!(emitted(&mut t), ("A".into(), Emitted::Blocked(vec![0])));
+        t.fail(b, true);
+        let requests = t.take_requests();
+        let c = t.detached();
+        t.resolve(requests[0].0, c);
+        assert_eq!(
+            emitted(&mut t),
+            ("".into(), Emitted::Blocked(vec![0])),
+            "the outer attempt waits on the inner except"
+        );
+        assert_eq!(t.catcher(c), Some(0), "the outer try catches it");
+        t.fail(c, true);
+        assert_eq!(emitted(&mut t), ("OUTER-EXCEPTZ".into(), Emitted::Done));
+        assert_eq!(t.buffered, 0);
+    }
+
+    /// An `alt` or `onerror` that takes over drops what the failed fragment included, and
+    /// an attempt that fails drops every fragment made under it.
+    #[test]
+    fn what_is_abandoned_is_dropped() {
+        let mut t = Tree::new();
+        let f = t.include(0);
+        t.complete(0);
+        let g = t.include(f);
+        let h = t.include(g);
+        t.reset(f);
+        let mut dropped = t.take_dropped();
+        dropped.sort_unstable();
+        assert_eq!(dropped, vec![g, h]);
+        assert!(t.is_dropped(g) && !t.is_dropped(f));
+        assert_eq!(t.catcher(h), None);
+
+        let mut t = Tree::new();
+        t.try_start(0);
+        let a = t.include(0);
+        let b = t.include(0);
+        let c = t.include(b);
+        t.try_end(0);
+        t.complete(0);
+        t.fail(a, true);
+        let mut dropped = t.take_dropped();
+        dropped.sort_unstable();
+        assert_eq!(dropped, vec![a, b, c]);
+        assert_eq!(t.placing(b), Placing::Never);
     }
 }

@@ -8,6 +8,8 @@
 //!   of B bytes, default 16 KiB, after D ms, default 300), fragment `K` of `slow` after `MS`
 //!   ms instead; with `onerror=continue` each include says so; with `base=/p/` each `src`
 //!   is the path `/p/fragment?…`.
+//! - `/esi/includes?src=S&src=T…`: a small template that includes each `src` in order, each
+//!   in brackets (`[<esi:include src="S"/>]`), for pages made of other origins' fragments.
 //! - `/esi/fragment?i=K&bytes=B&delay_ms=D&encoding=gzip|br&tag=X`: after D ms, fragment K:
 //!   exactly B bytes of HTML that name K ([`fragment_body`]), coded when asked. Fragments of
 //!   one `tag` are counted while they wait ([`most_in_flight`]), so a test can see how many
@@ -179,6 +181,31 @@ pub fn composed_page(spec: &TemplateSpec) -> Vec<u8> {
         }
     }
     out
+}
+
+/// The page `/esi/includes` composes into, given each fragment's body in order.
+pub fn includes_page(fragments: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = b"<p>page</p>".to_vec();
+    for fragment in fragments {
+        out.push(b'[');
+        out.extend_from_slice(fragment);
+        out.push(b']');
+    }
+    out
+}
+
+pub(crate) fn includes(query: &Query) -> Response<Body> {
+    let mut body = "<p>page</p>".to_string();
+    for (_, src) in query.pairs().iter().filter(|(k, _)| k == "src") {
+        let src = src.replace('&', "&amp;").replace('"', "&quot;");
+        body.push_str(&format!("[<esi:include src=\"{src}\"/>]"));
+    }
+    let mut resp = typed(full(body), "text/html; charset=utf-8");
+    resp.headers_mut().insert(
+        HeaderName::from_static("surrogate-control"),
+        HeaderValue::from_static("content=\"ESI/1.0\""),
+    );
+    resp
 }
 
 pub(crate) fn template(query: &Query) -> Result<Response<Body>, BadRequest> {

@@ -41,6 +41,10 @@ pub struct Script {
     pub cut_after: Option<usize>,
     /// No `Content-Length`: the body ends with the connection.
     pub unframed: bool,
+    /// The body reflects the request, as a careless origin does: `{target}` becomes the
+    /// request target as sent, `{decoded}` the same percent-decoded, `{cookie}` and
+    /// `{authorization}` those request headers (every line, joined with `; `).
+    pub reflects: bool,
 }
 
 impl Script {
@@ -63,6 +67,7 @@ impl Script {
             pace: None,
             cut_after: None,
             unframed: false,
+            reflects: false,
         }
     }
 
@@ -94,6 +99,12 @@ impl Script {
 
     pub fn delayed(mut self, delay: Duration) -> Script {
         self.head_delay = delay;
+        self
+    }
+
+    /// Reflects the request into the body ([`Script::reflects`]).
+    pub fn reflecting(mut self) -> Script {
+        self.reflects = true;
         self
     }
 
@@ -224,6 +235,7 @@ async fn answer(mut stream: TcpStream, state: Shared) {
     };
     seen.not_modified = script.revalidates && matches_validators(&script, &seen);
     let not_modified = seen.not_modified;
+    let reflected = script.reflects.then(|| reflect(&script.body, &seen));
     lock(&state).seen.push(seen);
 
     sleep(script.head_delay).await;
@@ -244,7 +256,8 @@ async fn answer(mut stream: TcpStream, state: Shared) {
         }
         (304, fields, b"")
     } else {
-        (script.status, script.headers.clone(), &script.body[..])
+        let body = reflected.as_deref().unwrap_or(&script.body[..]);
+        (script.status, script.headers.clone(), body)
     };
     let bodiless = method == "HEAD" || status == 304 || status == 204 || status < 200;
     let mut wire = format!("HTTP/1.1 {status} {}\r\n", reason(status));
@@ -282,6 +295,52 @@ async fn answer(mut stream: TcpStream, state: Shared) {
         }
     }
     close(stream).await;
+}
+
+/// `body` with the request's target and credentials in place of their placeholders.
+fn reflect(body: &[u8], seen: &Seen) -> Vec<u8> {
+    let all = |name: &str| -> String {
+        seen.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    String::from_utf8_lossy(body)
+        .replace("{target}", &seen.target)
+        .replace("{decoded}", &percent_decode(&seen.target))
+        .replace("{cookie}", &all("cookie"))
+        .replace("{authorization}", &all("authorization"))
+        .into_bytes()
+}
+
+/// `%XX` escapes undone, and `+` read as a space, as a form-reading origin does.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// RFC 9110 §13.1.2 and §13.1.3 as an origin applies them to its one representation.

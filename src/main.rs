@@ -7,6 +7,7 @@
 
 mod access_log;
 mod cache;
+mod client_url;
 mod deadline;
 mod delivery;
 mod esi;
@@ -54,6 +55,13 @@ fn main() {
 /// Answers one request and writes its access-log line; returns how long the instance may
 /// then wait for another (zero when the config could not be read).
 fn serve(req: Request, seq: u32, clock: &Clock, routes: &mut RouteCache) -> Duration {
+    // Reading a URL the SDK cannot parse panics, so nothing reads it before this check.
+    if let Err(why) = client_url::check(&req) {
+        let mut record = AccessRecord::new(req.get_method_str(), "-", seq);
+        Failure::bad_request(why).send(&mut record, clock, false);
+        record.write(clock);
+        return Duration::ZERO;
+    }
     let mut record = AccessRecord::new(req.get_method_str(), req.get_path(), seq);
     let parsed = store::open().and_then(|store| Ok((Settings::parse(&store)?, store)));
     // This request's log level, before anything of it can log (a reused instance still

@@ -161,6 +161,30 @@ async fn ranges_are_not_forwarded_where_content_changes() {
     );
 }
 
+/// On Viceroy a request's URL is built from its `Host`, and the fastly crate panics on a URL
+/// it cannot parse: such a request must get a 400 and its access-log line, not a trap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_makes_no_url_is_a_bad_request() {
+    let bad = Misbehaving::start().expect("misbehaving origin");
+    let s = start(&bad, &[]);
+    for host in ["[zz]", "[::1].", "[::1]:x"] {
+        let request =
+            format!("GET /origin/bytes/10 HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let answer = raw(s.edge.addr, request.as_bytes());
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 400"), "{host}: {text:.300}");
+    }
+    let records = s.edge.access_records("-", 3, LOG_WAIT).expect("logged");
+    assert_eq!(records.len(), 3, "one access-log line each");
+    let panics: Vec<String> = s
+        .edge
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("panicked") || l.contains("firstbyte_panic ::"))
+        .collect();
+    assert!(panics.is_empty(), "{panics:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_bytes_that_are_not_utf8_never_panic_the_app() {
     let bad = Misbehaving::start().expect("misbehaving origin");

@@ -10,17 +10,15 @@ pub(crate) struct BadRequest(pub(crate) String);
 pub(crate) struct Query(Vec<(String, String)>);
 
 impl Query {
+    /// Form-style decoding (`+` is a space). Malformed escapes are kept literally and
+    /// invalid UTF-8 is replaced, because an echo endpoint should show what it got, not
+    /// refuse it.
     pub(crate) fn parse(raw: Option<&str>) -> Query {
-        let pairs = raw
-            .unwrap_or("")
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| match p.split_once('=') {
-                Some((k, v)) => (percent_decode(k), percent_decode(v)),
-                None => (percent_decode(p), String::new()),
-            })
-            .collect();
-        Query(pairs)
+        Query(
+            form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+                .into_owned()
+                .collect(),
+        )
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
@@ -32,41 +30,6 @@ impl Query {
 
     pub(crate) fn pairs(&self) -> &[(String, String)] {
         &self.0
-    }
-}
-
-/// Form-style decoding (`+` is a space). Malformed escapes are kept literally and invalid
-/// UTF-8 is replaced, because an echo endpoint should show what it got, not refuse it.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let digit = |at: usize| bytes.get(at).copied().and_then(hex);
-                match (digit(i + 1), digit(i + 2)) {
-                    (Some(hi), Some(lo)) => {
-                        out.push(hi << 4 | lo);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 
@@ -125,10 +88,13 @@ mod tests {
 
     #[test]
     fn decodes_escapes_and_keeps_broken_ones() {
-        assert_eq!(percent_decode("a%3Db+c"), "a=b c");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
-        assert_eq!(percent_decode("caf%C3%A9"), "café");
+        let q = Query::parse(Some("a=a%3Db+c&b=100%&c=%zz%4&d=caf%C3%A9&e&&f=1"));
+        assert_eq!(q.get("a"), Some("a=b c"));
+        assert_eq!(q.get("b"), Some("100%"));
+        assert_eq!(q.get("c"), Some("%zz%4"));
+        assert_eq!(q.get("d"), Some("café"));
+        assert_eq!(q.get("e"), Some(""));
+        assert_eq!(q.pairs().len(), 6);
     }
 
     #[test]

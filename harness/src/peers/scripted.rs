@@ -309,38 +309,15 @@ fn reflect(body: &[u8], seen: &Seen) -> Vec<u8> {
     };
     String::from_utf8_lossy(body)
         .replace("{target}", &seen.target)
-        .replace("{decoded}", &percent_decode(&seen.target))
+        // `%XX` escapes undone, and `+` read as a space, as a form-reading origin does.
+        .replace(
+            "{decoded}",
+            &percent_encoding::percent_decode_str(&seen.target.replace('+', " "))
+                .decode_utf8_lossy(),
+        )
         .replace("{cookie}", &all("cookie"))
         .replace("{authorization}", &all("authorization"))
         .into_bytes()
-}
-
-/// `%XX` escapes undone, and `+` read as a space, as a form-reading origin does.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// RFC 9110 §13.1.2 and §13.1.3 as an origin applies them to its one representation.

@@ -114,3 +114,68 @@ async fn a_fragment_open_at_the_end_fails_like_any_fragment() {
     assert!(page.body_error.is_none(), "{page:?}");
     assert_eq!(page.text(), "a[good]b");
 }
+
+/// `<esi:NAME` + `pad` + enough padding that the tag runs past the tokenizer's 16 KiB + `/>`.
+fn overlong(tag: &str) -> String {
+    format!("{tag}{}\"/>", "p".repeat(17_000))
+}
+
+/// A well-formed tag too long to be held (17 KB) never reaches the client raw: the page fails
+/// visibly (a failed status or a cut body, the access log naming why), whatever tag it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_too_long_fails_the_page_rather_than_reach_the_client() {
+    let (s, origin) = stack();
+    for (path, tag) in [
+        ("/include", "<esi:include src=\"/f/x?pad="),
+        ("/comment", "<esi:comment text=\""),
+    ] {
+        origin.script(
+            path,
+            template(&format!("kept{}after", overlong(tag))).paced(4096, Duration::from_millis(50)),
+        );
+        let page = get(&s, &format!("/se{path}")).await;
+        let body = String::from_utf8_lossy(&page.body);
+        assert!(
+            !body.contains("<esi:"),
+            "an ESI tag reached the client: {path}"
+        );
+        assert!(!body.contains("after"), "{path}: {page:?}");
+        assert!(
+            page.status != 200 || page.body_error.is_some(),
+            "{path}: a page with a tag too long ended cleanly"
+        );
+        let record = s
+            .edge
+            .access_record(&format!("/se{path}"), LOG_WAIT)
+            .expect("record");
+        assert_ne!(record["outcome"], "ok", "{record}");
+        assert!(
+            record["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("esi: tag ran past 16384 bytes")),
+            "{record}"
+        );
+    }
+}
+
+/// A fragment that is a template holding a tag too long fails as any failing fragment does:
+/// its `alt` takes its place, and no ESI tag reaches the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fragment_with_a_tag_too_long_fails_like_any_fragment() {
+    let (s, origin) = stack();
+    origin.script(
+        "/long",
+        template(&format!("{}y", overlong("<esi:comment text=\""))),
+    );
+    origin.script(
+        "/good",
+        Script::ok(&[("content-type", "text/html")], b"[good]"),
+    );
+    origin.script(
+        "/page",
+        template("a<esi:include src=\"/se/long\" alt=\"/se/good\"/>b"),
+    );
+    let page = get(&s, "/se/page").await;
+    assert!(page.body_error.is_none(), "{page:?}");
+    assert_eq!(page.text(), "a[good]b");
+}

@@ -28,7 +28,7 @@ use fastly::{Body, Request, Response};
 use firstbyte_config::chain::Plan;
 use firstbyte_config::{EsiSettings, Route};
 use firstbyte_transform::codec::{Encoder, Encoding};
-use firstbyte_transform::esi::{Event, Include, Tokenizer};
+use firstbyte_transform::esi::{Event, Include, Tokenizer, Unclosed};
 use firstbyte_transform::{Pipeline, Sink};
 use http::HeaderMap;
 use serde::Serialize;
@@ -763,7 +763,9 @@ impl Page<'_, '_> {
                     return self.fail(id, e.to_string());
                 }
             }
-            self.made(id, &mut reader, made)?;
+            if let Some(broken) = self.made(id, &mut reader, made)? {
+                return self.fail(id, broken.to_string());
+            }
             let mut events = Vec::new();
             if let Some(t) = &mut reader.tokenizer {
                 // A construct left open would have dropped text silently: the template is
@@ -794,7 +796,9 @@ impl Page<'_, '_> {
             }
             None => made.push(chunk),
         }
-        self.made(id, &mut reader, made)?;
+        if let Some(broken) = self.made(id, &mut reader, made)? {
+            return self.fail(id, broken.to_string());
+        }
         // A node failed by what it read (an attempt dropped it) reads no more.
         if !self.tree.is_gone(id) {
             self.nodes[id].source = Some(Source::Reading(reader));
@@ -802,21 +806,29 @@ impl Page<'_, '_> {
         Ok(())
     }
 
-    /// Bytes a node's pipeline made: text, or a template's events.
-    fn made(&mut self, id: NodeId, reader: &mut Reader, made: Sink) -> Result<(), String> {
+    /// Bytes a node's pipeline made: text, or a template's events. A template broken by a
+    /// tag too long (it would reach the client raw) is returned, to fail as a body that
+    /// breaks off does.
+    fn made(
+        &mut self,
+        id: NodeId,
+        reader: &mut Reader,
+        made: Sink,
+    ) -> Result<Option<Unclosed>, String> {
         match &mut reader.tokenizer {
             Some(tokenizer) => {
                 let mut events = Vec::new();
-                for bytes in made {
-                    tokenizer.push(&bytes, &mut events);
-                }
-                self.events(id, events)
+                let broken = made
+                    .iter()
+                    .try_for_each(|bytes| tokenizer.push(bytes, &mut events));
+                self.events(id, events)?;
+                Ok(broken.err())
             }
             None => {
                 for bytes in made {
                     self.tree.text(id, bytes);
                 }
-                Ok(())
+                Ok(None)
             }
         }
     }

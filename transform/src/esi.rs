@@ -19,19 +19,20 @@
 //! The work is linear in the input: every byte is looked at a bounded number of times,
 //! whatever the chunking, because the tokenizer keeps where it is inside an unfinished tag
 //! (its quote) rather than reading the held bytes again on the next chunk. What is held back
-//! is at most an unfinished tag, [`MAX_TAG`] bytes. A candidate that reaches [`MAX_TAG`]
-//! bytes without its `>` is not a tag: all of it passes as text, and tokenizing goes on after
-//! it (an `<esi:` within those bytes is text too). A construct still open when the input
-//! ends is reported by [`Tokenizer::finish`] as [`Unclosed`]: the content of an
-//! `<esi:remove>` has been dropped as it streamed, so it cannot be given back as text, and
-//! a page that would silently lose the rest of its text must fail instead.
+//! is at most an unfinished tag, [`MAX_TAG`] bytes. A tag that reaches [`MAX_TAG`] bytes
+//! without its `>` breaks the template: passing it as text would send an ESI tag to a client
+//! raw, and holding more would be unbounded, so [`Tokenizer::push`] reports it
+//! ([`Unclosed::TagTooLong`]), emits nothing from the tag on and reads nothing more. A
+//! construct still open when the input ends is reported by [`Tokenizer::finish`] as
+//! [`Unclosed`]: the content of an `<esi:remove>` has been dropped as it streamed, so it
+//! cannot be given back as text, and a page that would silently lose the rest of its text
+//! must fail instead.
 
 use std::fmt;
 
 use bytes::Bytes;
 
-/// The longest tag held back, `<` to `>`; a candidate that reaches it without its `>` is
-/// text.
+/// The longest tag, `<` to `>`: a tag that reaches it without its `>` breaks the template.
 pub const MAX_TAG: usize = 16 * 1024;
 
 /// What the template says, in order.
@@ -63,8 +64,9 @@ pub struct Include {
     pub continue_on_error: bool,
 }
 
-/// A construct still open when the input ended. The template is broken: whoever composes
-/// it fails rather than send a page that lost text without saying so.
+/// A construct left open: still open when the input ended, or a tag whose `>` did not come
+/// within [`MAX_TAG`] bytes. The template is broken: whoever composes it fails rather than
+/// send a page that lost text, or an ESI tag, without saying so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unclosed {
     /// `<esi:remove>`, `<esi:choose>` or `<esi:inline>` without its end tag: everything after
@@ -74,6 +76,8 @@ pub enum Unclosed {
     EsiComment,
     /// `<esi:` or `</esi:` without its `>`.
     Tag,
+    /// `<esi:` or `</esi:` whose `>` did not come within [`MAX_TAG`] bytes.
+    TagTooLong,
 }
 
 impl fmt::Display for Unclosed {
@@ -87,6 +91,7 @@ impl fmt::Display for Unclosed {
             }
             Unclosed::EsiComment => f.write_str("the template ended inside <!--esi (no -->)"),
             Unclosed::Tag => f.write_str("the template ended inside an unfinished esi: tag"),
+            Unclosed::TagTooLong => write!(f, "an esi: tag ran past {MAX_TAG} bytes without its >"),
         }
     }
 }
@@ -102,6 +107,8 @@ enum Mode {
         element: &'static str,
         matched: usize,
     },
+    /// After a tag too long: nothing more is read.
+    Broken,
 }
 
 /// Where the tokenizer is inside a possible tag or marker, so that the bytes it has read
@@ -247,17 +254,22 @@ impl Tokenizer {
         }
     }
 
-    /// Takes a chunk; emits every event that is certain.
-    pub fn push(&mut self, input: &[u8], events: &mut Vec<Event>) {
+    /// Takes a chunk; emits every event that is certain. A tag too long breaks the template:
+    /// the error, then and on every later call (nothing from the tag on is emitted).
+    pub fn push(&mut self, input: &[u8], events: &mut Vec<Event>) -> Result<(), Unclosed> {
         let mut c = Cursor {
             at: 0,
             text_from: 0,
             cand_from: 0,
         };
         while c.at < input.len() {
-            if let Mode::Dropping { element, matched } = self.mode {
-                self.drop_content(input, &mut c, element, matched);
-                continue;
+            match self.mode {
+                Mode::Markup => {}
+                Mode::Dropping { element, matched } => {
+                    self.drop_content(input, &mut c, element, matched);
+                    continue;
+                }
+                Mode::Broken => break,
             }
             match self.candidate {
                 None => {
@@ -297,6 +309,10 @@ impl Tokenizer {
             }
             None => {}
         }
+        match self.mode {
+            Mode::Broken => Err(Unclosed::TagTooLong),
+            _ => Ok(()),
+        }
     }
 
     /// End of input: what is held back is text if it is only the start of an opener (`<es`);
@@ -308,8 +324,10 @@ impl Tokenizer {
             Some(Candidate::Opener { .. }) => text(events, &held),
             None => {}
         }
-        if let Mode::Dropping { element, .. } = self.mode {
-            return Err(Unclosed::Element(element));
+        match self.mode {
+            Mode::Markup => {}
+            Mode::Dropping { element, .. } => return Err(Unclosed::Element(element)),
+            Mode::Broken => return Err(Unclosed::TagTooLong),
         }
         if self.in_esi_comment {
             return Err(Unclosed::EsiComment);
@@ -425,12 +443,12 @@ impl Tokenizer {
                 self.end_candidate(c);
             }
             None if self.candidate_len(c) >= MAX_TAG => {
-                // Too long to be a tag: all of it is text, in the run of text.
-                if !self.held.is_empty() {
-                    text(events, &self.held);
-                    self.held.clear();
-                }
+                // What came before the tag is the template's; the tag and all after it are
+                // not emitted, and its bytes are let go.
+                self.emit_before_candidate(input, c, events);
+                self.held = Vec::new();
                 self.candidate = None;
+                self.mode = Mode::Broken;
             }
             None => self.candidate = Some(Candidate::Tag { quote }),
         }
@@ -654,14 +672,10 @@ fn decode_entities(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fuzzing::esi::{adversarial_shapes, merged, MAX_STEPS_PER_BYTE};
+    use crate::fuzzing::esi::{self, adversarial_shapes, merged, MAX_STEPS_PER_BYTE};
 
     fn run_checked(input: &[u8]) -> (Vec<Event>, Result<(), Unclosed>) {
-        let mut t = Tokenizer::new();
-        let mut events = Vec::new();
-        t.push(input, &mut events);
-        let end = t.finish(&mut events);
-        (merged(events), end)
+        esi::run(input, &[])
     }
 
     /// The events of a template that ends with every construct closed.
@@ -857,23 +871,47 @@ mod tests {
         assert_eq!(run(page), [Event::Text(Bytes::copy_from_slice(page))]);
     }
 
-    /// A candidate that reaches `MAX_TAG` bytes without its `>` is text, all of it (the
-    /// `<esi:` inside it too), and tokenizing goes on after it.
+    /// A tag that reaches `MAX_TAG` bytes without its `>` breaks the template: what came
+    /// before it is emitted, nothing of it or after it is, and every later call says so.
     #[test]
-    fn an_overlong_tag_is_text() {
-        let mut page = b"<esi:include src=\"".to_vec();
-        page.extend(std::iter::repeat_n(b'a', MAX_TAG));
-        page.extend_from_slice(b"\"/>");
-        assert_eq!(run(&page), [Event::Text(Bytes::from(page))]);
+    fn an_overlong_tag_breaks_the_template() {
+        for tag in [
+            "<esi:include src=\"/f/x?pad=",
+            "<esi:comment text=\"",
+            "</esi:remove",
+            "<esi:include src=\"a>",
+        ] {
+            let mut page = b"before<esi:include src=/f/>".to_vec();
+            page.extend_from_slice(tag.as_bytes());
+            page.resize(page.len() + MAX_TAG, b'a');
+            page.extend_from_slice(b"\"/>after<esi:include src=/after/>");
+            assert_eq!(
+                run_checked(&page),
+                (vec![t("before"), inc("/f")], Err(Unclosed::TagTooLong)),
+                "{tag}"
+            );
+        }
 
-        let mut page = b"<esi:include src=\"".to_vec();
-        page.extend_from_slice(b"<esi:include src=/in/>");
-        page.resize(MAX_TAG, b'a');
-        let overlong = page.clone();
-        page.extend_from_slice(b"<esi:include src=/after/>");
+        // The error comes as the tag reaches MAX_TAG, not at the end; the held bytes are
+        // let go, and nothing more is read or emitted.
+        let mut t = Tokenizer::new();
+        let mut events = Vec::new();
+        assert_eq!(t.push(b"a<esi:comment text='", &mut events), Ok(()));
+        assert_eq!(t.push(&[b'x'; MAX_TAG - 20], &mut events), Ok(()));
+        assert_eq!(t.held(), MAX_TAG - 1);
+        assert_eq!(t.push(b"x'/>b", &mut events), Err(Unclosed::TagTooLong));
+        assert_eq!(t.held(), 0);
+        let steps = t.steps();
         assert_eq!(
-            run(&page),
-            [Event::Text(Bytes::from(overlong)), inc("/after")]
+            t.push(b"c<esi:include src=/x/>", &mut events),
+            Err(Unclosed::TagTooLong)
+        );
+        assert_eq!(t.steps(), steps, "a broken template is not read on");
+        assert_eq!(t.finish(&mut events), Err(Unclosed::TagTooLong));
+        assert_eq!(merged(events), [self::t("a")]);
+        assert_eq!(
+            Unclosed::TagTooLong.to_string(),
+            "an esi: tag ran past 16384 bytes without its >"
         );
 
         // The longest tag there is: MAX_TAG bytes, `>` included.
@@ -888,19 +926,22 @@ mod tests {
     fn hold_back_is_bounded_by_an_unfinished_tag() {
         let mut t = Tokenizer::new();
         let mut events = Vec::new();
-        t.push(b"abc<es", &mut events);
+        assert_eq!(t.push(b"abc<es", &mut events), Ok(()));
         assert_eq!(
             (t.held(), merged(events.clone())),
             (3, vec![self::t("abc")])
         );
-        t.push(b"i:include src=/", &mut events);
+        assert_eq!(t.push(b"i:include src=/", &mut events), Ok(()));
         assert_eq!(t.held(), 18);
-        t.push(&vec![b'x'; 3 * MAX_TAG], &mut events);
-        assert!(t.held() < MAX_TAG, "{}", t.held());
+        assert_eq!(
+            t.push(&vec![b'x'; 3 * MAX_TAG], &mut events),
+            Err(Unclosed::TagTooLong)
+        );
+        assert_eq!(t.held(), 0);
         let mut t = Tokenizer::new();
-        t.push(b"a<esi:remove>", &mut events);
-        t.push(&vec![b'x'; 3 * MAX_TAG], &mut events);
-        t.push(b"</esi:remove", &mut events);
+        assert_eq!(t.push(b"a<esi:remove>", &mut events), Ok(()));
+        assert_eq!(t.push(&vec![b'x'; 3 * MAX_TAG], &mut events), Ok(()));
+        assert_eq!(t.push(b"</esi:remove", &mut events), Ok(()));
         assert_eq!(t.held(), 0, "dropped content is never held");
     }
 
@@ -920,7 +961,7 @@ mod tests {
                 let mut t = Tokenizer::new();
                 let mut events = Vec::new();
                 for chunk in input.chunks(read) {
-                    t.push(chunk, &mut events);
+                    let _ = t.push(chunk, &mut events);
                     events.clear();
                     assert!(t.held() < MAX_TAG);
                 }
@@ -958,6 +999,8 @@ mod tests {
             Just(b"<script>if (a<b) x='<esi';</script>".to_vec()),
             Just(b"<!-- c --> - -- --> <".to_vec()),
             Just(b"<esi:include src=\"unterminated".to_vec()),
+            Just(long_comment(MAX_TAG)),
+            Just(long_comment(MAX_TAG + 1)),
             Just(b"<esi:".to_vec()),
             Just(b"\"".to_vec()),
             Just(b"'".to_vec()),
@@ -967,15 +1010,18 @@ mod tests {
         proptest::collection::vec(piece, 0..12).prop_map(|v| v.concat())
     }
 
+    /// `<esi:comment text="…"/>` of `len` bytes.
+    fn long_comment(len: usize) -> Vec<u8> {
+        let mut tag = b"<esi:comment text=\"".to_vec();
+        tag.resize(len - 3, b'a');
+        tag.extend_from_slice(b"\"/>");
+        tag
+    }
+
     /// The events and the end of `input` read in pieces of `read` bytes.
     fn run_in_reads(input: &[u8], read: usize) -> (Vec<Event>, Result<(), Unclosed>) {
-        let mut t = Tokenizer::new();
-        let mut events = Vec::new();
-        for chunk in input.chunks(read) {
-            t.push(chunk, &mut events);
-        }
-        let end = t.finish(&mut events);
-        (merged(events), end)
+        let cuts: Vec<usize> = (read..input.len()).step_by(read).collect();
+        esi::run(input, &cuts)
     }
 
     proptest::proptest! {
@@ -986,16 +1032,7 @@ mod tests {
             let whole = run_checked(&input);
             let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (input.len() + 1)).collect();
             cuts.sort_unstable();
-            let mut t = Tokenizer::new();
-            let mut events = Vec::new();
-            let mut from = 0;
-            for cut in cuts {
-                t.push(&input[from..cut], &mut events);
-                from = cut;
-            }
-            t.push(&input[from..], &mut events);
-            let end = t.finish(&mut events);
-            proptest::prop_assert_eq!((merged(events), end), whole.clone());
+            proptest::prop_assert_eq!(esi::run(&input, &cuts), whole.clone());
             proptest::prop_assert_eq!(run_in_reads(&input, 1), whole);
         }
 
@@ -1013,6 +1050,28 @@ mod tests {
                 .flat_map(|p| text.iter().chain(p.iter()).copied())
                 .collect();
             proptest::prop_assert_eq!(run_in_reads(&input, read), run_checked(&input));
+        }
+
+        /// A tag of up to `MAX_TAG` bytes is a tag; one byte more breaks the template, with
+        /// what came before it emitted and nothing after, however it is read.
+        #[test]
+        fn a_tag_past_max_tag_breaks_the_template(
+            before in proptest::collection::vec(proptest::sample::select(b"ab >-\"'/".to_vec()), 1..64),
+            len in MAX_TAG - 40..MAX_TAG + 40,
+            read in 1usize..=20_000,
+        ) {
+            let mut page = before.clone();
+            let mut tag = b"<esi:include src=\"/x\" pad=\"".to_vec();
+            tag.resize(len - 3, b'>');
+            tag.extend_from_slice(b"\"/>");
+            page.extend_from_slice(&tag);
+            page.extend_from_slice(b"after");
+            let expected = if len <= MAX_TAG {
+                (vec![Event::Text(Bytes::from(before)), inc("/x"), t("after")], Ok(()))
+            } else {
+                (vec![Event::Text(Bytes::from(before))], Err(Unclosed::TagTooLong))
+            };
+            proptest::prop_assert_eq!(run_in_reads(&page, read), expected);
         }
 
         /// Text that holds no `<esi:`, `</esi:` or `<!--esi` passes whole, byte for byte.

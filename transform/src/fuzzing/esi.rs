@@ -15,9 +15,10 @@ pub const MAX_INPUT: usize = 4096;
 /// and its split: the work is linear.
 pub const MAX_STEPS_PER_BYTE: u64 = 8;
 
-/// Split invariance of the events and of what is left open at the end (against the whole
-/// input, and against one byte at a time), the hold-back bound, linear work, and that input
-/// holding no ESI passes as one text, byte for byte. Panics when one breaks.
+/// Split invariance of the events and of what is left open (against the whole input, and
+/// against one byte at a time), the hold-back bound, linear work, that a tag too long breaks
+/// the template for good, and that input holding no ESI passes as one text, byte for byte.
+/// Panics when one breaks.
 pub fn check(data: &[u8]) {
     let Some((&seed, input)) = data.split_first() else {
         return;
@@ -28,12 +29,22 @@ pub fn check(data: &[u8]) {
     let mut tokenizer = Tokenizer::new();
     let mut events = Vec::new();
     let mut from = 0;
+    let mut broken = Ok(());
     for &cut in &cuts {
-        tokenizer.push(&input[from..cut], &mut events);
+        let pushed = tokenizer.push(&input[from..cut], &mut events);
+        assert!(
+            broken.is_ok() || pushed == broken,
+            "a broken template mended"
+        );
+        broken = broken.and(pushed);
         assert!(tokenizer.held() < MAX_TAG, "hold-back exceeded");
         from = cut;
     }
     let end = tokenizer.finish(&mut events);
+    assert!(
+        broken.is_ok() || end == broken,
+        "finish forgot a tag too long"
+    );
     assert_eq!(tokenizer.held(), 0, "finish left bytes held");
     assert!(
         tokenizer.steps() <= MAX_STEPS_PER_BYTE * (input.len() as u64 + 1),
@@ -53,17 +64,24 @@ pub fn check(data: &[u8]) {
     }
 }
 
-/// The events of `input` fed in pieces ending at `cuts`, adjacent texts merged, and what
-/// was left open.
-fn run(input: &[u8], cuts: &[usize]) -> (Vec<Event>, Result<(), Unclosed>) {
+/// The events of `input` fed in pieces ending at `cuts` (ascending), adjacent texts merged,
+/// and what was left open: the first error `push` gave, which `finish` must give too, or
+/// what `finish` says.
+pub fn run(input: &[u8], cuts: &[usize]) -> (Vec<Event>, Result<(), Unclosed>) {
     let mut tokenizer = Tokenizer::new();
     let mut events = Vec::new();
     let mut from = 0;
+    let mut broken = Ok(());
     for &cut in cuts {
-        tokenizer.push(&input[from..cut], &mut events);
+        broken = broken.and(tokenizer.push(&input[from..cut], &mut events));
         from = cut;
     }
+    broken = broken.and(tokenizer.push(&input[from..], &mut events));
     let end = tokenizer.finish(&mut events);
+    assert!(
+        broken.is_ok() || end == broken,
+        "finish forgot a tag too long"
+    );
     (merged(events), end)
 }
 
@@ -93,8 +111,9 @@ pub type Shape = Box<dyn Fn(usize) -> Vec<u8>>;
 
 /// Templates shaped to make a tokenizer read bytes again, by name, each made to a length:
 /// openers that never finish, tags whose `>` never comes (or comes only inside quotes),
-/// nested and unterminated comments, partial end tags of a dropped element. The linearity
-/// test, the benchmark and the fuzz corpus's seeds use them.
+/// nested and unterminated comments, partial end tags of a dropped element, tags just short of
+/// [`MAX_TAG`]. A shape whose tag runs past [`MAX_TAG`] breaks the template there: its work
+/// must stop as soon. The linearity test, the benchmark and the fuzz corpus's seeds use them.
 pub fn adversarial_shapes() -> Vec<(&'static str, Shape)> {
     vec![
         ("<esi: repeated", Box::new(|len| repeated(b"<esi:", len))),
@@ -139,6 +158,15 @@ pub fn adversarial_shapes() -> Vec<(&'static str, Shape)> {
                     len.saturating_sub(t.len()),
                 ));
                 t
+            }),
+        ),
+        (
+            "tags of MAX_TAG bytes repeated",
+            Box::new(|len| {
+                let mut tag = b"<esi:comment text=\"".to_vec();
+                tag.resize(MAX_TAG - 3, b'>');
+                tag.extend_from_slice(b"\"/>");
+                repeated(&tag, len)
             }),
         ),
         (

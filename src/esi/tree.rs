@@ -789,6 +789,7 @@ mod tests {
     fn a_failed_attempt_gives_way_to_its_except() {
         let mut t = Tree::new();
         t.try_start(0).unwrap();
+        t.part(0, false);
         let f = t.include(0);
         t.text(0, text("attempt"));
         t.part(0, true);
@@ -821,10 +822,12 @@ mod tests {
         let mut t = Tree::new();
         t.text(0, text("A"));
         t.try_start(0).unwrap();
+        t.part(0, false);
         let broken = t.include(0);
         t.part(0, true);
         t.text(0, text("E"));
         t.try_start(0).unwrap();
+        t.part(0, false);
         t.text(0, text("["));
         assert_eq!(t.placing(0), Placing::Later, "in an unused except");
         t.defer(0, include("/x"));
@@ -852,8 +855,10 @@ mod tests {
         let mut t = Tree::new();
         t.text(0, text("A"));
         t.try_start(0).unwrap();
+        t.part(0, false);
         t.text(0, text("["));
         t.try_start(0).unwrap();
+        t.part(0, false);
         let b = t.include(0);
         t.part(0, true);
         t.text(0, text("x"));

@@ -413,13 +413,16 @@ async fn deeply_nested_tries_fail_the_page_visibly() {
         origin.script(&format!("/{name}"), template(&body));
         let path = format!("/se/{name}");
         let started = Instant::now();
-        let page = get(&s, &path, &[]).await;
-        assert!(
-            page.status == 502 || page.body_error.is_some(),
-            "{name}: {} {:?}",
-            page.status,
-            page.body_error
-        );
+        // The page fails before its head is out (502), or after (a cut body); a
+        // connection cut before the head is flushed is as visible.
+        if let Ok(page) = client::request(s.edge.addr, "GET", &path, &[]).await {
+            assert!(
+                page.status == 502 || page.body_error.is_some(),
+                "{name}: {} {:?}",
+                page.status,
+                page.body_error
+            );
+        }
         assert!(
             started.elapsed() < Duration::from_secs(15),
             "{name}: took {:?}",

@@ -16,7 +16,7 @@ mod page;
 mod tree;
 mod vars;
 
-use fastly::Response;
+use fastly::{Request, Response};
 use firstbyte_config::chain::{Chain, Plan};
 use firstbyte_config::{EsiMode, Route};
 use firstbyte_transform::codec::{negotiate, Encoding};
@@ -35,16 +35,18 @@ pub use page::{compose, FragmentsLog};
 /// to this surrogate, prevails over `no-transform`; HTML composed only because the route
 /// composes all HTML keeps `no-transform`.
 pub fn composes(route: &Route, resp: &Response) -> bool {
+    let status = resp.get_status();
+    !status.is_informational()
+        && !matches!(status.as_u16(), 204 | 206 | 304)
+        && is_template(route, resp)
+}
+
+/// Whether `resp` is a template by its headers, whatever its status. A template answered
+/// with 206 is an origin error ([`TEMPLATE_206`]).
+pub fn is_template(route: &Route, resp: &Response) -> bool {
     let Some(esi) = &route.esi else {
         return false;
     };
-    // A 206 is a part (an origin that ignored the Range this app never forwards to a
-    // composing route): composed, it would lose its Content-Range, and made a 200 it would
-    // pass a part for the whole.
-    let status = resp.get_status();
-    if status.is_informational() || matches!(status.as_u16(), 204 | 206 | 304) {
-        return false;
-    }
     match esi.mode {
         EsiMode::Surrogate => asks_for_esi(&resp.header_values("surrogate-control")),
         EsiMode::On => {
@@ -62,6 +64,11 @@ pub fn composes(route: &Route, resp: &Response) -> bool {
     }
 }
 
+/// Why a template answered with 206 fails: a composing route never forwards `Range`, so
+/// the part is the origin's error; composed it would lose its `Content-Range`, and passed on
+/// its tags would reach the client raw.
+pub const TEMPLATE_206: &str = "answered 206 to a template request without Range";
+
 /// `Surrogate-Control: content="ESI/1.0"` (among other directives and targets).
 fn asks_for_esi(lines: &[String]) -> bool {
     Directives::parse(lines.iter().map(String::as_str))
@@ -70,6 +77,23 @@ fn asks_for_esi(lines: &[String]) -> bool {
             c.split_whitespace()
                 .any(|t| t.eq_ignore_ascii_case("ESI/1.0"))
         })
+}
+
+/// Drops a client's conditional headers from a GET or HEAD to a composing route (those of
+/// a method that changes state stay the origin's to decide): they are
+/// about the page the client was sent, which has no validator of its own, and neither the
+/// template's origin nor the cache (which stores the template) may answer them with a 304
+/// about the template.
+pub fn drop_conditionals(req: &mut Request) {
+    for name in [
+        "if-none-match",
+        "if-modified-since",
+        "if-match",
+        "if-unmodified-since",
+        "if-range",
+    ] {
+        req.remove_header(name);
+    }
 }
 
 /// The coding of a composed page: the best of the route's `compress` the client accepts.

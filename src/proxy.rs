@@ -33,7 +33,7 @@ pub struct Composing<'a, 'r> {
 
 pub fn forward(
     route: &Route,
-    req: Request,
+    mut req: Request,
     record: &mut AccessRecord,
     clock: &Clock,
     resolver: &mut Resolver,
@@ -53,6 +53,9 @@ pub fn forward(
         client: esi::Client::read(&req),
         resolver,
     });
+    if composing.is_some() && matches!(req.get_method_str(), "GET" | "HEAD") {
+        esi::drop_conditionals(&mut req);
+    }
     if route.cache.is_some() {
         return cache::forward(route, req, record, clock, composing.as_mut());
     }
@@ -186,6 +189,12 @@ pub fn shape(
     } else {
         Delivery::Untouched { coded: false }
     };
+    if status == StatusCode::PARTIAL_CONTENT && esi::is_template(route, &resp) {
+        return Err(Failure::new(
+            StatusCode::BAD_GATEWAY,
+            format!("backend '{}' {}", route.backend, esi::TEMPLATE_206),
+        ));
+    }
     let compose = esi::composes(route, &resp)
         .then(|| esi::output_coding(route.chain.as_ref(), accept_encoding));
     // The headers follow from the delivery alone, so HEAD gets exactly what GET gets.
@@ -355,6 +364,7 @@ pub fn backend_request(route: &Route, mut req: Request, accept_encoding: Option<
         req.remove_header("range");
         req.remove_header("if-range");
     }
+
     if let Some(host) = &route.host_override {
         req.set_header("Host", host);
     }

@@ -393,3 +393,188 @@ async fn variables_keep_a_port_and_pass_a_query_on() {
         "[/echo?h][/echo?a=1&b=x%20y%2Fz][/echo?b=x%20y%2Fz]"
     );
 }
+
+/// `esi:try` nests at most 64 deep (docs/esi.md): a template of nothing but try tags, or
+/// thousands of well-formed nested tries, fails visibly and quickly, never traps, and the
+/// request keeps its access-log line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_tries_fail_the_page_visibly() {
+    let (s, origin) = stack(&[]);
+    let open = "<esi:try>".repeat((1 << 20) / 9);
+    let mut well_formed = "<esi:try><esi:attempt>".repeat(4096);
+    well_formed.push('X');
+    well_formed.push_str(&"</esi:attempt></esi:try>".repeat(4096));
+    let commented = "<!--esi <esi:try>-->".repeat((1 << 20) / 20);
+    for (name, body) in [
+        ("open", open),
+        ("nested", well_formed),
+        ("commented", commented),
+    ] {
+        origin.script(&format!("/{name}"), template(&body));
+        let path = format!("/se/{name}");
+        let started = Instant::now();
+        // The page fails before its head is out (502), or after (a cut body); a
+        // connection cut before the head is flushed is as visible.
+        if let Ok(page) = client::request(s.edge.addr, "GET", &path, &[]).await {
+            assert!(
+                page.status == 502 || page.body_error.is_some(),
+                "{name}: {} {:?}",
+                page.status,
+                page.body_error
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{name}: took {:?}",
+            started.elapsed()
+        );
+        assert!(
+            s.edge.access_record(&path, LOG_WAIT).is_some(),
+            "{name}: no access-log line"
+        );
+    }
+    assert!(
+        s.edge
+            .lines()
+            .iter()
+            .any(|l| l.contains("nested more than 64")),
+        "the reason is logged"
+    );
+}
+
+/// A variable's value never makes a dot-segment (`..`, `%2e%2e`): the include fails, so its
+/// `alt`, `onerror` or except applies, and a value can never move a fragment onto another
+/// route (one that gets the client's credentials). The refusal is logged with `src` as
+/// written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_never_climbs_out_of_its_path() {
+    let (s, origin) = stack(&[("route.se.esi_cookies", Some("c"))]);
+    origin.script("/d", html("[D {cookie}]").reflecting());
+    origin.script("/fallback", html("[fallback]"));
+    origin.script(
+        "/page",
+        template(concat!(
+            "<esi:include src=\"/plain/items/$(QUERY_STRING{id})/d\" alt=\"/plain/fallback\"/>|",
+            "<esi:try><esi:attempt><esi:include src=\"/plain/$(QUERY_STRING{k})/cred/d\"/>",
+            "</esi:attempt><esi:except>E</esi:except></esi:try>|",
+            "<esi:include src=\"/plain/x/$(HTTP_COOKIE{c})/d\" onerror=\"continue\"/>|",
+        )),
+    );
+    let cookie = format!("c=%2e%2e; session={SECRET}");
+    let page = get(&s, "/se/page?id=..&k=..", &[("cookie", &cookie)]).await;
+    assert!(page.body_error.is_none(), "{page:?}");
+    assert_eq!(page.text(), "[fallback]|E||");
+    assert_eq!(origin.count("/d"), 0, "{:?}", origin.seen("/d"));
+    assert!(s.edge.wait_until_idle(LOG_WAIT));
+    let lines = s.edge.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("/plain/items/$(QUERY_STRING{id})/d") && l.contains("dot-segment")),
+        "the refusal names src as written"
+    );
+    assert!(!lines.iter().any(|l| l.contains(SECRET)));
+}
+
+/// An unclosed try, attempt or except fails the page visibly instead of deleting the text
+/// after it; text directly inside a try, outside its attempt and except, goes out in
+/// document order with whichever part is used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn try_text_is_never_silently_deleted() {
+    let (s, origin) = stack(&[]);
+    origin.script("/broken", failing());
+    origin.script("/ok", html("F"));
+    origin.script(
+        "/unclosed",
+        template("T<esi:try><esi:attempt>A<esi:include src=\"/plain/broken\"/>tail"),
+    );
+    let page = get(&s, "/se/unclosed", &[]).await;
+    assert!(
+        page.status == 502 || page.body_error.is_some(),
+        "{} {:?} {}",
+        page.status,
+        page.body_error,
+        page.text()
+    );
+    for (src, want) in [
+        ("/plain/ok", "BEFORE[F]BETWEENAFTER"),
+        ("/plain/broken", "BEFOREBETWEENEAFTER"),
+    ] {
+        origin.script(
+            "/loose",
+            template(&format!(
+                "<esi:try>BEFORE<esi:attempt>[<esi:include src=\"{src}\"/>]</esi:attempt>BETWEEN\
+                 <esi:except>E</esi:except>AFTER</esi:try>"
+            )),
+        );
+        let page = get(&s, "/se/loose", &[]).await;
+        assert!(page.body_error.is_none(), "{page:?}");
+        assert_eq!(page.text(), want, "{src}");
+    }
+}
+
+/// A template request never carries `Range`, so a template answered 206 is the origin's
+/// error: 502 with a reason, never its tags raw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_part_is_an_origin_error() {
+    let (s, origin) = stack(&[]);
+    origin.script(
+        "/part",
+        Script::status(
+            206,
+            &[HTML, ESI, ("content-range", "bytes 0-40/100")],
+            b"a <esi:include src=\"/plain/nav\"/> b",
+        ),
+    );
+    for path in ["/se/part", "/on/part"] {
+        let page = get(&s, path, &[("range", "bytes=0-40")]).await;
+        assert_eq!(page.status, 502, "{path}");
+        assert!(!page.text().contains("<esi:"), "{path}: {}", page.text());
+    }
+}
+
+/// A composed page has no validator, so the client's conditionals never reach the
+/// template's origin (whose 304 would be about the template): the client gets the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditionals_never_reach_a_template_origin() {
+    let (s, origin) = stack(&[]);
+    origin.script("/nav", html("[nav]"));
+    origin.script(
+        "/page",
+        Script::ok(
+            &[
+                HTML,
+                ESI,
+                ("etag", "\"t1\""),
+                ("last-modified", "Mon, 07 Dec 2026 00:00:00 GMT"),
+            ],
+            b"a <esi:include src=\"/plain/nav\"/> b",
+        ),
+    );
+    for path in ["/se/page", "/sc/page", "/sc/page"] {
+        let page = get(
+            &s,
+            path,
+            &[
+                ("if-none-match", "\"t1\""),
+                ("if-modified-since", "Mon, 07 Dec 2026 00:00:00 GMT"),
+                ("if-match", "\"zz\""),
+                ("if-unmodified-since", "Mon, 01 Jan 2001 00:00:00 GMT"),
+            ],
+        )
+        .await;
+        assert_eq!(page.status, 200, "{path}");
+        assert_eq!(page.text(), "a [nav] b", "{path}");
+        assert!(s.edge.wait_until_idle(LOG_WAIT));
+    }
+    for seen in origin.seen("/page") {
+        for name in [
+            "if-none-match",
+            "if-modified-since",
+            "if-match",
+            "if-unmodified-since",
+        ] {
+            assert_eq!(seen.header(name), None, "{name}");
+        }
+    }
+}

@@ -79,7 +79,8 @@ impl Client {
     /// The URL an include's `src` names, variables substituted (`readable_cookies`: the
     /// cookies its template's route lets it read), resolved against the page's own URL (for
     /// a nested fragment, against the page's: ESI has one base). An absolute URL must be for
-    /// the page's own host or for a host some route names. A refusal names `src` as written.
+    /// the page's own host or for a host some route names. A value that makes a dot-segment
+    /// (`..`, `%2e%2e`) is refused. A refusal names `src` as written.
     pub fn resolve(
         &self,
         src: &str,
@@ -93,9 +94,12 @@ impl Client {
             accept_language: self.accept_language.as_deref(),
             readable_cookies,
         };
+        let substituted = variables
+            .substitute_in_path(src)
+            .ok_or_else(|| format!("src '{src}': a variable's value made a dot-segment"))?;
         let url = self
             .url
-            .join(&variables.substitute(src))
+            .join(&substituted)
             .map_err(|e| format!("src '{src}' is not a URL: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("src '{src}': scheme {} refused", url.scheme()));

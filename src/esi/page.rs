@@ -775,6 +775,10 @@ impl Page<'_, '_> {
                 }
             }
             self.events(id, events)?;
+            // An open try would otherwise end the page with the text it was holding.
+            if self.tree.left_open(id) && !self.tree.is_gone(id) {
+                return self.fail(id, "esi:try, esi:attempt or esi:except left open".into());
+            }
             self.tree.complete(id);
             if let Some(f) = &self.nodes[id].fragment {
                 let took = f.sent_at.elapsed();
@@ -799,8 +803,9 @@ impl Page<'_, '_> {
         if let Some(broken) = self.made(id, &mut reader, made)? {
             return self.fail(id, broken.to_string());
         }
-        // A node failed by what it read (an attempt dropped it) reads no more.
-        if !self.tree.is_gone(id) {
+        // A node failed by what it read (an attempt dropped it, or it is made again from its
+        // `alt`) reads no more of this body.
+        if !self.tree.is_gone(id) && self.nodes[id].source.is_none() {
             self.nodes[id].source = Some(Source::Reading(reader));
         }
         Ok(())
@@ -867,11 +872,15 @@ impl Page<'_, '_> {
                         }
                     }
                 }
-                Event::TryStart => self.tree.try_start(id),
+                Event::TryStart => {
+                    if let Err(why) = self.tree.try_start(id) {
+                        return self.fail(id, why);
+                    }
+                }
                 Event::AttemptStart => self.tree.part(id, false),
                 Event::ExceptStart => self.tree.part(id, true),
                 Event::TryEnd => self.tree.try_end(id),
-                Event::AttemptEnd | Event::ExceptEnd => {}
+                Event::AttemptEnd | Event::ExceptEnd => self.tree.part_end(id),
                 Event::Unsupported(name) => log::debug!("esi:{name} is not supported: removed"),
                 Event::Invalid(why) => log::warn!("{why}: removed"),
             }

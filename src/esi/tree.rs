@@ -6,7 +6,10 @@
 //! out every byte whose turn it is and says where it stopped. Pure: the page
 //! ([`super::page`]) feeds it, requests what it asks for and writes what it emits.
 //!
-//! `esi:try` follows ESI 1.0, nested at any depth. Every node and every try block sits in a
+//! `esi:try` follows ESI 1.0, nested up to [`MAX_TRY_DEPTH`] deep (counted across the
+//! fragments a try holds, so that every walk over the nesting is short). Text directly
+//! inside a try, outside its attempt and except, goes out in document order with whichever
+//! part is used. Every node and every try block sits in a
 //! [`Scope`]: the page's top level, an attempt or an except. A failure fails the innermost
 //! attempt around it; a failure inside an except fails the attempt around that try (or the
 //! page). An except's includes are requested only once its attempt has failed, and then
@@ -24,6 +27,11 @@ use firstbyte_transform::esi::Include;
 
 pub type NodeId = usize;
 pub type TryId = usize;
+
+/// How deeply `esi:try` blocks may nest, those of the fragments inside a try counted too.
+/// Past it a try fails its node: the walks over the nesting stay short and a template made
+/// of try tags alone can neither take quadratic time nor exhaust the stack.
+pub const MAX_TRY_DEPTH: usize = 64;
 
 #[derive(Debug)]
 pub enum Item {
@@ -79,7 +87,18 @@ pub struct Node {
     scope: Scope,
     /// Where items of this node go while it is parsed: an attempt or except of one of its
     /// try blocks (innermost last), or else its own place.
-    open: Vec<(TryId, Part)>,
+    open: Vec<Open>,
+}
+
+/// A try block of a node being parsed.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    t: TryId,
+    /// The part open last: where an include or a try goes.
+    part: Part,
+    /// Inside `<esi:attempt>` or `<esi:except>`; else directly inside the try, where text
+    /// belongs to both parts.
+    inside: bool,
 }
 
 #[derive(Debug, Default)]
@@ -87,6 +106,8 @@ struct TryBlock {
     /// The node whose text holds the try.
     owner: NodeId,
     scope: Scope,
+    /// How many tries it is nested in, itself included.
+    depth: usize,
     /// Items of the attempt (0) and of the except (1).
     items: [Vec<Item>; 2],
     /// `</esi:try>` was read.
@@ -149,7 +170,7 @@ impl Tree {
         self.nodes[node]
             .open
             .iter()
-            .any(|(_, part)| *part == Part::Except)
+            .any(|open| open.part == Part::Except)
     }
 
     /// A new node for a fragment included by `parent` (placed where `parent` is parsing).
@@ -177,11 +198,34 @@ impl Tree {
 
     /// Text made by `node`.
     pub fn text(&mut self, node: NodeId, bytes: Bytes) {
-        if bytes.is_empty() || self.is_gone(node) || !self.live(self.position(node)) {
+        if bytes.is_empty() || self.is_gone(node) {
             return;
         }
-        self.buffered += bytes.len() as u64;
-        self.push(node, Item::Text(bytes));
+        match self.nodes[node].open.last().copied() {
+            // Directly inside a try: it goes out whichever part is used, so it is placed in
+            // both, the attempt only while that may still be used.
+            Some(Open {
+                t, inside: false, ..
+            }) => {
+                if !self.live(self.tries[t].scope) {
+                    return;
+                }
+                let len = bytes.len() as u64;
+                if !self.tries[t].failed {
+                    self.buffered += len;
+                    self.tries[t].items[Part::Attempt as usize].push(Item::Text(bytes.clone()));
+                }
+                self.buffered += len;
+                self.tries[t].items[Part::Except as usize].push(Item::Text(bytes));
+            }
+            _ => {
+                if !self.live(self.position(node)) {
+                    return;
+                }
+                self.buffered += bytes.len() as u64;
+                self.push(node, Item::Text(bytes));
+            }
+        }
     }
 
     /// An include that is only requested if its except block is used.
@@ -189,12 +233,21 @@ impl Tree {
         self.push(node, Item::Deferred(include));
     }
 
-    pub fn try_start(&mut self, node: NodeId) {
+    /// `<esi:try>`; refused past [`MAX_TRY_DEPTH`], which fails the node.
+    pub fn try_start(&mut self, node: NodeId) -> Result<(), String> {
         let scope = self.position(node);
+        let depth = match split(scope) {
+            Some((outer, _)) => self.tries[outer].depth + 1,
+            None => 1,
+        };
+        if depth > MAX_TRY_DEPTH {
+            return Err(format!("esi:try nested more than {MAX_TRY_DEPTH} deep"));
+        }
         let t = self.tries.len();
         self.tries.push(TryBlock {
             owner: node,
             scope,
+            depth,
             ..TryBlock::default()
         });
         if self.live(scope) {
@@ -203,26 +256,45 @@ impl Tree {
             }
             self.push(node, Item::Try(t));
         }
-        self.nodes[node].open.push((t, Part::Attempt));
+        self.nodes[node].open.push(Open {
+            t,
+            part: Part::Attempt,
+            inside: false,
+        });
+        Ok(())
     }
 
     /// `<esi:attempt>` or `<esi:except>` of the innermost open try.
     pub fn part(&mut self, node: NodeId, except: bool) {
         if let Some(open) = self.nodes[node].open.last_mut() {
-            open.1 = if except { Part::Except } else { Part::Attempt };
+            open.part = if except { Part::Except } else { Part::Attempt };
+            open.inside = true;
+        }
+    }
+
+    /// `</esi:attempt>` or `</esi:except>`: back directly inside the try.
+    pub fn part_end(&mut self, node: NodeId) {
+        if let Some(open) = self.nodes[node].open.last_mut() {
+            open.inside = false;
         }
     }
 
     pub fn try_end(&mut self, node: NodeId) {
-        if let Some((t, _)) = self.nodes[node].open.pop() {
-            self.tries[t].closed = true;
+        if let Some(open) = self.nodes[node].open.pop() {
+            self.tries[open.t].closed = true;
         }
     }
 
-    /// `node`'s source ended: every item is known. A try left open is closed.
+    /// Whether `node` has a try, or an attempt or except of one, still open.
+    pub fn left_open(&self, node: NodeId) -> bool {
+        !self.nodes[node].open.is_empty()
+    }
+
+    /// `node`'s source ended: every item is known. A try left open is closed (the page
+    /// fails a node that left one open before it completes it: [`Tree::left_open`]).
     pub fn complete(&mut self, node: NodeId) {
-        while let Some((t, _)) = self.nodes[node].open.pop() {
-            self.tries[t].closed = true;
+        while let Some(open) = self.nodes[node].open.pop() {
+            self.tries[open.t].closed = true;
         }
         self.nodes[node].complete = true;
     }
@@ -559,7 +631,7 @@ impl Tree {
     /// Where `node`'s next item goes.
     fn position(&self, node: NodeId) -> Scope {
         match self.nodes[node].open.last() {
-            Some(&(t, part)) => scope_of(t, part),
+            Some(open) => scope_of(open.t, open.part),
             None => self.nodes[node].scope,
         }
     }
@@ -587,7 +659,7 @@ impl Tree {
             return;
         }
         match self.nodes[node].open.last() {
-            Some(&(t, part)) => self.tries[t].items[part as usize].push(item),
+            Some(open) => self.tries[open.t].items[open.part as usize].push(item),
             None => self.nodes[node].items.push_back(item),
         }
     }
@@ -696,7 +768,7 @@ mod tests {
     fn an_attempt_goes_out_whole_once_every_fragment_in_it_succeeded() {
         let mut t = Tree::new();
         t.text(0, text("<"));
-        t.try_start(0);
+        t.try_start(0).unwrap();
         t.part(0, false);
         t.text(0, text("a"));
         let f = t.include(0);
@@ -716,7 +788,8 @@ mod tests {
     #[test]
     fn a_failed_attempt_gives_way_to_its_except() {
         let mut t = Tree::new();
-        t.try_start(0);
+        t.try_start(0).unwrap();
+        t.part(0, false);
         let f = t.include(0);
         t.text(0, text("attempt"));
         t.part(0, true);
@@ -748,11 +821,13 @@ mod tests {
     fn a_try_inside_an_except_requests_and_places_its_includes() {
         let mut t = Tree::new();
         t.text(0, text("A"));
-        t.try_start(0);
+        t.try_start(0).unwrap();
+        t.part(0, false);
         let broken = t.include(0);
         t.part(0, true);
         t.text(0, text("E"));
-        t.try_start(0);
+        t.try_start(0).unwrap();
+        t.part(0, false);
         t.text(0, text("["));
         assert_eq!(t.placing(0), Placing::Later, "in an unused except");
         t.defer(0, include("/x"));
@@ -779,9 +854,11 @@ mod tests {
     fn a_failure_in_a_nested_except_fails_the_enclosing_attempt() {
         let mut t = Tree::new();
         t.text(0, text("A"));
-        t.try_start(0);
+        t.try_start(0).unwrap();
+        t.part(0, false);
         t.text(0, text("["));
-        t.try_start(0);
+        t.try_start(0).unwrap();
+        t.part(0, false);
         let b = t.include(0);
         t.part(0, true);
         t.text(0, text("x"));
@@ -809,6 +886,53 @@ mod tests {
         assert_eq!(t.buffered, 0);
     }
 
+    /// Text directly inside a try, outside its attempt and except, goes out in document
+    /// order with whichever part is used.
+    #[test]
+    fn text_directly_in_a_try_goes_out_with_either_part() {
+        for fails in [false, true] {
+            let mut t = Tree::new();
+            t.try_start(0).unwrap();
+            t.text(0, text("B"));
+            t.part(0, false);
+            t.text(0, text("a"));
+            let f = t.include(0);
+            t.part_end(0);
+            t.text(0, text("M"));
+            t.part(0, true);
+            t.text(0, text("e"));
+            t.part_end(0);
+            t.text(0, text("Z"));
+            assert!(t.left_open(0));
+            t.try_end(0);
+            assert!(!t.left_open(0));
+            t.complete(0);
+            if fails {
+                t.fail(f, true);
+                assert_eq!(emitted(&mut t), ("BMeZ".into(), Emitted::Done));
+            } else {
+                t.text(f, text("F"));
+                t.complete(f);
+                assert_eq!(emitted(&mut t), ("BaFMZ".into(), Emitted::Done));
+            }
+            assert_eq!(t.buffered, 0);
+        }
+    }
+
+    /// Tries nest up to the bound, counted across the fragments inside them.
+    #[test]
+    fn tries_nest_up_to_the_bound() {
+        let mut t = Tree::new();
+        for _ in 0..MAX_TRY_DEPTH - 1 {
+            t.try_start(0).unwrap();
+        }
+        let f = t.include(0);
+        t.try_start(f).unwrap();
+        assert!(t.try_start(f).is_err(), "one past the bound, in a fragment");
+        t.try_end(f);
+        t.try_start(f).unwrap();
+    }
+
     /// An `alt` or `onerror` that takes over drops what the failed fragment included, and
     /// an attempt that fails drops every fragment made under it.
     #[test]
@@ -826,7 +950,7 @@ mod tests {
         assert_eq!(t.catcher(h), None);
 
         let mut t = Tree::new();
-        t.try_start(0);
+        t.try_start(0).unwrap();
         let a = t.include(0);
         let b = t.include(0);
         let c = t.include(b);

@@ -21,21 +21,50 @@ pub struct Variables<'a> {
 
 impl Variables<'_> {
     /// `src` with every `$(…)` replaced.
+    #[cfg(test)]
     pub fn substitute(&self, src: &str) -> String {
+        self.expand(src).0
+    }
+
+    /// `src` with every `$(…)` replaced, or `None` where a value made a dot-segment of the
+    /// path (`.` or `..`, also spelled `%2e`): URL parsing would remove it, and a value
+    /// would climb out of the path its template wrote, even onto another route.
+    pub fn substitute_in_path(&self, src: &str) -> Option<String> {
+        let (url, values) = self.expand(src);
+        let path_end = url.find(['?', '#']).unwrap_or(url.len());
+        let mut from = 0;
+        // WHATWG URL parsing takes `\` for `/` in http(s) URLs.
+        for segment in url[..path_end].split(['/', '\\']) {
+            let to = from + segment.len();
+            let substituted = values.iter().any(|&(s, e)| s < to && e > from);
+            if substituted && is_dot_segment(segment) {
+                return None;
+            }
+            from = to + 1;
+        }
+        Some(url)
+    }
+
+    /// `src` with every `$(…)` replaced, and where the values went (byte ranges).
+    fn expand(&self, src: &str) -> (String, Vec<(usize, usize)>) {
         let mut out = String::with_capacity(src.len());
+        let mut values = Vec::new();
         let mut rest = src;
         while let Some(start) = rest.find("$(") {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
             let Some(end) = after.find(')') else {
                 out.push_str(&rest[start..]);
-                return out;
+                return (out, values);
             };
+            let at = out.len();
             out.push_str(&self.value(&after[..end]));
+            // An empty value still joins what is around it into one segment.
+            values.push((at, out.len().max(at + 1)));
             rest = &after[end + 1..];
         }
         out.push_str(rest);
-        out
+        (out, values)
     }
 
     /// The value of one expression, escaped for a URL.
@@ -83,6 +112,14 @@ const RESERVED: &AsciiSet = &NON_ALPHANUMERIC
 
 /// What a `Host` value may hold as it is (RFC 9110 §7.2: a host, an IP literal, a port).
 const HOST: &AsciiSet = &RESERVED.remove(b':').remove(b'[').remove(b']');
+
+/// `.` or `..`, any dot also spelled `%2e` or `%2E` (the WHATWG URL standard's
+/// single- and double-dot segments).
+fn is_dot_segment(segment: &str) -> bool {
+    let lower = segment.to_ascii_lowercase();
+    let dots = lower.replace("%2e", ".");
+    dots == "." || dots == ".."
+}
 
 fn escape(value: &str, set: &'static AsciiSet) -> String {
     utf8_percent_encode(value, set).to_string()
@@ -203,6 +240,66 @@ mod tests {
         assert_eq!(
             none.substitute("/x/$(HTTP_COOKIE{a})$(QUERY_STRING{b})"),
             "/x/"
+        );
+    }
+
+    /// A value that is `.` or `..` (in any spelling URL parsing takes for one), or that
+    /// makes one with the template's text, would be removed with the segment before it.
+    #[test]
+    fn no_value_makes_a_dot_segment() {
+        for query in ["id=..", "id=.", "id=%2e%2E", "id=.%2e", "id=%2E."] {
+            let v = Variables {
+                query: Some(query),
+                ..with(&[], &[])
+            };
+            assert_eq!(
+                v.substitute_in_path("/f/$(QUERY_STRING{id})/d"),
+                None,
+                "{query}"
+            );
+            assert_eq!(
+                v.substitute_in_path("/f/x$(QUERY_STRING{id})/d")
+                    .map(|_| ()),
+                Some(())
+            );
+            assert_eq!(
+                v.substitute_in_path("/f?to=$(QUERY_STRING{id})")
+                    .map(|_| ()),
+                Some(()),
+                "{query}: in the query it is no segment"
+            );
+        }
+        let cookies = strings(&["a=%2e%2e; b=."]);
+        let readable = strings(&["a", "b"]);
+        let v = with(&cookies, &readable);
+        assert_eq!(v.substitute_in_path("/f/$(HTTP_COOKIE{a})/fc/d"), None);
+        assert_eq!(v.substitute_in_path("/f/.$(HTTP_COOKIE{b})/d"), None);
+        assert_eq!(
+            v.substitute_in_path("/f/$(HTTP_COOKIE{b})x/d"),
+            Some("/f/.x/d".into())
+        );
+        let raw = Variables {
+            query: Some("x/../fc"),
+            ..with(&[], &[])
+        };
+        assert_eq!(
+            raw.substitute_in_path("/f/$(QUERY_STRING)"),
+            None,
+            "the raw query"
+        );
+        let raw = Variables {
+            query: Some("x\\..\\fc"),
+            ..with(&[], &[])
+        };
+        assert_eq!(
+            raw.substitute_in_path("/f/$(QUERY_STRING)"),
+            None,
+            "a backslash"
+        );
+        assert_eq!(
+            v.substitute_in_path("/f/../d").as_deref(),
+            Some("/f/../d"),
+            "the template's own text is its own"
         );
     }
 

@@ -110,15 +110,7 @@ pub fn forward(
     if request_says_no_store(&req) {
         return exchange.without_storing(req, record, clock);
     }
-    // A range is only ever asked within a length this app knows (the core cache's, or the
-    // stored head's), so the cache may wait for its first byte instead of sending it all.
-    let mut lookup = Transaction::lookup(exchange.key.clone())
-        .timeout(settings.wait)
-        .always_use_requested_range();
-    for (name, values) in exchange.fill.variant() {
-        lookup = lookup.header_values(name, values.iter());
-    }
-    let tx = match lookup.execute() {
+    let tx = match exchange.lookup(settings.wait) {
         Ok(tx) => tx,
         Err(e) => {
             let why = match e {
@@ -157,6 +149,48 @@ fn still_revalidating(tx: &Transaction) -> bool {
         .is_some_and(|found| found.is_stale() && Marker::read(&found.user_metadata()).is_none())
 }
 
+/// How far a stored object's start may move without its having been stored again: the
+/// clocks of this app and of the cache read it a hostcall apart.
+const RESTORED_SLACK: Duration = Duration::from_millis(100);
+
+/// A stale object as a request waiting on another's revalidation first saw it, to tell when
+/// that revalidation has stored an answer.
+struct Sighting {
+    metadata: Bytes,
+    /// When the object's age was zero (its insertion or update, less the age it came with).
+    start: Option<Instant>,
+}
+
+impl Sighting {
+    fn of(found: &Found) -> Sighting {
+        Sighting {
+            metadata: found.user_metadata(),
+            start: Instant::now().checked_sub(found.age()),
+        }
+    }
+
+    /// `found` and its head, when it is a stale object stored since this sighting: its head
+    /// differs (a 304's `Date` alone changes it), or its age started again. The core cache
+    /// keeps an updated object's age from the update, so either shows on Viceroy and Fastly;
+    /// a 304 with an unchanged head and an `Age` as large as the time the object had been
+    /// stored shows neither, and its waiters revalidate beside it after `cache_wait_ms`.
+    fn replaced_by(&self, found: Found) -> Option<(Found, Stored)> {
+        if !found.is_stale() {
+            return None;
+        }
+        let meta = found.user_metadata();
+        let restarted = match (self.start, Instant::now().checked_sub(found.age())) {
+            (Some(then), Some(now)) => now > then + RESTORED_SLACK,
+            _ => false,
+        };
+        if (meta == self.metadata && !restarted) || Marker::read(&meta).is_some() {
+            return None;
+        }
+        let stored = Stored::decode(&meta).ok()?;
+        Some((found, stored))
+    }
+}
+
 /// One request's dealings with the cache, once its key is known.
 struct Exchange<'a, 'c, 'r> {
     route: &'a Route,
@@ -168,6 +202,20 @@ struct Exchange<'a, 'c, 'r> {
 }
 
 impl Exchange<'_, '_, '_> {
+    /// A transactional lookup of this exchange's key and variant, waiting up to `wait` for
+    /// another request's fill to start. A range is only ever asked within a length this app
+    /// knows (the core cache's, or the stored head's), so the cache may wait for its first
+    /// byte instead of sending it all.
+    fn lookup(&self, wait: Duration) -> Result<Transaction, CacheError> {
+        let mut lookup = Transaction::lookup(self.key.clone())
+            .timeout(wait)
+            .always_use_requested_range();
+        for (name, values) in self.fill.variant() {
+            lookup = lookup.header_values(name, values.iter());
+        }
+        lookup.execute()
+    }
+
     /// What the lookup found decides what this request does.
     fn decide(
         mut self,
@@ -366,6 +414,7 @@ impl Exchange<'_, '_, '_> {
         // collapses these requests: they wait on that revalidation here, as collapsed misses
         // wait on a fill, instead of each asking the origin.
         drop(tx);
+        let sighting = Sighting::of(&found);
         let deadline = Instant::now() + self.settings.wait;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -373,15 +422,23 @@ impl Exchange<'_, '_, '_> {
                 break;
             }
             std::thread::sleep(left.min(REVALIDATION_POLL));
-            let mut lookup = Transaction::lookup(self.key.clone())
-                .timeout(deadline.saturating_duration_since(Instant::now()))
-                .always_use_requested_range();
-            for (name, values) in self.fill.variant() {
-                lookup = lookup.header_values(name, values.iter());
-            }
-            let Ok(tx) = lookup.execute() else {
+            let Ok(tx) = self.lookup(deadline.saturating_duration_since(Instant::now())) else {
                 break;
             };
+            if let Some((found, stored)) = tx.found().and_then(|f| sighting.replaced_by(f)) {
+                // Refreshed or replaced since this request saw it, yet stale again
+                // (`no-cache`, or a lifetime shorter than the origin took): that answer was
+                // validated after this request arrived, on its behalf as a collapsed miss's
+                // fill is, so it serves it rather than ask the origin once more.
+                drop(tx);
+                record.cache_reason = Some("revalidated by another request".into());
+                let answer = Answer {
+                    status: CacheStatus::Revalidated,
+                    age: found.age(),
+                    origin: Duration::ZERO,
+                };
+                return self.respond(&found, &stored, answer, record, clock);
+            }
             if !still_revalidating(&tx) {
                 // Refreshed, replaced, or the revalidation given up and now this request's.
                 return self.decide(tx, req, record, clock);
@@ -995,7 +1052,11 @@ fn unsafe_method(
                 Some(q) => format!("{}?{q}", url.path()),
                 None => url.path().to_string(),
             };
-            invalidate(&key::url_surrogate(&own_host, &path_and_query));
+            invalidate(&key::url_surrogate(
+                url.scheme(),
+                &own_host,
+                &path_and_query,
+            ));
         }
         record.cache_reason = Some("method; stored responses for its URL marked stale".into());
     }

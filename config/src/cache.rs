@@ -56,7 +56,8 @@ pub enum ForwardHeaders {
     None,
     /// These names, lowercase.
     Only(Vec<String>),
-    /// Every end-to-end header but [`NOT_FORWARDABLE`], `Proxy-*` and [`POISONING`].
+    /// Every end-to-end header but [`NOT_FORWARDABLE`], `Proxy-*`, what [`poisons`] names,
+    /// and any name with `_`.
     All,
 }
 
@@ -66,14 +67,28 @@ impl ForwardHeaders {
         match self {
             ForwardHeaders::None => false,
             ForwardHeaders::Only(names) => names.iter().any(|n| n == name),
-            ForwardHeaders::All => forwardable(name),
+            // CGI, PHP, WSGI and Rack turn `-` into `_`, so `X_Forwarded_Host` reaches an
+            // application as `X-Forwarded-Host` would, and so could any denied name: rather
+            // than trust every spelling to be caught, `all` forwards no name with `_` (nginx
+            // drops them by default too). A name the route lists is checked as `-`.
+            ForwardHeaders::All => !name.contains('_') && forwardable(name),
         }
     }
 }
 
 /// Whether a fill may ever forward the header `name` (lowercase).
 fn forwardable(name: &str) -> bool {
-    !NOT_FORWARDABLE.contains(&name) && !name.starts_with("proxy-") && !POISONING.contains(&name)
+    !NOT_FORWARDABLE.contains(&name) && !name.starts_with("proxy-") && !poisons(name)
+}
+
+/// Whether a request header is known to poison caches ([`POISONING`], [`POISONING_FAMILIES`]),
+/// `_` read as `-`.
+pub fn poisons(name: &str) -> bool {
+    let name = name.to_ascii_lowercase().replace('_', "-");
+    POISONING.contains(&name.as_str())
+        || POISONING_FAMILIES
+            .iter()
+            .any(|family| name.starts_with(family))
 }
 
 /// `cache_freshness`.
@@ -133,28 +148,15 @@ pub const NOT_FORWARDABLE: [&str; 19] = [
     "cache-control",
 ];
 
-/// Request headers known to poison caches: an origin or framework reads them as another host,
-/// URL, scheme, client or method than the request's, so one client's value would shape the
-/// object for everyone. No fill forwards them, whatever `cache_forward_headers` says.
-pub const POISONING: [&str; 27] = [
+/// Request headers known to poison caches: an origin, framework or proxy reads them as
+/// another host, URL, scheme, client, method or path through the proxies than the request's,
+/// so one client's value would shape the object for everyone. No fill forwards them,
+/// whatever `cache_forward_headers` says; [`POISONING_FAMILIES`] holds whole families.
+pub const POISONING: [&str; 20] = [
     "forwarded",
-    "x-forwarded-host",
-    "x-forwarded-server",
-    "x-forwarded-scheme",
-    "x-forwarded-proto",
-    "x-forwarded-protocol",
-    "x-forwarded-port",
-    "x-forwarded-prefix",
-    "x-forwarded-for",
-    "x-forwarded-ssl",
-    "x-forwarded-uri",
-    "x-forwarded-path",
     "front-end-https",
     "x-url-scheme",
-    "x-original-url",
-    "x-original-uri",
     "x-rewrite-url",
-    "x-original-host",
     "x-host",
     "x-http-host-override",
     "x-http-method-override",
@@ -162,9 +164,22 @@ pub const POISONING: [&str; 27] = [
     "x-method-override",
     "x-real-ip",
     "true-client-ip",
-    "fastly-client-ip",
+    "x-client-ip",
+    "client-ip",
+    "x-cluster-client-ip",
+    "surrogate-capability",
+    "max-forwards",
+    "via",
     "pragma",
+    "x-original-url",
+    "x-original-host",
 ];
+
+/// Prefixes of the header families [`POISONING`] stands for: `X-Forwarded` (bare and
+/// `X-Forwarded-*`), `X-Original-*` (URL, URI, host, method), Envoy's, Cloudflare's and
+/// Fastly's own (`CF-Connecting-IP`, `Fastly-Client-IP`, `Fastly-FF`, `Fastly-Debug`).
+pub const POISONING_FAMILIES: [&str; 5] =
+    ["x-forwarded", "x-original-", "x-envoy-", "cf-", "fastly-"];
 
 /// The `cache_*` keys. Without `cache_ttl` a request reads no other; the deploy-time check
 /// (`check`) reads them all, to report those that have no effect. Every unusable key lands
@@ -372,7 +387,7 @@ fn request_headers(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
                 format!("'{name}' cannot be forwarded on a fill (the cache sets it, or it passes the cache)"),
             ));
         }
-        if POISONING.contains(&lower.as_str()) {
+        if poisons(&lower) {
             return Err(ConfigError::new(
                 key,
                 format!("'{name}' is known to poison caches: no fill forwards it"),
@@ -556,10 +571,46 @@ mod tests {
         for name in NOT_FORWARDABLE.iter().chain(POISONING.iter()) {
             assert!(!got.forward.forwards(name), "{name}");
         }
+        for name in [
+            "x-forwarded",
+            "x-forwarded-host",
+            "x-forwarded-anything",
+            "x_forwarded_host",
+            "x-forwarded_host",
+            "x-envoy-original-path",
+            "x-original-method",
+            "cf-connecting-ip",
+            "cf-ipcountry",
+            "fastly-ff",
+            "fastly-debug",
+            "x_anything",
+        ] {
+            assert!(!got.forward.forwards(name), "{name}");
+        }
         assert!(!got.forward.forwards("proxy-authorization"));
         assert!(!ForwardHeaders::None.forwards("user-agent"));
         let only = ForwardHeaders::Only(vec!["x-a".into()]);
         assert!(only.forwards("x-a") && !only.forwards("x-b"));
         Ok(())
+    }
+
+    #[test]
+    fn a_listed_poisoning_header_is_refused_in_any_spelling() {
+        for name in [
+            "X_Forwarded_Host",
+            "x-forwarded",
+            "CF-Connecting-IP",
+            "fastly-debug",
+            "via",
+        ] {
+            for key in ["cache_forward_headers", "cache_request_headers"] {
+                let full = format!("route.origin.{key}");
+                let got = parse(&with(&[
+                    ("route.origin.cache_ttl", "60"),
+                    (full.clone().leak(), name.to_string().leak()),
+                ]));
+                assert!(got.is_err(), "{key} = {name}");
+            }
+        }
     }
 }

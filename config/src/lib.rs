@@ -29,7 +29,7 @@ mod fixtures;
 
 pub use cache::{
     CacheSettings, Cookies, ForwardHeaders, Freshness, DEFAULT_CACHE_KEEP, DEFAULT_CACHE_MAX_BYTES,
-    DEFAULT_CACHE_WAIT, NOT_FORWARDABLE, POISONING,
+    DEFAULT_CACHE_WAIT, NOT_FORWARDABLE, POISONING, POISONING_FAMILIES,
 };
 pub use error::ConfigError;
 pub use esi::{EsiMode, EsiSettings};

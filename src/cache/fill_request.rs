@@ -5,7 +5,9 @@
 //! GET, it carries no body, no cookie, no conditional or range of the client's, and of the
 //! client's headers only `Host`, its codings (as their class, the key's own form) and the
 //! route's `cache_request_headers`, unless the route's `cache_forward_headers` names more.
-//! Those go unkeyed, and the object varies on each of them that the origin's `Vary` names.
+//! Those go unkeyed, and the object varies on each of them that the origin's `Vary` names,
+//! whether this fill sent it or not: the core cache matches an absent header only to an
+//! absent one, so a fill without `User-Agent` answers only clients without one.
 
 use fastly::http::{HeaderName, HeaderValue, Method};
 use fastly::Request;
@@ -33,6 +35,8 @@ pub struct FillRequest {
     sent: Vec<(HeaderName, Vec<HeaderValue>)>,
     /// How many of `sent` are `cache_request_headers`, on which every object varies.
     keyed: usize,
+    /// What the route forwards beyond them.
+    forward: ForwardHeaders,
     /// The surrogate key of the client's URL.
     pub url_key: String,
 }
@@ -62,7 +66,7 @@ impl FillRequest {
         let forward = route
             .cache
             .as_ref()
-            .map_or(&ForwardHeaders::None, |c| &c.forward);
+            .map_or(ForwardHeaders::None, |c| c.forward.clone());
         let keyed = sent.len();
         let connection = req.header_values("connection");
         for (name, value) in req.get_headers() {
@@ -89,6 +93,7 @@ impl FillRequest {
             codings: coding_class(req.header("accept-encoding").as_deref()),
             sent,
             keyed,
+            forward,
             url_key: url_key(req),
             host,
         }
@@ -115,24 +120,20 @@ impl FillRequest {
     }
 
     /// The names an object (or a marker) with this `Vary` varies on (RFC 9111 §4.1): every
-    /// keyed header, and of the forwarded ones those the `Vary` names. A header the fill
-    /// never sends had the same (no) value in every fill, so no variant of it can differ.
+    /// keyed header, and each one the `Vary` names that the route forwards, sent by this fill
+    /// or not (its absence is then what the object matches).
     pub fn vary_on(&self, vary: &[String]) -> Vec<HeaderName> {
-        let named: Vec<String> = vary
+        let mut names: Vec<HeaderName> = self.vary_by().cloned().collect();
+        let named = vary
             .iter()
             .flat_map(|line| line.split(','))
-            .map(|name| name.trim().to_ascii_lowercase())
-            .collect();
-        let (keyed, forwarded) = self.sent.split_at(self.keyed);
-        keyed
-            .iter()
-            .chain(
-                forwarded
-                    .iter()
-                    .filter(|(name, _)| named.iter().any(|n| n == name.as_str())),
-            )
-            .map(|(name, _)| name.clone())
-            .collect()
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok());
+        for name in named {
+            if self.forward.forwards(name.as_str()) && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
     }
 
     /// The request headers a lookup or a variant is matched on: every header the fill sends
@@ -165,14 +166,15 @@ impl FillRequest {
     }
 }
 
-/// The surrogate key of a request's URL (its host as the client named it, normalised; path;
-/// query), which every object made for it carries.
+/// The surrogate key of a request's URL (its scheme; its host as the client named it,
+/// normalised; path; query), which every object made for it carries on a route that lets
+/// unsafe requests invalidate.
 pub fn url_key(req: &Request) -> String {
     let path_and_query = match req.get_query_str() {
         Some(q) => format!("{}?{q}", req.get_path()),
         None => req.get_path().to_string(),
     };
-    key::url_surrogate(&url_host(req), &path_and_query)
+    key::url_surrogate(req.get_url().scheme(), &url_host(req), &path_and_query)
 }
 
 /// The host and port a request names (its `Host`, else its URL's), as [`key::normal_host`]
@@ -276,7 +278,7 @@ mod tests {
     }
 
     #[test]
-    fn an_object_varies_on_what_its_vary_names_of_what_the_fill_sent() -> TestResult {
+    fn an_object_varies_on_what_its_vary_names_of_what_the_route_forwards() -> TestResult {
         let all = route("all")?;
         let fill = FillRequest::read(&all, &client(), &["x-keyed".to_string()]);
         let names = |vary: &[&str]| -> Vec<String> {
@@ -290,7 +292,19 @@ mod tests {
             names(&["Accept-Encoding, X-Trace", "x-keyed"]),
             ["x-keyed", "x-trace"]
         );
-        assert_eq!(names(&["user-agent"]), ["x-keyed"], "never sent");
+        assert_eq!(
+            names(&["user-agent"]),
+            ["x-keyed", "user-agent"],
+            "forwarded, though this client sent none"
+        );
+        assert_eq!(names(&["cookie, x-keyed"]), ["x-keyed"], "never forwarded");
+        let listed = route("x-trace")?;
+        let fill = FillRequest::read(&listed, &client(), &["x-keyed".to_string()]);
+        assert_eq!(
+            fill.vary_on(&["User-Agent, X-Trace".to_string()]),
+            ["x-keyed", "x-trace"],
+            "not listed: never sent, so never differs"
+        );
         assert_eq!(
             names(&[]),
             ["x-keyed"],

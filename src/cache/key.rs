@@ -70,9 +70,11 @@ pub fn object_surrogate(key: &[u8], nonce: u128) -> String {
 
 /// The surrogate key every object of one URL carries, whatever its coding or variant: what
 /// an unsafe request to the URL invalidates (RFC 9111 §4.4). `host` as
-/// [`crate::routing::normalize_authority`] spells it.
-pub fn url_surrogate(host: &str, path_and_query: &str) -> String {
-    let mut bytes = host.as_bytes().to_vec();
+/// [`crate::routing::normalize_authority`] spells it; another scheme is another origin.
+pub fn url_surrogate(scheme: &str, host: &str, path_and_query: &str) -> String {
+    let mut bytes = scheme.to_ascii_lowercase().into_bytes();
+    bytes.push(b'\n');
+    bytes.extend_from_slice(host.as_bytes());
     bytes.push(b'\n');
     bytes.extend_from_slice(path_and_query.as_bytes());
     format!("fb-u-{}", digest(&bytes))
@@ -163,8 +165,18 @@ mod tests {
     #[test]
     fn surrogate_keys_name_objects_urls_and_what_the_origin_says() {
         assert_ne!(object_surrogate(b"k", 1), object_surrogate(b"k", 2));
-        assert_ne!(url_surrogate("a", "/x"), url_surrogate("a", "/y"));
-        assert_ne!(url_surrogate("a", "/x"), url_surrogate("b", "/x"));
+        assert_ne!(
+            url_surrogate("http", "a", "/x"),
+            url_surrogate("http", "a", "/y")
+        );
+        assert_ne!(
+            url_surrogate("http", "a", "/x"),
+            url_surrogate("http", "b", "/x")
+        );
+        assert_ne!(
+            url_surrogate("http", "a", "/x"),
+            url_surrogate("https", "a", "/x")
+        );
         let lines = vec!["a b  a".to_string(), "c\u{e9} d".into(), "x".repeat(2000)];
         assert_eq!(surrogate_keys(&lines), ["a", "b", "d"]);
         assert_eq!(

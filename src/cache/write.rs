@@ -99,7 +99,12 @@ impl Object {
             stored.length = length;
         }
         let kept_stale = freshness.kept_stale(stored.has_validator(), settings.keep);
-        let mut surrogate_keys = vec![stored.object_key.clone(), fill.url_key.clone()];
+        let mut surrogate_keys = vec![stored.object_key.clone()];
+        // Without the URL's key no unsafe request, of this route or any other whose answer
+        // names the URL, can reach the object: what `cache_invalidate = off` promises.
+        if settings.invalidate {
+            surrogate_keys.push(fill.url_key.clone());
+        }
         surrogate_keys.extend(stored::origin_surrogate_keys(&stored));
         Object {
             stored,

@@ -634,13 +634,19 @@ impl Exchange<'_, '_, '_> {
             SystemTime::now(),
             shaped.origin,
         ) {
-            Verdict::Store(freshness) => Ok(Object::new(
-                shaped,
-                freshness,
-                self.settings,
-                &self.fill,
-                &self.key,
-            )),
+            Verdict::Store(freshness) => {
+                let object = Object::new(shaped, freshness, self.settings, &self.fill, &self.key);
+                // Past its freshness and every stale window already (an upstream `Age` as
+                // large): stored, it would be unusable at once, and every waiting request
+                // would fetch again in turn; a marker lets them all pass together instead.
+                if object.freshness.age >= object.freshness.lifetime + object.kept_stale {
+                    return Err((
+                        Marker::Uncacheable,
+                        "stale past its windows on arrival".into(),
+                    ));
+                }
+                Ok(object)
+            }
             Verdict::Refuse(why) => Err((Marker::Uncacheable, why)),
         }
     }

@@ -79,8 +79,8 @@ fn asks_for_esi(lines: &[String]) -> bool {
         })
 }
 
-/// Drops a client's conditional headers from a GET or HEAD to a composing route (those of
-/// a method that changes state stay the origin's to decide): they are
+/// Drops a client's conditional headers from a safe request (GET, HEAD, OPTIONS, TRACE) to a
+/// composing route (those of a method that changes state stay the origin's to decide): they are
 /// about the page the client was sent, which has no validator of its own, and neither the
 /// template's origin nor the cache (which stores the template) may answer them with a 304
 /// about the template.

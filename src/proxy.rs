@@ -53,7 +53,7 @@ pub fn forward(
         client: esi::Client::read(&req),
         resolver,
     });
-    if composing.is_some() && matches!(req.get_method_str(), "GET" | "HEAD") {
+    if composing.is_some() && req.get_method().is_safe() {
         esi::drop_conditionals(&mut req);
     }
     if route.cache.is_some() {

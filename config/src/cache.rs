@@ -152,7 +152,7 @@ pub const NOT_FORWARDABLE: [&str; 19] = [
 /// another host, URL, scheme, client, method or path through the proxies than the request's,
 /// so one client's value would shape the object for everyone. No fill forwards them,
 /// whatever `cache_forward_headers` says; [`POISONING_FAMILIES`] holds whole families.
-pub const POISONING: [&str; 20] = [
+pub const POISONING: [&str; 29] = [
     "forwarded",
     "front-end-https",
     "x-url-scheme",
@@ -173,13 +173,33 @@ pub const POISONING: [&str; 20] = [
     "pragma",
     "x-original-url",
     "x-original-host",
+    // Next.js reads these as its own internal state (x-middleware-subrequest skips its
+    // middleware), and the rest name a client address or path an origin may trust.
+    "x-matched-path",
+    "x-originating-ip",
+    "x-remote-ip",
+    "x-remote-addr",
+    "x-proxyuser-ip",
+    "x-custom-ip-authorization",
+    "cdn-loop",
+    // A request's own surrogate fields would address this cache's peers upstream.
+    "surrogate-control",
+    "surrogate-key",
 ];
 
 /// Prefixes of the header families [`POISONING`] stands for: `X-Forwarded` (bare and
 /// `X-Forwarded-*`), `X-Original-*` (URL, URI, host, method), Envoy's, Cloudflare's and
-/// Fastly's own (`CF-Connecting-IP`, `Fastly-Client-IP`, `Fastly-FF`, `Fastly-Debug`).
-pub const POISONING_FAMILIES: [&str; 5] =
-    ["x-forwarded", "x-original-", "x-envoy-", "cf-", "fastly-"];
+/// Fastly's own (`CF-Connecting-IP`, `Fastly-Client-IP`, `Fastly-FF`, `Fastly-Debug`), and
+/// Next.js's internal ones (`X-Middleware-Subrequest`, `X-Invoke-Path`).
+pub const POISONING_FAMILIES: [&str; 7] = [
+    "x-forwarded",
+    "x-original-",
+    "x-envoy-",
+    "cf-",
+    "fastly-",
+    "x-middleware-",
+    "x-invoke-",
+];
 
 /// The `cache_*` keys. Without `cache_ttl` a request reads no other; the deploy-time check
 /// (`check`) reads them all, to report those that have no effect. Every unusable key lands

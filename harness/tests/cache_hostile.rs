@@ -973,3 +973,54 @@ async fn invalidation_never_crosses_into_a_route_that_is_off_or_another_scheme()
     );
     c.assert_no_app_panic();
 }
+
+/// An object whose upstream `Age` already puts it past its freshness and every stale window
+/// is not stored: it would be unusable at once, and each request collapsed on the fill would
+/// then fetch again in turn (5 clients of a 1.3 s origin finished at 1.3, 2.6, 3.9, 5.2 and
+/// 6.3 s). A marker lets them all go to the origin together, as an uncacheable answer does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_stale_on_arrival_holds_up_no_one() {
+    let c = Cached::start(&[], &[]);
+    let delay = Duration::from_millis(1300);
+    c.origin.script(
+        "/old",
+        Script::ok(
+            &[
+                ("content-type", "text/plain"),
+                ("cache-control", "max-age=60"),
+                ("age", "3700"),
+                ("etag", "\"v1\""),
+            ],
+            b"old at origin.example\n",
+        )
+        .delayed(delay),
+    );
+    for kind in KINDS {
+        let path = format!("/old?{kind:?}");
+        let first = c.get(kind, &path, &[]).await;
+        assert_eq!(first.status, 200);
+        assert_ne!(first.header("x-cache"), Some("HIT"));
+        let tasks: Vec<_> = (0..5)
+            .map(|_| {
+                let (addr, target) = (c.stack.edge.addr, format!("{}{path}", kind.prefix()));
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    let r = client::request(addr, "GET", &target, &[]).await;
+                    (started.elapsed(), r)
+                })
+            })
+            .collect();
+        for t in tasks {
+            let (took, r) = t.await.expect("task");
+            let r = r.expect("reply");
+            assert_eq!(r.status, 200);
+            assert_eq!(r.text(), kind.output("old at origin.example\n"));
+            assert!(
+                took < delay * 2,
+                "{kind:?}: answered after {took:?}: the requests went one after another ({:?})",
+                r.header("x-cache")
+            );
+        }
+    }
+    c.assert_no_app_panic();
+}

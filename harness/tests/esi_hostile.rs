@@ -567,6 +567,17 @@ async fn conditionals_never_reach_a_template_origin() {
         assert_eq!(page.text(), "a [nav] b", "{path}");
         assert!(s.edge.wait_until_idle(LOG_WAIT));
     }
+    // OPTIONS is safe too: its conditionals are about the page as much as a GET's.
+    let options = client::request(
+        s.edge.addr,
+        "OPTIONS",
+        "/se/page",
+        &[("if-none-match", "\"t1\"")],
+    )
+    .await
+    .expect("reply");
+    assert_ne!(options.status, 304, "a 304 about the template");
+    assert!(s.edge.wait_until_idle(LOG_WAIT));
     for seen in origin.seen("/page") {
         for name in [
             "if-none-match",

@@ -425,7 +425,13 @@ impl Exchange<'_, '_, '_> {
             let Ok(tx) = self.lookup(deadline.saturating_duration_since(Instant::now())) else {
                 break;
             };
-            if let Some((found, stored)) = tx.found().and_then(|f| sighting.replaced_by(f)) {
+            // Served once its length is known (whole, or declared), as a hit's is: a HEAD
+            // must get the Content-Length a GET gets.
+            let refreshed = tx
+                .found()
+                .filter(|f| f.known_length().is_some())
+                .and_then(|f| sighting.replaced_by(f));
+            if let Some((found, stored)) = refreshed {
                 // Refreshed or replaced since this request saw it, yet stale again
                 // (`no-cache`, or a lifetime shorter than the origin took): that answer was
                 // validated after this request arrived, on its behalf as a collapsed miss's

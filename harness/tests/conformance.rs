@@ -476,7 +476,9 @@ fn check(cell: &Cell, origins: &[Origin], refs: &References, get: &Reply) -> Vec
             Refusal::Never => false,
             Refusal::Always => true,
             Refusal::UnlessAccepted(c) => !client_accepts(cell.accept, c),
-        };
+        } || (cell.kind == Kind::Compose && resource.forced_206 && get.status == 502);
+        // (A composing route never forwards Range, so a 206 template is the origin's error:
+        // a part cannot be composed, and passed on its tags would reach the client raw.)
         if !allowed {
             bad.push(format!("unexpected {}: {}", get.status, get.text()));
         }
@@ -654,7 +656,15 @@ fn head_matches(resource: &Resource, get: &Reply, head: &Reply) -> Vec<String> {
             && header(get, "content-length").is_none()
             && header(head, "content-length").and_then(|n| n.parse::<usize>().ok())
                 == Some(get.body.len());
-        let length_known_later: &[&str] = if completed_between {
+        // And the other way: a GET made from a complete object has its length, and a HEAD
+        // right after, made from the object a concurrent cell's refresh is writing anew (a
+        // revalidating route's origin may answer 200 at any time), has none yet, as a GET
+        // in that state would not.
+        let rewritten_between = from_cache(get)
+            && header(head, "content-length").is_none()
+            && header(get, "content-length").and_then(|n| n.parse::<usize>().ok())
+                == Some(get.body.len());
+        let length_known_later: &[&str] = if completed_between || rewritten_between {
             &["content-length", "accept-ranges"]
         } else {
             &[]

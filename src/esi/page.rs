@@ -44,7 +44,7 @@ use crate::timing::{millis, Clock};
 mod body;
 mod dispatch;
 mod failure;
-mod order;
+mod output;
 
 /// Largest write to the client, and largest read of a body.
 const CHUNK: usize = 64 * 1024;

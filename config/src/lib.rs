@@ -20,6 +20,7 @@ pub mod chain;
 mod error;
 mod esi;
 mod route;
+mod route_keys;
 mod settings;
 mod store;
 mod value;
@@ -33,9 +34,10 @@ pub use cache::{
 };
 pub use error::ConfigError;
 pub use esi::{EsiMode, EsiSettings};
-pub use route::{route_host, route_key, route_prefix, Route};
+pub use route::{route_host, route_prefix, Route};
+pub use route_keys::route_key;
 pub use settings::{
-    debug_errors, log_level, response_text, Config, ErrorReporting, Match, Settings,
+    debug_errors, log_level, response_text, Config, ErrorReporting, ListedMatches, Match, Settings,
     DEFAULT_GENERATOR_MAX_BYTES, DEFAULT_RESPONSE_TEXT, DEFAULT_REUSE_MS,
 };
-pub use store::{ListedMatches, MapSource, Recorder, Source, STORE};
+pub use store::{MapSource, Recorder, Source, STORE};

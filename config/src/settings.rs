@@ -1,7 +1,8 @@
 //! The global settings, which every request reads: the log level, how much an error may
 //! say, the generator, instance reuse and the route list ([`Settings`]); the two of them a
 //! request needs before anything of it can log ([`ErrorReporting`]); and every setting at
-//! once, global and of every route ([`Config`]), for the deploy-time check.
+//! once, global and of every route ([`Config`]), for the deploy-time check; and the source
+//! through which the route list's matches answer for their routes' keys ([`ListedMatches`]).
 
 use std::time::Duration;
 

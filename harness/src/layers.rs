@@ -763,11 +763,13 @@ fn tarjan(out: &[Vec<(usize, usize)>]) -> Vec<Vec<usize>> {
 mod tests {
     use super::*;
 
-    fn tree(files: &[(&str, &str)]) -> BTreeMap<String, String> {
-        files
+    /// Checks a synthetic `src/` of these files (paths below `src/`).
+    fn check(files: &[(&str, &str)]) -> Report {
+        let tree = files
             .iter()
             .map(|(path, text)| (format!("src/{path}"), text.to_string()))
-            .collect()
+            .collect();
+        check_files("src", &tree)
     }
 
     fn circle_files(report: &Report) -> Vec<Vec<String>> {
@@ -776,33 +778,27 @@ mod tests {
 
     #[test]
     fn a_clean_tree_passes() {
-        let report = check_files(
-            "src",
-            &tree(&[
-                ("main.rs", "mod a;\nmod b;\nfn main() { a::run(); }\n"),
-                (
-                    "a.rs",
-                    "use crate::b::Thing;\npub fn run() { let _ = Thing; }\n",
-                ),
-                ("b.rs", "pub struct Thing;\n"),
-            ]),
-        );
+        let report = check(&[
+            ("main.rs", "mod a;\nmod b;\nfn main() { a::run(); }\n"),
+            (
+                "a.rs",
+                "use crate::b::Thing;\npub fn run() { let _ = Thing; }\n",
+            ),
+            ("b.rs", "pub struct Thing;\n"),
+        ]);
         assert!(report.is_clean(), "{}", report.render());
     }
 
     #[test]
     fn a_circle_between_siblings_fails_with_a_chain_round_it() {
-        let report = check_files(
-            "src",
-            &tree(&[
-                ("main.rs", "mod a;\nmod b;\nmod c;\nfn main() {}\n"),
-                ("a.rs", "use crate::b::f;\npub fn g() { f() }\n"),
-                // A path in code, not a `use`.
-                ("b.rs", "pub fn f() { crate::c::h() }\n"),
-                // A path inside a macro's arguments.
-                ("c.rs", "pub fn h() { println!(\"{}\", super::a::g()) }\n"),
-            ]),
-        );
+        let report = check(&[
+            ("main.rs", "mod a;\nmod b;\nmod c;\nfn main() {}\n"),
+            ("a.rs", "use crate::b::f;\npub fn g() { f() }\n"),
+            // A path in code, not a `use`.
+            ("b.rs", "pub fn f() { crate::c::h() }\n"),
+            // A path inside a macro's arguments.
+            ("c.rs", "pub fn h() { println!(\"{}\", super::a::g()) }\n"),
+        ]);
         assert_eq!(
             circle_files(&report),
             vec![vec!["src/a.rs", "src/b.rs", "src/c.rs"]]
@@ -826,20 +822,17 @@ mod tests {
 
     #[test]
     fn a_parent_and_child_using_each_other_is_a_circle() {
-        let report = check_files(
-            "src",
-            &tree(&[
-                ("main.rs", "mod cache;\nfn main() {}\n"),
-                (
-                    "cache.rs",
-                    "mod key;\npub struct Entry;\npub fn lookup() { key::make(); }\n",
-                ),
-                (
-                    "cache/key.rs",
-                    "use super::Entry;\npub fn make() -> Option<Entry> { None }\n",
-                ),
-            ]),
-        );
+        let report = check(&[
+            ("main.rs", "mod cache;\nfn main() {}\n"),
+            (
+                "cache.rs",
+                "mod key;\npub struct Entry;\npub fn lookup() { key::make(); }\n",
+            ),
+            (
+                "cache/key.rs",
+                "use super::Entry;\npub fn make() -> Option<Entry> { None }\n",
+            ),
+        ]);
         assert_eq!(
             circle_files(&report),
             vec![vec!["src/cache.rs", "src/cache/key.rs"]]
@@ -850,37 +843,31 @@ mod tests {
     fn declaring_a_child_or_importing_it_as_a_module_is_not_a_dependency_on_it() {
         // The child uses its parent; the parent only declares and names the child module,
         // and reaches a grandchild through it.
-        let report = check_files(
-            "src",
-            &tree(&[
-                ("main.rs", "mod cache;\nfn main() {}\n"),
-                (
-                    "cache.rs",
-                    "pub mod key;\nuse self::key as k;\npub fn run() { k::status::s(); }\n",
-                ),
-                (
-                    "cache/key.rs",
-                    "pub mod status;\npub fn f() { super::run() }\n",
-                ),
-                ("cache/key/status.rs", "pub fn s() {}\n"),
-            ]),
-        );
+        let report = check(&[
+            ("main.rs", "mod cache;\nfn main() {}\n"),
+            (
+                "cache.rs",
+                "pub mod key;\nuse self::key as k;\npub fn run() { k::status::s(); }\n",
+            ),
+            (
+                "cache/key.rs",
+                "pub mod status;\npub fn f() { super::run() }\n",
+            ),
+            ("cache/key/status.rs", "pub fn s() {}\n"),
+        ]);
         assert!(report.is_clean(), "{}", report.render());
     }
 
     #[test]
     fn test_code_is_left_out() {
-        let report = check_files(
-            "src",
-            &tree(&[
-                ("main.rs", "mod a;\nmod b;\nfn main() {}\n"),
-                ("a.rs", "pub fn f() { crate::b::g() }\n"),
-                (
-                    "b.rs",
-                    "pub fn g() {}\n#[cfg(test)]\nmod tests {\n    use crate::a::f;\n}\n",
-                ),
-            ]),
-        );
+        let report = check(&[
+            ("main.rs", "mod a;\nmod b;\nfn main() {}\n"),
+            ("a.rs", "pub fn f() { crate::b::g() }\n"),
+            (
+                "b.rs",
+                "pub fn g() {}\n#[cfg(test)]\nmod tests {\n    use crate::a::f;\n}\n",
+            ),
+        ]);
         assert!(report.is_clean(), "{}", report.render());
     }
 
@@ -888,14 +875,11 @@ mod tests {
     fn a_file_over_600_lines_fails_and_one_of_600_passes() {
         let long = "// line\n".repeat(MAX_LINES + 1);
         let fits = "// line\n".repeat(MAX_LINES);
-        let report = check_files(
-            "src",
-            &tree(&[
-                ("main.rs", "mod a;\nmod b;\nfn main() {}\n"),
-                ("a.rs", long.as_str()),
-                ("b.rs", fits.as_str()),
-            ]),
-        );
+        let report = check(&[
+            ("main.rs", "mod a;\nmod b;\nfn main() {}\n"),
+            ("a.rs", long.as_str()),
+            ("b.rs", fits.as_str()),
+        ]);
         assert_eq!(report.long_files, vec![("src/a.rs".to_string(), 601)]);
         assert!(report.circles.is_empty());
         assert!(!report.is_clean());
@@ -903,13 +887,10 @@ mod tests {
 
     #[test]
     fn a_missing_module_file_or_a_parse_error_fails() {
-        let report = check_files(
-            "src",
-            &tree(&[
-                ("main.rs", "mod gone;\nmod broken;\nfn main() {}\n"),
-                ("broken.rs", "fn {\n"),
-            ]),
-        );
+        let report = check(&[
+            ("main.rs", "mod gone;\nmod broken;\nfn main() {}\n"),
+            ("broken.rs", "fn {\n"),
+        ]);
         assert_eq!(report.errors.len(), 2, "{}", report.render());
         assert!(!report.is_clean());
     }

@@ -82,6 +82,7 @@ lint: tools
 	cargo clippy -p firstbyte-transform -p firstbyte-config -p firstbyte-cache-meta --all-targets --target $(HOST) -- -D warnings
 	$(HARNESS) fmt -- --check
 	$(HARNESS) clippy --all-targets -- -D warnings
+	$(HARNESS) run --release --bin layers
 
 unit: tools
 	cargo test --workspace

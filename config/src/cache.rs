@@ -1,13 +1,19 @@
 //! A route's edge cache (the `cache_*` keys): `cache_ttl` turns it on and is the freshness of
 //! responses that state none of their own; the other keys bound and refine what the origin
-//! says, and decide which requests the cache answers.
+//! says, and decide which requests the cache answers. Which request headers a fill may
+//! carry is `forwarding`'s.
 
 use std::time::Duration;
 
 use crate::error::{take, ConfigError};
-use crate::route::{optional, route_key};
+use crate::route_keys::RouteKeys;
 use crate::store::Source;
 use crate::value::{millis, positive};
+
+mod forwarding;
+
+use forwarding::{forward_headers, request_headers};
+pub use forwarding::{ForwardHeaders, NOT_FORWARDABLE, POISONING, POISONING_FAMILIES};
 
 /// How a route keeps its output in the edge cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,50 +53,6 @@ pub struct CacheSettings {
     pub invalidate: bool,
 }
 
-/// `cache_forward_headers`: the client's headers a fill forwards without keying them. The
-/// client that starts a fill then shapes the object for every client of its variant, so the
-/// origin must `Vary` on whatever of them changes its answer (the cache honours it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ForwardHeaders {
-    /// Only what the key and `cache_request_headers` hold: the strict fill.
-    None,
-    /// These names, lowercase.
-    Only(Vec<String>),
-    /// Every end-to-end header but [`NOT_FORWARDABLE`], `Proxy-*`, what [`poisons`] names,
-    /// and any name with `_`.
-    All,
-}
-
-impl ForwardHeaders {
-    /// Whether a fill forwards the header `name` (lowercase) under this setting.
-    pub fn forwards(&self, name: &str) -> bool {
-        match self {
-            ForwardHeaders::None => false,
-            ForwardHeaders::Only(names) => names.iter().any(|n| n == name),
-            // CGI, PHP, WSGI and Rack turn `-` into `_`, so `X_Forwarded_Host` reaches an
-            // application as `X-Forwarded-Host` would, and so could any denied name: rather
-            // than trust every spelling to be caught, `all` forwards no name with `_` (nginx
-            // drops them by default too). A name the route lists is checked as `-`.
-            ForwardHeaders::All => !name.contains('_') && forwardable(name),
-        }
-    }
-}
-
-/// Whether a fill may ever forward the header `name` (lowercase).
-fn forwardable(name: &str) -> bool {
-    !NOT_FORWARDABLE.contains(&name) && !name.starts_with("proxy-") && !poisons(name)
-}
-
-/// Whether a request header is known to poison caches ([`POISONING`], [`POISONING_FAMILIES`]),
-/// `_` read as `-`.
-pub fn poisons(name: &str) -> bool {
-    let name = name.to_ascii_lowercase().replace('_', "-");
-    POISONING.contains(&name.as_str())
-        || POISONING_FAMILIES
-            .iter()
-            .any(|family| name.starts_with(family))
-}
-
 /// `cache_freshness`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
@@ -122,95 +84,15 @@ pub const DEFAULT_CACHE_WAIT: Duration = Duration::from_secs(5);
 const MAX_CACHE_SECONDS: u64 = 365 * 24 * 60 * 60;
 const MAX_WAIT_MS: u64 = 10 * 60 * 1000;
 
-/// Request headers a fill may not forward: they describe one connection, make the response
-/// partial or conditional, carry a body, or are set by the cache itself (`Host`,
-/// `Accept-Encoding`, both in the key), or they are personal (`Cookie`, `Authorization`,
-/// which pass the cache).
-pub const NOT_FORWARDABLE: [&str; 19] = [
-    "connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-    "expect",
-    "host",
-    "accept-encoding",
-    "range",
-    "if-range",
-    "if-match",
-    "if-none-match",
-    "if-modified-since",
-    "if-unmodified-since",
-    "cookie",
-    "authorization",
-    "cache-control",
-];
-
-/// Request headers known to poison caches: an origin, framework or proxy reads them as
-/// another host, URL, scheme, client, method or path through the proxies than the request's,
-/// so one client's value would shape the object for everyone. No fill forwards them,
-/// whatever `cache_forward_headers` says; [`POISONING_FAMILIES`] holds whole families.
-pub const POISONING: [&str; 29] = [
-    "forwarded",
-    "front-end-https",
-    "x-url-scheme",
-    "x-rewrite-url",
-    "x-host",
-    "x-http-host-override",
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-    "x-real-ip",
-    "true-client-ip",
-    "x-client-ip",
-    "client-ip",
-    "x-cluster-client-ip",
-    "surrogate-capability",
-    "max-forwards",
-    "via",
-    "pragma",
-    "x-original-url",
-    "x-original-host",
-    // Next.js reads these as its own internal state (x-middleware-subrequest skips its
-    // middleware), and the rest name a client address or path an origin may trust.
-    "x-matched-path",
-    "x-originating-ip",
-    "x-remote-ip",
-    "x-remote-addr",
-    "x-proxyuser-ip",
-    "x-custom-ip-authorization",
-    "cdn-loop",
-    // A request's own surrogate fields would address this cache's peers upstream.
-    "surrogate-control",
-    "surrogate-key",
-];
-
-/// Prefixes of the header families [`POISONING`] stands for: `X-Forwarded` (bare and
-/// `X-Forwarded-*`), `X-Original-*` (URL, URI, host, method), Envoy's, Cloudflare's and
-/// Fastly's own (`CF-Connecting-IP`, `Fastly-Client-IP`, `Fastly-FF`, `Fastly-Debug`), and
-/// Next.js's internal ones (`X-Middleware-Subrequest`, `X-Invoke-Path`).
-pub const POISONING_FAMILIES: [&str; 7] = [
-    "x-forwarded",
-    "x-original-",
-    "x-envoy-",
-    "cf-",
-    "fastly-",
-    "x-middleware-",
-    "x-invoke-",
-];
-
 /// The `cache_*` keys. Without `cache_ttl` a request reads no other; the deploy-time check
 /// (`check`) reads them all, to report those that have no effect. Every unusable key lands
 /// in `errors`.
 pub(crate) fn parse_cache(
-    source: &impl Source,
-    name: &str,
+    keys: &RouteKeys<'_, impl Source>,
     check: bool,
     errors: &mut Vec<ConfigError>,
 ) -> Option<CacheSettings> {
-    let mut field = |f: &str| take(errors, optional(source, name, f)).flatten();
+    let mut field = |f: &str| take(errors, keys.optional(f)).flatten();
     let ttl_entry = field("cache_ttl");
     if ttl_entry.is_none() && !check {
         return None;
@@ -352,7 +234,7 @@ pub(crate) fn parse_cache(
     }
     if let Some(max) = settings.max_ttl.filter(|max| *max < settings.ttl) {
         errors.push(ConfigError::new(
-            route_key(name, "cache_max_ttl"),
+            keys.key("cache_max_ttl"),
             format!("{max} is below cache_ttl ({})", settings.ttl),
         ));
     }
@@ -370,54 +252,6 @@ fn seconds(key: &str, value: &str, min: u64) -> Result<u32, ConfigError> {
             format!("'{value}' is not a whole number of seconds from {min} to {MAX_CACHE_SECONDS}"),
         )),
     }
-}
-
-/// `none`, `all`, or a list of header names a fill may forward without keying them.
-fn forward_headers(key: &str, value: &str) -> Result<ForwardHeaders, ConfigError> {
-    match value.trim() {
-        "none" => Ok(ForwardHeaders::None),
-        "all" => Ok(ForwardHeaders::All),
-        _ => {
-            let names = request_headers(key, value)?;
-            if names.is_empty() {
-                return Err(ConfigError::new(key, "names no header (say none)"));
-            }
-            Ok(ForwardHeaders::Only(names))
-        }
-    }
-}
-
-/// A comma-separated list of header names a fill may forward.
-fn request_headers(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
-    let mut names: Vec<String> = Vec::new();
-    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let lower = name.to_ascii_lowercase();
-        let token = lower
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-        if !token {
-            return Err(ConfigError::new(
-                key,
-                format!("'{name}' is not a header name"),
-            ));
-        }
-        if NOT_FORWARDABLE.contains(&lower.as_str()) || lower.starts_with("proxy-") {
-            return Err(ConfigError::new(
-                key,
-                format!("'{name}' cannot be forwarded on a fill (the cache sets it, or it passes the cache)"),
-            ));
-        }
-        if poisons(&lower) {
-            return Err(ConfigError::new(
-                key,
-                format!("'{name}' is known to poison caches: no fill forwards it"),
-            ));
-        }
-        if !names.contains(&lower) {
-            names.push(lower);
-        }
-    }
-    Ok(names)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::error::{take, ConfigError};
-use crate::route::optional;
+use crate::route_keys::RouteKeys;
 use crate::store::Source;
 use crate::value::{millis, positive, switch};
 
@@ -60,16 +60,15 @@ const REFINEMENTS: [&str; 5] = [
 /// reads them all, to report those that would have no effect. Every unusable key lands in
 /// `errors`.
 pub(crate) fn parse_esi(
-    source: &impl Source,
-    name: &str,
+    keys: &RouteKeys<'_, impl Source>,
     check: bool,
     errors: &mut Vec<ConfigError>,
 ) -> Option<EsiSettings> {
-    let mode = take(errors, optional(source, name, "esi")).flatten();
+    let mode = take(errors, keys.optional("esi")).flatten();
     if mode.is_none() && !check {
         return None;
     }
-    let mut field = |f: &str| take(errors, optional(source, name, f)).flatten();
+    let mut field = |f: &str| take(errors, keys.optional(f)).flatten();
     let refinements: Vec<Option<(String, String)>> = REFINEMENTS.iter().map(|f| field(f)).collect();
     let Some((mode_key, mode)) = mode else {
         for (key, _) in refinements.into_iter().flatten() {
@@ -125,11 +124,10 @@ pub(crate) fn parse_esi(
 /// `esi_credentials`: whether a fragment request to this route carries the client's
 /// `Cookie` and `Authorization`. A key of the fragment's own route, which need not compose.
 pub(crate) fn parse_credentials(
-    source: &impl Source,
-    name: &str,
+    keys: &RouteKeys<'_, impl Source>,
     errors: &mut Vec<ConfigError>,
 ) -> bool {
-    match take(errors, optional(source, name, "esi_credentials")).flatten() {
+    match take(errors, keys.optional("esi_credentials")).flatten() {
         None => false,
         Some((k, v)) => take(errors, switch(&k, &Some(v))).unwrap_or(false),
     }

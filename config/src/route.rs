@@ -8,7 +8,8 @@ use crate::cache::{parse_cache, CacheSettings};
 use crate::chain::{parse_chain, Chain};
 use crate::error::{take, ConfigError};
 use crate::esi::{parse_credentials, parse_esi, EsiSettings};
-use crate::store::{read, Source};
+use crate::route_keys::RouteKeys;
+use crate::store::Source;
 use crate::value::{millis, parse_bool};
 
 /// Upper bound for any timeout a route may set: longer waits are configuration mistakes.
@@ -49,28 +50,11 @@ pub struct Route {
     pub esi_credentials: bool,
 }
 
-/// `route.<name>.<field>`
-pub fn route_key(name: &str, field: &str) -> String {
-    format!("route.{name}.{field}")
-}
-
-/// A route's field, trimmed; `None` when absent or blank, with the key it came from.
-pub(crate) fn optional(
-    source: &impl Source,
-    name: &str,
-    field: &str,
-) -> Result<Option<(String, String)>, ConfigError> {
-    let key = route_key(name, field);
-    Ok(read(source, &key)?
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .map(|v| (key, v)))
-}
-
 /// A route's `prefix`: what matching reads first.
 pub fn route_prefix(source: &impl Source, name: &str) -> Result<String, ConfigError> {
-    let Some((key, prefix)) = optional(source, name, "prefix")? else {
-        return Err(ConfigError::new(route_key(name, "prefix"), "is required"));
+    let keys = RouteKeys::new(source, name);
+    let Some((key, prefix)) = keys.optional("prefix")? else {
+        return Err(ConfigError::new(keys.key("prefix"), "is required"));
     };
     if !prefix.starts_with('/') {
         return Err(ConfigError::new(key, "must start with '/'"));
@@ -80,7 +64,9 @@ pub fn route_prefix(source: &impl Source, name: &str) -> Result<String, ConfigEr
 
 /// A route's `host`, lowercase: read only once its prefix matched.
 pub fn route_host(source: &impl Source, name: &str) -> Result<Option<String>, ConfigError> {
-    Ok(optional(source, name, "host")?.map(|(_, h)| h.to_ascii_lowercase()))
+    Ok(RouteKeys::new(source, name)
+        .optional("host")?
+        .map(|(_, h)| h.to_ascii_lowercase()))
 }
 
 impl Route {
@@ -100,11 +86,12 @@ impl Route {
     /// those the route's other settings make irrelevant to a request.
     fn read(name: &str, source: &impl Source, check: bool) -> Result<Route, Vec<ConfigError>> {
         let mut errors = Vec::new();
+        let keys = RouteKeys::new(source, name);
         let prefix = take(&mut errors, route_prefix(source, name));
         let host = take(&mut errors, route_host(source, name)).flatten();
-        let backend = take(&mut errors, backend(source, name));
+        let backend = take(&mut errors, backend(&keys, source));
         let flag = |field: &str| -> Result<bool, ConfigError> {
-            match optional(source, name, field)? {
+            match keys.optional(field)? {
                 None => Ok(false),
                 Some((k, v)) => parse_bool(&k, &v),
             }
@@ -114,7 +101,7 @@ impl Route {
         let raw_paths = take(&mut errors, flag("raw_paths"));
         let ttl = take(
             &mut errors,
-            optional(source, name, "ttl").and_then(|entry| {
+            keys.optional("ttl").and_then(|entry| {
                 entry
                     .map(|(k, v)| {
                         v.parse::<u32>().map_err(|_| {
@@ -127,28 +114,29 @@ impl Route {
         .flatten();
         let host_override = take(
             &mut errors,
-            optional(source, name, "host_override").and_then(|entry| match entry {
-                Some((k, v)) if !v.bytes().all(|b| b.is_ascii_graphic()) => {
-                    Err(ConfigError::new(k, "must be a host name without spaces"))
-                }
-                other => Ok(other.map(|(_, v)| v)),
-            }),
+            keys.optional("host_override")
+                .and_then(|entry| match entry {
+                    Some((k, v)) if !v.bytes().all(|b| b.is_ascii_graphic()) => {
+                        Err(ConfigError::new(k, "must be a host name without spaces"))
+                    }
+                    other => Ok(other.map(|(_, v)| v)),
+                }),
         )
         .flatten();
         let first_byte_timeout = take(
             &mut errors,
-            optional(source, name, "first_byte_timeout_ms").and_then(timeout),
+            keys.optional("first_byte_timeout_ms").and_then(timeout),
         )
         .flatten();
         let between_bytes_timeout = take(
             &mut errors,
-            optional(source, name, "between_bytes_timeout_ms").and_then(timeout),
+            keys.optional("between_bytes_timeout_ms").and_then(timeout),
         )
         .flatten();
-        let chain = parse_chain(&|field| optional(source, name, field), check, &mut errors);
-        let cache = parse_cache(source, name, check, &mut errors);
-        let esi = parse_esi(source, name, check, &mut errors);
-        let esi_credentials = parse_credentials(source, name, &mut errors);
+        let chain = parse_chain(&|field| keys.optional(field), check, &mut errors);
+        let cache = parse_cache(&keys, check, &mut errors);
+        let esi = parse_esi(&keys, check, &mut errors);
+        let esi_credentials = parse_credentials(&keys, &mut errors);
         match (prefix, backend, strip_prefix, pump, raw_paths) {
             (Some(prefix), Some(backend), Some(strip_prefix), Some(pump), Some(raw_paths))
                 if errors.is_empty() =>
@@ -176,9 +164,9 @@ impl Route {
     }
 }
 
-fn backend(source: &impl Source, name: &str) -> Result<String, ConfigError> {
-    let Some((key, backend)) = optional(source, name, "backend")? else {
-        return Err(ConfigError::new(route_key(name, "backend"), "is required"));
+fn backend<S: Source>(keys: &RouteKeys<'_, S>, source: &S) -> Result<String, ConfigError> {
+    let Some((key, backend)) = keys.optional("backend")? else {
+        return Err(ConfigError::new(keys.key("backend"), "is required"));
     };
     if !source.backend_exists(&backend) {
         return Err(ConfigError::new(

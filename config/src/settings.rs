@@ -1,15 +1,17 @@
 //! The global settings, which every request reads: the log level, how much an error may
 //! say, the generator, instance reuse and the route list ([`Settings`]); the two of them a
 //! request needs before anything of it can log ([`ErrorReporting`]); and every setting at
-//! once, global and of every route ([`Config`]), for the deploy-time check.
+//! once, global and of every route ([`Config`]), for the deploy-time check; and the source
+//! through which the route list's matches answer for their routes' keys ([`ListedMatches`]).
 
 use std::time::Duration;
 
 use log::LevelFilter;
 
 use crate::error::ConfigError;
-use crate::route::{route_key, Route};
-use crate::store::{read, ListedMatches, Source};
+use crate::route::Route;
+use crate::route_keys::route_key;
+use crate::store::{read, Source};
 use crate::value::{millis, switch};
 
 /// What `GET /` says when the store has no `response_text`.
@@ -275,6 +277,49 @@ fn route_list(value: &Option<String>) -> Result<Vec<(String, Option<Match>)>, Co
         entries.push((name.to_string(), m));
     }
     Ok(entries)
+}
+
+/// A source in which the matches the `routes` list gives (`name prefix [host]` entries,
+/// [`Settings::matches`]) answer for their routes' `prefix` and `host` keys, which are then
+/// not read from the store; every other key is the wrapped source's. So the rest of the
+/// config reads a route the same whichever way its match is given.
+pub struct ListedMatches<'a, S> {
+    source: &'a S,
+    settings: &'a Settings,
+}
+
+impl<'a, S: Source> ListedMatches<'a, S> {
+    pub fn new(source: &'a S, settings: &'a Settings) -> ListedMatches<'a, S> {
+        ListedMatches { source, settings }
+    }
+
+    /// The value the list gives for `key`, when it is a listed match's prefix or host.
+    fn listed(&self, key: &str) -> Option<Option<String>> {
+        let (name, field) = key.strip_prefix("route.")?.rsplit_once('.')?;
+        // Only these two fields can be listed: any other key goes to the store unscanned.
+        if field != "prefix" && field != "host" {
+            return None;
+        }
+        let i = self.settings.routes.iter().position(|n| n == name)?;
+        let m = self.settings.matches.get(i)?.as_ref()?;
+        Some(match field {
+            "prefix" => Some(m.prefix.clone()),
+            _ => m.host.clone(),
+        })
+    }
+}
+
+impl<S: Source> Source for ListedMatches<'_, S> {
+    fn get(&self, key: &str) -> Result<Option<String>, String> {
+        match self.listed(key) {
+            Some(value) => Ok(value),
+            None => self.source.get(key),
+        }
+    }
+
+    fn backend_exists(&self, name: &str) -> bool {
+        self.source.backend_exists(name)
+    }
 }
 
 #[cfg(test)]

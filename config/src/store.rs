@@ -1,13 +1,12 @@
 //! Where settings are read from: the [`Source`] trait (the Config Store at the edge, a
-//! [`MapSource`] natively), and the sources that wrap another: [`ListedMatches`], which
-//! answers a route's match from the `routes` list, and [`Recorder`], which remembers what
-//! was read.
+//! [`MapSource`] natively), and [`Recorder`], a source that wraps another and remembers
+//! what was read. It knows nothing of what the keys mean (the settings' own source, which
+//! answers a route's match from the `routes` list, is theirs: `ListedMatches`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
 use crate::error::ConfigError;
-use crate::settings::Settings;
 
 /// The Config Store this app reads; fastly.toml links it locally and for deployment.
 pub const STORE: &str = "firstbyte";
@@ -57,49 +56,6 @@ impl Source for MapSource {
     }
     fn backend_exists(&self, name: &str) -> bool {
         self.backends.iter().any(|b| b == name)
-    }
-}
-
-/// A source in which the matches the `routes` list gives (`name prefix [host]` entries,
-/// [`Settings::matches`]) answer for their routes' `prefix` and `host` keys, which are then
-/// not read from the store; every other key is the wrapped source's. So the rest of the
-/// config reads a route the same whichever way its match is given.
-pub struct ListedMatches<'a, S> {
-    source: &'a S,
-    settings: &'a Settings,
-}
-
-impl<'a, S: Source> ListedMatches<'a, S> {
-    pub fn new(source: &'a S, settings: &'a Settings) -> ListedMatches<'a, S> {
-        ListedMatches { source, settings }
-    }
-
-    /// The value the list gives for `key`, when it is a listed match's prefix or host.
-    fn listed(&self, key: &str) -> Option<Option<String>> {
-        let (name, field) = key.strip_prefix("route.")?.rsplit_once('.')?;
-        // Only these two fields can be listed: any other key goes to the store unscanned.
-        if field != "prefix" && field != "host" {
-            return None;
-        }
-        let i = self.settings.routes.iter().position(|n| n == name)?;
-        let m = self.settings.matches.get(i)?.as_ref()?;
-        Some(match field {
-            "prefix" => Some(m.prefix.clone()),
-            _ => m.host.clone(),
-        })
-    }
-}
-
-impl<S: Source> Source for ListedMatches<'_, S> {
-    fn get(&self, key: &str) -> Result<Option<String>, String> {
-        match self.listed(key) {
-            Some(value) => Ok(value),
-            None => self.source.get(key),
-        }
-    }
-
-    fn backend_exists(&self, name: &str) -> bool {
-        self.source.backend_exists(name)
     }
 }
 

@@ -7,6 +7,7 @@ pub mod check_config;
 pub mod client;
 pub mod events;
 pub mod independent;
+pub mod layers;
 pub mod nginx;
 pub mod origin;
 pub mod peers;

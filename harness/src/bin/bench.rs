@@ -712,4 +712,29 @@ mod tests {
         assert!(plan(&["--record", "--parts", "cache,esi,load,ttfb"])?.record);
         Ok(())
     }
+
+    #[test]
+    fn the_load_part_narrows_to_named_modes_and_sizes() -> Result<(), clap::Error> {
+        let p = plan(&[
+            "--load-modes",
+            "reference,reference padded",
+            "--load-sizes",
+            "1024",
+        ])?;
+        assert_eq!(
+            p.load_modes,
+            Some(vec![
+                "reference".to_string(),
+                "reference padded".to_string()
+            ])
+        );
+        assert_eq!(p.load.map(|l| l.sizes), Some(vec![1024]));
+        assert_eq!(plan(&[])?.load_modes, None);
+        // A mode the load part does not have is refused, not silently left out.
+        assert!(plan(&["--load-modes", "reference,refrence padded"]).is_err());
+        // A record's tables are the whole load part's.
+        assert!(plan(&["--record", "--load-modes", "reference"]).is_err());
+        assert!(plan(&["--record", "--load-sizes", "1024"]).is_err());
+        Ok(())
+    }
 }

@@ -62,8 +62,16 @@ pub const ROUTES: usize = 100;
 pub const REUSE_MS: &str = "250";
 /// firstbyte with its edge cache on two routes ([`cache_store`]).
 pub const CACHE_EDGE: &str = "firstbyte cache";
+/// The reference app in a module padded to firstbyte's size (`benches/reference`'s
+/// `reference-padded`): the per-request parts.
+pub const PADDED_EDGE: &str = "reference padded";
+/// Another build of firstbyte, `$FIRSTBYTE_CANDIDATE_WASM`, measured beside the plain one
+/// (a release profile, a `wasm-opt` pass): only when that is set.
+pub const CANDIDATE_EDGE: &str = "firstbyte candidate";
+/// Names the build [`CANDIDATE_EDGE`] serves.
+pub const CANDIDATE_WASM: &str = "FIRSTBYTE_CANDIDATE_WASM";
 
-pub const EDGES: [EdgeSpec; 8] = [
+pub const EDGES: [EdgeSpec; 10] = [
     EdgeSpec {
         name: "reference",
         app: "reference",
@@ -102,6 +110,16 @@ pub const EDGES: [EdgeSpec; 8] = [
     EdgeSpec {
         name: esi::ESI_PEER,
         app: "esi-fastly",
+        store: bench_store,
+    },
+    EdgeSpec {
+        name: PADDED_EDGE,
+        app: "reference-padded",
+        store: bench_store,
+    },
+    EdgeSpec {
+        name: CANDIDATE_EDGE,
+        app: CANDIDATE_EDGE,
         store: bench_store,
     },
 ];
@@ -332,6 +350,38 @@ pub const FIRSTBYTE_ROUTES: Mode = Mode {
     source: Source::Bytes,
     accept_encoding: None,
 };
+/// The reference's path in a module as large as firstbyte's: beside [`REFERENCE`], what
+/// instantiating the larger module costs.
+pub const REFERENCE_PADDED: Mode = Mode {
+    name: "reference padded",
+    server: Server::Edge(PADDED_EDGE),
+    prefix: "",
+    source: Source::Bytes,
+    accept_encoding: None,
+};
+/// [`REFERENCE_PADDED`] that also reads the Config Store keys firstbyte reads for its
+/// passthrough route: beside it, what the config reads cost; beside [`FIRSTBYTE`], what is
+/// left is firstbyte's path code.
+pub const REFERENCE_CONFIG: Mode = Mode {
+    name: "reference padded + config",
+    server: Server::Edge(PADDED_EDGE),
+    prefix: "/config",
+    source: Source::Bytes,
+    accept_encoding: None,
+};
+/// firstbyte's passthrough on [`CANDIDATE_EDGE`] (when `$FIRSTBYTE_CANDIDATE_WASM` is set).
+pub const FIRSTBYTE_CANDIDATE: Mode = Mode {
+    name: "firstbyte candidate",
+    server: Server::Edge(CANDIDATE_EDGE),
+    prefix: "/origin",
+    source: Source::Bytes,
+    accept_encoding: None,
+};
+/// The modes that split firstbyte's per-request cost into parts (instantiation, config
+/// reads, path code), beside [`REFERENCE`] and [`FIRSTBYTE`]: under load, and in the TTFB
+/// part on its smallest body only (the parts are per request, not per byte).
+pub const PARTS_MODES: [Mode; 3] = [REFERENCE_PADDED, REFERENCE_CONFIG, FIRSTBYTE_CANDIDATE];
+
 pub const NGINX_GZIP: Mode = Mode {
     name: "nginx gzip",
     server: Server::Nginx,
@@ -507,6 +557,9 @@ pub struct Bench {
     nginx: Option<nginx::Nginx>,
     varnish: Option<Varnish>,
     pub modes: Vec<Mode>,
+    /// [`PARTS_MODES`] this run can serve, measured beside [`Bench::modes`] on the smallest
+    /// TTFB body.
+    pub parts_modes: Vec<Mode>,
     pub load_modes: Vec<Mode>,
     /// `reuse_ms` as the plain firstbyte reads it (fastly.toml's), `None` when unset.
     pub firstbyte_reuse_ms: Option<String>,
@@ -534,8 +587,14 @@ impl Bench {
         if varnish.is_none() {
             notice("varnishd is not installed: the Varnish cache mode is skipped (apt-get install varnish to add it)");
         }
-        let available = |m: &Mode| m.server != Server::Nginx || nginx.is_some();
+        let candidate = std::env::var_os(CANDIDATE_WASM).is_some();
+        let available = |m: &Mode| match m.server {
+            Server::Nginx => nginx.is_some(),
+            Server::Edge(CANDIDATE_EDGE) => candidate,
+            _ => true,
+        };
         let modes = MODES.iter().copied().filter(available).collect();
+        let parts_modes = PARTS_MODES.iter().copied().filter(available).collect();
         let load_modes = load::LOAD_MODES.iter().copied().filter(available).collect();
         Ok(Bench {
             origin,
@@ -543,6 +602,7 @@ impl Bench {
             nginx,
             varnish,
             modes,
+            parts_modes,
             load_modes,
             firstbyte_reuse_ms,
         })

@@ -19,11 +19,16 @@ pub fn repo_root() -> PathBuf {
 
 /// A wasm app built by `cargo build --release` at the repository root; for firstbyte
 /// itself, `$FIRSTBYTE_WASM` when set (to run the tests against another build of it, an
-/// older one say, and see what they catch). `esi-fastly`, the ESI peer, is built in its own
+/// older one say, and see what they catch); for the bench's candidate build,
+/// `$FIRSTBYTE_CANDIDATE_WASM`. `esi-fastly`, the ESI peer, is built in its own
 /// directory (`make esi-peer`): it has its own lockfile, on fastly 0.12, so its own target.
 pub fn wasm(name: &str) -> PathBuf {
     if let Some(path) = std::env::var_os("FIRSTBYTE_WASM").filter(|_| name == "firstbyte") {
         return PathBuf::from(path);
+    }
+    if name == crate::bench::CANDIDATE_EDGE {
+        return std::env::var_os(crate::bench::CANDIDATE_WASM)
+            .map_or_else(|| PathBuf::from("unset"), PathBuf::from);
     }
     if name == "esi-fastly" {
         return repo_root().join("benches/esi-fastly/target/wasm32-wasip1/release/esi-fastly.wasm");
@@ -362,6 +367,30 @@ impl Edge {
         };
         // Our unreaped child: Drop reaps it.
         crate::process::signal(self.child.id(), sig);
+    }
+
+    /// The CPU time Viceroy's runtime workers have run so far (the guest and the host's
+    /// I/O run there), from the scheduler's own account (`/proc/<pid>/task/*/schedstat`);
+    /// `None` where there is none. Not its other threads: the epoch ticker takes a tenth
+    /// of a core or more whether requests come or not, which per request would charge a
+    /// slower mode more. On a machine others load too, the CPU a request costs moves far
+    /// less than the requests a second.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id())).ok()?;
+        let mut ns = 0u64;
+        for task in tasks.flatten() {
+            let worker = std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| name.starts_with("tokio"));
+            // A thread that ended since the listing is no longer counted, nor running.
+            let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+                continue;
+            };
+            if !worker {
+                continue;
+            }
+            ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+        Some(Duration::from_nanos(ns))
     }
 
     /// Waits until every instance has ended (a reused one ends once its wait for another

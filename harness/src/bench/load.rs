@@ -28,17 +28,24 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 use super::order::Shuffle;
-use super::stats::{summarize, Summary};
+use super::stats::{median, summarize, Summary};
 use super::{
-    Bench, Mode, Workload, FIRSTBYTE, FIRSTBYTE_REUSE, FIRSTBYTE_ROUTES, NGINX, REFERENCE, REPLACE,
+    Bench, Mode, Server, Workload, FIRSTBYTE, FIRSTBYTE_CANDIDATE, FIRSTBYTE_REUSE,
+    FIRSTBYTE_ROUTES, NGINX, REFERENCE, REFERENCE_CONFIG, REFERENCE_PADDED, REPLACE,
 };
 use crate::client;
+use crate::stack::Edge;
 
-/// The modes of the load workload: the bare reference app, firstbyte's passthrough with
-/// and without instance reuse and with a long route list, a transform chain, and nginx.
-pub const LOAD_MODES: [Mode; 6] = [
+/// The modes of the load workload: the bare reference app, the parts of firstbyte's cost
+/// (the reference padded to firstbyte's size, and reading its config too), firstbyte's
+/// passthrough with and without instance reuse and with a long route list (and another
+/// build of it, when one is named), a transform chain, and nginx.
+pub const LOAD_MODES: [Mode; 9] = [
     REFERENCE,
+    REFERENCE_PADDED,
+    REFERENCE_CONFIG,
     FIRSTBYTE,
+    FIRSTBYTE_CANDIDATE,
     FIRSTBYTE_REUSE,
     FIRSTBYTE_ROUTES,
     REPLACE,
@@ -79,6 +86,13 @@ pub struct LoadCell {
     pub seconds: f64,
     /// Request sent → last body byte, over the completed requests.
     pub latency: Option<Summary>,
+    /// Viceroy's CPU time per completed request, in µs, in each round's slice (round
+    /// order); empty for a server that is no Viceroy.
+    pub round_cpu_us: Vec<f64>,
+    /// Requests per second in each round's slice, in round order: a ratio of two modes per
+    /// round (both slices of a round run within a few seconds) is steadier than one of
+    /// their totals, and the spread of those ratios is the figure's noise.
+    pub rounds: Vec<f64>,
 }
 
 impl LoadCell {
@@ -101,6 +115,8 @@ struct Slice {
     latencies: Vec<Duration>,
     errors: u64,
     elapsed: Duration,
+    /// The CPU time the mode's Viceroy ran during the slice.
+    cpu: Option<Duration>,
 }
 
 impl Bench {
@@ -133,13 +149,20 @@ impl Bench {
             // reused one waits up to `reuse_ms` for more) runs into it.
             let _turn = self.turn_to(mode.server);
             let headers = Self::headers(mode);
-            runtime.block_on(slice(
+            let cpu = || match mode.server {
+                Server::Edge(name) => self.edge(name).and_then(Edge::cpu_time),
+                _ => None,
+            };
+            let before = cpu();
+            let mut out = runtime.block_on(slice(
                 self.addr(mode),
                 &workload.path(mode),
                 &headers,
                 length,
                 settings,
-            ))
+            ));
+            out.cpu = before.zip(cpu()).map(|(b, a)| a.saturating_sub(b));
+            out
         };
         // An untimed slice of each first: a server's first requests touch memory and code
         // for the first time, and that belongs to no mode's steady state.
@@ -170,7 +193,18 @@ impl Bench {
 fn cell(mode: Mode, workload: &str, slices: Vec<Slice>) -> LoadCell {
     let mut latencies = Vec::new();
     let (mut errors, mut seconds) = (0, 0.0);
+    let mut rounds = Vec::new();
+    let mut round_cpu_us = Vec::new();
     for s in slices {
+        if let Some(cpu) = s.cpu.filter(|_| !s.latencies.is_empty()) {
+            round_cpu_us.push(cpu.as_secs_f64() * 1e6 / s.latencies.len() as f64);
+        }
+        let elapsed = s.elapsed.as_secs_f64();
+        rounds.push(if elapsed > 0.0 {
+            s.latencies.len() as f64 / elapsed
+        } else {
+            0.0
+        });
         latencies.extend(s.latencies);
         errors += s.errors;
         seconds += s.elapsed.as_secs_f64();
@@ -182,7 +216,52 @@ fn cell(mode: Mode, workload: &str, slices: Vec<Slice>) -> LoadCell {
         errors,
         seconds,
         latency: summarize(&latencies),
+        rounds,
+        round_cpu_us,
     }
+}
+
+/// `mode`'s requests per second over `reference`'s, round by round (both must have all
+/// their rounds): the median and the lowest and highest, or `None`.
+pub fn round_ratios(mode: &LoadCell, reference: &LoadCell) -> Option<RoundRatios> {
+    paired_ratios(&mode.rounds, &reference.rounds, mode, reference)
+}
+
+/// `mode`'s Viceroy CPU time per request over `reference`'s, round by round.
+pub fn cpu_ratios(mode: &LoadCell, reference: &LoadCell) -> Option<RoundRatios> {
+    paired_ratios(&mode.round_cpu_us, &reference.round_cpu_us, mode, reference)
+}
+
+fn paired_ratios(
+    figures: &[f64],
+    reference_figures: &[f64],
+    mode: &LoadCell,
+    reference: &LoadCell,
+) -> Option<RoundRatios> {
+    if figures.len() != reference_figures.len() || mode.failed() || reference.failed() {
+        return None;
+    }
+    let ratios: Vec<f64> = figures
+        .iter()
+        .zip(reference_figures)
+        .filter(|(_, d)| **d > 0.0)
+        .map(|(n, d)| n / d)
+        .collect();
+    Some(RoundRatios {
+        median: median(&ratios)?,
+        min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        max: ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        n: ratios.len(),
+    })
+}
+
+/// Ratios of one mode's slices to another's in the same rounds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoundRatios {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub n: usize,
 }
 
 /// `settings.concurrency` connections sending requests for `path` for `length`; requests
@@ -376,6 +455,7 @@ mod tests {
                 .collect(),
             errors,
             elapsed: Duration::from_millis(elapsed_ms),
+            cpu: None,
         }
     }
 
@@ -391,6 +471,26 @@ mod tests {
         let latency = c.latency.unwrap();
         assert_eq!((latency.p50, latency.p99, latency.n), (4.0, 4.0, 100));
         assert!(!c.failed());
+        assert_eq!(c.rounds, vec![6.0, 97.0 / 1.5]);
+    }
+
+    #[test]
+    fn round_ratios_pair_each_round_with_the_reference_s() {
+        // Three rounds of a second each, this many requests in each.
+        let rounds = |mode, counts: [usize; 3]| {
+            let slices = counts.map(|n| slice(&vec![1; n], 0, 1000));
+            cell(mode, "1 KiB", slices.into())
+        };
+        let a = rounds(FIRSTBYTE, [90, 40, 50]);
+        let r = rounds(REFERENCE, [100, 50, 50]);
+        let ratios = round_ratios(&a, &r).unwrap();
+        assert_eq!(
+            (ratios.median, ratios.min, ratios.max, ratios.n),
+            (0.9, 0.8, 1.0, 3)
+        );
+        // The totals' ratio (180 / 200) would hide that one round read 0.8.
+        let short = cell(REFERENCE, "1 KiB", vec![slice(&[1; 100], 0, 1000)]);
+        assert_eq!(round_ratios(&a, &short), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::cache::{ColdCell, Hits, Stale, HIT_CHAIN};
 use super::esi::Esi;
-use super::load::LoadCell;
+use super::load::{round_ratios, LoadCell};
 use super::report::{checks_markdown, Check};
 use super::stages::StageRow;
 use super::stats::median;
@@ -193,6 +193,20 @@ impl Record<'_> {
                     ("latency_max", latency(|s| s.max), "ms"),
                 ],
             );
+            let reference = self.load.iter().find(|r| {
+                r.mode.name == super::REFERENCE.name && r.workload == c.workload && !r.failed()
+            });
+            if let Some(r) = reference.and_then(|r| round_ratios(c, r)) {
+                push(
+                    &mut figures,
+                    at,
+                    [
+                        ("round_ratio_to_reference_median", real(Some(r.median)), "×"),
+                        ("round_ratio_to_reference_min", real(Some(r.min)), "×"),
+                        ("round_ratio_to_reference_max", real(Some(r.max)), "×"),
+                    ],
+                );
+            }
         }
         if let Some((clients, hits, cold)) = self.cache {
             for c in &hits.cells {
@@ -561,6 +575,8 @@ mod tests {
             errors: 2,
             seconds: 2.0,
             latency: summary(&[10, 12, 14]),
+            rounds: vec![500.0, 500.0],
+            round_cpu_us: vec![800.0, 820.0],
         }];
         let hits = Hits {
             workload: "64 MiB".into(),

@@ -7,10 +7,12 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::chart::{self, Chart, Series};
-use super::load::LoadCell;
+use super::load::{cpu_ratios, round_ratios, LoadCell, RoundRatios};
+use super::stats::median;
 use super::{
-    Cell, Mode, Workload, BUFFERED, COPY, FIRSTBYTE, FIRSTBYTE_GZIP_TEXT, FIRSTBYTE_REUSE,
-    FIRSTBYTE_ROUTES, FIRSTBYTE_TEXT, ORIGIN, RECOMPRESS, REFERENCE, REPLACE, ROUTES,
+    Cell, Mode, Workload, BUFFERED, COPY, FIRSTBYTE, FIRSTBYTE_CANDIDATE, FIRSTBYTE_GZIP_TEXT,
+    FIRSTBYTE_REUSE, FIRSTBYTE_ROUTES, FIRSTBYTE_TEXT, ORIGIN, RECOMPRESS, REFERENCE,
+    REFERENCE_CONFIG, REFERENCE_PADDED, REPLACE, ROUTES,
 };
 
 pub const README_START: &str = "<!-- bench:start -->";
@@ -243,14 +245,14 @@ pub fn checks(cells: &[Cell], small: &str, large: &str) -> Vec<Check> {
 /// reference app's from the same run.
 pub fn load_table(cells: &[LoadCell]) -> String {
     let mut out = String::from(
-        "| load | mode | req/s | × reference | latency p50 ms | p99 ms | requests | errors |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|\n",
+        "| load | mode | req/s | × reference | × reference per round: median (min–max) | Viceroy CPU µs/request (median of rounds) | CPU × reference per round | latency p50 ms | p99 ms | requests | errors |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for c in cells {
         if c.failed() {
             let _ = writeln!(
                 out,
-                "| {} | {} | **failed** | | | | {} | {} |",
+                "| {} | {} | **failed** | | | | | | | {} | {} |",
                 c.workload, c.mode.name, c.requests, c.errors
             );
             continue;
@@ -259,13 +261,23 @@ pub fn load_table(cells: &[LoadCell]) -> String {
             (Some(n), Some(d)) if d > 0.0 => format!("{:.2}", n / d),
             _ => "–".to_string(),
         };
+        let reference = load_cell(cells, REFERENCE, &c.workload);
+        let per_round = reference
+            .and_then(|r| round_ratios(c, r))
+            .map_or("–".to_string(), spread);
+        let cpu_round = reference
+            .and_then(|r| cpu_ratios(c, r))
+            .map_or("–".to_string(), spread);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             c.workload,
             c.mode.name,
             num(c.requests_per_second(), 0),
             ratio,
+            per_round,
+            num(median(&c.round_cpu_us), 0),
+            cpu_round,
             num(c.latency.map(|s| s.p50), 2),
             num(c.latency.map(|s| s.p99), 2),
             c.requests,
@@ -275,11 +287,99 @@ pub fn load_table(cells: &[LoadCell]) -> String {
     out
 }
 
-fn rps(cells: &[LoadCell], mode: Mode, workload: &str) -> Option<f64> {
+fn load_cell<'a>(cells: &'a [LoadCell], mode: Mode, workload: &str) -> Option<&'a LoadCell> {
     cells
         .iter()
-        .find(|c| c.mode.name == mode.name && c.workload == workload && !c.failed())?
-        .requests_per_second()
+        .find(|c| c.mode.name == mode.name && c.workload == workload && !c.failed())
+}
+
+fn rps(cells: &[LoadCell], mode: Mode, workload: &str) -> Option<f64> {
+    load_cell(cells, mode, workload)?.requests_per_second()
+}
+
+/// `0.93 (0.88–0.97, 5 rounds)`.
+fn spread(r: RoundRatios) -> String {
+    format!(
+        "{:.2} ({:.2}–{:.2}, {} rounds)",
+        r.median, r.min, r.max, r.n
+    )
+}
+
+/// firstbyte's per-request cost on the `small` body, split into parts by the modes between
+/// it and the reference: instantiating a module of its size (the padded reference), reading
+/// its config (the padded reference that reads it), and the rest, its path code. Each step
+/// by two measures: requests per second (each mode's median per-round ratio to the
+/// reference, read as a cost per request, 1 / ratio, on the saturated machine), and the
+/// CPU time its Viceroy runs per request (median over rounds), which the machine's other
+/// load moves far less. Each with its share of firstbyte's whole gap, and beside them the
+/// TTFB p50 ratios where the TTFB part measured them.
+pub fn parts_table(load: &[LoadCell], ttfb: &[Cell], small: &str) -> Option<String> {
+    let steps = [REFERENCE, REFERENCE_PADDED, REFERENCE_CONFIG, FIRSTBYTE];
+    let cells: Vec<&LoadCell> = steps
+        .iter()
+        .map(|&m| load_cell(load, m, small))
+        .collect::<Option<_>>()?;
+    // Cost per request in units of the reference's, from the per-round req/s ratios.
+    let cost: Vec<f64> = cells
+        .iter()
+        .map(|c| round_ratios(c, cells[0]).map(|r| 1.0 / r.median))
+        .collect::<Option<_>>()?;
+    let cpu: Vec<Option<f64>> = cells.iter().map(|c| median(&c.round_cpu_us)).collect();
+    let share = |part: f64, whole: f64| {
+        if whole.abs() > f64::EPSILON {
+            format!("{:.0} %", 100.0 * part / whole)
+        } else {
+            "–".to_string()
+        }
+    };
+    let ttfb_step = |a: Mode, b: Mode| match (p50(ttfb, a, small), p50(ttfb, b, small)) {
+        (Some(n), Some(d)) if d > 0.0 => format!("{:.2}", n / d),
+        _ => "–".to_string(),
+    };
+    let cpu_gap = cpu[3].zip(cpu[0]).map(|(f, r)| f - r);
+    let names = [
+        "instantiation (reference → reference padded)",
+        "config reads (reference padded → + config)",
+        "path code (+ config → firstbyte)",
+    ];
+    let mut out = format!(
+        "| per-request part ({small}) | req/s step, per round: median (min–max) | cost added, × the reference's | share of the gap | Viceroy CPU µs/request added | share of the CPU gap | CPU step, per round: median (min–max) | TTFB p50 step |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n"
+    );
+    let row = |out: &mut String, name: &str, (a, b): (usize, usize)| {
+        let step = round_ratios(cells[b], cells[a]).map_or("–".to_string(), spread);
+        let added = cost[b] - cost[a];
+        let cpu_added = cpu[b].zip(cpu[a]).map(|(x, y)| x - y);
+        let cpu_step = cpu_ratios(cells[b], cells[a]).map_or("–".to_string(), spread);
+        let _ = writeln!(
+            out,
+            "| {name} | {step} | {added:+.3} | {} | {} | {} | {cpu_step} | {} |",
+            share(added, cost[3] - cost[0]),
+            cpu_added.map_or("–".to_string(), |v| format!("{v:+.0}")),
+            cpu_added
+                .zip(cpu_gap)
+                .map_or("–".to_string(), |(p, w)| share(p, w)),
+            ttfb_step(steps[b], steps[a]),
+        );
+    };
+    for (i, name) in names.iter().enumerate() {
+        row(&mut out, name, (i, i + 1));
+    }
+    row(&mut out, "firstbyte over the reference, in all", (0, 3));
+    // Another build of firstbyte, against the plain one round by round: a lever's effect.
+    if let Some(candidate) = load_cell(load, FIRSTBYTE_CANDIDATE, small) {
+        let step = round_ratios(candidate, cells[3]).map_or("–".to_string(), spread);
+        let cpu_step = cpu_ratios(candidate, cells[3]).map_or("–".to_string(), spread);
+        let cpu_added = median(&candidate.round_cpu_us)
+            .zip(cpu[3])
+            .map_or("–".to_string(), |(c, f)| format!("{:+.0}", c - f));
+        let _ = writeln!(
+            out,
+            "| firstbyte candidate over firstbyte | {step} | | | {cpu_added} | | {cpu_step} | {} |",
+            ttfb_step(FIRSTBYTE_CANDIDATE, FIRSTBYTE),
+        );
+    }
+    Some(out)
 }
 
 /// The load claims (throughput beside the reference app's) on this run's load cells, at the
@@ -500,7 +600,39 @@ mod tests {
             errors,
             seconds: 2.0,
             latency: crate::bench::stats::summarize(&[std::time::Duration::from_millis(5)]),
+            rounds: vec![requests as f64 / 2.0],
+            round_cpu_us: Vec::new(),
         }
+    }
+
+    fn rounds(mode: Mode, rps: &[f64], cpu_us: &[f64]) -> LoadCell {
+        LoadCell {
+            rounds: rps.to_vec(),
+            round_cpu_us: cpu_us.to_vec(),
+            ..load(mode, "1 KiB", 1000, 0)
+        }
+    }
+
+    #[test]
+    fn parts_split_the_gap_step_by_step() {
+        let cells = vec![
+            rounds(REFERENCE, &[1000.0, 2000.0], &[100.0, 100.0]),
+            rounds(REFERENCE_PADDED, &[1000.0, 2000.0], &[100.0, 100.0]),
+            rounds(REFERENCE_CONFIG, &[1000.0, 2000.0], &[110.0, 110.0]),
+            rounds(FIRSTBYTE, &[800.0, 1600.0], &[150.0, 150.0]),
+        ];
+        let table = parts_table(&cells, &[], "1 KiB").unwrap();
+        // Per round the same ratios whatever each round's pace: the size costs nothing,
+        // the config a tenth of the reference's CPU, the path the rest of a 1.25 × cost.
+        for row in [
+            "| instantiation (reference → reference padded) | 1.00 (1.00–1.00, 2 rounds) | +0.000 | 0 % | +0 | 0 % | 1.00 (1.00–1.00, 2 rounds) | – |",
+            "| config reads (reference padded → + config) | 1.00 (1.00–1.00, 2 rounds) | +0.000 | 0 % | +10 | 20 % | 1.10 (1.10–1.10, 2 rounds) | – |",
+            "| path code (+ config → firstbyte) | 0.80 (0.80–0.80, 2 rounds) | +0.250 | 100 % | +40 | 80 % | 1.36 (1.36–1.36, 2 rounds) | – |",
+        ] {
+            assert!(table.contains(row), "{row}\n{table}");
+        }
+        // Without one of the steps there is no split.
+        assert_eq!(parts_table(&cells[..3], &[], "1 KiB"), None);
     }
 
     #[test]
@@ -538,11 +670,13 @@ mod tests {
 
         let table = load_table(&cells);
         assert!(
-            table.contains("| 1 KiB | firstbyte | 970 | 0.97 | 5.00 | 5.00 | 1940 | 0 |"),
+            table.contains(
+                "| 1 KiB | firstbyte | 970 | 0.97 | 0.97 (0.97–0.97, 1 rounds) | – | – | 5.00 | 5.00 | 1940 | 0 |"
+            ),
             "{table}"
         );
         assert!(
-            table.contains("| 64 KiB | firstbyte | **failed** | | | | 10 | 11 |"),
+            table.contains("| 64 KiB | firstbyte | **failed** | | | | | | | 10 | 11 |"),
             "{table}"
         );
 

@@ -22,7 +22,7 @@ use firstbyte_harness::bench::load::LoadSettings;
 use firstbyte_harness::bench::order::{Shuffle, SEED};
 use firstbyte_harness::bench::record::{self, Record};
 use firstbyte_harness::bench::report::{
-    charts, checks, checks_markdown, load_checks, load_table, splice_readme, table,
+    charts, checks, checks_markdown, load_checks, load_table, parts_table, splice_readme, table,
 };
 use firstbyte_harness::bench::validation;
 use firstbyte_harness::bench::{human_size, priority, stages, Bench, Kind, Settings, Workload};
@@ -53,6 +53,13 @@ struct Args {
     /// The shuffled slices the load time of each mode is cut into [default: 5, smoke 1].
     #[arg(long, value_name = "N", value_parser = positive_count)]
     load_rounds: Option<usize>,
+    /// The load workload's body sizes, in bytes [default: 1024,65536].
+    #[arg(long, value_name = "B,B,...", value_delimiter = ',', value_parser = byte_count)]
+    load_sizes: Option<Vec<u64>>,
+    /// Only these load modes, by name (as the load table names them), e.g.
+    /// `reference,reference padded,firstbyte`: a quicker run that compares a few.
+    #[arg(long, value_name = "MODE,MODE,...", value_delimiter = ',')]
+    load_modes: Option<Vec<String>>,
     /// The body size of the edge cache's hits, in bytes; 0 skips the cache part
     /// [default: 64 MiB, smoke 1 MiB].
     #[arg(long, value_name = "B", value_parser = byte_count)]
@@ -117,6 +124,8 @@ struct Plan {
     ttfb: bool,
     /// `None` with `--load-seconds 0` or without `load` in `--parts`.
     load: Option<LoadSettings>,
+    /// `--load-modes`: `None` runs every load mode.
+    load_modes: Option<Vec<String>>,
     /// `None` with `--cache-size 0` or without `cache` in `--parts`.
     cache: Option<CacheSettings>,
     /// `None` without `esi` in `--parts`.
@@ -184,7 +193,7 @@ impl Args {
         let rounds = self.load_rounds.unwrap_or(if smoke { 1 } else { 5 });
         let part = |name: &str| self.parts.iter().any(|p| p == name);
         let load = (load_seconds > 0.0 && part("load")).then(|| LoadSettings {
-            sizes: vec![1 << 10, 64 << 10],
+            sizes: self.load_sizes.clone().unwrap_or(vec![1 << 10, 64 << 10]),
             concurrency: 16,
             rounds,
             slice: Duration::from_secs_f64(load_seconds / rounds as f64),
@@ -212,6 +221,28 @@ impl Args {
             hits: if smoke { 3 } else { scaled(50) },
             workloads: esi::workloads(smoke),
         });
+        let known: Vec<&str> = firstbyte_harness::bench::load::LOAD_MODES
+            .iter()
+            .map(|m| m.name)
+            .collect();
+        if let Some(unknown) = self
+            .load_modes
+            .iter()
+            .flatten()
+            .find(|name| !known.contains(&name.as_str()))
+        {
+            return Err(invalid(&format!(
+                "'{unknown}' is not a load mode (the load modes: {})",
+                known.join(", ")
+            )));
+        }
+        let whole_run = self.load_modes.is_none() && self.load_sizes.is_none();
+        if self.record && !whole_run {
+            return Err(Args::command().error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--record measures every load mode and size",
+            ));
+        }
         if self.record && !["ttfb", "load", "cache", "esi"].iter().all(|p| part(p)) {
             return Err(Args::command().error(
                 clap::error::ErrorKind::ArgumentConflict,
@@ -228,6 +259,7 @@ impl Args {
                 settle: Duration::from_millis(self.settle_ms),
             },
             load,
+            load_modes: self.load_modes,
             record: self.record,
             smoke,
         })
@@ -257,6 +289,11 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
          firstbyte cache, firstbyte esi, fastly/esi) and stops the others",
     );
     let mut bench = Bench::start(&mut say)?;
+    if let Some(names) = &args.load_modes {
+        bench
+            .load_modes
+            .retain(|m| names.iter().any(|n| n == m.name));
+    }
     let s = &args.settings;
     // Each part starts its Viceroys first, then raises this thread alone for its
     // measuring, and drops back before the next part starts servers: a server started from
@@ -275,10 +312,23 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
     let mut shuffle = Shuffle::new(SEED);
     let mut cells = Vec::new();
     if args.ttfb {
-        bench.use_edges(&Bench::edges_of(&bench.modes))?;
+        // The per-request parts are measured on the smallest body only: they are per
+        // request, not per byte.
+        let smallest = s.workloads.iter().filter_map(Workload::size).min();
+        let with_parts: Vec<_> = bench
+            .modes
+            .iter()
+            .chain(&bench.parts_modes)
+            .copied()
+            .collect();
+        bench.use_edges(&Bench::edges_of(&with_parts))?;
         let _raised = priority::raise();
         for workload in &s.workloads {
-            cells.extend(bench.run(workload, s, &mut shuffle, &mut say));
+            let modes = match workload.size() {
+                Some(size) if Some(size) == smallest => &with_parts,
+                _ => &bench.modes,
+            };
+            cells.extend(bench.run_modes(modes, workload, s, &mut shuffle, &mut say));
         }
     }
     let load_cells = match &args.load {
@@ -381,6 +431,10 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
     }
     if !load_cells.is_empty() {
         tables.push(load_table(&load_cells));
+        if let Some(load) = &args.load {
+            let small = human_size(load.sizes.iter().copied().min().unwrap_or(0));
+            tables.extend(parts_table(&load_cells, &cells, &small));
+        }
     }
     if let Some((clients, hits, cold, validation, stale)) = &cache_results {
         tables.push(cache::hits_table(hits));
@@ -656,6 +710,31 @@ mod tests {
         assert!(plan(&["--record", "--parts", "ttfb,load"]).is_err());
         assert!(plan(&["--record", "--parts", "cache,load,ttfb"]).is_err());
         assert!(plan(&["--record", "--parts", "cache,esi,load,ttfb"])?.record);
+        Ok(())
+    }
+
+    #[test]
+    fn the_load_part_narrows_to_named_modes_and_sizes() -> Result<(), clap::Error> {
+        let p = plan(&[
+            "--load-modes",
+            "reference,reference padded",
+            "--load-sizes",
+            "1024",
+        ])?;
+        assert_eq!(
+            p.load_modes,
+            Some(vec![
+                "reference".to_string(),
+                "reference padded".to_string()
+            ])
+        );
+        assert_eq!(p.load.map(|l| l.sizes), Some(vec![1024]));
+        assert_eq!(plan(&[])?.load_modes, None);
+        // A mode the load part does not have is refused, not silently left out.
+        assert!(plan(&["--load-modes", "reference,refrence padded"]).is_err());
+        // A record's tables are the whole load part's.
+        assert!(plan(&["--record", "--load-modes", "reference"]).is_err());
+        assert!(plan(&["--record", "--load-sizes", "1024"]).is_err());
         Ok(())
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use fastly::log::Endpoint;
 use serde::Serialize;
 
-use crate::cache::CacheStatus;
-use crate::esi::FragmentsLog;
+use crate::cache_status::CacheStatus;
+use crate::fragments_log::FragmentsLog;
 use crate::logging::ACCESS_ENDPOINT;
 use crate::timing::{millis, Clock};
 

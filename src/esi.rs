@@ -17,66 +17,38 @@ mod tree;
 mod vars;
 
 use fastly::{Request, Response};
-use firstbyte_config::chain::{Chain, Plan};
-use firstbyte_config::{EsiMode, Route};
-use firstbyte_transform::codec::{negotiate, Encoding};
+use firstbyte_config::Route;
 
-use crate::cache::control::{split_list, Directives};
-use crate::delivery;
-use crate::headers::{self, HeaderAccess};
+use crate::access_log::AccessRecord;
+use crate::cache_control::split_list;
+use crate::composer::{Composed, Composer, Template};
+use crate::headers::HeaderAccess;
+use crate::routing::Resolver;
+use crate::timing::Clock;
 
 pub use fragment::Client;
-pub use page::{compose, FragmentsLog};
 
-/// Whether `route` composes this backend response: one that asks for it, or that is HTML
-/// where the route processes all HTML, of any status with a whole body (an error page with
-/// includes is a template too, and its tags must not reach a client raw). A template that
-/// asks for composing is no representation for a client, so `Surrogate-Control`, addressed
-/// to this surrogate, prevails over `no-transform`; HTML composed only because the route
-/// composes all HTML keeps `no-transform`.
-pub fn composes(route: &Route, resp: &Response) -> bool {
-    let status = resp.get_status();
-    !status.is_informational()
-        && !matches!(status.as_u16(), 204 | 206 | 304)
-        && is_template(route, resp)
+/// What a composing route needs to make its pages: the client's request, as fragments are
+/// made from it, and the route table they go through.
+pub struct Composing<'a, 'r> {
+    pub client: Client,
+    pub resolver: &'a mut Resolver<'r>,
 }
 
-/// Whether `resp` is a template by its headers, whatever its status. A template answered
-/// with 206 is an origin error ([`TEMPLATE_206`]).
-pub fn is_template(route: &Route, resp: &Response) -> bool {
-    let Some(esi) = &route.esi else {
-        return false;
-    };
-    match esi.mode {
-        EsiMode::Surrogate => asks_for_esi(&resp.header_values("surrogate-control")),
-        EsiMode::On => {
-            let html = resp.header("content-type").is_some_and(|t| {
-                t.split(';')
-                    .next()
-                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/html"))
-            });
-            let no_transform = resp
-                .header_values("cache-control")
-                .iter()
-                .any(|cc| delivery::has_no_transform(cc));
-            html && !no_transform
-        }
+impl Composer for Composing<'_, '_> {
+    fn private_for(&self, resp: &mut Response) {
+        private_for(resp, &self.client);
     }
-}
 
-/// Why a template answered with 206 fails: a composing route never forwards `Range`, so
-/// the part is the origin's error; composed it would lose its `Content-Range`, and passed on
-/// its tags would reach the client raw.
-pub const TEMPLATE_206: &str = "answered 206 to a template request without Range";
-
-/// `Surrogate-Control: content="ESI/1.0"` (among other directives and targets).
-fn asks_for_esi(lines: &[String]) -> bool {
-    Directives::parse(lines.iter().map(String::as_str))
-        .value("content")
-        .is_some_and(|c| {
-            c.split_whitespace()
-                .any(|t| t.eq_ignore_ascii_case("ESI/1.0"))
-        })
+    fn compose(
+        &mut self,
+        route: &Route,
+        template: Template,
+        record: &mut AccessRecord,
+        clock: &Clock,
+    ) -> Composed {
+        page::compose(&self.client, self.resolver, route, template, record, clock)
+    }
 }
 
 /// Drops a client's conditional headers from a safe request (GET, HEAD, OPTIONS, TRACE) to a
@@ -96,47 +68,13 @@ pub fn drop_conditionals(req: &mut Request) {
     }
 }
 
-/// The coding of a composed page: the best of the route's `compress` the client accepts.
-pub fn output_coding(chain: Option<&Chain>, accept_encoding: Option<&str>) -> Encoding {
-    chain.map_or(Encoding::Identity, |c| {
-        negotiate(accept_encoding, &c.compress)
-    })
-}
-
-/// The plan that makes a template's text: the route's plan without its encoding, or, where
-/// the chain does not apply, the origin's coding undone.
-pub fn template_plan(plan: Option<Plan>, origin_coding: Option<&str>) -> Option<Plan> {
-    match plan {
-        Some(plan) => Some(Plan {
-            encode: Encoding::Identity,
-            ..plan
-        }),
-        None => origin_coding
-            .and_then(Encoding::from_content_encoding)
-            .filter(|e| *e != Encoding::Identity)
-            .map(Plan::decode_only),
-    }
-}
-
-/// The head of a composed page: the template's, less what described the template's bytes
-/// (length, validators, ranges), with the page's coding.
-pub fn composed_head(resp: &mut Response, output: Encoding, chain: Option<&Chain>) {
-    let coding = (output != Encoding::Identity).then(|| output.token());
-    let varies = chain.is_some_and(|c| !c.compress.is_empty());
-    headers::for_transformed_body(resp, coding, varies);
-    // A page made of fragments has no validator of its own.
-    resp.remove_header("etag");
-    resp.remove_header("last-modified");
-    resp.set_header("trailer", "Server-Timing");
-}
-
 /// A page composed for a request with credentials is that client's alone, whatever its
 /// template said: the head leaves before the fragments answer (one may be personal), so no
 /// shared cache downstream may store it. `public`, `s-maxage` and a `private` limited to
 /// some fields give way to `private`, and the fields that address shared caches alone
 /// (`CDN-Cache-Control` and other targeted `…-Cache-Control` fields, RFC 9213;
 /// `Surrogate-Control`) are removed, so what a downstream cache reads is `Cache-Control`.
-pub fn private_for(resp: &mut Response, client: &Client) {
+fn private_for(resp: &mut Response, client: &Client) {
     if !client.credentialed() {
         return;
     }
@@ -176,15 +114,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn surrogate_control_asks_for_esi() {
-        let asks = |v: &str| asks_for_esi(&[v.to_string()]);
-        assert!(asks("content=\"ESI/1.0\""));
-        assert!(asks("max-age=60, content=\"ESI/1.0 ESI-INLINE/1.0\""));
-        assert!(!asks("max-age=60"));
-        assert!(!asks("content=\"ESI-INLINE/1.0\""));
-    }
-
-    #[test]
     fn a_personal_page_is_private() {
         let private = |lines: &[&str]| {
             private_directives(&lines.iter().map(|l| l.to_string()).collect::<Vec<_>>())
@@ -196,23 +125,5 @@ mod tests {
         );
         assert_eq!(private(&["no-store"]), "private, no-store");
         assert_eq!(private(&[]), "private", "no heuristic freshness downstream");
-    }
-
-    #[test]
-    fn a_template_is_text_whatever_the_client_reads() {
-        let plan = Plan {
-            decode: Some(Encoding::Gzip),
-            stages: true,
-            encode: Encoding::Brotli,
-            varies_by_encoding: true,
-        };
-        let template = template_plan(Some(plan), Some("gzip"));
-        assert_eq!(template.map(|p| p.encode), Some(Encoding::Identity));
-        assert_eq!(template.and_then(|p| p.decode), Some(Encoding::Gzip));
-        assert_eq!(
-            template_plan(None, Some("br")).and_then(|p| p.decode),
-            Some(Encoding::Brotli)
-        );
-        assert_eq!(template_plan(None, None), None);
     }
 }

@@ -7,17 +7,23 @@
 
 mod access_log;
 mod cache;
+mod cache_control;
+mod cache_status;
 mod client_url;
+mod composer;
 mod deadline;
 mod delivery;
 mod esi;
 mod failure;
+mod fragments_log;
 mod headers;
 mod logging;
+mod origin;
 mod proxy;
 mod pump;
 mod route_cache;
 mod routing;
+mod send;
 mod session;
 mod store;
 mod synthetic;

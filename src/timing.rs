@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cache::CacheStatus;
+use crate::cache_status::CacheStatus;
 
 /// Milestones of one request, all measured from the moment it reached this app: `main`
 /// starting for an instance's first request, the request's arrival for a reused one.

@@ -17,7 +17,7 @@ use firstbyte_transform::codec::coding_class;
 use super::key;
 use super::stored::Stored;
 use crate::headers::HeaderAccess;
-use crate::proxy;
+use crate::origin;
 use crate::routing::{self, backend_path};
 
 /// Everything a fill sends, read from the client's request.
@@ -162,7 +162,7 @@ impl FillRequest {
                 req.set_header("if-modified-since", lm.as_str());
             }
         }
-        proxy::backend_request(route, req, self.codings.as_deref())
+        origin::backend_request(route, req, self.codings.as_deref())
     }
 }
 

@@ -29,14 +29,18 @@ use fastly::http::StatusCode;
 use fastly::{Request, Response};
 use firstbyte_config::Route;
 
+use super::exchange::Exchange;
+use super::fill::filling;
 use super::fill_request::{Ask, FillRequest};
+use super::key;
+use super::pass::{passes, request_says_no_store};
 use super::respond::from_stored;
+use super::revalidate::updates;
 use super::stored::{Marker, Stored};
 use super::write::{self, Filling, WriteFailure};
-use super::{filling, key, passes, request_says_no_store, updates, Exchange};
 use crate::failure::Failure;
 use crate::headers::HeaderAccess;
-use crate::proxy::{self, Shaped};
+use crate::origin::{self, Shaped};
 
 /// What a fragment's route's cache says of it.
 pub enum Lookup {
@@ -134,7 +138,7 @@ impl Pending {
     pub fn finish(self) -> Lookup {
         match self.pending.wait() {
             Ok(tx) => decide(self.context, tx),
-            Err(CacheError::Timeout) => Lookup::Uncached(super::WAIT_EXPIRED),
+            Err(CacheError::Timeout) => Lookup::Uncached(super::exchange::WAIT_EXPIRED),
             Err(e) => {
                 log::warn!("cache lookup failed: {e}");
                 Lookup::Uncached("lookup failed")
@@ -285,7 +289,7 @@ impl Fill {
             Some(cached) => Ok(Admitted::Found(Box::new(cached))),
             None => Err(failure.reason),
         };
-        let mut shaped = match proxy::shape(route, resp, origin, context.fill.codings()) {
+        let mut shaped = match origin::shape(route, resp, origin, context.fill.codings()) {
             Ok(shaped) => shaped,
             Err(failure) => return stale_or(stale.as_ref(), failure),
         };
@@ -296,9 +300,9 @@ impl Fill {
                 // answers for the validators it was sent.
                 log::info!("fragment: a 304 named another representation: fetched whole");
                 let sent_at = Instant::now();
-                let whole = proxy::fetch(route, context.fill.backend_request(route, None))
+                let whole = origin::fetch(route, context.fill.backend_request(route, None))
                     .and_then(|resp| {
-                        proxy::shape(route, resp, sent_at.elapsed(), context.fill.codings())
+                        origin::shape(route, resp, sent_at.elapsed(), context.fill.codings())
                     });
                 shaped = match whole {
                     Ok(shaped) => shaped,

@@ -6,7 +6,7 @@ use std::hash::{Hash, Hasher};
 
 use firstbyte_config::Route;
 
-use super::stored::FORMAT;
+use firstbyte_cache_meta::FORMAT;
 
 /// Fastly and Viceroy refuse longer cache keys; a longer request bypasses the cache.
 pub const MAX_KEY: usize = 4096;

@@ -12,13 +12,16 @@ use fastly::http::{Method, StatusCode};
 use fastly::Request;
 use firstbyte_config::{CacheSettings, Route};
 
+use super::exchange::Exchange;
 use super::fill_request::{Ask, FillRequest};
+use super::pass::passes;
 use super::respond::Answer;
 use super::stored::{Marker, Stored};
-use super::{key, passes, write, CacheStatus, Exchange};
+use super::{key, write};
 use crate::access_log::AccessRecord;
+use crate::cache_status::CacheStatus;
+use crate::composer::Composer;
 use crate::failure::Failure;
-use crate::proxy::Composing;
 use crate::timing::Clock;
 
 /// Answers an `only-if-cached` request from the cache alone.
@@ -28,7 +31,7 @@ pub fn answer(
     req: &Request,
     record: &mut AccessRecord,
     clock: &Clock,
-    composing: Option<&mut Composing>,
+    composing: Option<&mut (dyn Composer + '_)>,
 ) -> Result<(), Failure> {
     match stored(route, settings, req) {
         Ok(Usable {

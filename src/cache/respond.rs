@@ -13,13 +13,12 @@ use super::conditional;
 use super::fill_request::Ask;
 use super::range::{self, Ask as RangeAsk};
 use super::stored::Stored;
-use super::CacheStatus;
+use super::write::{self, written, Filling};
 use crate::access_log::{AccessRecord, BodyPath};
-use crate::cache::write;
-use crate::cache::Filling;
-use crate::esi;
+use crate::cache_status::CacheStatus;
+use crate::composer::{Composer, Template};
 use crate::failure::Failure;
-use crate::proxy::Composing;
+use crate::origin::template;
 use crate::timing::{server_timing, Clock};
 use bytes::Bytes;
 use firstbyte_config::Route;
@@ -55,7 +54,7 @@ pub fn respond(
     record: &mut AccessRecord,
     clock: &Clock,
     route: &Route,
-    composing: Option<&mut Composing>,
+    composing: Option<&mut (dyn Composer + '_)>,
     key: &Bytes,
 ) -> Result<(), Failure> {
     respond_filling(
@@ -74,7 +73,7 @@ pub fn respond_filling(
     record: &mut AccessRecord,
     clock: &Clock,
     route: &Route,
-    composing: Option<&mut Composing>,
+    composing: Option<&mut (dyn Composer + '_)>,
     filling: Option<Filling>,
     key: &Bytes,
 ) -> Result<(), Failure> {
@@ -185,14 +184,14 @@ fn compose(
     record: &mut AccessRecord,
     clock: &Clock,
     route: &Route,
-    composing: &mut Composing,
+    composer: &mut (dyn Composer + '_),
     filling: Option<Filling>,
     key: &Bytes,
 ) -> Result<(), Failure> {
-    let output = esi::output_coding(route.chain.as_ref(), ask.accept_encoding.as_deref());
+    let output = template::output_coding(route.chain.as_ref(), ask.accept_encoding.as_deref());
     let mut resp = from_stored(stored, stored.status);
-    esi::composed_head(&mut resp, output, route.chain.as_ref());
-    esi::private_for(&mut resp, &composing.client);
+    template::composed_head(&mut resp, output, route.chain.as_ref());
+    composer.private_for(&mut resp);
     resp.set_header("age", answer.age.as_secs().to_string());
     resp.set_header("x-cache", answer.status.label());
     resp.append_header(
@@ -206,7 +205,7 @@ fn compose(
         resp.send_to_client();
         if let Some(filling) = filling {
             // The object is written all the same.
-            let _ = crate::cache::written(filling.run(), record);
+            let _ = written(filling.run(), record);
         }
         return Ok(());
     }
@@ -218,20 +217,16 @@ fn compose(
         None => write::includes(key),
     };
     let listed = ahead.clone();
-    let composed = esi::compose(
-        &composing.client,
-        composing.resolver,
-        route,
+    let template = Template {
         resp,
         body,
-        None,
-        found.known_length().or(stored.length),
+        plan: None,
+        declared: found.known_length().or(stored.length),
         output,
-        record,
-        clock,
         filling,
         ahead,
-    );
+    };
+    let composed = composer.compose(route, template, record, clock);
     // Listed anew with a new object, or when a whole page found the list out of date.
     if composed.stored || (composed.complete && composed.includes != listed) {
         write::list_includes(key, &composed.includes, found.max_age(), &stored.object_key);

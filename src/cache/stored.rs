@@ -4,13 +4,12 @@
 //! changes.
 
 use fastly::http::HeaderValue;
-pub use firstbyte_cache_meta::{Fields, Marker, Stored, FORMAT};
+
+use crate::headers::FOR_THIS_CACHE;
+pub use firstbyte_cache_meta::{Fields, Marker, Stored};
 
 /// Fields a stored head never keeps: they belong to one delivery, or to the connection.
 const PER_DELIVERY: [&str; 4] = ["age", "x-cache", "server-timing", "connection"];
-
-/// Fields the origin addresses to this cache alone: kept with the object, never sent.
-pub const FOR_THIS_CACHE: [&str; 2] = ["surrogate-control", "surrogate-key"];
 
 /// Fields a 304 never changes in a stored head (RFC 9111 §3.2): they describe the stored
 /// bytes as this cache made them (framing, coding, type, the ranges that can be served), or

@@ -20,8 +20,10 @@ use super::fill_request::FillRequest;
 use super::key;
 use super::policy::Freshness;
 use super::stored::{self, split_head, Marker, Stored};
+use crate::access_log::AccessRecord;
+use crate::cache_status::CacheStatus;
 use crate::headers::{self, HeaderAccess};
-use crate::proxy::Shaped;
+use crate::origin::Shaped;
 use crate::pump::{pump, PumpOptions, Pumping};
 
 /// How long a marker stands. One for an uncacheable response only spares a burst the queue
@@ -465,5 +467,35 @@ impl Write for Capped {
 
     fn flush(&mut self) -> io::Result<()> {
         self.writer.flush()
+    }
+}
+
+/// Records how writing an object ended (its failure already purged it).
+pub fn written(result: Result<u64, WriteFailure>, record: &mut AccessRecord) -> Result<(), String> {
+    match result {
+        Ok(written) => {
+            // A client that reads the whole object gets this many bytes (host-side).
+            if record.bytes_out.is_none() {
+                record.bytes_out = Some(written);
+            }
+            Ok(())
+        }
+        Err(failure) => {
+            log::warn!(
+                "{} {}: object not stored: {}",
+                record.method,
+                record.path,
+                failure.reason
+            );
+            record.cache_reason = Some(format!("not stored: {}", failure.reason));
+            if matches!(
+                record.cache,
+                Some(CacheStatus::Miss | CacheStatus::Collapsed)
+            ) {
+                // This client read the object: its body was cut with it.
+                record.aborted(failure.reason.clone());
+            }
+            Err(failure.reason)
+        }
     }
 }

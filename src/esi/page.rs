@@ -24,20 +24,21 @@ use fastly::experimental::StreamingBodyExt;
 use fastly::handle::{BodyHandle, PendingRequestHandle, StreamingBodyHandle};
 use fastly::http::body::StreamingBody;
 use fastly::http::HeaderValue;
-use fastly::{Body, Request, Response};
-use firstbyte_config::chain::Plan;
+use fastly::Request;
 use firstbyte_config::{EsiSettings, Route};
 use firstbyte_transform::codec::{Encoder, Encoding};
 use firstbyte_transform::esi::{Include, Tokenizer};
 use firstbyte_transform::{Pipeline, Sink};
 use http::HeaderMap;
-use serde::Serialize;
 
 use super::fragment::Client;
 use super::tree::{NodeId, Tree};
 use crate::access_log::{AccessRecord, BodyPath};
-use crate::cache::{self, Filling, WriteFailure};
+use crate::cache;
+use crate::cache::write::{written, Filling, WriteFailure};
+use crate::composer::{Composed, Template};
 use crate::deadline::select;
+use crate::fragments_log::FragmentsLog;
 use crate::routing::Resolver;
 use crate::timing::{millis, Clock};
 
@@ -53,14 +54,6 @@ const DECODE_CHUNK: usize = 8 * 1024;
 /// How often a lookup waiting for another request's fill is asked again (it has no handle
 /// a select could wait on).
 const LOOKUP_POLL: Duration = Duration::from_millis(1);
-
-/// What the access log says of a page's fragments.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct FragmentsLog {
-    pub count: u32,
-    pub failed: u32,
-    pub slowest_ms: f64,
-}
 
 /// What a fragment is, beside its place in the tree.
 struct Fragment {
@@ -173,23 +166,26 @@ struct Page<'a, 'r> {
     first_sent: Option<Instant>,
 }
 
-/// Composes the page whose template is `body`, the head `resp` (already the composed page's)
-/// going out at once. `plan` makes the template's text; `output` is the page's coding.
-#[allow(clippy::too_many_arguments)]
+/// Composes the page whose template is `template.body`, its head (already the composed
+/// page's) going out at once. `template.plan` makes the template's text; `template.output`
+/// is the page's coding.
 pub fn compose(
     client: &Client,
     resolver: &mut Resolver,
     route: &Route,
-    resp: Response,
-    body: Body,
-    plan: Option<Plan>,
-    declared: Option<u64>,
-    output: Encoding,
+    template: Template,
     record: &mut AccessRecord,
     clock: &Clock,
-    filling: Option<Filling>,
-    ahead: Vec<String>,
 ) -> Composed {
+    let Template {
+        resp,
+        body,
+        plan,
+        declared,
+        output,
+        filling,
+        ahead,
+    } = template;
     let Some(settings) = &route.esi else {
         return Composed::default();
     };
@@ -336,24 +332,13 @@ pub fn compose(
     finish_fills(fills, &mut filled);
     let stored = !filled.is_empty() && filled.iter().all(Result::is_ok);
     for result in filled {
-        let _ = crate::cache::written(result, record);
+        let _ = written(result, record);
     }
     Composed {
         includes,
         stored,
         complete: complete_page,
     }
-}
-
-/// What a composed page leaves to the cache.
-#[derive(Debug, Default)]
-pub struct Composed {
-    /// The template's own includes (outside except blocks), in order, as written.
-    pub includes: Vec<String>,
-    /// The template's object this page's request wrote is complete.
-    pub stored: bool,
-    /// The page went out whole.
-    pub complete: bool,
 }
 
 impl Page<'_, '_> {

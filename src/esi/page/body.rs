@@ -13,10 +13,9 @@ use firstbyte_transform::Sink;
 
 use super::{NodeState, Page, PageFill, Reader, Source, CHUNK, DECODE_CHUNK};
 use crate::cache::fragment::{Admitted, Cached};
-use crate::esi;
 use crate::esi::tree::{NodeId, Placing};
 use crate::headers::HeaderAccess;
-use crate::proxy;
+use crate::origin::{self, template};
 use crate::pump::read_into;
 use crate::timing::millis;
 
@@ -72,7 +71,7 @@ impl Page<'_, '_> {
                 Ok(Admitted::Uncached(shaped)) => *shaped,
                 Err(why) => return self.fail(id, why),
             },
-            None => match proxy::shape(&route, resp, origin, None) {
+            None => match origin::shape(&route, resp, origin, None) {
                 Ok(shaped) => shaped,
                 Err(f) => return self.fail(id, f.reason),
             },
@@ -81,7 +80,7 @@ impl Page<'_, '_> {
             return self.fail(id, format!("status {}", shaped.status().as_u16()));
         }
         // The text of the fragment, whatever coding it was shaped for.
-        let plan = esi::template_plan(
+        let plan = template::template_plan(
             shaped.plan,
             shaped.resp.header("content-encoding").as_deref(),
         );
@@ -108,7 +107,7 @@ impl Page<'_, '_> {
         if !resp.get_status().is_success() {
             return self.fail(id, format!("status {}", resp.get_status().as_u16()));
         }
-        let plan = esi::template_plan(None, resp.header("content-encoding").as_deref());
+        let plan = template::template_plan(None, resp.header("content-encoding").as_deref());
         let body = resp.take_body();
         self.reading(id, route, body, plan, template, None)
     }

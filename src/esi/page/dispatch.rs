@@ -15,7 +15,7 @@ use crate::cache;
 use crate::cache::fragment::Lookup;
 use crate::esi::fragment::FRAGMENT_CODINGS;
 use crate::esi::tree::NodeId;
-use crate::proxy;
+use crate::origin;
 use crate::routing;
 
 impl Page<'_, '_> {
@@ -153,7 +153,7 @@ impl Page<'_, '_> {
             }
             Lookup::Uncached(why) => {
                 log::debug!("fragment {src}: not through the cache: {why}");
-                proxy::backend_request(route, req, Some(FRAGMENT_CODINGS))
+                origin::backend_request(route, req, Some(FRAGMENT_CODINGS))
             }
         };
         let (handle, body) = bereq.into_handles();

@@ -1,7 +1,7 @@
 //! Cache directives as origins write them: `Cache-Control` (RFC 9111 §5.2), `CDN-Cache-Control`
 //! (RFC 9213) and Fastly's `Surrogate-Control`, all lists of `name` or `name=value`
 //! elements. Parsing never fails: what cannot be read is kept as such, so the freshness rules
-//! ([`super::policy`]) can treat it as RFC 9111 §4.2.1 encourages (as stale), not as absent.
+//! (the cache's policy) can treat it as RFC 9111 §4.2.1 encourages (as stale), not as absent.
 
 /// One response's directives from one header (all its field lines).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -3,11 +3,11 @@
 
 use fastly::{Request, Response};
 
-/// Always connection-specific, whether or not `Connection` lists them.
 /// Fields the origin addresses to this cache alone (`Surrogate-Control`, `Surrogate-Key`):
 /// kept with a stored object, never sent to a client.
 pub const FOR_THIS_CACHE: [&str; 2] = ["surrogate-control", "surrogate-key"];
 
+/// Always connection-specific, whether or not `Connection` lists them.
 const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",

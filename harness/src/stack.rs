@@ -272,6 +272,18 @@ impl Edge {
         self.with_lines(<[String]>::to_vec)
     }
 
+    /// The lines so far that report a panic: the app's panic endpoint, or a panic message
+    /// (the app's or the host's).
+    pub fn panics(&self) -> Vec<String> {
+        self.with_lines(|lines| {
+            lines
+                .iter()
+                .filter(|l| l.contains("firstbyte_panic ::") || l.contains("panicked at"))
+                .cloned()
+                .collect()
+        })
+    }
+
     /// Runs `f` over the output so far without copying it: waits poll it every few
     /// milliseconds, and a benchmark's log runs to tens of thousands of lines.
     fn with_lines<T: Default>(&self, f: impl FnOnce(&[String]) -> T) -> T {

@@ -176,12 +176,7 @@ async fn a_host_that_makes_no_url_is_a_bad_request() {
     }
     let records = s.edge.access_records("-", 3, LOG_WAIT).expect("logged");
     assert_eq!(records.len(), 3, "one access-log line each");
-    let panics: Vec<String> = s
-        .edge
-        .lines()
-        .into_iter()
-        .filter(|l| l.contains("panicked") || l.contains("firstbyte_panic ::"))
-        .collect();
+    let panics = s.edge.panics();
     assert!(panics.is_empty(), "{panics:?}");
 }
 
@@ -212,12 +207,7 @@ async fn header_bytes_that_are_not_utf8_never_panic_the_app() {
         let records = s.edge.access_records(path, 1, LOG_WAIT).expect("logged");
         assert_eq!(records.len(), 1, "{path}: one access-log line");
     }
-    let panics: Vec<String> = s
-        .edge
-        .lines()
-        .into_iter()
-        .filter(|l| l.contains("panicked") || l.contains("firstbyte_panic ::"))
-        .collect();
+    let panics = s.edge.panics();
     assert!(panics.is_empty(), "{panics:?}");
 }
 

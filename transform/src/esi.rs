@@ -4,13 +4,15 @@
 //! Recognised: `<esi:include src="…" alt="…" onerror="continue"/>`, `<esi:remove>…
 //! </esi:remove>`, `<esi:comment text="…"/>`, `<!--esi … -->` (its markers removed, its
 //! content processed), and `<esi:try>`, `<esi:attempt>`, `<esi:except>` with their end
-//! tags. Not supported, and what becomes of them: `<esi:choose>…</esi:choose>` and
-//! `<esi:inline>…</esi:inline>` are removed with their content (a page shows none of their
-//! branches rather than all of them); `<esi:vars>` and `</esi:vars>` are removed and their
-//! content kept as it is, without substitution; any other `esi:` tag is removed and reported
-//! ([`Event::Unsupported`]). Tags follow XML's syntax for white space: `</esi:remove >`,
-//! `<esi:remove / >` and a tab or newline between attributes are the tags they would be
-//! without it.
+//! tags. Two readings of the rest: [`Tokenizer::push`] as the page has always read it —
+//! `<esi:choose>…</esi:choose>` and `<esi:inline>…</esi:inline>` removed with their content
+//! (a page shows none of their branches rather than all of them), `<esi:vars>` and
+//! `</esi:vars>` removed and their content kept as it is — and [`Tokenizer::push_tokens`],
+//! the whole language, where `esi:choose`, `esi:when test="…"`, `esi:otherwise` and
+//! `esi:vars` are [`Token`]s, nested as written, for [`branches`] to choose from. Any other
+//! `esi:` tag is removed and reported ([`Event::Unsupported`]). Tags follow XML's syntax for
+//! white space: `</esi:remove >`, `<esi:remove / >` and a tab or newline between attributes
+//! are the tags they would be without it.
 //!
 //! ESI is not HTML: tags are found wherever they are, inside a `<script>` or an HTML
 //! comment as much as in markup (as ESI processors do). Everything else passes byte for
@@ -33,7 +35,7 @@ mod opener;
 mod tag;
 mod tokenizer;
 
-pub use event::{Event, Include, Unclosed};
+pub use event::{Event, Include, Token, Unclosed};
 pub use tokenizer::Tokenizer;
 
 /// The longest tag, `<` to `>`: a tag that reaches it without its `>` breaks the template.

@@ -25,6 +25,39 @@ pub enum Event {
     Invalid(String),
 }
 
+/// What a template says in the whole language ([`super::Tokenizer::push_tokens`]): the
+/// events, and the structure of `esi:choose` and `esi:vars`, start and end apart. The
+/// tokenizer checks no nesting: [`super::branches::Branches`] does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token {
+    Event(Event),
+    ChooseStart,
+    ChooseEnd,
+    /// `<esi:when test="…">`: the test as written, entities decoded, not yet parsed (empty
+    /// when the attribute is missing, which no expression parses as).
+    WhenStart {
+        test: String,
+    },
+    WhenEnd,
+    OtherwiseStart,
+    OtherwiseEnd,
+    VarsStart,
+    VarsEnd,
+}
+
+impl Token {
+    /// The element a structure token belongs to (`text` and the like for an event).
+    pub fn element(&self) -> &'static str {
+        match self {
+            Token::Event(_) => "event",
+            Token::ChooseStart | Token::ChooseEnd => "choose",
+            Token::WhenStart { .. } | Token::WhenEnd => "when",
+            Token::OtherwiseStart | Token::OtherwiseEnd => "otherwise",
+            Token::VarsStart | Token::VarsEnd => "vars",
+        }
+    }
+}
+
 /// An include as written, its `src` and `alt` with entities decoded and variables not yet
 /// substituted.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! A whole tag read: its name, its attributes, and what it does.
 
-use super::event::{Event, Include};
+use super::event::{Event, Include, Token};
 use super::tokenizer::Mode;
 
 pub(super) const END_TAG_OPEN: &[u8] = b"</esi:";
@@ -10,8 +10,12 @@ pub(super) fn is_xml_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
-/// What a whole tag (`<esi:…>` or `</esi:…>`) does.
-pub(super) fn parse_tag(tag: &[u8]) -> (Option<Event>, Option<Mode>) {
+/// What a tag emits: up to two tokens (`<esi:when test="…"/>` is a branch start and end).
+pub(super) type Emitted = [Option<Token>; 2];
+
+/// What a whole tag (`<esi:…>` or `</esi:…>`) does, read in the whole language (`language`)
+/// or as the tokenizer always has.
+pub(super) fn parse_tag(tag: &[u8], language: bool) -> (Emitted, Option<Mode>) {
     let closing = tag.starts_with(END_TAG_OPEN);
     let name_at = if closing { 6 } else { 5 };
     let mut inner = trim_xml_space_end(&tag[name_at..tag.len() - 1]);
@@ -24,7 +28,26 @@ pub(super) fn parse_tag(tag: &[u8]) -> (Option<Event>, Option<Mode>) {
         .position(|&b| is_xml_space(b))
         .unwrap_or(inner.len());
     let name = String::from_utf8_lossy(&inner[..name_len]);
-    interpret(&name, closing, self_closing, &inner[name_len..])
+    let tag = Tag {
+        name: &name,
+        closing,
+        self_closing,
+        attributes: &inner[name_len..],
+    };
+    if language {
+        if let Some(emitted) = structure(&tag) {
+            return (emitted, None);
+        }
+    }
+    let (event, mode) = interpret(&tag);
+    ([event.map(Token::Event), None], mode)
+}
+
+struct Tag<'a> {
+    name: &'a str,
+    closing: bool,
+    self_closing: bool,
+    attributes: &'a [u8],
 }
 
 fn trim_xml_space_end(mut bytes: &[u8]) -> &[u8] {
@@ -37,13 +60,49 @@ fn trim_xml_space_end(mut bytes: &[u8]) -> &[u8] {
     bytes
 }
 
-/// What one tag does: at most one event, and the mode it starts.
-fn interpret(
-    name: &str,
-    closing: bool,
-    self_closing: bool,
-    attributes: &[u8],
-) -> (Option<Event>, Option<Mode>) {
+/// The tokens of `esi:choose`, `esi:when`, `esi:otherwise` and `esi:vars` in the whole
+/// language; `None` for any other tag. An empty element is its start and its end, but an
+/// empty choose or vars is nothing at all: it has no branch and no content.
+fn structure(tag: &Tag) -> Option<Emitted> {
+    let (start, end) = match tag.name {
+        "choose" => (Token::ChooseStart, Token::ChooseEnd),
+        "when" => {
+            let test = (!tag.closing).then(|| {
+                let mut attrs = parse_attributes(tag.attributes);
+                attrs
+                    .iter()
+                    .position(|(k, _)| k == "test")
+                    .map(|at| std::mem::take(&mut attrs[at].1))
+                    .unwrap_or_default()
+            });
+            (
+                Token::WhenStart {
+                    test: test.unwrap_or_default(),
+                },
+                Token::WhenEnd,
+            )
+        }
+        "otherwise" => (Token::OtherwiseStart, Token::OtherwiseEnd),
+        "vars" => (Token::VarsStart, Token::VarsEnd),
+        _ => return None,
+    };
+    Some(match (tag.closing, tag.self_closing) {
+        (true, _) => [Some(end), None],
+        (false, false) => [Some(start), None],
+        (false, true) if matches!(tag.name, "choose" | "vars") => [None, None],
+        (false, true) => [Some(start), Some(end)],
+    })
+}
+
+/// What one tag does as the tokenizer always read it: at most one event, and the mode it
+/// starts.
+fn interpret(tag: &Tag) -> (Option<Event>, Option<Mode>) {
+    let &Tag {
+        name,
+        closing,
+        self_closing,
+        attributes,
+    } = tag;
     let one = |e: Event| (Some(e), None);
     let dropping = |element| Mode::Dropping {
         element,

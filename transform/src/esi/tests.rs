@@ -307,6 +307,80 @@ fn tokenizing_is_linear_in_adversarial_shapes() {
     }
 }
 
+fn tok(input: &[u8]) -> Vec<Token> {
+    let (tokens, end) = esi::run_tokens(input, &[]);
+    assert_eq!(end, Ok(()), "{}", String::from_utf8_lossy(input));
+    tokens
+}
+
+fn tt(s: &str) -> Token {
+    Token::Event(t(s))
+}
+
+fn when(test: &str) -> Token {
+    Token::WhenStart { test: test.into() }
+}
+
+/// In the whole language, choose, when, otherwise and vars are tokens, nested as written;
+/// white space and empty-element forms are read as for every other tag.
+#[test]
+fn choose_when_otherwise_and_vars_are_tokens() {
+    use Token::*;
+    assert_eq!(
+        tok(b"a<esi:choose><esi:when test=\"$(HTTP_COOKIE{g})=='1' &amp; !(2&lt;1)\">w</esi:when><esi:otherwise>o</esi:otherwise></esi:choose>b"),
+        [
+            tt("a"),
+            ChooseStart,
+            when("$(HTTP_COOKIE{g})=='1' & !(2<1)"),
+            tt("w"),
+            WhenEnd,
+            OtherwiseStart,
+            tt("o"),
+            OtherwiseEnd,
+            ChooseEnd,
+            tt("b")
+        ]
+    );
+    assert_eq!(
+        tok(b"<esi:choose\n><esi:when\ttest='a>b' / ><esi:when test=1><esi:choose ><esi:otherwise/></esi:choose\r\n></esi:when ></esi:choose >"),
+        [
+            ChooseStart,
+            when("a>b"),
+            WhenEnd,
+            when("1"),
+            ChooseStart,
+            OtherwiseStart,
+            OtherwiseEnd,
+            ChooseEnd,
+            WhenEnd,
+            ChooseEnd
+        ],
+        "nested, white space, empty elements"
+    );
+    assert_eq!(
+        tok(b"<esi:when>x</esi:when>"),
+        [when(""), tt("x"), WhenEnd],
+        "a when without test is an empty test, which no expression parses as"
+    );
+    assert_eq!(
+        tok(b"<esi:vars>$(HTTP_HOST)</esi:vars ><esi:vars/><esi:choose/>"),
+        [VarsStart, tt("$(HTTP_HOST)"), VarsEnd],
+        "an empty vars or choose is nothing"
+    );
+    assert_eq!(
+        tok(b"<esi:include src=/a/><esi:remove>x</esi:remove><esi:inline>y</esi:inline>"),
+        [
+            Event(inc("/a")),
+            Event(super::Event::Unsupported("inline".into()))
+        ],
+        "the other tags as before"
+    );
+    assert_eq!(
+        esi::run_tokens(b"<esi:when test='x", &[]),
+        (vec![], Err(Unclosed::Tag))
+    );
+}
+
 fn pieces() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
     use proptest::prelude::*;
     let piece = prop_oneof![
@@ -324,6 +398,14 @@ fn pieces() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
         Just(b"<esi:comment text=\"c\"/>".to_vec()),
         Just(b"<esi:try><esi:attempt>a</esi:attempt><esi:except>e</esi:except></esi:try>".to_vec()),
         Just(b"<esi:choose><esi:when test=1>w</esi:when></esi:choose>".to_vec()),
+        Just(
+            b"<esi:choose >\n<esi:when test=\"$(HTTP_COOKIE{a})=='b' &amp; (1 < 2)\">w</esi:when\t>"
+                .to_vec()
+        ),
+        Just(b"<esi:when test='x>1'/><esi:otherwise\n>o</esi:otherwise ></esi:choose\r\n>".to_vec()),
+        Just(b"<esi:choose><esi:choose/><esi:when/></esi:choose>".to_vec()),
+        Just(b"<esi:vars>$(HTTP_HOST)<a href=\"/$(QUERY_STRING{q})\"></esi:vars >".to_vec()),
+        Just(b"<esi:vars / ></esi:otherwise>".to_vec()),
         Just(b"<script>if (a<b) x='<esi';</script>".to_vec()),
         Just(b"<!-- c --> - -- --> <".to_vec()),
         Just(b"<esi:include src=\"unterminated".to_vec()),
@@ -352,7 +434,31 @@ fn run_in_reads(input: &[u8], read: usize) -> (Vec<Event>, Result<(), Unclosed>)
     esi::run(input, &cuts)
 }
 
+/// The tokens of `input` read in pieces of `read` bytes, in the whole language.
+fn tokens_in_reads(input: &[u8], read: usize) -> (Vec<Token>, Result<(), Unclosed>) {
+    let cuts: Vec<usize> = (read..input.len()).step_by(read).collect();
+    esi::run_tokens(input, &cuts)
+}
+
 proptest::proptest! {
+    /// The whole language is split invariant too, and reads a template without its four
+    /// elements exactly as the tokenizer always has.
+    #[test]
+    fn split_invariance_of_tokens(input in pieces(), cuts in proptest::collection::vec(0usize..4096, 0..12)) {
+        let whole = esi::run_tokens(&input, &[]);
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (input.len() + 1)).collect();
+        cuts.sort_unstable();
+        proptest::prop_assert_eq!(esi::run_tokens(&input, &cuts), whole.clone());
+        proptest::prop_assert_eq!(tokens_in_reads(&input, 1), whole.clone());
+        let plain = ["choose", "when", "otherwise", "vars"]
+            .iter()
+            .all(|e| !input.windows(e.len()).any(|w| w == e.as_bytes()));
+        if plain {
+            let (events, end) = run_checked(&input);
+            proptest::prop_assert_eq!((events.into_iter().map(Token::Event).collect::<Vec<_>>(), end), whole);
+        }
+    }
+
     /// The events, and whether a construct was left open, are the same for any way the
     /// input is split, 1-byte chunks included.
     #[test]

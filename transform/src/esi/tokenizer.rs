@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::event::{Event, Unclosed};
+use super::event::{Event, Token, Unclosed};
 use super::opener::{advance, Opener, Opening};
 use super::tag::{is_xml_space, parse_tag, END_TAG_OPEN};
 use super::MAX_TAG;
@@ -97,6 +97,22 @@ impl Tokenizer {
     /// Takes a chunk; emits every event that is certain. A tag too long breaks the template:
     /// the error, then and on every later call (nothing from the tag on is emitted).
     pub fn push(&mut self, input: &[u8], events: &mut Vec<Event>) -> Result<(), Unclosed> {
+        self.push_into(input, events)
+    }
+
+    /// [`Tokenizer::push`] for the whole language: `esi:choose`, `esi:when`,
+    /// `esi:otherwise` and `esi:vars` come as [`Token`]s instead of being dropped or
+    /// stripped. One template is read with one of the two, never both.
+    pub fn push_tokens(&mut self, input: &[u8], tokens: &mut Vec<Token>) -> Result<(), Unclosed> {
+        self.push_into(input, tokens)
+    }
+
+    /// [`Tokenizer::finish`] for [`Tokenizer::push_tokens`].
+    pub fn finish_tokens(&mut self, tokens: &mut Vec<Token>) -> Result<(), Unclosed> {
+        self.finish_into(tokens)
+    }
+
+    fn push_into<O: Output>(&mut self, input: &[u8], events: &mut O) -> Result<(), Unclosed> {
         let mut c = Cursor {
             at: 0,
             text_from: 0,
@@ -158,6 +174,10 @@ impl Tokenizer {
     /// End of input: what is held back is text if it is only the start of an opener (`<es`);
     /// a construct still open is [`Unclosed`].
     pub fn finish(&mut self, events: &mut Vec<Event>) -> Result<(), Unclosed> {
+        self.finish_into(events)
+    }
+
+    fn finish_into<O: Output>(&mut self, events: &mut O) -> Result<(), Unclosed> {
         let held = std::mem::take(&mut self.held);
         match self.candidate.take() {
             Some(Candidate::Tag { .. }) => return Err(Unclosed::Tag),
@@ -182,13 +202,13 @@ impl Tokenizer {
 
     /// An opener candidate, `matched` bytes of `opener`, takes the bytes from `at` until it
     /// is told apart (or the input ends).
-    fn opener(
+    fn opener<O: Output>(
         &mut self,
         input: &[u8],
         c: &mut Cursor,
         mut opener: Opener,
         mut matched: usize,
-        events: &mut Vec<Event>,
+        events: &mut O,
     ) {
         // A tight loop: a run of `<` or `<!--` takes each byte here.
         while let Some(&b) = input.get(c.at) {
@@ -235,12 +255,12 @@ impl Tokenizer {
     }
 
     /// Reads a tag candidate on from `at`, looking for its `>` outside quotes.
-    fn tag(
+    fn tag<O: Output>(
         &mut self,
         input: &[u8],
         c: &mut Cursor,
         mut quote: Option<u8>,
-        events: &mut Vec<Event>,
+        events: &mut O,
     ) {
         let room = MAX_TAG - self.candidate_len(c);
         let window = &input[c.at..input.len().min(c.at + room)];
@@ -269,14 +289,16 @@ impl Tokenizer {
             Some(_) => {
                 let len = self.candidate_len(c);
                 let (tag_event, mode) = if self.held.is_empty() {
-                    parse_tag(&input[c.cand_from..c.at])
+                    parse_tag(&input[c.cand_from..c.at], O::LANGUAGE)
                 } else {
                     self.held.extend_from_slice(&input[c.cand_from..c.at]);
-                    parse_tag(&self.held)
+                    parse_tag(&self.held, O::LANGUAGE)
                 };
                 self.step(len);
                 self.emit_before_candidate(input, c, events);
-                events.extend(tag_event);
+                for token in tag_event.into_iter().flatten() {
+                    events.token(token);
+                }
                 if let Some(mode) = mode {
                     self.mode = mode;
                 }
@@ -344,7 +366,7 @@ impl Tokenizer {
     }
 
     /// Emits the text of this chunk that comes before the candidate.
-    fn emit_before_candidate(&self, input: &[u8], c: &Cursor, events: &mut Vec<Event>) {
+    fn emit_before_candidate<O: Output>(&self, input: &[u8], c: &Cursor, events: &mut O) {
         text(events, &input[c.text_from..c.cand_from]);
     }
 
@@ -359,8 +381,34 @@ impl Tokenizer {
 
 /// Emits `bytes` as text. Text split by a chunk boundary comes as two events: a consumer
 /// writes them in turn.
-pub(super) fn text(events: &mut Vec<Event>, bytes: &[u8]) {
+fn text<O: Output>(events: &mut O, bytes: &[u8]) {
     if !bytes.is_empty() {
-        events.push(Event::Text(Bytes::copy_from_slice(bytes)));
+        events.token(Token::Event(Event::Text(Bytes::copy_from_slice(bytes))));
+    }
+}
+
+/// Where the tokens go, and which language they are read in.
+trait Output {
+    /// Whether `esi:choose`, `esi:when`, `esi:otherwise` and `esi:vars` are tokens (true) or
+    /// handled as the tokenizer always has (choose dropped whole, vars stripped).
+    const LANGUAGE: bool;
+    fn token(&mut self, token: Token);
+}
+
+impl Output for Vec<Event> {
+    const LANGUAGE: bool = false;
+    fn token(&mut self, token: Token) {
+        match token {
+            Token::Event(event) => self.push(event),
+            // Not made when `LANGUAGE` is false; named rather than lost if it ever were.
+            other => self.push(Event::Unsupported(other.element().to_string())),
+        }
+    }
+}
+
+impl Output for Vec<Token> {
+    const LANGUAGE: bool = true;
+    fn token(&mut self, token: Token) {
+        self.push(token);
     }
 }

@@ -31,9 +31,11 @@
 //! must fail instead.
 
 mod event;
+pub mod expr;
 mod opener;
 mod tag;
 mod tokenizer;
+pub mod variable;
 
 pub use event::{Event, Include, Token, Unclosed};
 pub use tokenizer::Tokenizer;

@@ -30,6 +30,7 @@
 //! cannot be given back as text, and a page that would silently lose the rest of its text
 //! must fail instead.
 
+pub mod branches;
 mod event;
 pub mod expr;
 mod opener;

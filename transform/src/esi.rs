@@ -31,9 +31,11 @@
 //! must fail instead.
 
 pub mod branches;
+pub mod escape;
 mod event;
 pub mod expr;
 mod opener;
+pub mod substitute;
 mod tag;
 mod tokenizer;
 pub mod variable;

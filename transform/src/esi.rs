@@ -31,6 +31,7 @@
 //! must fail instead.
 
 pub mod branches;
+pub mod client;
 pub mod escape;
 mod event;
 pub mod expr;

@@ -6,6 +6,8 @@
 
 use bytes::Bytes;
 
+use crate::esi::branches::{evaluate, Branches};
+use crate::esi::variable::Value;
 use crate::esi::{Event, Token, Tokenizer, Unclosed, MAX_TAG};
 
 /// Input past this many bytes is ignored, so that a check stays within milliseconds.
@@ -86,6 +88,7 @@ fn check_tokens(input: &[u8], cuts: &[usize], classic: &(Vec<Event>, Result<(), 
             names(element)
         );
     }
+    check_branches(&whole.0);
     if ["choose", "when", "otherwise", "vars"]
         .iter()
         .all(|e| names(e) == 0)
@@ -96,6 +99,39 @@ fn check_tokens(input: &[u8], cuts: &[usize], classic: &(Vec<Event>, Result<(), 
             "the language changed a template without its elements"
         );
     }
+}
+
+/// The branches of any token stream: only events and vars marks come out, the marks
+/// balanced, and what an unchosen branch holds never comes out.
+fn check_branches(tokens: &[Token]) {
+    let lookup = |name: &str, _: Option<&str>| (name == "A").then(|| Value::Text("a".into()));
+    let mut branches = Branches::new();
+    let mut out = Vec::new();
+    let mut ok = true;
+    for token in tokens.iter().cloned() {
+        let mut test = |t: &str| evaluate(t, &lookup).unwrap_or(false);
+        ok = ok && branches.push(token, &mut out, &mut test).is_ok();
+    }
+    ok = ok && branches.finish(&mut out).is_ok();
+    let mut depth = 0usize;
+    for token in &out {
+        match token {
+            Token::Event(_) => {}
+            Token::VarsStart => depth += 1,
+            Token::VarsEnd => {
+                assert!(depth > 0, "a vars end without its start");
+                depth -= 1;
+            }
+            other => panic!("a structure token came out: {other:?}"),
+        }
+    }
+    assert!(!ok || depth == 0, "vars left open after finish");
+    let shown = out.iter().filter(|t| matches!(t, Token::Event(_))).count();
+    let given = tokens
+        .iter()
+        .filter(|t| matches!(t, Token::Event(_)))
+        .count();
+    assert!(shown <= given + tokens.len(), "branches made events");
 }
 
 /// The events of `input` fed in pieces ending at `cuts` (ascending), adjacent texts merged,

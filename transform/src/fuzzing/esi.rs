@@ -293,6 +293,10 @@ pub fn adversarial_shapes() -> Vec<(&'static str, Shape)> {
             "short tags repeated",
             Box::new(|len| repeated(b"<esi:include src=/x/>", len)),
         ),
+        (
+            "empty branches repeated",
+            Box::new(|len| repeated(b"<esi:choose><esi:when test='1'/></esi:choose >", len)),
+        ),
     ]
 }
 

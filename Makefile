@@ -102,7 +102,7 @@ fuzz:
 	@cargo fuzz --version 2>/dev/null | grep -q "$(CARGO_FUZZ_VERSION)" || \
 	  (cd / && cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked)
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
-	cd transform && for t in replace html codec esi cache_meta; do \
+	cd transform && for t in replace html codec esi expr cache_meta; do \
 	  mkdir -p fuzz/target/corpus/$$t && \
 	  cargo +nightly fuzz run $$t fuzz/target/corpus/$$t fuzz/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
 	done

@@ -5,5 +5,6 @@
 
 pub mod codec;
 pub mod esi;
+pub mod expr;
 pub mod html;
 pub mod replace;

@@ -43,3 +43,8 @@ fn codec_corpus() {
 fn esi_corpus() {
     replay("esi", fuzzing::esi::check);
 }
+
+#[test]
+fn expr_corpus() {
+    replay("expr", fuzzing::expr::check);
+}

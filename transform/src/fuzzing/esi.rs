@@ -6,7 +6,9 @@
 
 use bytes::Bytes;
 
-use crate::esi::{Event, Tokenizer, Unclosed, MAX_TAG};
+use crate::esi::branches::{evaluate, Branches};
+use crate::esi::variable::Value;
+use crate::esi::{Event, Token, Tokenizer, Unclosed, MAX_TAG};
 
 /// Input past this many bytes is ignored, so that a check stays within milliseconds.
 pub const MAX_INPUT: usize = 4096;
@@ -56,6 +58,7 @@ pub fn check(data: &[u8]) {
     let esi_free = !input.windows(5).any(|w| w == b"<esi:")
         && !input.windows(6).any(|w| w == b"</esi:")
         && !input.windows(7).any(|w| w == b"<!--esi");
+    check_tokens(input, &cuts, &whole);
     if esi_free && !input.is_empty() {
         assert!(
             whole == (vec![Event::Text(Bytes::copy_from_slice(input))], Ok(())),
@@ -64,20 +67,109 @@ pub fn check(data: &[u8]) {
     }
 }
 
+/// The whole language read in the same pieces: the same tokens as read whole, and, for a
+/// template that names none of `choose`, `when`, `otherwise` and `vars`, exactly the
+/// events of the classic reading. Every structure token comes from a tag of its element.
+fn check_tokens(input: &[u8], cuts: &[usize], classic: &(Vec<Event>, Result<(), Unclosed>)) {
+    let whole = run_tokens(input, &[]);
+    assert!(
+        run_tokens(input, cuts) == whole,
+        "tokens depend on the split"
+    );
+    let names = |name: &str| {
+        let name = name.as_bytes();
+        input.windows(name.len()).filter(|w| *w == name).count()
+    };
+    for element in ["choose", "when", "otherwise", "vars"] {
+        let made = whole.0.iter().filter(|t| t.element() == element).count();
+        assert!(
+            made <= 2 * names(element),
+            "{element}: {made} tokens from {} names",
+            names(element)
+        );
+    }
+    check_branches(&whole.0);
+    if ["choose", "when", "otherwise", "vars"]
+        .iter()
+        .all(|e| names(e) == 0)
+    {
+        let events: Vec<Token> = classic.0.iter().cloned().map(Token::Event).collect();
+        assert!(
+            (events, classic.1) == whole,
+            "the language changed a template without its elements"
+        );
+    }
+}
+
+/// The branches of any token stream: only events and vars marks come out, the marks
+/// balanced, and what an unchosen branch holds never comes out.
+fn check_branches(tokens: &[Token]) {
+    let lookup = |name: &str, _: Option<&str>| (name == "A").then(|| Value::Text("a".into()));
+    let mut branches = Branches::new();
+    let mut out = Vec::new();
+    let mut ok = true;
+    for token in tokens.iter().cloned() {
+        let mut test = |t: &str| evaluate(t, &lookup).unwrap_or(false);
+        ok = ok && branches.push(token, &mut out, &mut test).is_ok();
+    }
+    ok = ok && branches.finish(&mut out).is_ok();
+    let mut depth = 0usize;
+    for token in &out {
+        match token {
+            Token::Event(_) => {}
+            Token::VarsStart => depth += 1,
+            Token::VarsEnd => {
+                assert!(depth > 0, "a vars end without its start");
+                depth -= 1;
+            }
+            other => panic!("a structure token came out: {other:?}"),
+        }
+    }
+    assert!(!ok || depth == 0, "vars left open after finish");
+    let shown = out.iter().filter(|t| matches!(t, Token::Event(_))).count();
+    let given = tokens
+        .iter()
+        .filter(|t| matches!(t, Token::Event(_)))
+        .count();
+    assert!(shown <= given + tokens.len(), "branches made events");
+}
+
 /// The events of `input` fed in pieces ending at `cuts` (ascending), adjacent texts merged,
 /// and what was left open: the first error `push` gave, which `finish` must give too, or
 /// what `finish` says.
 pub fn run(input: &[u8], cuts: &[usize]) -> (Vec<Event>, Result<(), Unclosed>) {
+    drive(input, cuts, Tokenizer::push, Tokenizer::finish)
+}
+
+/// [`run`] in the whole language ([`Tokenizer::push_tokens`]).
+pub fn run_tokens(input: &[u8], cuts: &[usize]) -> (Vec<Token>, Result<(), Unclosed>) {
+    drive(
+        input,
+        cuts,
+        Tokenizer::push_tokens,
+        Tokenizer::finish_tokens,
+    )
+}
+
+type Push<T> = fn(&mut Tokenizer, &[u8], &mut Vec<T>) -> Result<(), Unclosed>;
+type Finish<T> = fn(&mut Tokenizer, &mut Vec<T>) -> Result<(), Unclosed>;
+
+fn drive<T: Text>(
+    input: &[u8],
+    cuts: &[usize],
+    push: Push<T>,
+    finish: Finish<T>,
+) -> (Vec<T>, Result<(), Unclosed>) {
     let mut tokenizer = Tokenizer::new();
     let mut events = Vec::new();
     let mut from = 0;
     let mut broken = Ok(());
     for &cut in cuts {
-        broken = broken.and(tokenizer.push(&input[from..cut], &mut events));
+        broken = broken.and(push(&mut tokenizer, &input[from..cut], &mut events));
         from = cut;
     }
-    broken = broken.and(tokenizer.push(&input[from..], &mut events));
-    let end = tokenizer.finish(&mut events);
+    broken = broken.and(push(&mut tokenizer, &input[from..], &mut events));
+    let end = finish(&mut tokenizer, &mut events);
     assert!(
         broken.is_ok() || end == broken,
         "finish forgot a tag too long"
@@ -85,17 +177,45 @@ pub fn run(input: &[u8], cuts: &[usize]) -> (Vec<Event>, Result<(), Unclosed>) {
     (merged(events), end)
 }
 
+/// An event or token that may be text, so that two runs can be compared with their texts
+/// joined.
+pub trait Text {
+    fn text_mut(&mut self) -> Option<&mut Bytes>;
+}
+
+impl Text for Event {
+    fn text_mut(&mut self) -> Option<&mut Bytes> {
+        match self {
+            Event::Text(bytes) => Some(bytes),
+            _ => None,
+        }
+    }
+}
+
+impl Text for Token {
+    fn text_mut(&mut self) -> Option<&mut Bytes> {
+        match self {
+            Token::Event(event) => event.text_mut(),
+            _ => None,
+        }
+    }
+}
+
 /// Concatenates adjacent texts: two runs of one input are compared in this form.
-pub fn merged(events: Vec<Event>) -> Vec<Event> {
-    let mut out: Vec<Event> = Vec::new();
-    for event in events {
-        match (out.last_mut(), event) {
-            (Some(Event::Text(a)), Event::Text(b)) => {
+pub fn merged<T: Text>(events: Vec<T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for mut event in events {
+        let joined = match (out.last_mut().and_then(Text::text_mut), event.text_mut()) {
+            (Some(a), Some(b)) => {
                 let mut joined = a.to_vec();
-                joined.extend_from_slice(&b);
+                joined.extend_from_slice(b);
                 *a = Bytes::from(joined);
+                true
             }
-            (_, event) => out.push(event),
+            _ => false,
+        };
+        if !joined {
+            out.push(event);
         }
     }
     out
@@ -172,6 +292,10 @@ pub fn adversarial_shapes() -> Vec<(&'static str, Shape)> {
         (
             "short tags repeated",
             Box::new(|len| repeated(b"<esi:include src=/x/>", len)),
+        ),
+        (
+            "empty branches repeated",
+            Box::new(|len| repeated(b"<esi:choose><esi:when test='1'/></esi:choose >", len)),
         ),
     ]
 }

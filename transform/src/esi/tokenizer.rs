@@ -1,0 +1,414 @@
+//! The incremental tokenizer: bytes in, events out, the same events however the input is
+//! split, in linear work and with at most an unfinished tag held.
+
+use bytes::Bytes;
+
+use super::event::{Event, Token, Unclosed};
+use super::opener::{advance, Opener, Opening};
+use super::tag::{is_xml_space, parse_tag, END_TAG_OPEN};
+use super::MAX_TAG;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    Markup,
+    /// Inside an element whose content is dropped, until its end tag: `matched` bytes of
+    /// `</esi:` + `element` are matched (all of them: only white space and `>` may follow).
+    Dropping {
+        element: &'static str,
+        matched: usize,
+    },
+    /// After a tag too long: nothing more is read.
+    Broken,
+}
+
+/// Where the tokenizer is inside a possible tag or marker, so that the bytes it has read
+/// are never read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Candidate {
+    /// The first `matched` bytes of an opener, its last byte not yet come.
+    Opener { opener: Opener, matched: usize },
+    /// `<esi:` or `</esi:` and what follows, up to its `>`; `quote` is the quote it is
+    /// inside (a `>` there does not end it).
+    Tag { quote: Option<u8> },
+}
+
+/// The incremental tokenizer; see the module documentation.
+#[derive(Debug)]
+pub struct Tokenizer {
+    mode: Mode,
+    /// Inside `<!--esi … -->`: the next `-->` ends it.
+    in_esi_comment: bool,
+    /// The candidate being read, if any.
+    candidate: Option<Candidate>,
+    /// Its bytes, when it began in an earlier chunk (at most [`MAX_TAG`]).
+    held: Vec<u8>,
+    /// Bytes looked at, a byte looked at twice counting twice: the tests prove the work is
+    /// linear with it.
+    #[cfg(feature = "testing")]
+    steps: u64,
+}
+
+impl Default for Tokenizer {
+    fn default() -> Self {
+        Tokenizer::new()
+    }
+}
+
+/// The byte-level position of one `push`: `input[text_from..]` up to the candidate (or
+/// `at`) is text not yet emitted; the candidate is `held` followed by
+/// `input[cand_from..at]` (`cand_from` is 0 when `held` is not empty).
+struct Cursor {
+    at: usize,
+    text_from: usize,
+    cand_from: usize,
+}
+
+impl Tokenizer {
+    pub fn new() -> Tokenizer {
+        Tokenizer {
+            mode: Mode::Markup,
+            in_esi_comment: false,
+            candidate: None,
+            held: Vec::new(),
+            #[cfg(feature = "testing")]
+            steps: 0,
+        }
+    }
+
+    /// Bytes held back, waiting to be told apart.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Bytes looked at so far (a byte looked at twice counts twice).
+    #[cfg(feature = "testing")]
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    #[inline]
+    fn step(&mut self, _bytes: usize) {
+        #[cfg(feature = "testing")]
+        {
+            self.steps += _bytes as u64;
+        }
+    }
+
+    /// Takes a chunk; emits every event that is certain. A tag too long breaks the template:
+    /// the error, then and on every later call (nothing from the tag on is emitted).
+    pub fn push(&mut self, input: &[u8], events: &mut Vec<Event>) -> Result<(), Unclosed> {
+        self.push_into(input, events)
+    }
+
+    /// [`Tokenizer::push`] for the whole language: `esi:choose`, `esi:when`,
+    /// `esi:otherwise` and `esi:vars` come as [`Token`]s instead of being dropped or
+    /// stripped. One template is read with one of the two, never both.
+    pub fn push_tokens(&mut self, input: &[u8], tokens: &mut Vec<Token>) -> Result<(), Unclosed> {
+        self.push_into(input, tokens)
+    }
+
+    /// [`Tokenizer::finish`] for [`Tokenizer::push_tokens`].
+    pub fn finish_tokens(&mut self, tokens: &mut Vec<Token>) -> Result<(), Unclosed> {
+        self.finish_into(tokens)
+    }
+
+    fn push_into<O: Output>(&mut self, input: &[u8], events: &mut O) -> Result<(), Unclosed> {
+        let mut c = Cursor {
+            at: 0,
+            text_from: 0,
+            cand_from: 0,
+        };
+        while c.at < input.len() {
+            match self.mode {
+                Mode::Markup => {}
+                Mode::Dropping { element, matched } => {
+                    self.drop_content(input, &mut c, element, matched);
+                    continue;
+                }
+                Mode::Broken => break,
+            }
+            match self.candidate {
+                None => {
+                    let rest = &input[c.at..];
+                    let found = if self.in_esi_comment {
+                        memchr::memchr2(b'<', b'-', rest)
+                    } else {
+                        memchr::memchr(b'<', rest)
+                    };
+                    self.step(found.map_or(rest.len(), |i| i + 1));
+                    match found {
+                        Some(i) => {
+                            c.at += i + 1;
+                            c.cand_from = c.at - 1;
+                            let opener = match input[c.at - 1] {
+                                b'-' => Opener::CommentEnd,
+                                _ => Opener::Lt,
+                            };
+                            self.candidate = Some(Candidate::Opener { opener, matched: 1 });
+                        }
+                        None => c.at = input.len(),
+                    }
+                }
+                Some(Candidate::Opener { opener, matched }) => {
+                    self.opener(input, &mut c, opener, matched, events);
+                }
+                Some(Candidate::Tag { quote }) => self.tag(input, &mut c, quote, events),
+            }
+        }
+        match self.candidate {
+            Some(_) => {
+                text(events, &input[c.text_from..c.cand_from]);
+                self.held.extend_from_slice(&input[c.cand_from..]);
+            }
+            None if matches!(self.mode, Mode::Markup) => {
+                text(events, &input[c.text_from..]);
+            }
+            None => {}
+        }
+        match self.mode {
+            Mode::Broken => Err(Unclosed::TagTooLong),
+            _ => Ok(()),
+        }
+    }
+
+    /// End of input: what is held back is text if it is only the start of an opener (`<es`);
+    /// a construct still open is [`Unclosed`].
+    pub fn finish(&mut self, events: &mut Vec<Event>) -> Result<(), Unclosed> {
+        self.finish_into(events)
+    }
+
+    fn finish_into<O: Output>(&mut self, events: &mut O) -> Result<(), Unclosed> {
+        let held = std::mem::take(&mut self.held);
+        match self.candidate.take() {
+            Some(Candidate::Tag { .. }) => return Err(Unclosed::Tag),
+            Some(Candidate::Opener { .. }) => text(events, &held),
+            None => {}
+        }
+        match self.mode {
+            Mode::Markup => {}
+            Mode::Dropping { element, .. } => return Err(Unclosed::Element(element)),
+            Mode::Broken => return Err(Unclosed::TagTooLong),
+        }
+        if self.in_esi_comment {
+            return Err(Unclosed::EsiComment);
+        }
+        Ok(())
+    }
+
+    /// The candidate's bytes: what is held, then `input[cand_from..at]`.
+    fn candidate_len(&self, c: &Cursor) -> usize {
+        self.held.len() + (c.at - c.cand_from)
+    }
+
+    /// An opener candidate, `matched` bytes of `opener`, takes the bytes from `at` until it
+    /// is told apart (or the input ends).
+    fn opener<O: Output>(
+        &mut self,
+        input: &[u8],
+        c: &mut Cursor,
+        mut opener: Opener,
+        mut matched: usize,
+        events: &mut O,
+    ) {
+        // A tight loop: a run of `<` or `<!--` takes each byte here.
+        while let Some(&b) = input.get(c.at) {
+            c.at += 1;
+            self.step(1);
+            match advance(opener, matched, b, self.in_esi_comment) {
+                Opening::Partial(next, n) => (opener, matched) = (next, n),
+                Opening::Tag => {
+                    self.candidate = Some(Candidate::Tag { quote: None });
+                    return;
+                }
+                Opening::Marker(opens) => {
+                    self.emit_before_candidate(input, c, events);
+                    self.in_esi_comment = opens;
+                    self.end_candidate(c);
+                    return;
+                }
+                Opening::Text(kept) => {
+                    // The bytes before the kept ones are text, and stay in the run of text.
+                    let keep = kept.map_or(0, |(_, n)| n);
+                    let held = self.held.len();
+                    let drop = self.candidate_len(c) - keep;
+                    if drop >= held {
+                        if held > 0 {
+                            text(events, &self.held);
+                            self.held.clear();
+                        }
+                        c.cand_from += drop - held;
+                    } else {
+                        text(events, &self.held[..drop]);
+                        self.held.drain(..drop);
+                    }
+                    match kept {
+                        Some(next) => (opener, matched) = next,
+                        None => {
+                            self.candidate = None;
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        self.candidate = Some(Candidate::Opener { opener, matched });
+    }
+
+    /// Reads a tag candidate on from `at`, looking for its `>` outside quotes.
+    fn tag<O: Output>(
+        &mut self,
+        input: &[u8],
+        c: &mut Cursor,
+        mut quote: Option<u8>,
+        events: &mut O,
+    ) {
+        let room = MAX_TAG - self.candidate_len(c);
+        let window = &input[c.at..input.len().min(c.at + room)];
+        let mut i = 0;
+        let end = loop {
+            let rest = &window[i..];
+            let found = match quote {
+                Some(q) => memchr::memchr(q, rest),
+                None => memchr::memchr3(b'>', b'"', b'\'', rest),
+            };
+            let Some(j) = found else {
+                self.step(rest.len());
+                i = window.len();
+                break None;
+            };
+            self.step(j + 1);
+            i += j + 1;
+            match (quote, window[i - 1]) {
+                (Some(_), _) => quote = None,
+                (None, b'>') => break Some(i),
+                (None, q) => quote = Some(q),
+            }
+        };
+        c.at += i;
+        match end {
+            Some(_) => {
+                let len = self.candidate_len(c);
+                let (tag_event, mode) = if self.held.is_empty() {
+                    parse_tag(&input[c.cand_from..c.at], O::LANGUAGE)
+                } else {
+                    self.held.extend_from_slice(&input[c.cand_from..c.at]);
+                    parse_tag(&self.held, O::LANGUAGE)
+                };
+                self.step(len);
+                self.emit_before_candidate(input, c, events);
+                for token in tag_event.into_iter().flatten() {
+                    events.token(token);
+                }
+                if let Some(mode) = mode {
+                    self.mode = mode;
+                }
+                self.end_candidate(c);
+            }
+            None if self.candidate_len(c) >= MAX_TAG => {
+                // What came before the tag is the template's; the tag and all after it are
+                // not emitted, and its bytes are let go.
+                self.emit_before_candidate(input, c, events);
+                self.held = Vec::new();
+                self.candidate = None;
+                self.mode = Mode::Broken;
+            }
+            None => self.candidate = Some(Candidate::Tag { quote }),
+        }
+    }
+
+    /// Inside an element whose content is dropped: drops input up to and including its end
+    /// tag, `</esi:NAME` then XML white space then `>`.
+    fn drop_content(
+        &mut self,
+        input: &[u8],
+        c: &mut Cursor,
+        element: &'static str,
+        mut matched: usize,
+    ) {
+        let needle_len = END_TAG_OPEN.len() + element.len();
+        let needle = |k: usize| match END_TAG_OPEN.get(k) {
+            Some(&b) => b,
+            None => element.as_bytes()[k - END_TAG_OPEN.len()],
+        };
+        let start = c.at;
+        while c.at < input.len() {
+            if matched == 0 {
+                // Nothing matched: only a `<` can begin the end tag.
+                match memchr::memchr(b'<', &input[c.at..]) {
+                    Some(i) => c.at += i,
+                    None => {
+                        c.at = input.len();
+                        break;
+                    }
+                }
+            }
+            let b = input[c.at];
+            c.at += 1;
+            if matched < needle_len {
+                // The needle's only `<` is its first byte, so a mismatch restarts there.
+                matched = if b == needle(matched) {
+                    matched + 1
+                } else {
+                    usize::from(b == b'<')
+                };
+            } else if b == b'>' {
+                self.step(c.at - start);
+                self.mode = Mode::Markup;
+                c.text_from = c.at;
+                return;
+            } else if !is_xml_space(b) {
+                matched = usize::from(b == b'<');
+            }
+        }
+        self.step(c.at - start);
+        self.mode = Mode::Dropping { element, matched };
+        c.text_from = c.at;
+    }
+
+    /// Emits the text of this chunk that comes before the candidate.
+    fn emit_before_candidate<O: Output>(&self, input: &[u8], c: &Cursor, events: &mut O) {
+        text(events, &input[c.text_from..c.cand_from]);
+    }
+
+    /// The candidate was a tag or marker, now acted on: text starts after it.
+    fn end_candidate(&mut self, c: &mut Cursor) {
+        self.held.clear();
+        self.candidate = None;
+        c.text_from = c.at;
+        c.cand_from = c.at;
+    }
+}
+
+/// Emits `bytes` as text. Text split by a chunk boundary comes as two events: a consumer
+/// writes them in turn.
+fn text<O: Output>(events: &mut O, bytes: &[u8]) {
+    if !bytes.is_empty() {
+        events.token(Token::Event(Event::Text(Bytes::copy_from_slice(bytes))));
+    }
+}
+
+/// Where the tokens go, and which language they are read in.
+trait Output {
+    /// Whether `esi:choose`, `esi:when`, `esi:otherwise` and `esi:vars` are tokens (true) or
+    /// handled as the tokenizer always has (choose dropped whole, vars stripped).
+    const LANGUAGE: bool;
+    fn token(&mut self, token: Token);
+}
+
+impl Output for Vec<Event> {
+    const LANGUAGE: bool = false;
+    fn token(&mut self, token: Token) {
+        match token {
+            Token::Event(event) => self.push(event),
+            // Not made when `LANGUAGE` is false; named rather than lost if it ever were.
+            other => self.push(Event::Unsupported(other.element().to_string())),
+        }
+    }
+}
+
+impl Output for Vec<Token> {
+    const LANGUAGE: bool = true;
+    fn token(&mut self, token: Token) {
+        self.push(token);
+    }
+}

@@ -241,16 +241,32 @@ impl Plan {
     }
 }
 
-/// Parses `br,gzip` into encodings offered to clients.
+/// `dcb` in `compress`: Brotli against a dictionary the client holds (RFC 9842). It is not
+/// an [`Encoding`] the chain negotiates: it applies only where a dictionary does, which the
+/// route's dictionary settings decide, and the rest of `compress` is the fallback.
+pub const DCB: &str = "dcb";
+
+/// Parses `br,gzip` into encodings offered to clients; `dcb` is accepted and left out (see
+/// [`DCB`]).
 pub fn parse_compress(text: &str) -> Result<Vec<Encoding>, String> {
+    parse_codings(text).map(|(codings, _)| codings)
+}
+
+/// `compress`: the encodings a chain negotiates, and whether `dcb` is listed.
+pub(crate) fn parse_codings(text: &str) -> Result<(Vec<Encoding>, bool), String> {
     let mut out = Vec::new();
+    let mut dcb = false;
     for token in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        if token.eq_ignore_ascii_case(DCB) && !dcb {
+            dcb = true;
+            continue;
+        }
         match Encoding::from_content_encoding(token) {
             Some(e) if e != Encoding::Identity && !out.contains(&e) => out.push(e),
-            _ => return Err(format!("'{token}' is not one of br, gzip, deflate")),
+            _ => return Err(format!("'{token}' is not one of br, gzip, deflate, dcb")),
         }
     }
-    Ok(out)
+    Ok((out, dcb))
 }
 
 /// `transforms`, each stage's JSON parameters, `compress`, `content_types`, `statuses` and
@@ -461,6 +477,11 @@ mod tests {
             [Encoding::Brotli, Encoding::Gzip]
         );
         assert!(parse_compress("zstd").is_err());
+        assert!(parse_compress("dcz").is_err());
+        assert_eq!(parse_compress("dcb, br")?, [Encoding::Brotli]);
+        assert_eq!(parse_codings("br, DCB")?, (vec![Encoding::Brotli], true));
+        assert_eq!(parse_codings("gzip")?, (vec![Encoding::Gzip], false));
+        assert!(parse_compress("dcb,dcb").is_err());
         assert!(parse_compress("gzip,gzip").is_err());
         assert!(parse_compress("identity").is_err());
         Ok(())

@@ -149,7 +149,12 @@ fn the_decoder_refuses_what_is_not_a_whole_dcb_frame() {
     let dictionary = Dictionary::new(Bytes::from(bundle(5, 20_000)));
     let body = bundle(5, 30_000);
     let frame = encode(&dictionary, &body, &[10_000], true);
-    for len in (0..frame.len()).step_by(7).chain([frame.len() - 1]) {
+    let header_only = [DCB_HEADER_LEN - 1, DCB_HEADER_LEN, DCB_HEADER_LEN + 1];
+    for len in (0..frame.len())
+        .step_by(7)
+        .chain(header_only)
+        .chain([frame.len() - 1])
+    {
         let mut decoder = DcbDecoder::new(&dictionary, Limits::default());
         assert!(
             run(&mut decoder, &frame[..len], &[], false).is_err(),

@@ -30,6 +30,8 @@ pub struct DcbDecoder {
     /// Until the header is complete: the dictionary, to build the body's decoder with.
     dictionary: Option<Bytes>,
     limits: Limits,
+    /// Bytes received after the header.
+    body_bytes: u64,
     failed: Option<TransformError>,
 }
 
@@ -41,6 +43,7 @@ impl DcbDecoder {
             body: None,
             dictionary: Some(dictionary.bytes().clone()),
             limits,
+            body_bytes: 0,
             failed: None,
         }
     }
@@ -91,7 +94,14 @@ impl DcbDecoder {
             Some(_) => chunk,
             None => self.read_header(chunk).map_err(|e| self.fail(e))?,
         };
+        self.body_bytes += rest.len() as u64;
         let result = match self.body.as_mut() {
+            // The br decoder takes an empty body as an empty stream; after a dcb header
+            // the Brotli stream is not optional.
+            Some(_) if finishing && self.body_bytes == 0 => Err(TransformError::new(
+                NAME,
+                "truncated dcb stream: no Brotli stream after its header",
+            )),
             Some(body) => step(body, rest, out),
             None if finishing => Err(TransformError::new(
                 NAME,

@@ -5,6 +5,7 @@
 //! The stages themselves, and the `transforms` list that names them, are `stage`'s.
 
 use firstbyte_transform::codec::{negotiate, Decoder, Encoder, Encoding, Limits};
+use firstbyte_transform::dictionary::DCB;
 use firstbyte_transform::{Pipeline, Transform, TransformError};
 
 use crate::error::{take, ConfigError};
@@ -241,13 +242,10 @@ impl Plan {
     }
 }
 
-/// `dcb` in `compress`: Brotli against a dictionary the client holds (RFC 9842). It is not
-/// an [`Encoding`] the chain negotiates: it applies only where a dictionary does, which the
-/// route's dictionary settings decide, and the rest of `compress` is the fallback.
-pub const DCB: &str = "dcb";
-
-/// Parses `br,gzip` into encodings offered to clients; `dcb` is accepted and left out (see
-/// [`DCB`]).
+/// Parses `br,gzip` into encodings offered to clients. `dcb` (Brotli against a dictionary
+/// the client holds, RFC 9842) is accepted and left out: it is not an [`Encoding`] the
+/// chain negotiates, it applies only where a dictionary does (the route's dictionary
+/// settings, `crate::dictionary`), and the rest of `compress` is its fallback.
 pub fn parse_compress(text: &str) -> Result<Vec<Encoding>, String> {
     parse_codings(text).map(|(codings, _)| codings)
 }

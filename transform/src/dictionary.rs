@@ -8,6 +8,9 @@
 //! - [`DcbEncoder`] (`dcb-encode`) and [`DcbDecoder`] (`dcb-decode`) are the `dcb` content
 //!   coding as streaming [`Transform`](crate::Transform) stages: the 4-byte magic, the
 //!   dictionary's hash, then Brotli compressed against the dictionary.
+//! - [`DictionaryRequest`] and [`DictionaryUse`] decide whether a held dictionary may
+//!   encode a response: the request accepts `dcb` and names its hash, the origin is the
+//!   same, its `match` covers the path, its `id` is echoed.
 //! - [`headers`] parses `Available-Dictionary`, `Use-As-Dictionary` and `Dictionary-ID`, and
 //!   writes the `Use-As-Dictionary` a route adds; [`Pattern`] is the subset of the `match`
 //!   URL pattern this crate supports.
@@ -19,10 +22,12 @@ mod decoder;
 mod encoder;
 mod hash;
 pub mod headers;
+mod negotiate;
 mod pattern;
 
 pub use dcb::{DCB_HEADER_LEN, DCB_MAGIC};
 pub use decoder::DcbDecoder;
 pub use encoder::DcbEncoder;
 pub use hash::{Dictionary, DictionaryHash, Hasher};
+pub use negotiate::{DictionaryRequest, DictionaryUse, Refusal, DCB, VARY};
 pub use pattern::{Pattern, PatternError};

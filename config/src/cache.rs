@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::error::{take, ConfigError};
 use crate::route_keys::RouteKeys;
 use crate::store::Source;
-use crate::value::{millis, positive};
+use crate::value::{millis, positive, seconds};
 
 mod forwarding;
 
@@ -80,8 +80,6 @@ pub const DEFAULT_CACHE_KEEP: u32 = 3600;
 /// How long a request waits for another's fill to start, by default (nginx's
 /// `proxy_cache_lock_timeout` default).
 pub const DEFAULT_CACHE_WAIT: Duration = Duration::from_secs(5);
-/// A year: longer freshness is a configuration mistake (and beyond what a cache keeps).
-const MAX_CACHE_SECONDS: u64 = 365 * 24 * 60 * 60;
 const MAX_WAIT_MS: u64 = 10 * 60 * 1000;
 
 /// The `cache_*` keys. Without `cache_ttl` a request reads no other; the deploy-time check
@@ -239,19 +237,6 @@ pub(crate) fn parse_cache(
         ));
     }
     (errors.len() == before).then_some(settings)
-}
-
-/// Whole seconds from `min` to a year.
-fn seconds(key: &str, value: &str, min: u64) -> Result<u32, ConfigError> {
-    match value.parse::<u64>() {
-        Ok(n) if (min..=MAX_CACHE_SECONDS).contains(&n) => {
-            u32::try_from(n).map_err(|_| ConfigError::new(key, "is too large"))
-        }
-        _ => Err(ConfigError::new(
-            key,
-            format!("'{value}' is not a whole number of seconds from {min} to {MAX_CACHE_SECONDS}"),
-        )),
-    }
 }
 
 #[cfg(test)]

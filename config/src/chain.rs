@@ -5,6 +5,7 @@
 //! The stages themselves, and the `transforms` list that names them, are `stage`'s.
 
 use firstbyte_transform::codec::{negotiate, Decoder, Encoder, Encoding, Limits};
+use firstbyte_transform::dictionary::DCB;
 use firstbyte_transform::{Pipeline, Transform, TransformError};
 
 use crate::error::{take, ConfigError};
@@ -241,16 +242,29 @@ impl Plan {
     }
 }
 
-/// Parses `br,gzip` into encodings offered to clients.
+/// Parses `br,gzip` into encodings offered to clients. `dcb` (Brotli against a dictionary
+/// the client holds, RFC 9842) is accepted and left out: it is not an [`Encoding`] the
+/// chain negotiates, it applies only where a dictionary does (the route's dictionary
+/// settings, `crate::dictionary`), and the rest of `compress` is its fallback.
 pub fn parse_compress(text: &str) -> Result<Vec<Encoding>, String> {
+    parse_codings(text).map(|(codings, _)| codings)
+}
+
+/// `compress`: the encodings a chain negotiates, and whether `dcb` is listed.
+pub(crate) fn parse_codings(text: &str) -> Result<(Vec<Encoding>, bool), String> {
     let mut out = Vec::new();
+    let mut dcb = false;
     for token in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        if token.eq_ignore_ascii_case(DCB) && !dcb {
+            dcb = true;
+            continue;
+        }
         match Encoding::from_content_encoding(token) {
             Some(e) if e != Encoding::Identity && !out.contains(&e) => out.push(e),
-            _ => return Err(format!("'{token}' is not one of br, gzip, deflate")),
+            _ => return Err(format!("'{token}' is not one of br, gzip, deflate, dcb")),
         }
     }
-    Ok(out)
+    Ok((out, dcb))
 }
 
 /// `transforms`, each stage's JSON parameters, `compress`, `content_types`, `statuses` and
@@ -461,6 +475,11 @@ mod tests {
             [Encoding::Brotli, Encoding::Gzip]
         );
         assert!(parse_compress("zstd").is_err());
+        assert!(parse_compress("dcz").is_err());
+        assert_eq!(parse_compress("dcb, br")?, [Encoding::Brotli]);
+        assert_eq!(parse_codings("br, DCB")?, (vec![Encoding::Brotli], true));
+        assert_eq!(parse_codings("gzip")?, (vec![Encoding::Gzip], false));
+        assert!(parse_compress("dcb,dcb").is_err());
         assert!(parse_compress("gzip,gzip").is_err());
         assert!(parse_compress("identity").is_err());
         Ok(())

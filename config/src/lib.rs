@@ -14,11 +14,13 @@
 //! The modules, one concept each: [`ConfigError`] (`error`); where values come from
 //! (`store`); the global settings and the whole config (`settings`); one route (`route`),
 //! how it and its parts read its keys (`route_keys`), its transform [`chain`], its output
-//! cache (`cache`) and its ESI (`esi`); one value's syntax (`value`). Each imports only
-//! those below it: `make lint`'s layer check refuses a circle.
+//! cache (`cache`), its ESI (`esi`) and its compression dictionaries (`dictionary`); one
+//! value's syntax (`value`). Each imports only those below it: `make lint`'s layer check
+//! refuses a circle.
 
 mod cache;
 pub mod chain;
+mod dictionary;
 mod error;
 mod esi;
 mod route;
@@ -33,6 +35,9 @@ mod fixtures;
 pub use cache::{
     CacheSettings, Cookies, ForwardHeaders, Freshness, DEFAULT_CACHE_KEEP, DEFAULT_CACHE_MAX_BYTES,
     DEFAULT_CACHE_WAIT, NOT_FORWARDABLE, POISONING, POISONING_FAMILIES,
+};
+pub use dictionary::{
+    route_dictionary, DictionarySettings, DEFAULT_DICTIONARY_MAX_BYTES, MAX_DICTIONARY_MAX_BYTES,
 };
 pub use error::ConfigError;
 pub use esi::{EsiMode, EsiSettings};

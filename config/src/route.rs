@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::cache::{parse_cache, CacheSettings};
 use crate::chain::{parse_chain, Chain};
+use crate::dictionary::parse_dictionary;
 use crate::error::{take, ConfigError};
 use crate::esi::{parse_credentials, parse_esi, EsiSettings};
 use crate::route_keys::RouteKeys;
@@ -137,6 +138,10 @@ impl Route {
         let cache = parse_cache(&keys, check, &mut errors);
         let esi = parse_esi(&keys, check, &mut errors);
         let esi_credentials = parse_credentials(&keys, &mut errors);
+        if check {
+            // Not part of the route a request reads: see `crate::dictionary`.
+            parse_dictionary(&keys, &mut errors);
+        }
         match (prefix, backend, strip_prefix, pump, raw_paths) {
             (Some(prefix), Some(backend), Some(strip_prefix), Some(pump), Some(raw_paths))
                 if errors.is_empty() =>

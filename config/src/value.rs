@@ -1,5 +1,5 @@
 //! One value's syntax, shared by the global settings and the routes' keys: switches,
-//! booleans, positive numbers, milliseconds. Each error names the key the value came from.
+//! booleans, positive numbers, milliseconds, seconds. Each error names the key the value came from.
 
 use std::time::Duration;
 
@@ -50,6 +50,22 @@ pub(crate) fn millis(
                 range.start(),
                 range.end()
             ),
+        )),
+    }
+}
+
+/// A year: longer is a configuration mistake (and beyond what a cache keeps).
+const MAX_SECONDS: u64 = 365 * 24 * 60 * 60;
+
+/// Whole seconds from `min` to a year.
+pub(crate) fn seconds(key: &str, value: &str, min: u64) -> Result<u32, ConfigError> {
+    match value.parse::<u64>() {
+        Ok(n) if (min..=MAX_SECONDS).contains(&n) => {
+            u32::try_from(n).map_err(|_| ConfigError::new(key, "is too large"))
+        }
+        _ => Err(ConfigError::new(
+            key,
+            format!("'{value}' is not a whole number of seconds from {min} to {MAX_SECONDS}"),
         )),
     }
 }

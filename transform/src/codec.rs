@@ -27,8 +27,8 @@
 //! chunk, so one push can emit up to `max_ratio` × the chunk size (after the floor): feed a
 //! decoder compressed chunks of a few KiB to keep the output held in a sink small.
 
-mod decoder;
-mod encoder;
+pub(crate) mod decoder;
+pub(crate) mod encoder;
 mod gzip;
 mod negotiate;
 

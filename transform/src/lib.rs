@@ -13,6 +13,7 @@ use std::fmt;
 use bytes::Bytes;
 
 pub mod codec;
+pub mod dictionary;
 pub mod esi;
 #[cfg(feature = "testing")]
 pub mod fuzzing;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use bytes::Bytes;
 use firstbyte_transform::codec::{Decoder, Encoder, Encoding, Limits};
+use firstbyte_transform::dictionary::{DcbDecoder, DcbEncoder, Dictionary};
 use firstbyte_transform::{Pipeline, Sink, Transform};
 
 struct Counting;
@@ -190,6 +191,52 @@ fn codec_memory_is_bounded_and_independent_of_body_length() {
         peak / KIB
     ));
     assert!(peak < 3 * MIB / 2, "{}", report.join("\n"));
+
+    // dcb: the encoder's window holds the dictionary, so its memory grows with the
+    // dictionary (not the body): about twice the window plus the hasher. The dictionary's
+    // own bytes are allocated before and not counted.
+    for dictionary_len in [256 * KIB, MIB, 4 * MIB] {
+        let v1 = page(dictionary_len);
+        let mut v2 = v1.clone();
+        v2.insert(dictionary_len / 2, b'!');
+        let dictionary = Dictionary::new(Bytes::from(v1));
+        let lgwin = DcbEncoder::lgwin(dictionary_len);
+        let encoder = peak_during(|| {
+            pump(
+                &mut DcbEncoder::new(&dictionary, None).unwrap(),
+                &v2,
+                16 * KIB,
+            )
+        });
+        let mut frame = Sink::new();
+        let mut dcb = DcbEncoder::new(&dictionary, None).unwrap();
+        dcb.push(Bytes::from(v2.clone()), &mut frame).unwrap();
+        dcb.finish(&mut frame).unwrap();
+        let frame = firstbyte_transform::testing::concat(&frame);
+        let decoder = peak_during(|| {
+            pump(
+                &mut DcbDecoder::new(&dictionary, Limits::default()),
+                &frame,
+                16 * KIB,
+            )
+        });
+        report.push(format!(
+            "dcb, {} KiB dictionary (window 2^{lgwin}): encoder {} KiB, decoder {} KiB, \
+             {} bytes on the wire for a {} KiB body",
+            dictionary_len / KIB,
+            encoder / KIB,
+            decoder / KIB,
+            frame.len(),
+            v2.len() / KIB
+        ));
+        let window = 1usize << lgwin;
+        assert!(encoder < 2 * window + 2 * MIB, "{}", report.join("\n"));
+        assert!(
+            decoder < window + 2 * dictionary_len + MIB,
+            "{}",
+            report.join("\n")
+        );
+    }
 
     println!("{}", report.join("\n"));
 }

@@ -53,6 +53,8 @@ pub struct Decoder {
     guard: Guard,
     scratch: Box<[u8]>,
     state: Lifecycle,
+    /// Compressed bytes received (the guard's total may start above zero).
+    received: u64,
 }
 
 enum Lifecycle {
@@ -91,7 +93,31 @@ impl Decoder {
             },
             scratch: vec![0; STEP].into_boxed_slice(),
             state: Lifecycle::Open,
+            received: 0,
         })
+    }
+
+    /// A brotli decoder whose window starts out holding `dictionary` (a raw, LZ77 prefix
+    /// dictionary, as `dcb` uses), named `name`. The dictionary counts as compressed input
+    /// for the ratio guard: a delta against it legitimately inflates far beyond `max_ratio`
+    /// times its own size, but not beyond that times the dictionary and the delta together.
+    pub(crate) fn brotli_with_dictionary(
+        name: &'static str,
+        dictionary: &[u8],
+        limits: Limits,
+    ) -> Decoder {
+        Decoder {
+            format: Format::Brotli(Box::new(Brotli::with_dictionary(dictionary))),
+            guard: Guard {
+                name,
+                limits,
+                total_in: dictionary.len() as u64,
+                total_out: 0,
+            },
+            scratch: vec![0; STEP].into_boxed_slice(),
+            state: Lifecycle::Open,
+            received: 0,
+        }
     }
 
     /// Runs one call against the decoder, keeping the first error for every later call.
@@ -108,6 +134,7 @@ impl Decoder {
             Lifecycle::Open => {}
         }
         self.guard.total_in += input.len() as u64;
+        self.received += input.len() as u64;
         let mut io = Io {
             scratch: &mut self.scratch,
             guard: &mut self.guard,
@@ -119,7 +146,7 @@ impl Decoder {
             Format::Brotli(brotli) => brotli.push(input, &mut io),
         };
         if finishing && result.is_ok() {
-            let empty = io.guard.total_in == 0;
+            let empty = self.received == 0;
             result = match &self.format {
                 Format::Gzip(gzip) => gzip.finish(empty),
                 Format::Deflate(deflate) => deflate.finish(empty),
@@ -399,6 +426,22 @@ impl Brotli {
                 StandardAlloc::default(),
                 StandardAlloc::default(),
             ),
+            ended: false,
+        }
+    }
+
+    fn with_dictionary(dictionary: &[u8]) -> Brotli {
+        let mut state = BrotliDecoderState::new_with_custom_dictionary(
+            StandardAlloc::default(),
+            StandardAlloc::default(),
+            StandardAlloc::default(),
+            dictionary.to_vec().into(),
+        );
+        // The constructor allows large windows; a dictionary does not need them (RFC 9842
+        // caps dcb at 16 MiB), and refusing them keeps the window bounded as `new` does.
+        state.large_window = false;
+        Brotli {
+            state,
             ended: false,
         }
     }

@@ -122,12 +122,12 @@ impl Encoder {
     }
 }
 
-impl Inner {
-    fn write(&mut self, data: &[u8]) -> io::Result<()> {
+impl Write for Inner {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         match self {
-            Inner::Gzip(e) => e.write_all(data),
-            Inner::Zlib(e) => e.write_all(data),
-            Inner::Brotli(e) => e.write_all(data),
+            Inner::Gzip(e) => e.write(data),
+            Inner::Zlib(e) => e.write(data),
+            Inner::Brotli(e) => e.write(data),
         }
     }
 
@@ -138,7 +138,9 @@ impl Inner {
             Inner::Brotli(e) => e.flush(),
         }
     }
+}
 
+impl Inner {
     fn finish(self) -> io::Result<Vec<u8>> {
         match self {
             Inner::Gzip(e) => e.finish(),
@@ -177,7 +179,7 @@ impl Transform for Encoder {
             Inner::Brotli(_) => write_flushing_every(inner, &chunk, &mut unflushed),
             _ => {
                 unflushed += chunk.len();
-                inner.write(&chunk)
+                inner.write_all(&chunk)
             }
         };
         inner.drain(out);
@@ -209,15 +211,16 @@ impl Transform for Encoder {
 }
 
 /// Writes `data`, flushing whenever [`Encoder::BROTLI_FLUSH_EVERY`] input bytes have gone in
-/// since the last flush.
-fn write_flushing_every(
-    inner: &mut Inner,
+/// since the last flush: a brotli encoder's memory is bounded only if it flushes (the `br`
+/// and `dcb` encoders share this).
+pub(crate) fn write_flushing_every(
+    inner: &mut impl Write,
     mut data: &[u8],
     unflushed: &mut usize,
 ) -> io::Result<()> {
     while !data.is_empty() {
         let take = (Encoder::BROTLI_FLUSH_EVERY - *unflushed).min(data.len());
-        inner.write(&data[..take])?;
+        inner.write_all(&data[..take])?;
         *unflushed += take;
         data = &data[take..];
         if *unflushed == Encoder::BROTLI_FLUSH_EVERY {

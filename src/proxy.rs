@@ -34,11 +34,13 @@ pub fn forward(
             )));
         }
     }
-    // Read from the client's request; a cached route does not use them yet
+    // Read from the client's request. Only a route with a chain can mark or serve anything
+    // (both need a response the route would compress), so the others, the plain proxy among
+    // them, spend no store lookup on them; a cached route does not use them yet
     // (docs/dictionaries.md).
-    let dictionaries = match route.cache {
-        Some(_) => None,
-        None => Dictionaries::read(route, &SourceRef(resolver.source), &req)?,
+    let dictionaries = match (&route.cache, &route.chain) {
+        (None, Some(_)) => Dictionaries::read(route, &SourceRef(resolver.source), &req)?,
+        _ => None,
     };
     // Only a route that composes keeps what its fragments are made of.
     let mut composing = route.esi.as_ref().map(|_| Composing {

@@ -13,6 +13,7 @@ mod client_url;
 mod composer;
 mod deadline;
 mod delivery;
+mod dictionary;
 mod esi;
 mod failure;
 mod fragments_log;

@@ -15,7 +15,7 @@ use fastly::{Body, Request, Response};
 use firstbyte_config::chain::{Chain, Plan, ResponseHead};
 use firstbyte_config::{route_key, Route};
 use firstbyte_transform::codec::Encoding;
-use firstbyte_transform::Pipeline;
+use firstbyte_transform::{Pipeline, Transform};
 
 use crate::access_log::AccessRecord;
 use crate::deadline::response_within;
@@ -43,6 +43,11 @@ pub struct Shaped {
     /// The body is a template the route composes (ESI): `plan` makes its text, and this is
     /// the coding of the composed page.
     pub compose: Option<Encoding>,
+    /// A stage that sees the body as the client decodes it, placed before the encoder (a
+    /// compression dictionary being kept).
+    pub tap: Option<Box<dyn Transform>>,
+    /// Replaces the plan's encoder (`dcb` against a dictionary the client holds).
+    pub encoder: Option<Box<dyn Transform>>,
 }
 
 impl Shaped {
@@ -59,20 +64,23 @@ impl Shaped {
     /// Builds the plan's pipeline (stage parameters are built when a response first needs
     /// them; `make check-config` builds them before deploy, so a failure is the route's key).
     pub fn pipeline(
-        &self,
+        &mut self,
         route: &Route,
         record: Option<&mut AccessRecord>,
     ) -> Result<Option<Pipeline>, Failure> {
         let Some(plan) = self.plan else {
             return Ok(None);
         };
-        let pipeline = plan.pipeline(route.chain.as_ref()).map_err(|e| {
-            Failure::internal(format!(
-                "config key '{}': {}",
-                route_key(&route.name, e.stage),
-                e.reason
-            ))
-        })?;
+        let (tap, encoder) = (self.tap.take(), self.encoder.take());
+        let pipeline = plan
+            .pipeline_with(route.chain.as_ref(), tap, encoder)
+            .map_err(|e| {
+                Failure::internal(format!(
+                    "config key '{}': {}",
+                    route_key(&route.name, e.stage),
+                    e.reason
+                ))
+            })?;
         if let Some(record) = record {
             record.transforms = Some(pipeline.names().join(">"));
         }
@@ -192,6 +200,8 @@ pub fn shape(
         origin_etag,
         origin_last_modified,
         compose,
+        tap: None,
+        encoder: None,
     })
 }
 

@@ -8,11 +8,12 @@ use firstbyte_config::Route;
 use crate::access_log::AccessRecord;
 use crate::cache;
 use crate::composer::Composer;
+use crate::dictionary::Dictionaries;
 use crate::esi::{self, Composing};
 use crate::failure::Failure;
 use crate::headers::HeaderAccess;
 use crate::origin;
-use crate::routing::{ambiguous_path, Resolver};
+use crate::routing::{ambiguous_path, Resolver, SourceRef};
 use crate::send::send;
 use crate::timing::Clock;
 
@@ -33,6 +34,14 @@ pub fn forward(
             )));
         }
     }
+    // Read from the client's request. Only a route with a chain can mark or serve anything
+    // (both need a response the route would compress), so the others, the plain proxy among
+    // them, spend no store lookup on them; a cached route does not use them yet
+    // (docs/dictionaries.md).
+    let dictionaries = match (&route.cache, &route.chain) {
+        (None, Some(_)) => Dictionaries::read(route, &SourceRef(resolver.source), &req)?,
+        _ => None,
+    };
     // Only a route that composes keeps what its fragments are made of.
     let mut composing = route.esi.as_ref().map(|_| Composing {
         client: esi::Client::read(&req),
@@ -48,6 +57,9 @@ pub fn forward(
     let method = req.get_method().clone();
     let accept_encoding = req.header("accept-encoding");
     let bereq = origin::backend_request(route, req, accept_encoding.as_deref());
-    let shaped = origin::fetch_shaped(route, bereq, accept_encoding.as_deref(), record)?;
+    let mut shaped = origin::fetch_shaped(route, bereq, accept_encoding.as_deref(), record)?;
+    if let Some(dictionaries) = &dictionaries {
+        dictionaries.apply(route, &mut shaped)?;
+    }
     send(route, shaped, &method, None, record, clock, composer)
 }

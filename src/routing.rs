@@ -114,7 +114,7 @@ impl Resolver<'_> {
 }
 
 /// A `dyn Source` as a `Source`.
-struct SourceRef<'a>(&'a dyn Source);
+pub struct SourceRef<'a>(pub &'a dyn Source);
 
 impl Source for SourceRef<'_> {
     fn get(&self, key: &str) -> Result<Option<String>, String> {

@@ -18,7 +18,7 @@ use crate::timing::{server_timing, Clock};
 /// appended host-side when it goes untouched, or pumped through the app.
 pub fn send(
     route: &Route,
-    shaped: Shaped,
+    mut shaped: Shaped,
     method: &Method,
     cache: Option<CacheStatus>,
     record: &mut AccessRecord,

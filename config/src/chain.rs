@@ -225,6 +225,18 @@ impl Plan {
     /// The stages for one response, in order: decoder, the chain's content stages (when the
     /// plan runs them), encoder. Without a chain, decoding uses the default limits.
     pub fn pipeline(&self, chain: Option<&Chain>) -> Result<Pipeline, TransformError> {
+        self.pipeline_with(chain, None, None)
+    }
+
+    /// [`Plan::pipeline`] with two additions a compression dictionary needs: `tap` sees the
+    /// body exactly as the client decodes it (after the content stages, before any
+    /// encoder), and `encoder`, when given, replaces the plan's own.
+    pub fn pipeline_with(
+        &self,
+        chain: Option<&Chain>,
+        tap: Option<Box<dyn Transform>>,
+        encoder: Option<Box<dyn Transform>>,
+    ) -> Result<Pipeline, TransformError> {
         let mut stages: Vec<Box<dyn Transform>> = Vec::new();
         if let Some(encoding) = self.decode {
             let limits = chain.map_or_else(Limits::default, |c| c.limits);
@@ -235,8 +247,13 @@ impl Plan {
                 stages.push(stage.build()?);
             }
         }
-        if self.encode != Encoding::Identity {
-            stages.push(Box::new(Encoder::new(self.encode, None)?));
+        stages.extend(tap);
+        match encoder {
+            Some(encoder) => stages.push(encoder),
+            None if self.encode != Encoding::Identity => {
+                stages.push(Box::new(Encoder::new(self.encode, None)?));
+            }
+            None => {}
         }
         Ok(Pipeline::new(stages))
     }

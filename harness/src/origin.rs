@@ -3,6 +3,7 @@
 //! compressed HTML, truncated bodies and odd headers — all deterministic, so tests can
 //! compare what came through the proxy against what the origin sent.
 
+pub mod asset;
 pub(crate) mod compress;
 pub mod esi;
 mod flush;
@@ -181,6 +182,7 @@ enum Route<'a> {
     EsiTemplate,
     EsiIncludes,
     EsiFragment,
+    Asset(&'a str),
 }
 
 fn parse_route(path: &str) -> Option<Route<'_>> {
@@ -209,6 +211,7 @@ fn parse_route(path: &str) -> Option<Route<'_>> {
         ("esi", Some("template")) => Route::EsiTemplate,
         ("esi", Some("includes")) => Route::EsiIncludes,
         ("esi", Some("fragment")) => Route::EsiFragment,
+        ("asset", Some(_)) => Route::Asset(one?),
         _ => return None,
     })
 }
@@ -297,6 +300,7 @@ async fn route(
         Route::Headers => json(&header_members(req.headers())),
         Route::ResponseHeaders => response_headers(&query)?,
         Route::Anything => anything(req, &query).await,
+        Route::Asset(name) => release(name, &query)?,
         Route::EsiTemplate => esi::template(&query)?,
         Route::EsiIncludes => esi::includes(&query),
         Route::EsiFragment => esi::fragment(&query).await?,
@@ -449,7 +453,32 @@ fn sse(query: &Query) -> Result<Response<Body>, BadRequest> {
 
 fn response_headers(query: &Query) -> Result<Response<Body>, BadRequest> {
     let mut resp = text(StatusCode::OK, "ok");
-    for (name, value) in query.pairs() {
+    add_headers(&mut resp, query.pairs().iter())?;
+    Ok(resp)
+}
+
+/// A release of `/asset/app.v<N>.js` (see [`asset`]); `bytes` sets its shared length, and
+/// every other query pair is a response header, as `/response-headers` takes them.
+fn release(name: &str, query: &Query) -> Result<Response<Body>, BadRequest> {
+    let version =
+        asset::version(name).ok_or_else(|| BadRequest(format!("{name:?} is not app.v<N>.js")))?;
+    let len = query_u64(query, "bytes", asset::DEFAULT_LEN as u64, 0, 8 << 20)?;
+    let mut resp = typed(
+        full(asset::asset(version, len as usize)),
+        "application/javascript",
+    );
+    add_headers(
+        &mut resp,
+        query.pairs().iter().filter(|(k, _)| k != "bytes"),
+    )?;
+    Ok(resp)
+}
+
+fn add_headers<'a>(
+    resp: &mut Response<Body>,
+    pairs: impl Iterator<Item = &'a (String, String)>,
+) -> Result<(), BadRequest> {
+    for (name, value) in pairs {
         let parsed = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| BadRequest(format!("{name:?} is not a valid header name")))?;
         if parsed == header::CONTENT_LENGTH || parsed == header::TRANSFER_ENCODING {
@@ -466,7 +495,7 @@ fn response_headers(query: &Query) -> Result<Response<Body>, BadRequest> {
             resp.headers_mut().append(parsed, value);
         }
     }
-    Ok(resp)
+    Ok(())
 }
 
 async fn anything(req: Request<Incoming>, query: &Query) -> Response<Body> {

@@ -182,7 +182,7 @@ pub(super) fn filling(
     key: &Bytes,
     fill: &FillRequest,
     writer: fastly::http::body::StreamingBody,
-    shaped: Shaped,
+    mut shaped: Shaped,
     object: &Object,
     record: Option<&mut AccessRecord>,
 ) -> Result<Filling, String> {

@@ -1,0 +1,419 @@
+//! Compression dictionaries (RFC 9842, docs/dictionaries.md), end to end over HTTP on
+//! Viceroy: a release of a script goes through a route with `dictionary_match`, is marked
+//! and kept under its SHA-256; the next release, asked for with that hash, comes as `dcb`
+//! (decoded here with the `brotli` crate and the dictionary, never with firstbyte's own
+//! decoder); every other case falls back to br with the same `Vary`.
+//!
+//! The demo route `dict` (fastly.toml) fronts the dev origin's releases
+//! (`/asset/app.v<N>.js`, harness/src/origin/asset.rs). Each test asks for releases of its
+//! own length (`bytes=`), so no two tests share a dictionary.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use firstbyte_harness::client::{self, Reply};
+use firstbyte_harness::origin::asset::asset;
+use firstbyte_harness::stack::LocalStack;
+use sha2::{Digest, Sha256};
+
+const DCB_MAGIC: [u8; 4] = [0xff, 0x44, 0x43, 0x42];
+const ALL: &str = "gzip, deflate, br, zstd, dcb, dcz";
+
+/// The demo config plus a route without `dcb` in `compress` (`plain`), one whose `match`
+/// covers only the first release (`narrow`), and one that keeps nothing over 1000 bytes
+/// (`small`).
+fn stack() -> LocalStack {
+    let mut overrides: Vec<(&str, Option<&str>)> =
+        vec![("routes", Some("origin,dict,plain,narrow,small"))];
+    for (route, prefix, compress, pattern) in [
+        ("plain", "/plain/", "br, gzip", "/plain/asset/app.*.js"),
+        (
+            "narrow",
+            "/narrow/",
+            "dcb, br, gzip",
+            "/narrow/asset/app.v1.*",
+        ),
+        ("small", "/small/", "dcb, br, gzip", "/small/asset/app.*.js"),
+    ] {
+        let key = |field: &str| -> &'static str {
+            Box::leak(format!("route.{route}.{field}").into_boxed_str())
+        };
+        overrides.push((key("prefix"), Some(prefix)));
+        overrides.push((key("backend"), Some("origin")));
+        overrides.push((key("strip_prefix"), Some("true")));
+        overrides.push((key("compress"), Some(compress)));
+        overrides.push((key("dictionary_match"), Some(pattern)));
+    }
+    overrides.push(("route.small.dictionary_max_bytes", Some("1000")));
+    LocalStack::start(&overrides).expect("origin and viceroy start")
+}
+
+async fn ask(s: &LocalStack, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let reply = client::request(s.edge.addr, method, path, headers)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    assert_eq!(reply.body_error, None, "{method} {path} ends cleanly");
+    reply
+}
+
+/// `:base64:`, the RFC 8941 byte sequence, written here rather than by the app's code.
+fn sf_binary(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::from(":");
+    for group in bytes.chunks(3) {
+        let n = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= group.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out.push(':');
+    out
+}
+
+/// The head of a HEAD request sent with `host` as its only `Host` (the client helper names
+/// the edge's address), lowercased.
+fn raw_head(s: &LocalStack, host: &str, path: &str, available: &str) -> String {
+    let request = format!(
+        "HEAD {path} HTTP/1.1\r\nHost: {host}\r\nAccept-Encoding: {ALL}\r\n\
+         Available-Dictionary: {available}\r\nConnection: close\r\n\r\n"
+    );
+    let mut stream = TcpStream::connect(s.edge.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).to_ascii_lowercase()
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn unbrotli(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    brotli::Decompressor::new(body, 4096)
+        .read_to_end(&mut out)
+        .expect("a br body");
+    out
+}
+
+/// The body of a dcb response decoded by the `brotli` crate with `dictionary` attached,
+/// after checking the frame's magic and hash.
+fn undcb(dictionary: &[u8], body: &[u8]) -> Vec<u8> {
+    assert!(body.len() >= 36, "a dcb frame has its header");
+    assert_eq!(body[..4], DCB_MAGIC, "the dcb magic");
+    assert_eq!(body[4..36], sha256(dictionary), "the dictionary's hash");
+    let mut out = Vec::new();
+    brotli::Decompressor::new_with_custom_dict(&body[36..], 4096, dictionary.to_vec().into())
+        .read_to_end(&mut out)
+        .expect("the brotli crate decodes the dcb stream with the dictionary");
+    out
+}
+
+fn vary(reply: &Reply) -> Vec<String> {
+    reply
+        .header_list("vary")
+        .split(',')
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+fn assert_dictionary_vary(reply: &Reply) {
+    let vary = vary(reply);
+    for name in ["accept-encoding", "available-dictionary"] {
+        assert!(
+            vary.iter().any(|v| v == name),
+            "Vary names {name}: {vary:?}"
+        );
+    }
+}
+
+/// Fetches release 1 of length `len` through `prefix` as a browser would, checks it is
+/// marked, and returns what the client decoded (the dictionary).
+async fn first_release(s: &LocalStack, prefix: &str, pattern: &str, len: usize) -> Vec<u8> {
+    let path = format!("{prefix}asset/app.v1.js?bytes={len}");
+    let v1 = ask(s, "GET", &path, &[("accept-encoding", ALL)]).await;
+    assert_eq!(v1.status, 200);
+    assert_eq!(v1.header("content-encoding"), Some("br"));
+    let decoded = unbrotli(&v1.body);
+    assert_eq!(decoded, asset(1, len), "v1 as the origin made it");
+    assert_eq!(
+        v1.header("use-as-dictionary"),
+        Some(format!("match=\"{pattern}\"").as_str()),
+        "v1 is marked with the route's pattern"
+    );
+    decoded
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_next_release_comes_as_a_delta_against_the_one_the_client_holds() {
+    let s = stack();
+    let len = 96 * 1024;
+    let v1 = first_release(&s, "/dict/", "/dict/asset/app.*.js", len).await;
+    let available = sf_binary(&sha256(&v1));
+    let path = format!("/dict/asset/app.v2.js?bytes={len}");
+    let headers = [
+        ("accept-encoding", ALL),
+        ("available-dictionary", &available),
+    ];
+    let v2 = ask(&s, "GET", &path, &headers).await;
+    assert_eq!(v2.status, 200);
+    assert_eq!(v2.header("content-encoding"), Some("dcb"));
+    assert_eq!(
+        v2.header("content-length"),
+        None,
+        "the length is the chunked end's"
+    );
+    assert_dictionary_vary(&v2);
+    assert_eq!(undcb(&v1, &v2.body), asset(2, len), "v2, decoded with v1");
+    // The same release as br, for comparison: the delta is a small part of it.
+    let br = ask(&s, "GET", &path, &[("accept-encoding", "br")]).await;
+    assert_eq!(br.header("content-encoding"), Some("br"));
+    assert_dictionary_vary(&br);
+    assert!(
+        v2.body.len() * 10 < br.body.len(),
+        "dcb {} bytes against br {}",
+        v2.body.len(),
+        br.body.len()
+    );
+    // HEAD gets exactly the headers GET gets, and no body.
+    let head = ask(&s, "HEAD", &path, &headers).await;
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    for name in [
+        "content-encoding",
+        "use-as-dictionary",
+        "content-length",
+        "content-type",
+    ] {
+        assert_eq!(head.header(name), v2.header(name), "HEAD {name}");
+    }
+    assert_eq!(vary(&head), vary(&v2), "HEAD Vary");
+    assert!(s.edge.panics().is_empty(), "{:?}", s.edge.panics());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_other_request_falls_back_to_br_with_the_same_vary() {
+    let s = stack();
+    let len = 40 * 1024;
+    let v1 = first_release(&s, "/dict/", "/dict/asset/app.*.js", len).await;
+    let held = sf_binary(&sha256(&v1));
+    let unknown = sf_binary(&sha256(b"a dictionary nobody kept"));
+    let path = format!("/dict/asset/app.v2.js?bytes={len}");
+    let cases: [(&str, Vec<(&str, &str)>); 4] = [
+        (
+            "unknown dictionary",
+            vec![("accept-encoding", ALL), ("available-dictionary", &unknown)],
+        ),
+        (
+            "dcb not accepted",
+            vec![
+                ("accept-encoding", "gzip, br"),
+                ("available-dictionary", &held),
+            ],
+        ),
+        (
+            "a Dictionary-ID the dictionary does not have",
+            vec![
+                ("accept-encoding", ALL),
+                ("available-dictionary", &held),
+                ("dictionary-id", "\"other\""),
+            ],
+        ),
+        (
+            "a malformed hash",
+            vec![("accept-encoding", ALL), ("available-dictionary", ":AAAA:")],
+        ),
+    ];
+    for (case, headers) in cases {
+        for method in ["GET", "HEAD"] {
+            let reply = ask(&s, method, &path, &headers).await;
+            assert_eq!(reply.status, 200, "{case}");
+            assert_eq!(
+                reply.header("content-encoding"),
+                Some("br"),
+                "{case} {method}"
+            );
+            assert_dictionary_vary(&reply);
+            if method == "GET" {
+                assert_eq!(unbrotli(&reply.body), asset(2, len), "{case}");
+            }
+        }
+    }
+    // Another origin (Host) on the same route: the dictionary is not found for it.
+    let own_host = s.edge.addr.to_string();
+    for (host, coding) in [("other.example", "br"), (own_host.as_str(), "dcb")] {
+        let head = raw_head(&s, host, &path, &held);
+        assert!(
+            head.contains(&format!("\r\ncontent-encoding: {coding}\r\n")),
+            "Host {host}: {head}"
+        );
+    }
+    // The dictionary itself still serves the request it was checked for.
+    let served = ask(
+        &s,
+        "GET",
+        &path,
+        &[("accept-encoding", ALL), ("available-dictionary", &held)],
+    )
+    .await;
+    assert_eq!(served.header("content-encoding"), Some("dcb"));
+    assert_eq!(undcb(&v1, &served.body), asset(2, len));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dictionary_is_used_only_where_the_route_and_its_match_allow() {
+    let s = stack();
+    let len = 24 * 1024;
+    // `compress` without dcb: marked, but never served as dcb, and Vary as before.
+    let v1 = first_release(&s, "/plain/", "/plain/asset/app.*.js", len).await;
+    let held = sf_binary(&sha256(&v1));
+    let headers = [
+        ("accept-encoding", ALL),
+        ("available-dictionary", held.as_str()),
+    ];
+    let plain = ask(
+        &s,
+        "GET",
+        &format!("/plain/asset/app.v2.js?bytes={len}"),
+        &headers,
+    )
+    .await;
+    assert_eq!(plain.header("content-encoding"), Some("br"));
+    assert!(!vary(&plain).contains(&"available-dictionary".to_string()));
+    // A match that covers only the first release: the second is not made against it.
+    let v1 = first_release(&s, "/narrow/", "/narrow/asset/app.v1.*", len + 1).await;
+    let held = sf_binary(&sha256(&v1));
+    let headers = [
+        ("accept-encoding", ALL),
+        ("available-dictionary", held.as_str()),
+    ];
+    let path = format!("/narrow/asset/app.v2.js?bytes={}", len + 1);
+    let narrow = ask(&s, "GET", &path, &headers).await;
+    assert_eq!(narrow.header("content-encoding"), Some("br"));
+    assert_dictionary_vary(&narrow);
+    // ... while the release it covers is (the dictionary was kept).
+    let path = format!("/narrow/asset/app.v1.js?bytes={}", len + 1);
+    let same = ask(&s, "GET", &path, &headers).await;
+    assert_eq!(same.header("content-encoding"), Some("dcb"));
+    assert_eq!(undcb(&v1, &same.body), v1);
+    // Over dictionary_max_bytes: marked, not kept, so never used.
+    let v1 = first_release(&s, "/small/", "/small/asset/app.*.js", len + 2).await;
+    let held = sf_binary(&sha256(&v1));
+    let headers = [
+        ("accept-encoding", ALL),
+        ("available-dictionary", held.as_str()),
+    ];
+    let path = format!("/small/asset/app.v2.js?bytes={}", len + 2);
+    let small = ask(&s, "GET", &path, &headers).await;
+    assert_eq!(small.header("content-encoding"), Some("br"));
+    assert_dictionary_vary(&small);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn responses_the_edge_may_not_cache_are_never_marked() {
+    let s = stack();
+    let base = "/dict/asset/app.v1.js?bytes=3000";
+    let ae = ("accept-encoding", ALL);
+    for (case, query, headers) in [
+        ("private", "&cache-control=private", vec![ae]),
+        ("no-store", "&cache-control=no-store", vec![ae]),
+        ("Set-Cookie", "&set-cookie=session%3D1", vec![ae]),
+        (
+            "Authorization",
+            "",
+            vec![ae, ("authorization", "Basic dTpw")],
+        ),
+        ("Cookie", "", vec![ae, ("cookie", "session=1")]),
+    ] {
+        let reply = ask(&s, "GET", &format!("{base}{query}"), &headers).await;
+        assert_eq!(reply.status, 200, "{case}");
+        assert_eq!(reply.header("use-as-dictionary"), None, "{case}");
+        // Not kept either: its hash does not get dcb.
+        let held = sf_binary(&sha256(&unbrotli(&reply.body)));
+        let v2 = ask(
+            &s,
+            "GET",
+            "/dict/asset/app.v2.js?bytes=3000",
+            &[ae, ("available-dictionary", &held)],
+        )
+        .await;
+        assert_eq!(v2.header("content-encoding"), Some("br"), "{case}");
+    }
+    // A 404 is not marked.
+    let missing = ask(&s, "GET", "/dict/nothing.js", &[ae]).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.header("use-as-dictionary"), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_origins_own_mark_passes_unchanged_and_is_honoured() {
+    let s = stack();
+    let own = "match=\"/dict/asset/*\", id=\"bundle-1\"";
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("bytes", "5000")
+        .append_pair("use-as-dictionary", own)
+        .finish();
+    let ae = ("accept-encoding", ALL);
+    let v1 = ask(&s, "GET", &format!("/dict/asset/app.v1.js?{query}"), &[ae]).await;
+    assert_eq!(v1.header("use-as-dictionary"), Some(own));
+    let v1 = unbrotli(&v1.body);
+    let held = sf_binary(&sha256(&v1));
+    let path = "/dict/asset/app.v2.js?bytes=5000";
+    // Its id must be echoed.
+    let without = ask(&s, "GET", path, &[ae, ("available-dictionary", &held)]).await;
+    assert_eq!(without.header("content-encoding"), Some("br"));
+    let with = [
+        ae,
+        ("available-dictionary", held.as_str()),
+        ("dictionary-id", "\"bundle-1\""),
+    ];
+    let echoed = ask(&s, "GET", path, &with).await;
+    assert_eq!(echoed.header("content-encoding"), Some("dcb"));
+    assert_eq!(undcb(&v1, &echoed.body), asset(2, 5000));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_origins_dcb_reaches_only_a_client_that_advertises_a_dictionary() {
+    let s = stack();
+    let path = "/dict/asset/app.v1.js?bytes=2000&content-encoding=dcb";
+    let hash = sf_binary(&[7u8; 32]);
+    let passed = ask(
+        &s,
+        "GET",
+        path,
+        &[("accept-encoding", ALL), ("available-dictionary", &hash)],
+    )
+    .await;
+    assert_eq!(passed.status, 200);
+    assert_eq!(passed.header("content-encoding"), Some("dcb"));
+    assert_eq!(passed.body, asset(1, 2000), "untouched");
+    assert_eq!(
+        passed.header("use-as-dictionary"),
+        None,
+        "a coded body is not marked"
+    );
+    for headers in [
+        vec![("accept-encoding", ALL)],
+        vec![
+            ("accept-encoding", "gzip, br"),
+            ("available-dictionary", &hash),
+        ],
+    ] {
+        for method in ["GET", "HEAD"] {
+            let refused = ask(&s, method, path, &headers).await;
+            assert_eq!(refused.status, 502, "{method} {headers:?}");
+        }
+    }
+}

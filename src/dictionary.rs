@@ -1,0 +1,233 @@
+//! Compression dictionaries on a route (RFC 9842, docs/dictionaries.md): what one request
+//! and its shaped response get. A response the route would compress is marked as a
+//! dictionary (`dictionary_match`), kept in the edge cache under its hash as it streams
+//! ([`keep`]), and a later request that advertises a held dictionary gets `dcb` made against
+//! it ([`held`]); everything else falls back to the route's br or gzip, with the same `Vary`.
+
+pub mod held;
+pub mod keep;
+
+use std::time::Duration;
+
+use fastly::http::{FramingHeadersMode, Method, StatusCode};
+use fastly::Request;
+use firstbyte_config::chain::ResponseHead;
+use firstbyte_config::{route_dictionary, DictionarySettings, Route, Source};
+use firstbyte_transform::codec::Encoding;
+use firstbyte_transform::dictionary::headers::{use_as_dictionary, use_as_dictionary_value};
+use firstbyte_transform::dictionary::{DcbEncoder, DictionaryRequest, DCB};
+
+use crate::delivery::{self, Delivery};
+use crate::failure::Failure;
+use crate::headers::{for_transformed_body, vary_with, HeaderAccess};
+use crate::origin::Shaped;
+use crate::routing::host;
+
+use self::keep::{KeepFor, Keeper};
+
+/// How long a dictionary is kept when neither `dictionary_ttl` nor `cache_keep` says: a
+/// day, about the time between two releases of a busy site's bundle.
+const DEFAULT_TTL: Duration = Duration::from_secs(86_400);
+
+/// The request side, read once before the origin is asked.
+pub struct Dictionaries {
+    settings: DictionarySettings,
+    offer: Option<DictionaryRequest>,
+    host: String,
+    /// The client's path (before `strip_prefix`): what `match` patterns describe.
+    path: String,
+    method: Method,
+    /// Credentials in the request (RFC 9842 §8: such a response is never made a dictionary
+    /// by the route).
+    credentials: bool,
+}
+
+impl Dictionaries {
+    /// `None` for a route that neither marks nor serves dictionaries.
+    pub fn read(
+        route: &Route,
+        source: &impl Source,
+        req: &Request,
+    ) -> Result<Option<Dictionaries>, Failure> {
+        let settings = route_dictionary(source, &route.name).map_err(|errors| {
+            let named: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            Failure::internal(named.join("; "))
+        })?;
+        let Some(settings) = settings else {
+            return Ok(None);
+        };
+        let offer = DictionaryRequest::from_headers(
+            req.header("accept-encoding").as_deref(),
+            req.header("available-dictionary").as_deref(),
+            req.header("dictionary-id").as_deref(),
+        );
+        Ok(Some(Dictionaries {
+            settings,
+            offer,
+            host: host(req).unwrap_or_default(),
+            path: req.get_path().to_string(),
+            method: req.get_method().clone(),
+            credentials: req.contains_header("authorization") || req.contains_header("cookie"),
+        }))
+    }
+
+    /// Applies the route's dictionaries to a shaped response, before its head goes out; the
+    /// same for GET and HEAD, so both get the same headers.
+    pub fn apply(&self, route: &Route, shaped: &mut Shaped) -> Result<(), Failure> {
+        if shaped.compose.is_some() {
+            // A composed page is made elsewhere; dictionaries do not reach it.
+            return Ok(());
+        }
+        let coding = shaped.resp.header("content-encoding");
+        if coding
+            .as_deref()
+            .is_some_and(|c| c.trim().eq_ignore_ascii_case(DCB))
+        {
+            return self.origin_dcb(route);
+        }
+        let Some(plan) = self.would_compress(route, shaped) else {
+            return Ok(());
+        };
+        if self.settings.dcb {
+            // Both outcomes depend on both fields, dcb or the fallback.
+            for name in ["Accept-Encoding", "Available-Dictionary"] {
+                if let Some(vary) = vary_with(&shaped.resp.header_values("vary"), name) {
+                    shaped.resp.set_header("vary", vary);
+                }
+            }
+        }
+        let keep = self.marking(shaped);
+        if let Some(offer) = self.offer.as_ref().filter(|_| self.settings.dcb) {
+            let check = |usage: &firstbyte_transform::dictionary::DictionaryUse| {
+                usage
+                    .check(offer, &self.host, &self.path)
+                    .map_err(|refusal| format!("{refusal:?}"))
+            };
+            match held::held(&self.host, &offer.hash, self.settings.max_bytes, check).and_then(
+                |(_, dictionary)| DcbEncoder::new(&dictionary, None).map_err(|e| e.to_string()),
+            ) {
+                Ok(encoder) => {
+                    for_transformed_body(&mut shaped.resp, Some(DCB), false);
+                    // The backend's length described the body before it was re-made.
+                    shaped
+                        .resp
+                        .set_framing_headers_mode(FramingHeadersMode::Automatic);
+                    shaped.plan = Some(plan);
+                    shaped.encoder = Some(Box::new(encoder));
+                }
+                Err(why) => log::debug!(
+                    "{} {}: no dcb ({}): {why}",
+                    self.method,
+                    self.path,
+                    offer.hash.to_hex()
+                ),
+            }
+        }
+        if let Some(keep) = keep {
+            self.tap(shaped, keep);
+        }
+        Ok(())
+    }
+
+    /// The plan the route would make of this response for a client that takes any coding:
+    /// `Some` when the route compresses it (its type, status, no `no-transform`, a coding
+    /// it can undo).
+    fn would_compress(
+        &self,
+        route: &Route,
+        shaped: &Shaped,
+    ) -> Option<firstbyte_config::chain::Plan> {
+        let resp = &shaped.resp;
+        let (content_type, content_encoding, cache_control) = (
+            resp.header("content-type"),
+            resp.header("content-encoding"),
+            resp.header("cache-control"),
+        );
+        let head = ResponseHead {
+            status: resp.get_status().as_u16(),
+            content_type: content_type.as_deref(),
+            content_encoding: content_encoding.as_deref(),
+            cache_control: cache_control.as_deref(),
+            accept_encoding: Some("*"),
+        };
+        // The content headers the client gets are already rewritten when this client's plan
+        // transforms the body; the plan itself then says what would be done.
+        if let Some(plan) = shaped.plan.filter(|p| p.encode != Encoding::Identity) {
+            return Some(plan);
+        }
+        match delivery::decide(route.chain.as_ref(), head) {
+            Delivery::Transformed(plan) if plan.encode != Encoding::Identity => Some(plan),
+            _ => None,
+        }
+    }
+
+    /// Adds `Use-As-Dictionary` where the route marks this response, and says what to keep
+    /// it as: the route's mark, or the origin's own (which passes unchanged).
+    fn marking(&self, shaped: &mut Shaped) -> Option<KeepFor> {
+        let resp = &mut shaped.resp;
+        let get = self.method == Method::GET || self.method == Method::HEAD;
+        if !get || resp.get_status() != StatusCode::OK || !self.edge_cacheable(resp) {
+            return None;
+        }
+        let origin_mark = resp.header("use-as-dictionary");
+        let value = match (origin_mark, self.settings.pattern.as_deref()) {
+            (Some(own), _) => own,
+            (None, Some(pattern)) => {
+                let value = use_as_dictionary_value(pattern)?;
+                resp.set_header("use-as-dictionary", &value);
+                value
+            }
+            (None, None) => return None,
+        };
+        let mark = use_as_dictionary(&value)?;
+        let pattern = mark.pattern(&self.path).ok()?;
+        Some(KeepFor {
+            host: self.host.clone(),
+            pattern,
+            id: mark.id,
+            ttl: self.settings.ttl.unwrap_or(DEFAULT_TTL),
+            max_bytes: self.settings.max_bytes,
+        })
+    }
+
+    /// Not private, not `no-store`, no `Set-Cookie`, no credentials in the request.
+    fn edge_cacheable(&self, resp: &fastly::Response) -> bool {
+        let private = resp.header_values("cache-control").iter().any(|v| {
+            v.split(',').any(|d| {
+                let name = d.split('=').next().unwrap_or("").trim();
+                name.eq_ignore_ascii_case("private") || name.eq_ignore_ascii_case("no-store")
+            })
+        });
+        !self.credentials && !private && !resp.contains_header("set-cookie")
+    }
+
+    /// Puts the keeping stage where the body is what the client decodes. A body the client
+    /// gets in a coding this app does not undo on the way cannot be read there: not kept.
+    fn tap(&self, shaped: &mut Shaped, keep: KeepFor) {
+        if self.method != Method::GET || shaped.declared_length.is_some_and(|n| n > keep.max_bytes)
+        {
+            return;
+        }
+        if shaped.plan.is_none() {
+            return;
+        }
+        shaped.tap = Some(Box::new(Keeper::new(keep)));
+    }
+
+    /// An origin's own `dcb` body: it was made for the dictionary this request advertised
+    /// (the backend got the request's `Available-Dictionary`), so it passes to a client that
+    /// advertises one; any other client cannot read it. Decoding it with a held dictionary
+    /// for such a client is not done yet (docs/dictionaries.md).
+    fn origin_dcb(&self, route: &Route) -> Result<(), Failure> {
+        if self.offer.is_some() {
+            return Ok(());
+        }
+        Err(Failure::new(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "backend '{}' sent dcb to a client that advertises no dictionary",
+                route.backend
+            ),
+        ))
+    }
+}

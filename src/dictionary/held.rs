@@ -1,0 +1,133 @@
+//! Dictionaries in the edge cache (Fastly Core Cache): one object per dictionary, keyed by
+//! the origin it came from and its SHA-256, with what a request is checked against (its
+//! host, resolved `match`, `id`) in the object's metadata. Read back, the bytes are hashed
+//! again ([`Dictionary::verified`]): a key name is never trusted for the hash an encoder
+//! announces.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use bytes::Bytes;
+use fastly::cache::core;
+use firstbyte_transform::dictionary::{Dictionary, DictionaryHash, DictionaryUse, Pattern};
+
+/// The cache key of the dictionary `hash` from `host`. The host is part of it so that a
+/// dictionary is only ever found for requests to its own origin (RFC 9842 §8, same-origin).
+fn key(host: &str, hash: &DictionaryHash) -> Bytes {
+    Bytes::from(format!("firstbyte-dictionary\n{host}\n{}", hash.to_hex()))
+}
+
+/// The metadata's format: a version line, then host, resolved pattern and id, one a line
+/// (none of them can hold a line break: they come from header values and a checked
+/// pattern).
+const FORMAT: &str = "dict1";
+
+fn encode(dictionary: &DictionaryUse) -> Bytes {
+    Bytes::from(format!(
+        "{FORMAT}\n{}\n{}\n{}",
+        dictionary.host,
+        dictionary.pattern.as_str(),
+        dictionary.id
+    ))
+}
+
+fn decode(metadata: &[u8], hash: &DictionaryHash) -> Option<DictionaryUse> {
+    let text = std::str::from_utf8(metadata).ok()?;
+    let mut lines = text.split('\n');
+    if lines.next()? != FORMAT {
+        return None;
+    }
+    let host = lines.next()?.to_string();
+    // Stored resolved, so it is absolute and resolves to itself.
+    let pattern = Pattern::parse(lines.next()?, "/").ok()?;
+    let id = lines.next()?.to_string();
+    Some(DictionaryUse {
+        hash: *hash,
+        host,
+        pattern,
+        id,
+    })
+}
+
+/// Stores a dictionary's bytes under its hash for `ttl`. Failures are logged and dropped:
+/// a dictionary not kept only means a later request falls back to br or gzip.
+pub fn keep(dictionary: &DictionaryUse, bytes: &[u8], ttl: Duration) {
+    let stored = (|| -> Result<(), String> {
+        let mut writer = core::insert(key(&dictionary.host, &dictionary.hash), ttl)
+            .user_metadata(encode(dictionary))
+            .known_length(bytes.len() as u64)
+            .execute()
+            .map_err(|e| e.to_string())?;
+        if let Err(e) = writer.write_all(bytes) {
+            writer.abandon().ok();
+            return Err(e.to_string());
+        }
+        writer.finish().map_err(|e| e.to_string())
+    })();
+    match stored {
+        Ok(()) => log::debug!(
+            "kept dictionary {} ({} bytes) for {} s",
+            dictionary.hash.to_hex(),
+            bytes.len(),
+            ttl.as_secs()
+        ),
+        Err(e) => log::warn!(
+            "keeping dictionary {} failed: {e}",
+            dictionary.hash.to_hex()
+        ),
+    }
+}
+
+/// Why a held dictionary was not found usable (the response then falls back).
+pub type Missing = String;
+
+/// The dictionary `hash` of `host`, if the edge holds it, its bytes are at most
+/// `max_bytes` and hash to `hash`; with what it was kept for. `check` runs on the metadata
+/// before any byte is read, so a dictionary that does not apply costs one lookup.
+pub fn held(
+    host: &str,
+    hash: &DictionaryHash,
+    max_bytes: u64,
+    check: impl FnOnce(&DictionaryUse) -> Result<(), Missing>,
+) -> Result<(DictionaryUse, Dictionary), Missing> {
+    let found = core::lookup(key(host, hash))
+        .execute()
+        .map_err(|e| format!("lookup failed: {e}"))?
+        .ok_or("unknown or evicted")?;
+    let usage = decode(&found.user_metadata(), hash).ok_or("unreadable metadata")?;
+    check(&usage)?;
+    if found.known_length().is_some_and(|n| n > max_bytes) {
+        return Err("larger than dictionary_max_bytes".into());
+    }
+    let body = found.to_stream().map_err(|e| format!("read failed: {e}"))?;
+    let mut bytes = Vec::new();
+    body.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("read failed: {e}"))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err("larger than dictionary_max_bytes".into());
+    }
+    let dictionary = Dictionary::verified(Bytes::from(bytes), hash)
+        .ok_or("held bytes do not hash to the advertised dictionary")?;
+    Ok((usage, dictionary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_reads_back_and_refuses_other_formats() -> Result<(), String> {
+        let hash = DictionaryHash::of(b"v1");
+        let usage = DictionaryUse {
+            hash,
+            host: "www.example.com".into(),
+            pattern: Pattern::parse("app.*.js", "/js/app.v1.js").map_err(|e| e.0)?,
+            id: "bundle".into(),
+        };
+        assert_eq!(decode(&encode(&usage), &hash), Some(usage));
+        assert_eq!(decode(b"dict0\nh\n/x\n", &hash), None);
+        assert_eq!(decode(b"dict1\nh", &hash), None);
+        Ok(())
+    }
+}

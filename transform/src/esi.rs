@@ -35,6 +35,7 @@ pub mod client;
 pub mod escape;
 mod event;
 pub mod expr;
+pub mod language;
 mod opener;
 pub mod substitute;
 mod tag;

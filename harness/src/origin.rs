@@ -5,6 +5,7 @@
 
 pub(crate) mod compress;
 pub mod esi;
+pub mod esi_lang;
 mod flush;
 mod html;
 mod pattern;
@@ -181,6 +182,8 @@ enum Route<'a> {
     EsiTemplate,
     EsiIncludes,
     EsiFragment,
+    EsiLangTemplate,
+    EsiLangFragment,
 }
 
 fn parse_route(path: &str) -> Option<Route<'_>> {
@@ -209,6 +212,8 @@ fn parse_route(path: &str) -> Option<Route<'_>> {
         ("esi", Some("template")) => Route::EsiTemplate,
         ("esi", Some("includes")) => Route::EsiIncludes,
         ("esi", Some("fragment")) => Route::EsiFragment,
+        ("esi", Some("lang-template")) => Route::EsiLangTemplate,
+        ("esi", Some("lang-fragment")) => Route::EsiLangFragment,
         _ => return None,
     })
 }
@@ -300,6 +305,8 @@ async fn route(
         Route::EsiTemplate => esi::template(&query)?,
         Route::EsiIncludes => esi::includes(&query),
         Route::EsiFragment => esi::fragment(&query).await?,
+        Route::EsiLangTemplate => esi_lang::template(&query)?,
+        Route::EsiLangFragment => esi_lang::fragment(&query).await?,
     })
 }
 

@@ -5,9 +5,14 @@
 //! its end, a hostile value escaped and never run, a test that does not parse leaving the
 //! page whole with one warn line, a choose inside `esi:try` and inside another choose.
 //!
+//! A cached template's list of includes, which the next request asks for ahead of the
+//! text, leaves out those of branches; an include's `timeout` shortens the route's
+//! `esi_fragment_timeout_ms`, never lengthens it.
+//!
 //! The demo route `page` fronts the dev origin's language template (`/esi/lang-template`,
 //! see `harness/src/origin/esi_lang.rs`), reading the cookies `group` and `lang`; `/se/`
-//! fronts an origin each test programs.
+//! fronts an origin each test programs (`esi_fragment_timeout_ms` 800), `/sc/` the same
+//! with the edge cache.
 
 use std::time::{Duration, Instant};
 
@@ -21,13 +26,21 @@ const LOG_WAIT: Duration = Duration::from_secs(30);
 fn stack() -> (LocalStack, Scripted) {
     let origin = Scripted::start().expect("scripted origin");
     let overrides: Vec<(&str, Option<&str>)> = vec![
-        ("routes", Some("origin,page,se")),
+        ("routes", Some("origin,page,se,sc")),
         ("route.page.esi_cookies", Some("group,lang")),
         ("route.se.prefix", Some("/se/")),
         ("route.se.backend", Some("scripted")),
         ("route.se.strip_prefix", Some("true")),
         ("route.se.esi", Some("surrogate")),
         ("route.se.esi_cookies", Some("group")),
+        ("route.se.esi_fragment_timeout_ms", Some("800")),
+        ("route.sc.prefix", Some("/sc/")),
+        ("route.sc.backend", Some("scripted")),
+        ("route.sc.strip_prefix", Some("true")),
+        ("route.sc.esi", Some("surrogate")),
+        ("route.sc.esi_cookies", Some("group")),
+        ("route.sc.cache_ttl", Some("60")),
+        ("route.sc.cache_cookies", Some("ignore")),
     ];
     let stack = LocalStack::start_with_backends(&[("scripted", origin.addr)], &overrides)
         .expect("origin and viceroy start");
@@ -315,5 +328,83 @@ async fn the_request_variables_reach_src_and_vars() {
     assert_eq!(
         page.text(),
         "[/echo?m=GET&p=%2Fse%2Fpage&r=https%3A%2F%2Fexample.com%2Fa%20b]MOZILLA|https://example.com/a&#32;b|/se/page"
+    );
+}
+
+/// A cached template's includes are asked for ahead of its text on the next request, but
+/// only those outside any branch: the next request may choose another one. (The fragments
+/// go through `/se/`, which does not cache, so the origin sees every request.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_template_never_requests_a_branch_ahead() {
+    let (s, origin) = stack();
+    for name in ["/a", "/b", "/u"] {
+        origin.script(name, html(&name[1..].to_uppercase()));
+    }
+    origin.script(
+        "/page",
+        Script::ok(
+            &[
+                ("content-type", "text/html"),
+                ("surrogate-control", "content=\"ESI/1.0\""),
+                ("cache-control", "max-age=60"),
+            ],
+            concat!(
+                "<esi:choose><esi:when test=\"$(HTTP_USER_AGENT{os}) == 'WIN'\">",
+                "<esi:include src=\"/se/a\"/></esi:when>",
+                "<esi:otherwise><esi:include src=\"/se/b\"/></esi:otherwise></esi:choose>",
+                "<esi:include src=\"/se/u\"/>",
+            )
+            .as_bytes(),
+        ),
+    );
+    let windows = [("user-agent", "Mozilla/5.0 (Windows NT 10.0)")];
+    let linux = [("user-agent", "Mozilla/5.0 (X11; Linux)")];
+    // A miss, then a hit that lists the includes, then hits that read the list, each
+    // after the one before has written all it writes.
+    for (round, (ua, text)) in [(windows, "AU"), (windows, "AU"), (linux, "BU"), (linux, "BU")]
+        .into_iter()
+        .enumerate()
+    {
+        let page = get(&s, "/sc/page", &ua).await;
+        assert!(page.body_error.is_none(), "{page:?}");
+        assert_eq!(page.text(), text, "round {round}");
+        s.edge
+            .access_records("/sc/page", round + 1, LOG_WAIT)
+            .expect("the record");
+        assert!(s.edge.wait_until_idle(LOG_WAIT));
+    }
+    let records = s.edge.access_records("/sc/page", 4, LOG_WAIT).expect("records");
+    assert_eq!(records[3]["cache"], "hit");
+    assert_eq!(origin.count("/page"), 1, "the template came from the cache");
+    assert_eq!(origin.count("/u"), 4);
+    assert_eq!(origin.count("/a"), 2, "a branch's include was requested ahead");
+}
+
+/// An include's `timeout` (ms) fails it sooner than the route's 800 ms; one longer than the
+/// route's is held to the route's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_include_timeout_is_bounded_by_the_route() {
+    let (s, origin) = stack();
+    origin.script("/slow", html("S").delayed(Duration::from_millis(3000)));
+    origin.script(
+        "/short",
+        template("a<esi:include src=\"slow\" timeout=\"200\" onerror=\"continue\"/>b"),
+    );
+    origin.script(
+        "/long",
+        template("a<esi:include src=\"slow\" timeout=\"10000\" onerror=\"continue\"/>b"),
+    );
+    let started = Instant::now();
+    let page = get(&s, "/se/short", &[]).await;
+    let took = started.elapsed();
+    assert_eq!(page.text(), "ab", "{page:?}");
+    assert!(took < Duration::from_millis(700), "took {took:?}");
+    let started = Instant::now();
+    let page = get(&s, "/se/long", &[]).await;
+    let took = started.elapsed();
+    assert_eq!(page.text(), "ab", "{page:?}");
+    assert!(
+        took >= Duration::from_millis(750) && took < Duration::from_millis(2000),
+        "took {took:?}: the route's 800 ms bound the include's 10 s"
     );
 }

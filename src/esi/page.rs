@@ -262,6 +262,7 @@ pub fn compose(
             src: src.clone(),
             alt: None,
             continue_on_error: false,
+            timeout_ms: None,
         };
         let readable = page.readable_cookies(0);
         if page.dispatch(node, include, 1, readable).is_ok() {

@@ -62,6 +62,7 @@ fn include(src: &str, in_branch: bool) -> Shown {
             src: src.into(),
             alt: None,
             continue_on_error: false,
+            timeout_ms: None,
         }),
         in_branch,
     }

@@ -17,15 +17,6 @@ fn vars(name: &str, key: Option<&str>) -> Option<Value> {
     }
 }
 
-impl crate::fuzzing::esi::Text for Shown {
-    fn text_mut(&mut self) -> Option<&mut Bytes> {
-        match &mut self.event {
-            Event::Text(b) => Some(b),
-            _ => None,
-        }
-    }
-}
-
 /// The page's events for `input` split at `cuts`, the tests that did not parse, and how
 /// the template ended.
 fn read(input: &[u8], cuts: &[usize]) -> (Vec<Shown>, Vec<String>, Result<(), Broken>) {

@@ -6,6 +6,7 @@
 pub mod asset;
 pub(crate) mod compress;
 pub mod esi;
+pub mod esi_lang;
 mod flush;
 mod html;
 mod pattern;
@@ -183,6 +184,8 @@ enum Route<'a> {
     EsiIncludes,
     EsiFragment,
     Asset(&'a str),
+    EsiLangTemplate,
+    EsiLangFragment,
 }
 
 fn parse_route(path: &str) -> Option<Route<'_>> {
@@ -212,6 +215,8 @@ fn parse_route(path: &str) -> Option<Route<'_>> {
         ("esi", Some("includes")) => Route::EsiIncludes,
         ("esi", Some("fragment")) => Route::EsiFragment,
         ("asset", Some(_)) => Route::Asset(one?),
+        ("esi", Some("lang-template")) => Route::EsiLangTemplate,
+        ("esi", Some("lang-fragment")) => Route::EsiLangFragment,
         _ => return None,
     })
 }
@@ -304,6 +309,8 @@ async fn route(
         Route::EsiTemplate => esi::template(&query)?,
         Route::EsiIncludes => esi::includes(&query),
         Route::EsiFragment => esi::fragment(&query).await?,
+        Route::EsiLangTemplate => esi_lang::template(&query)?,
+        Route::EsiLangFragment => esi_lang::fragment(&query).await?,
     })
 }
 

@@ -10,7 +10,7 @@
 use fastly::http::{HeaderName, HeaderValue, Method, Url};
 use fastly::Request;
 
-use super::vars::Variables;
+use super::vars::{self, AllVariables, Variables};
 use crate::headers::{connection_tokens, is_hop_by_hop, HeaderAccess};
 use crate::routing::{self, Resolver};
 
@@ -46,6 +46,9 @@ pub struct Client {
     /// Every `Cookie` line.
     cookies: Vec<String>,
     accept_language: Option<String>,
+    method: String,
+    user_agent: Option<String>,
+    referer: Option<String>,
     /// The request carried `Cookie` or `Authorization`: its page is this client's alone.
     credentialed: bool,
 }
@@ -67,6 +70,9 @@ impl Client {
             headers,
             cookies: req.header_values("cookie"),
             accept_language: req.header("accept-language"),
+            method: req.get_method_str().to_string(),
+            user_agent: req.header("user-agent"),
+            referer: req.header("referer"),
             credentialed: CREDENTIALS.iter().any(|name| req.contains_header(*name)),
         }
     }
@@ -74,6 +80,26 @@ impl Client {
     /// Whether the request carried `Cookie` or `Authorization`.
     pub fn credentialed(&self) -> bool {
         self.credentialed
+    }
+
+    /// Every variable of the request, as a template whose route lets it read
+    /// `readable_cookies` sees them.
+    pub fn variables<'a>(&'a self, readable_cookies: &'a [String]) -> AllVariables<'a> {
+        AllVariables {
+            common: Variables {
+                host: self.host_header.as_deref(),
+                query: self.url.query(),
+                cookies: &self.cookies,
+                accept_language: self.accept_language.as_deref(),
+                readable_cookies,
+            },
+            request: vars::Request {
+                method: Some(&self.method),
+                path: Some(self.url.path()),
+                user_agent: self.user_agent.as_deref(),
+                referer: self.referer.as_deref(),
+            },
+        }
     }
 
     /// The URL an include's `src` names, variables substituted (`readable_cookies`: the
@@ -87,14 +113,8 @@ impl Client {
         readable_cookies: &[String],
         resolver: &Resolver,
     ) -> Result<Url, String> {
-        let variables = Variables {
-            host: self.host_header.as_deref(),
-            query: self.url.query(),
-            cookies: &self.cookies,
-            accept_language: self.accept_language.as_deref(),
-            readable_cookies,
-        };
-        let substituted = variables
+        let substituted = self
+            .variables(readable_cookies)
             .substitute_in_path(src)
             .ok_or_else(|| format!("src '{src}': a variable's value made a dot-segment"))?;
         let url = self

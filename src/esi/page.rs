@@ -27,7 +27,7 @@ use fastly::http::HeaderValue;
 use fastly::Request;
 use firstbyte_config::{EsiSettings, Route};
 use firstbyte_transform::codec::{Encoder, Encoding};
-use firstbyte_transform::esi::{Include, Tokenizer};
+use firstbyte_transform::esi::Include;
 use firstbyte_transform::{Pipeline, Sink};
 use http::HeaderMap;
 
@@ -41,10 +41,12 @@ use crate::deadline::select;
 use crate::fragments_log::FragmentsLog;
 use crate::routing::Resolver;
 use crate::timing::{millis, Clock};
+use language::TemplateText;
 
 mod body;
 mod dispatch;
 mod failure;
+mod language;
 mod output;
 
 /// Largest write to the client, and largest read of a body.
@@ -91,7 +93,7 @@ struct Reader {
     /// Decoding and the route's stages.
     pipeline: Option<Pipeline>,
     /// The body is a template itself (a fragment whose route composes, or the page's).
-    tokenizer: Option<Tokenizer>,
+    template: Option<TemplateText>,
     declared: Option<u64>,
     received: u64,
     chunk: usize,
@@ -220,7 +222,7 @@ pub fn compose(
             source: Some(Source::Reading(Reader {
                 body: body.into_handle(),
                 pipeline: template,
-                tokenizer: Some(Tokenizer::new()),
+                template: Some(TemplateText::new(Rc::from(settings.cookies.clone()))),
                 declared,
                 received: 0,
                 chunk: if decoding { DECODE_CHUNK } else { CHUNK },
@@ -260,6 +262,7 @@ pub fn compose(
             src: src.clone(),
             alt: None,
             continue_on_error: false,
+            timeout_ms: None,
         };
         let readable = page.readable_cookies(0);
         if page.dispatch(node, include, 1, readable).is_ok() {

@@ -25,7 +25,7 @@ pub struct Variables<'a> {
 }
 
 /// The rest of the request's variables, for the whole language: what [`Variables`] does
-/// not carry yet. The page builds [`AllVariables`] from both once it reads them.
+/// not carry. The page builds [`AllVariables`] from both ([`super::Client::variables`]).
 #[derive(Default)]
 pub struct Request<'a> {
     /// `REQUEST_METHOD`.
@@ -116,20 +116,15 @@ impl Variables<'_> {
 
     /// `src` with every `$(…)` replaced, or `None` where a value made a dot-segment of the
     /// path; see [`substitute_in_path`].
+    #[cfg(test)]
     pub fn substitute_in_path(&self, src: &str) -> Option<String> {
         substitute_in_path(self, self.accept_language, src)
     }
 }
 
 impl AllVariables<'_> {
-    /// [`Variables::substitute_in_path`] with every variable.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the page builds it once it reads the whole language (issue 27)"
-        )
-    )]
+    /// `src` with every `$(…)` replaced (every variable, escaped for the URL), or `None`
+    /// where a value made a dot-segment of the path; see [`substitute_in_path`].
     pub fn substitute_in_path(&self, src: &str) -> Option<String> {
         substitute_in_path(self, self.common.accept_language, src)
     }

@@ -9,7 +9,9 @@
 //! (a page shows none of their branches rather than all of them), `<esi:vars>` and
 //! `</esi:vars>` removed and their content kept as it is — and [`Tokenizer::push_tokens`],
 //! the whole language, where `esi:choose`, `esi:when test="…"`, `esi:otherwise` and
-//! `esi:vars` are [`Token`]s, nested as written, for [`branches`] to choose from. Any other
+//! `esi:vars` are [`Token`]s, nested as written, for [`branches`] to choose from
+//! ([`language`] puts tokens, branches and `esi:vars` substitution together for one
+//! request: what the page reads). Any other
 //! `esi:` tag is removed and reported ([`Event::Unsupported`]). Tags follow XML's syntax for
 //! white space: `</esi:remove >`, `<esi:remove / >` and a tab or newline between attributes
 //! are the tags they would be without it.
@@ -35,6 +37,7 @@ pub mod client;
 pub mod escape;
 mod event;
 pub mod expr;
+pub mod language;
 mod opener;
 pub mod substitute;
 mod tag;

@@ -1,6 +1,7 @@
 //! Fragment bodies: a fragment's response head shaped (or its cached object), its body read
 //! through its route's stages, and a template's events placed in the tree.
 
+use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -8,10 +9,11 @@ use fastly::handle::PendingRequestHandle;
 use fastly::{Body, Response};
 use firstbyte_config::chain::Plan;
 use firstbyte_config::Route;
-use firstbyte_transform::esi::{Event, Tokenizer, Unclosed};
+use firstbyte_transform::esi::language::{Broken, Shown};
+use firstbyte_transform::esi::Event;
 use firstbyte_transform::Sink;
 
-use super::{NodeState, Page, PageFill, Reader, Source, CHUNK, DECODE_CHUNK};
+use super::{NodeState, Page, PageFill, Reader, Source, TemplateText, CHUNK, DECODE_CHUNK};
 use crate::cache::fragment::{Admitted, Cached};
 use crate::esi::tree::{NodeId, Placing};
 use crate::headers::HeaderAccess;
@@ -130,7 +132,11 @@ impl Page<'_, '_> {
         self.nodes[id].source = Some(Source::Reading(Reader {
             body: body.into_handle(),
             pipeline,
-            tokenizer: template.then(Tokenizer::new),
+            // Its variables read the cookies its own route lists.
+            template: template.then(|| {
+                let cookies = route.esi.as_ref().map(|esi| esi.cookies.clone());
+                TemplateText::new(Rc::from(cookies.unwrap_or_default()))
+            }),
             declared,
             received: 0,
             chunk: if decoding { DECODE_CHUNK } else { CHUNK },
@@ -162,10 +168,10 @@ impl Page<'_, '_> {
                 return self.fail(id, broken.to_string());
             }
             let mut events = Vec::new();
-            if let Some(t) = &mut reader.tokenizer {
+            if let Some(t) = &mut reader.template {
                 // A construct left open would have dropped text silently: the template is
                 // broken, and fails as a failing body does.
-                if let Err(open) = t.finish(&mut events) {
+                if let Err(open) = t.finish(self.client, &mut events) {
                     return self.fail(id, open.to_string());
                 }
             }
@@ -214,13 +220,14 @@ impl Page<'_, '_> {
         id: NodeId,
         reader: &mut Reader,
         made: Sink,
-    ) -> Result<Option<Unclosed>, String> {
-        match &mut reader.tokenizer {
-            Some(tokenizer) => {
+    ) -> Result<Option<Broken>, String> {
+        match &mut reader.template {
+            Some(template) => {
                 let mut events = Vec::new();
+                let client = self.client;
                 let broken = made
                     .iter()
-                    .try_for_each(|bytes| tokenizer.push(bytes, &mut events));
+                    .try_for_each(|bytes| template.push(bytes, client, &mut events));
                 self.events(id, events)?;
                 Ok(broken.err())
             }
@@ -233,9 +240,11 @@ impl Page<'_, '_> {
         }
     }
 
-    /// What a template said.
-    fn events(&mut self, id: NodeId, events: Vec<Event>) -> Result<(), String> {
-        for event in events {
+    /// What a template said. An include in a branch is not listed among the template's
+    /// own: another request may choose another branch, and the list is what the next
+    /// request asks for ahead of the text.
+    fn events(&mut self, id: NodeId, events: Vec<Shown>) -> Result<(), String> {
+        for Shown { event, in_branch } in events {
             // What it read made its own part fail: the rest is abandoned with it.
             if self.tree.is_gone(id) {
                 break;
@@ -243,7 +252,7 @@ impl Page<'_, '_> {
             match event {
                 Event::Text(bytes) => self.tree.text(id, bytes),
                 Event::Include(include) => {
-                    if id == 0 && !self.tree.in_except(id) {
+                    if id == 0 && !in_branch && !self.tree.in_except(id) {
                         self.includes.push(include.src.clone());
                     }
                     match self.tree.placing(id) {

@@ -2,7 +2,7 @@
 //! `esi_max_depth` and `esi_max_fragments`, through its route's cache when the route caches.
 
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fastly::handle::BodyHandle;
 use fastly::http::Url;
@@ -68,12 +68,20 @@ impl Page<'_, '_> {
     ) -> Result<(), String> {
         self.log.count += 1;
         let now = Instant::now();
+        // An include's own `timeout` may only shorten the route's: the route's bound is the
+        // operator's promise about how long a page waits.
+        let timeout = include
+            .timeout_ms
+            .map(Duration::from_millis)
+            .map_or(self.settings.fragment_timeout, |t| {
+                t.min(self.settings.fragment_timeout)
+            });
         self.nodes[id].fragment = Some(Fragment {
             include: include.clone(),
             depth,
             route: None,
             sent_at: now,
-            deadline: now + self.settings.fragment_timeout,
+            deadline: now + timeout,
             head_deadline: None,
             tried_alt: false,
             readable_cookies,

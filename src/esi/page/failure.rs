@@ -13,7 +13,12 @@ impl NodeState {
             return None;
         }
         let fragment = self.fragment.as_ref();
-        let all = fragment.map(|f| (f.deadline, "past esi_fragment_timeout_ms"));
+        let all = fragment.map(|f| {
+            (
+                f.deadline,
+                "past its deadline (esi_fragment_timeout_ms, or its shorter timeout)",
+            )
+        });
         let step = match self.source.as_ref()? {
             Source::Looking(_) => None,
             Source::Waiting(_) => fragment.and_then(|f| f.head_deadline).map(|at| {

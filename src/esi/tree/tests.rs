@@ -16,6 +16,7 @@ fn include(src: &str) -> Include {
         src: src.into(),
         alt: None,
         continue_on_error: false,
+        timeout_ms: None,
     }
 }
 

@@ -129,6 +129,12 @@ impl Branches {
         Branches::default()
     }
 
+    /// Whether what comes now is inside an `esi:when` or `esi:otherwise`: shown or not
+    /// depending on the request.
+    pub fn in_branch(&self) -> bool {
+        self.open.iter().any(|f| matches!(f, Frame::Branch { .. }))
+    }
+
     fn live(&self) -> bool {
         self.open.last().is_none_or(Frame::shows_content)
     }

@@ -43,6 +43,7 @@ fn inc(src: &str) -> Token {
         src: src.into(),
         alt: None,
         continue_on_error: false,
+        timeout_ms: None,
     }))
 }
 

@@ -66,6 +66,9 @@ pub struct Include {
     pub alt: Option<String>,
     /// `onerror="continue"`: a failure leaves nothing in the include's place.
     pub continue_on_error: bool,
+    /// `timeout="MS"` (digits only, else ignored): the fragment's deadline, in ms; whoever
+    /// composes bounds it by its own.
+    pub timeout_ms: Option<u64>,
 }
 
 /// A construct left open: still open when the input ended, or a tag whose `>` did not come

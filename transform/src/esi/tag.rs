@@ -119,11 +119,20 @@ fn interpret(tag: &Tag) -> (Option<Event>, Option<Mode>) {
             let src = take("src");
             let alt = take("alt").filter(|a| !a.trim().is_empty());
             let continue_on_error = take("onerror").is_some_and(|v| v == "continue");
+            let timeout_ms = take("timeout").and_then(|v| {
+                let v = v.trim();
+                // Digits only: `+5`, `1e3` or `-1` are no timeout, as fastly/esi reads them.
+                v.bytes()
+                    .all(|c| c.is_ascii_digit())
+                    .then(|| v.parse().ok())
+                    .flatten()
+            });
             match src {
                 Some(src) if !src.trim().is_empty() => one(Event::Include(Include {
                     src,
                     alt,
                     continue_on_error,
+                    timeout_ms,
                 })),
                 _ => one(Event::Invalid("esi:include without src".into())),
             }

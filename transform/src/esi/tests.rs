@@ -25,6 +25,7 @@ fn inc(src: &str) -> Event {
         src: src.into(),
         alt: None,
         continue_on_error: false,
+        timeout_ms: None,
     })
 }
 
@@ -41,6 +42,7 @@ fn includes_between_text() {
                 src: "/x".into(),
                 alt: Some("/y".into()),
                 continue_on_error: true,
+                timeout_ms: None,
             }),
             t("!")
         ]
@@ -50,6 +52,24 @@ fn includes_between_text() {
         [inc("a>b")],
         "a > inside quotes does not end the tag"
     );
+}
+
+#[test]
+fn an_include_timeout_is_read_in_milliseconds_digits_only() {
+    let timeout = |tag: &str| match run(tag.as_bytes()).as_slice() {
+        [Event::Include(i)] => i.timeout_ms,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(timeout("<esi:include src=/f timeout=\"250\"/>"), Some(250));
+    assert_eq!(timeout("<esi:include src=/f timeout=' 40 '/>"), Some(40));
+    for ignored in ["-1", "+5", "1e3", "", "x", "99999999999999999999999"] {
+        assert_eq!(
+            timeout(&format!("<esi:include src=/f timeout=\"{ignored}\"/>")),
+            None,
+            "{ignored}"
+        );
+    }
+    assert_eq!(timeout("<esi:include src=/f/>"), None);
 }
 
 #[test]
@@ -116,6 +136,7 @@ fn end_and_empty_element_tags_with_white_space() {
             src: "/a".into(),
             alt: Some("/b".into()),
             continue_on_error: false,
+            timeout_ms: None,
         })]
     );
     assert_eq!(

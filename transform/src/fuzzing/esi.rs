@@ -7,7 +7,10 @@
 use bytes::Bytes;
 
 use crate::esi::branches::{evaluate, Branches};
+use crate::esi::expr::ExprError;
+use crate::esi::language::{Broken, Language, Shown};
 use crate::esi::variable::Value;
+use crate::esi::variable::MAX_REFERENCE;
 use crate::esi::{Event, Token, Tokenizer, Unclosed, MAX_TAG};
 
 /// Input past this many bytes is ignored, so that a check stays within milliseconds.
@@ -89,6 +92,7 @@ fn check_tokens(input: &[u8], cuts: &[usize], classic: &(Vec<Event>, Result<(), 
         );
     }
     check_branches(&whole.0);
+    check_language(input, cuts);
     if ["choose", "when", "otherwise", "vars"]
         .iter()
         .all(|e| names(e) == 0)
@@ -132,6 +136,41 @@ fn check_branches(tokens: &[Token]) {
         .filter(|t| matches!(t, Token::Event(_)))
         .count();
     assert!(shown <= given + tokens.len(), "branches made events");
+}
+
+/// The whole language for one request read in pieces: what a page shows is the same as
+/// read whole, and what is held stays within an unfinished tag and an unfinished reference.
+fn check_language(input: &[u8], cuts: &[usize]) {
+    let read = |cuts: &[usize]| {
+        let lookup = |name: &str, _: Option<&str>| (name == "A").then(|| Value::Text("<a>".into()));
+        let mut bad = |_: &str, _: &ExprError| {};
+        let mut language = Language::new();
+        let mut out = Vec::new();
+        let mut from = 0;
+        for &cut in cuts {
+            let pushed = language.push(&input[from..cut], &lookup, &mut bad, &mut out);
+            assert!(
+                language.held() < MAX_TAG + MAX_REFERENCE,
+                "hold-back exceeded"
+            );
+            if pushed.is_err() {
+                return (merged(out), pushed);
+            }
+            from = cut;
+        }
+        let end: Result<(), Broken> = language.finish(&lookup, &mut bad, &mut out);
+        (merged(out), end)
+    };
+    assert!(
+        read(cuts) == read(&[input.len()]),
+        "the page depends on the split"
+    );
+}
+
+impl Text for Shown {
+    fn text_mut(&mut self) -> Option<&mut Bytes> {
+        self.event.text_mut()
+    }
 }
 
 /// The events of `input` fed in pieces ending at `cuts` (ascending), adjacent texts merged,

@@ -294,7 +294,11 @@ async fn choose_inside_try_and_nested_choose() {
     assert_eq!(origin.count("/broken"), 1);
     assert_eq!(origin.count("/a"), 0);
     assert_eq!(origin.count("/c"), 0);
-    assert_eq!(origin.count("/e"), 0, "inside an unchosen branch, never requested");
+    assert_eq!(
+        origin.count("/e"),
+        0,
+        "inside an unchosen branch, never requested"
+    );
     assert_eq!(origin.count("/f"), 0);
 
     let page = get(&s, "/se/page", &[]).await;
@@ -319,7 +323,10 @@ async fn the_request_variables_reach_src_and_vars() {
         &s,
         "/se/page",
         &[
-            ("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"),
+            (
+                "user-agent",
+                "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+            ),
             ("referer", "https://example.com/a b"),
         ],
     )
@@ -361,9 +368,14 @@ async fn a_cached_template_never_requests_a_branch_ahead() {
     let linux = [("user-agent", "Mozilla/5.0 (X11; Linux)")];
     // A miss, then a hit that lists the includes, then hits that read the list, each
     // after the one before has written all it writes.
-    for (round, (ua, text)) in [(windows, "AU"), (windows, "AU"), (linux, "BU"), (linux, "BU")]
-        .into_iter()
-        .enumerate()
+    for (round, (ua, text)) in [
+        (windows, "AU"),
+        (windows, "AU"),
+        (linux, "BU"),
+        (linux, "BU"),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let page = get(&s, "/sc/page", &ua).await;
         assert!(page.body_error.is_none(), "{page:?}");
@@ -373,11 +385,18 @@ async fn a_cached_template_never_requests_a_branch_ahead() {
             .expect("the record");
         assert!(s.edge.wait_until_idle(LOG_WAIT));
     }
-    let records = s.edge.access_records("/sc/page", 4, LOG_WAIT).expect("records");
+    let records = s
+        .edge
+        .access_records("/sc/page", 4, LOG_WAIT)
+        .expect("records");
     assert_eq!(records[3]["cache"], "hit");
     assert_eq!(origin.count("/page"), 1, "the template came from the cache");
     assert_eq!(origin.count("/u"), 4);
-    assert_eq!(origin.count("/a"), 2, "a branch's include was requested ahead");
+    assert_eq!(
+        origin.count("/a"),
+        2,
+        "a branch's include was requested ahead"
+    );
 }
 
 /// An include's `timeout` (ms) fails it sooner than the route's 800 ms; one longer than the

@@ -26,9 +26,8 @@ const MAX_DELAY_MS: u64 = 60_000;
 /// The template's two pieces: its last choose is in the second. `tag` and `delay_ms` go
 /// into every include's `src`.
 pub fn lang_template(tag: &str, delay_ms: u64) -> [String; 2] {
-    let src = |name: &str| {
-        format!("lang-fragment?name={name}&amp;tag={tag}&amp;delay_ms={delay_ms}")
-    };
+    let src =
+        |name: &str| format!("lang-fragment?name={name}&amp;tag={tag}&amp;delay_ms={delay_ms}");
     let first = format!(
         concat!(
             "<!doctype html><title>ESI language</title>\n",

@@ -10,12 +10,14 @@ pub mod keep;
 use std::time::Duration;
 
 use fastly::http::{FramingHeadersMode, Method, StatusCode};
-use fastly::Request;
+use fastly::{Body, Request};
 use firstbyte_config::chain::ResponseHead;
 use firstbyte_config::{route_dictionary, DictionarySettings, Route, Source};
 use firstbyte_transform::codec::Encoding;
 use firstbyte_transform::dictionary::headers::{use_as_dictionary, use_as_dictionary_value};
-use firstbyte_transform::dictionary::{DcbEncoder, DictionaryRequest, DCB};
+use firstbyte_transform::dictionary::{
+    dcb_header, DcbEncoder, DictionaryRequest, DCB, DCB_HEADER_LEN,
+};
 
 use crate::delivery::{self, Delivery};
 use crate::failure::Failure;
@@ -83,7 +85,7 @@ impl Dictionaries {
             .as_deref()
             .is_some_and(|c| c.trim().eq_ignore_ascii_case(DCB))
         {
-            return self.origin_dcb(route);
+            return self.origin_dcb(route, shaped);
         }
         let Some(plan) = self.would_compress(route, shaped) else {
             return Ok(());
@@ -214,20 +216,38 @@ impl Dictionaries {
         shaped.tap = Some(Box::new(Keeper::new(keep)));
     }
 
-    /// An origin's own `dcb` body: it was made for the dictionary this request advertised
-    /// (the backend got the request's `Available-Dictionary`), so it passes to a client that
-    /// advertises one; any other client cannot read it. Decoding it with a held dictionary
-    /// for such a client is not done yet (docs/dictionaries.md).
-    fn origin_dcb(&self, route: &Route) -> Result<(), Failure> {
-        if self.offer.is_some() {
-            return Ok(());
+    /// An origin's own `dcb` body passes only to a client that advertises the dictionary it
+    /// was made against: its frame names that dictionary's hash, so the frame's header is
+    /// read before the head goes out and compared with the request's `Available-Dictionary`
+    /// (a client given a delta against another dictionary could not decode it). The header's
+    /// bytes are then put back before the rest, which the host appends. Decoding it with a
+    /// held dictionary for another client is not done yet (docs/dictionaries.md).
+    fn origin_dcb(&self, route: &Route, shaped: &mut Shaped) -> Result<(), Failure> {
+        let refuse = |why: &str| {
+            Failure::new(
+                StatusCode::BAD_GATEWAY,
+                format!("backend '{}' sent dcb {why}", route.backend),
+            )
+        };
+        let Some(offer) = &self.offer else {
+            return Err(refuse("to a client that advertises no dictionary"));
+        };
+        let mut header = [0u8; DCB_HEADER_LEN];
+        let body = std::mem::replace(&mut shaped.body, Body::new());
+        let (header_read, rest) = read_header(body, &mut header);
+        if !header_read || header != dcb_header(&offer.hash) {
+            return Err(refuse("made against another dictionary than the client's"));
         }
-        Err(Failure::new(
-            StatusCode::BAD_GATEWAY,
-            format!(
-                "backend '{}' sent dcb to a client that advertises no dictionary",
-                route.backend
-            ),
-        ))
+        let mut body = Body::from(header.to_vec());
+        body.append(rest);
+        shaped.body = body;
+        Ok(())
     }
+}
+
+/// Reads the first `header.len()` bytes of `body` into `header`; whether it had that many,
+/// and the body that is left.
+fn read_header(mut body: Body, header: &mut [u8]) -> (bool, Body) {
+    let read = std::io::Read::read_exact(&mut body, header).is_ok();
+    (read, body)
 }

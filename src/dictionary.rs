@@ -22,7 +22,7 @@ use firstbyte_transform::dictionary::{
 use crate::delivery::{self, Delivery};
 use crate::failure::Failure;
 use crate::headers::{for_transformed_body, vary_with, HeaderAccess};
-use crate::origin::Shaped;
+use crate::origin::{names_dcb, Shaped};
 use crate::routing::host;
 
 use self::keep::{KeepFor, Keeper};
@@ -80,16 +80,28 @@ impl Dictionaries {
             // A composed page is made elsewhere; dictionaries do not reach it.
             return Ok(());
         }
-        let coding = shaped.resp.header("content-encoding");
-        if coding
-            .as_deref()
-            .is_some_and(|c| c.trim().eq_ignore_ascii_case(DCB))
-        {
-            return self.origin_dcb(route, shaped);
+        let coding = shaped.origin_coding.clone();
+        if coding.as_deref().is_some_and(names_dcb) {
+            return self.origin_dcb(route, coding.as_deref(), shaped);
         }
         let Some(plan) = self.would_compress(route, shaped) else {
             return Ok(());
         };
+        // The dictionary and the delta are made of the bytes the client decodes: a body the
+        // origin coded must be decoded first, whatever this client's own plan did with it.
+        let coded = coding.as_deref().is_some_and(|c| {
+            c.split(',')
+                .any(|t| !t.trim().is_empty() && !t.trim().eq_ignore_ascii_case("identity"))
+        });
+        let decodes_it = plan.decode.is_some_and(|d| {
+            coding
+                .as_deref()
+                .and_then(Encoding::from_content_encoding)
+                == Some(d)
+        });
+        if coded && !decodes_it {
+            return Ok(());
+        }
         if self.settings.dcb {
             // Both outcomes depend on both fields, dcb or the fallback.
             for name in ["Accept-Encoding", "Available-Dictionary"] {
@@ -192,15 +204,26 @@ impl Dictionaries {
         })
     }
 
-    /// Not private, not `no-store`, no `Set-Cookie`, no credentials in the request.
+    /// Not private, not `no-store` (in `Cache-Control` or a field addressed to caches like
+    /// this one: `CDN-Cache-Control`, `Surrogate-Control`), not `Vary: *`, no `Set-Cookie`,
+    /// no credentials in the request.
     fn edge_cacheable(&self, resp: &fastly::Response) -> bool {
-        let private = resp.header_values("cache-control").iter().any(|v| {
-            v.split(',').any(|d| {
-                let name = d.split('=').next().unwrap_or("").trim();
-                name.eq_ignore_ascii_case("private") || name.eq_ignore_ascii_case("no-store")
+        let forbids = |field: &str| {
+            resp.header_values(field).iter().any(|v| {
+                v.split(',').any(|d| {
+                    let name = d.split('=').next().unwrap_or("").trim();
+                    name.eq_ignore_ascii_case("private") || name.eq_ignore_ascii_case("no-store")
+                })
             })
-        });
-        !self.credentials && !private && !resp.contains_header("set-cookie")
+        };
+        let private = ["cache-control", "cdn-cache-control", "surrogate-control"]
+            .iter()
+            .any(|field| forbids(field));
+        let vary_all = resp
+            .header_values("vary")
+            .iter()
+            .any(|v| v.split(',').any(|t| t.trim() == "*"));
+        !self.credentials && !private && !vary_all && !resp.contains_header("set-cookie")
     }
 
     /// Puts the keeping stage where the body is what the client decodes. A body the client
@@ -222,13 +245,22 @@ impl Dictionaries {
     /// (a client given a delta against another dictionary could not decode it). The header's
     /// bytes are then put back before the rest, which the host appends. Decoding it with a
     /// held dictionary for another client is not done yet (docs/dictionaries.md).
-    fn origin_dcb(&self, route: &Route, shaped: &mut Shaped) -> Result<(), Failure> {
+    fn origin_dcb(
+        &self,
+        route: &Route,
+        coding: Option<&str>,
+        shaped: &mut Shaped,
+    ) -> Result<(), Failure> {
         let refuse = |why: &str| {
             Failure::new(
                 StatusCode::BAD_GATEWAY,
                 format!("backend '{}' sent dcb {why}", route.backend),
             )
         };
+        if !coding.is_some_and(|c| c.trim().eq_ignore_ascii_case(DCB)) {
+            // Stacked on or under another coding: no client's dictionary alone undoes it.
+            return Err(refuse("with another coding"));
+        }
         let Some(offer) = &self.offer else {
             return Err(refuse("to a client that advertises no dictionary"));
         };

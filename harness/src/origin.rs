@@ -475,9 +475,10 @@ fn release(name: &str, query: &Query) -> Result<Response<Body>, BadRequest> {
     // dictionary hash, as an origin that made the delta itself would send it.
     if let Some(hex) = query.get("dcb-frame") {
         body.extend_from_slice(&[0xff, 0x44, 0x43, 0x42]);
-        body.extend(asset::hex_bytes(hex).ok_or_else(|| {
-            BadRequest(format!("dcb-frame {hex:?} is not 64 hex digits"))
-        })?);
+        body.extend(
+            asset::hex_bytes(hex)
+                .ok_or_else(|| BadRequest(format!("dcb-frame {hex:?} is not 64 hex digits")))?,
+        );
     }
     body.extend(asset::asset(version, len as usize));
     let mut resp = typed(full(body), "application/javascript");

@@ -329,6 +329,15 @@ async fn responses_the_edge_may_not_cache_are_never_marked() {
     for (case, query, headers) in [
         ("private", "&cache-control=private", vec![ae]),
         ("no-store", "&cache-control=no-store", vec![ae]),
+        // Fields addressed to caches like this one count as much (a hostile review kept
+        // these, and a client could then confirm a guess at a private body by its hash).
+        ("CDN private", "&cdn-cache-control=private", vec![ae]),
+        (
+            "Surrogate no-store",
+            "&surrogate-control=no-store",
+            vec![ae],
+        ),
+        ("Vary *", "&vary=*", vec![ae]),
         ("Set-Cookie", "&set-cookie=session%3D1", vec![ae]),
         (
             "Authorization",
@@ -425,5 +434,15 @@ async fn an_origins_dcb_reaches_only_a_client_holding_its_dictionary() {
             let refused = ask(&s, method, path, &headers).await;
             assert_eq!(refused.status, 502, "{method} {headers:?}");
         }
+    }
+    // Stacked on another coding, either way round, no dictionary alone undoes it.
+    for stacked in ["dcb%2C%20br", "br%2C%20dcb"] {
+        let path = path.replace(
+            "content-encoding=dcb",
+            &format!("content-encoding={stacked}"),
+        );
+        let headers = [("accept-encoding", ALL), ("available-dictionary", &hash)];
+        let refused = ask(&s, "GET", &path, &headers).await;
+        assert_eq!(refused.status, 502, "{stacked}");
     }
 }

@@ -10,17 +10,19 @@ pub mod keep;
 use std::time::Duration;
 
 use fastly::http::{FramingHeadersMode, Method, StatusCode};
-use fastly::Request;
+use fastly::{Body, Request};
 use firstbyte_config::chain::ResponseHead;
 use firstbyte_config::{route_dictionary, DictionarySettings, Route, Source};
 use firstbyte_transform::codec::Encoding;
 use firstbyte_transform::dictionary::headers::{use_as_dictionary, use_as_dictionary_value};
-use firstbyte_transform::dictionary::{DcbEncoder, DictionaryRequest, DCB};
+use firstbyte_transform::dictionary::{
+    dcb_header, DcbEncoder, DictionaryRequest, DCB, DCB_HEADER_LEN,
+};
 
 use crate::delivery::{self, Delivery};
 use crate::failure::Failure;
 use crate::headers::{for_transformed_body, vary_with, HeaderAccess};
-use crate::origin::Shaped;
+use crate::origin::{names_dcb, Shaped};
 use crate::routing::host;
 
 use self::keep::{KeepFor, Keeper};
@@ -78,16 +80,28 @@ impl Dictionaries {
             // A composed page is made elsewhere; dictionaries do not reach it.
             return Ok(());
         }
-        let coding = shaped.resp.header("content-encoding");
-        if coding
-            .as_deref()
-            .is_some_and(|c| c.trim().eq_ignore_ascii_case(DCB))
-        {
-            return self.origin_dcb(route);
+        let coding = shaped.origin_coding.clone();
+        if coding.as_deref().is_some_and(names_dcb) {
+            return self.origin_dcb(route, coding.as_deref(), shaped);
         }
         let Some(plan) = self.would_compress(route, shaped) else {
             return Ok(());
         };
+        // The dictionary and the delta are made of the bytes the client decodes: a body the
+        // origin coded must be decoded first, whatever this client's own plan did with it.
+        let coded = coding.as_deref().is_some_and(|c| {
+            c.split(',')
+                .any(|t| !t.trim().is_empty() && !t.trim().eq_ignore_ascii_case("identity"))
+        });
+        let decodes_it = plan.decode.is_some_and(|d| {
+            coding
+                .as_deref()
+                .and_then(Encoding::from_content_encoding)
+                == Some(d)
+        });
+        if coded && !decodes_it {
+            return Ok(());
+        }
         if self.settings.dcb {
             // Both outcomes depend on both fields, dcb or the fallback.
             for name in ["Accept-Encoding", "Available-Dictionary"] {
@@ -190,15 +204,26 @@ impl Dictionaries {
         })
     }
 
-    /// Not private, not `no-store`, no `Set-Cookie`, no credentials in the request.
+    /// Not private, not `no-store` (in `Cache-Control` or a field addressed to caches like
+    /// this one: `CDN-Cache-Control`, `Surrogate-Control`), not `Vary: *`, no `Set-Cookie`,
+    /// no credentials in the request.
     fn edge_cacheable(&self, resp: &fastly::Response) -> bool {
-        let private = resp.header_values("cache-control").iter().any(|v| {
-            v.split(',').any(|d| {
-                let name = d.split('=').next().unwrap_or("").trim();
-                name.eq_ignore_ascii_case("private") || name.eq_ignore_ascii_case("no-store")
+        let forbids = |field: &str| {
+            resp.header_values(field).iter().any(|v| {
+                v.split(',').any(|d| {
+                    let name = d.split('=').next().unwrap_or("").trim();
+                    name.eq_ignore_ascii_case("private") || name.eq_ignore_ascii_case("no-store")
+                })
             })
-        });
-        !self.credentials && !private && !resp.contains_header("set-cookie")
+        };
+        let private = ["cache-control", "cdn-cache-control", "surrogate-control"]
+            .iter()
+            .any(|field| forbids(field));
+        let vary_all = resp
+            .header_values("vary")
+            .iter()
+            .any(|v| v.split(',').any(|t| t.trim() == "*"));
+        !self.credentials && !private && !vary_all && !resp.contains_header("set-cookie")
     }
 
     /// Puts the keeping stage where the body is what the client decodes. A body the client
@@ -214,20 +239,47 @@ impl Dictionaries {
         shaped.tap = Some(Box::new(Keeper::new(keep)));
     }
 
-    /// An origin's own `dcb` body: it was made for the dictionary this request advertised
-    /// (the backend got the request's `Available-Dictionary`), so it passes to a client that
-    /// advertises one; any other client cannot read it. Decoding it with a held dictionary
-    /// for such a client is not done yet (docs/dictionaries.md).
-    fn origin_dcb(&self, route: &Route) -> Result<(), Failure> {
-        if self.offer.is_some() {
-            return Ok(());
+    /// An origin's own `dcb` body passes only to a client that advertises the dictionary it
+    /// was made against: its frame names that dictionary's hash, so the frame's header is
+    /// read before the head goes out and compared with the request's `Available-Dictionary`
+    /// (a client given a delta against another dictionary could not decode it). The header's
+    /// bytes are then put back before the rest, which the host appends. Decoding it with a
+    /// held dictionary for another client is not done yet (docs/dictionaries.md).
+    fn origin_dcb(
+        &self,
+        route: &Route,
+        coding: Option<&str>,
+        shaped: &mut Shaped,
+    ) -> Result<(), Failure> {
+        let refuse = |why: &str| {
+            Failure::new(
+                StatusCode::BAD_GATEWAY,
+                format!("backend '{}' sent dcb {why}", route.backend),
+            )
+        };
+        if !coding.is_some_and(|c| c.trim().eq_ignore_ascii_case(DCB)) {
+            // Stacked on or under another coding: no client's dictionary alone undoes it.
+            return Err(refuse("with another coding"));
         }
-        Err(Failure::new(
-            StatusCode::BAD_GATEWAY,
-            format!(
-                "backend '{}' sent dcb to a client that advertises no dictionary",
-                route.backend
-            ),
-        ))
+        let Some(offer) = &self.offer else {
+            return Err(refuse("to a client that advertises no dictionary"));
+        };
+        let mut header = [0u8; DCB_HEADER_LEN];
+        let body = std::mem::replace(&mut shaped.body, Body::new());
+        let (header_read, rest) = read_header(body, &mut header);
+        if !header_read || header != dcb_header(&offer.hash) {
+            return Err(refuse("made against another dictionary than the client's"));
+        }
+        let mut body = Body::from(header.to_vec());
+        body.append(rest);
+        shaped.body = body;
+        Ok(())
     }
+}
+
+/// Reads the first `header.len()` bytes of `body` into `header`; whether it had that many,
+/// and the body that is left.
+fn read_header(mut body: Body, header: &mut [u8]) -> (bool, Body) {
+    let read = std::io::Read::read_exact(&mut body, header).is_ok();
+    (read, body)
 }

@@ -40,6 +40,9 @@ pub struct Shaped {
     /// The origin's own validators, before a transform weakened the ETag.
     pub origin_etag: Option<String>,
     pub origin_last_modified: Option<String>,
+    /// The origin's `Content-Encoding`, every line of it joined, before a transform
+    /// rewrote it: what the body's bytes are.
+    pub origin_coding: Option<String>,
     /// The body is a template the route composes (ESI): `plan` makes its text, and this is
     /// the coding of the composed page.
     pub compose: Option<Encoding>,
@@ -128,11 +131,22 @@ pub fn shape(
     strip_hop_by_hop(&mut resp);
     let origin_etag = resp.header("etag");
     let origin_last_modified = resp.header("last-modified");
+    // Every line: a second `Content-Encoding` line is a coding as much as a list's second
+    // member, so `identity` on the first cannot hide a coding on the next.
+    let codings = resp.header_values("content-encoding");
+    let origin_coding = (!codings.is_empty()).then(|| codings.join(", "));
+    if route.cache.is_some() && origin_coding.as_deref().is_some_and(names_dcb) {
+        // Made for the dictionary one client advertised, and a cache key does not hold it.
+        return Err(Failure::new(
+            StatusCode::BAD_GATEWAY,
+            format!("backend '{}' sent dcb to a route that caches", route.backend),
+        ));
+    }
     let status = resp.get_status();
     let delivery = if status_has_body(status) {
         let (content_type, content_encoding, cache_control) = (
             resp.header("content-type"),
-            resp.header("content-encoding"),
+            origin_coding.clone(),
             resp.header("cache-control"),
         );
         delivery::decide(
@@ -199,6 +213,7 @@ pub fn shape(
         origin,
         origin_etag,
         origin_last_modified,
+        origin_coding,
         compose,
         tap: None,
         encoder: None,
@@ -307,6 +322,13 @@ fn send_failure(route: &Route, cause: SendErrorCause) -> Failure {
         other => (StatusCode::BAD_GATEWAY, format!("failed: {other}")),
     };
     Failure::new(status, format!("backend '{backend}' {what}"))
+}
+
+/// Whether a `Content-Encoding` value names `dcb` among its codings (RFC 9842).
+pub fn names_dcb(coding: &str) -> bool {
+    coding
+        .split(',')
+        .any(|c| c.trim().eq_ignore_ascii_case("dcb"))
 }
 
 /// HEAD answers and 1xx, 204 and 304 responses never carry a body (RFC 9110 §6.4.1).

@@ -470,13 +470,24 @@ fn release(name: &str, query: &Query) -> Result<Response<Body>, BadRequest> {
     let version =
         asset::version(name).ok_or_else(|| BadRequest(format!("{name:?} is not app.v<N>.js")))?;
     let len = query_u64(query, "bytes", asset::DEFAULT_LEN as u64, 0, 8 << 20)?;
-    let mut resp = typed(
-        full(asset::asset(version, len as usize)),
-        "application/javascript",
-    );
+    let mut body = Vec::new();
+    // `dcb-frame=<64 hex digits>`: the body opens with a dcb frame header naming that
+    // dictionary hash, as an origin that made the delta itself would send it.
+    if let Some(hex) = query.get("dcb-frame") {
+        body.extend_from_slice(&[0xff, 0x44, 0x43, 0x42]);
+        body.extend(
+            asset::hex_bytes(hex)
+                .ok_or_else(|| BadRequest(format!("dcb-frame {hex:?} is not 64 hex digits")))?,
+        );
+    }
+    body.extend(asset::asset(version, len as usize));
+    let mut resp = typed(full(body), "application/javascript");
     add_headers(
         &mut resp,
-        query.pairs().iter().filter(|(k, _)| k != "bytes"),
+        query
+            .pairs()
+            .iter()
+            .filter(|(k, _)| k != "bytes" && k != "dcb-frame"),
     )?;
     Ok(resp)
 }

@@ -25,7 +25,7 @@ pub mod headers;
 mod negotiate;
 mod pattern;
 
-pub use dcb::{DCB_HEADER_LEN, DCB_MAGIC};
+pub use dcb::{header as dcb_header, DCB_HEADER_LEN, DCB_MAGIC};
 pub use decoder::DcbDecoder;
 pub use encoder::DcbEncoder;
 pub use hash::{Dictionary, DictionaryHash, Hasher};

@@ -33,6 +33,16 @@ pub fn asset(version: u32, len: usize) -> Vec<u8> {
     out
 }
 
+/// The 32 bytes 64 hex digits spell, if they do.
+pub fn hex_bytes(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    (0..32)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,18 +13,25 @@ use crate::esi::fragment::Client;
 /// The longest part of a test a log line quotes.
 const LOGGED_TEST: usize = 120;
 
+/// The most tests of one template that get a line of their own; the rest are counted in one
+/// more, so a template of thousands of bad tests cannot flood the log.
+const LOGGED_TESTS: u32 = 8;
+
 /// One template's reading; see the module documentation.
 pub(super) struct TemplateText {
-    language: Language,
+    language: Box<Language>,
     /// The cookies its variables may read: its route's `esi_cookies`.
     cookies: Rc<[String]>,
+    /// Tests that did not parse so far.
+    bad_tests: u32,
 }
 
 impl TemplateText {
     pub(super) fn new(cookies: Rc<[String]>) -> TemplateText {
         TemplateText {
-            language: Language::new(),
+            language: Box::new(Language::new()),
             cookies,
+            bad_tests: 0,
         }
     }
 
@@ -36,14 +43,39 @@ impl TemplateText {
         out: &mut Vec<Shown>,
     ) -> Result<(), Broken> {
         let variables = client.variables(&self.cookies);
-        self.language
-            .push(bytes, &variables, &mut log_bad_test, out)
+        let mut bad = self.bad_tests;
+        let read = self
+            .language
+            .push(bytes, &variables, &mut bad_test(&mut bad), out);
+        self.bad_tests = bad;
+        read
     }
 
     /// The end of the template's text.
     pub(super) fn finish(&mut self, client: &Client, out: &mut Vec<Shown>) -> Result<(), Broken> {
         let variables = client.variables(&self.cookies);
-        self.language.finish(&variables, &mut log_bad_test, out)
+        let mut bad = self.bad_tests;
+        let ended = self
+            .language
+            .finish(&variables, &mut bad_test(&mut bad), out);
+        if bad > LOGGED_TESTS {
+            log::warn!(
+                "{} more esi:when tests did not parse: their branches were not chosen",
+                bad - LOGGED_TESTS
+            );
+        }
+        self.bad_tests = bad;
+        ended
+    }
+}
+
+/// Logs the first [`LOGGED_TESTS`] tests that do not parse, counting every one in `bad`.
+fn bad_test(bad: &mut u32) -> impl FnMut(&str, &ExprError) + '_ {
+    move |test, why| {
+        *bad += 1;
+        if *bad <= LOGGED_TESTS {
+            log_bad_test(test, why);
+        }
     }
 }
 

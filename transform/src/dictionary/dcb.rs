@@ -14,7 +14,7 @@ pub const DCB_MAGIC: [u8; 4] = [0xff, 0x44, 0x43, 0x42];
 pub const DCB_HEADER_LEN: usize = DCB_MAGIC.len() + DictionaryHash::LEN;
 
 /// The header of a body compressed against `hash`.
-pub(super) fn header(hash: &DictionaryHash) -> [u8; DCB_HEADER_LEN] {
+pub fn header(hash: &DictionaryHash) -> [u8; DCB_HEADER_LEN] {
     let mut out = [0; DCB_HEADER_LEN];
     out[..DCB_MAGIC.len()].copy_from_slice(&DCB_MAGIC);
     out[DCB_MAGIC.len()..].copy_from_slice(hash.as_bytes());

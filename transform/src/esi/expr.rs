@@ -39,6 +39,11 @@ pub const MAX_DEPTH: usize = 32;
 /// The most memory one compiled pattern may take (the `regex` crate's size limit).
 pub const MAX_REGEX_SIZE: usize = 256 * 1024;
 
+/// The most `matches` patterns one template compiles ([`Expr::parse_within`]): compiling
+/// costs far more per byte than reading, so a template of thousands of `matches` tests would
+/// otherwise spend seconds of CPU on every request that reads it.
+pub const MAX_PATTERNS: usize = 64;
+
 /// Why a test is no expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExprError(String);
@@ -69,8 +74,10 @@ enum Node {
         default: Option<String>,
     },
     Not(Box<Node>),
-    And(Box<Node>, Box<Node>),
-    Or(Box<Node>, Box<Node>),
+    /// A chain of `&` (or `|`) is one node, however long: evaluating it (and dropping it)
+    /// then recurses only as deep as the parentheses and `!` nest, never once per operand.
+    And(Vec<Node>),
+    Or(Vec<Node>),
     Compare(Box<Node>, Comparison, Box<Node>),
     Has {
         left: Box<Node>,
@@ -93,13 +100,24 @@ enum Comparison {
 impl Expr {
     /// Parses a `test` as written (entities already decoded).
     pub fn parse(text: &str) -> Result<Expr, ExprError> {
+        let mut unbounded = usize::MAX;
+        Expr::parse_within(text, &mut unbounded)
+    }
+
+    /// Parses a `test`, compiling at most `patterns` more `matches` patterns (counted down):
+    /// past them a `matches` is an error, so its `when` is not chosen.
+    pub fn parse_within(text: &str, patterns: &mut usize) -> Result<Expr, ExprError> {
         if text.len() > MAX_EXPRESSION {
             return error(format!(
                 "expression of {} bytes, more than {MAX_EXPRESSION}",
                 text.len()
             ));
         }
-        let mut parser = Parser { text, at: 0 };
+        let mut parser = Parser {
+            text,
+            at: 0,
+            patterns,
+        };
         let node = parser.or(0)?;
         parser.skip_space();
         if parser.at < text.len() {
@@ -118,12 +136,14 @@ impl Expr {
     }
 }
 
-struct Parser<'a> {
+struct Parser<'a, 'b> {
     text: &'a str,
     at: usize,
+    /// How many more patterns may be compiled.
+    patterns: &'b mut usize,
 }
 
-impl<'a> Parser<'a> {
+impl<'a> Parser<'a, '_> {
     fn rest(&self) -> &'a str {
         &self.text[self.at..]
     }
@@ -168,21 +188,25 @@ impl<'a> Parser<'a> {
     }
 
     fn or(&mut self, depth: usize) -> Result<Node, ExprError> {
-        let mut left = self.and(depth)?;
+        let mut terms = vec![self.and(depth)?];
         while self.eat("|") {
-            let right = self.and(depth)?;
-            left = Node::Or(Box::new(left), Box::new(right));
+            terms.push(self.and(depth)?);
         }
-        Ok(left)
+        Ok(match terms.len() {
+            1 => terms.swap_remove(0),
+            _ => Node::Or(terms),
+        })
     }
 
     fn and(&mut self, depth: usize) -> Result<Node, ExprError> {
-        let mut left = self.not(depth)?;
+        let mut terms = vec![self.not(depth)?];
         while self.eat("&") {
-            let right = self.not(depth)?;
-            left = Node::And(Box::new(left), Box::new(right));
+            terms.push(self.not(depth)?);
         }
-        Ok(left)
+        Ok(match terms.len() {
+            1 => terms.swap_remove(0),
+            _ => Node::And(terms),
+        })
     }
 
     fn not(&mut self, depth: usize) -> Result<Node, ExprError> {
@@ -227,6 +251,12 @@ impl<'a> Parser<'a> {
                 let Quoted::String(pattern, len) = variable::quoted(self.rest()) else {
                     return error(format!("{word} needs a quoted pattern at byte {}", self.at));
                 };
+                if *self.patterns == 0 {
+                    return error(format!(
+                        "more than {MAX_PATTERNS} matches patterns in one template"
+                    ));
+                }
+                *self.patterns -= 1;
                 let regex = RegexBuilder::new(&pattern)
                     .case_insensitive(ignore_case)
                     .size_limit(MAX_REGEX_SIZE)
@@ -310,8 +340,8 @@ fn value(node: &Node, lookup: &dyn Lookup) -> Value {
 fn test(node: &Node, lookup: &dyn Lookup) -> bool {
     match node {
         Node::Not(inner) => !test(inner, lookup),
-        Node::And(a, b) => test(a, lookup) && test(b, lookup),
-        Node::Or(a, b) => test(a, lookup) || test(b, lookup),
+        Node::And(terms) => terms.iter().all(|t| test(t, lookup)),
+        Node::Or(terms) => terms.iter().any(|t| test(t, lookup)),
         Node::Compare(a, op, b) => {
             let ordering = compare(value(a, lookup), value(b, lookup));
             match op {

@@ -141,6 +141,29 @@ fn errors_name_the_problem() {
     );
 }
 
+/// A chain of operands as long as an expression may be is one node: evaluating it recurses
+/// once, not once per operand (on a wasm stack, 1,800 operands exhausted it).
+#[test]
+fn long_chains_evaluate_without_deep_recursion() {
+    // `2<1` is false, `1<2` true: as many operands as an expression's length allows.
+    let n = MAX_EXPRESSION / 4 - 1;
+    let falses = move |op: &str| vec!["2<1"; n].join(op);
+    assert!(!eval(&falses("|")));
+    assert!(eval(&format!("{}|1<2", falses("|"))));
+    assert!(!eval(&format!("{}&1<2", falses("&"))));
+    assert!(eval(&vec!["1<2"; n].join("&")));
+    // Natively, once more on a stack a recursion per operand would overflow (wasm32-wasip1
+    // has no threads; its tests run the chains above on the app's own 512 KiB stack).
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let deep = std::thread::Builder::new()
+            .stack_size(32 * 1024)
+            .spawn(move || eval(&format!("{}|1<2", falses("|"))))
+            .map(|t| t.join());
+        assert!(matches!(deep, Ok(Ok(true))));
+    }
+}
+
 proptest::proptest! {
     /// Any text parses or fails with a reason, never panics, and what parses evaluates.
     #[test]

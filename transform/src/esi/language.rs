@@ -18,8 +18,8 @@ use std::fmt;
 use bytes::Bytes;
 
 use super::branches::{BranchError, Branches};
-use super::expr::{Expr, ExprError};
-use super::substitute::VarsText;
+use super::expr::{Expr, ExprError, MAX_PATTERNS};
+use super::substitute::{VarsText, MAX_VALUES_PER_READ};
 use super::variable::Lookup;
 use super::{Event, Token, Tokenizer, Unclosed};
 
@@ -28,6 +28,8 @@ use super::{Event, Token, Tokenizer, Unclosed};
 pub enum Broken {
     Unclosed(Unclosed),
     Branches(BranchError),
+    /// Substituted values would add more than [`MAX_VALUES_PER_READ`] bytes to one read.
+    VarsTooLarge,
 }
 
 impl fmt::Display for Broken {
@@ -35,6 +37,10 @@ impl fmt::Display for Broken {
         match self {
             Broken::Unclosed(u) => u.fmt(f),
             Broken::Branches(b) => b.fmt(f),
+            Broken::VarsTooLarge => write!(
+                f,
+                "esi:vars values would add more than {MAX_VALUES_PER_READ} bytes to one read"
+            ),
         }
     }
 }
@@ -59,6 +65,8 @@ pub struct Language {
     /// Scratch, kept to spare an allocation per chunk.
     tokens: Vec<Token>,
     live: Vec<Token>,
+    /// `matches` patterns this template has compiled.
+    patterns_used: usize,
 }
 
 impl Language {
@@ -81,13 +89,22 @@ impl Language {
         bad_test: &mut dyn FnMut(&str, &ExprError),
         out: &mut Vec<Shown>,
     ) -> Result<(), Broken> {
+        self.vars.start_read();
         let mut tokens = std::mem::take(&mut self.tokens);
         let read = self.tokenizer.push_tokens(input, &mut tokens);
         // What was read before a tag too long is the page's, as the plain reading gives it.
         let followed = self.follow(&mut tokens, lookup, bad_test, out);
         self.tokens = tokens;
         read.map_err(Broken::Unclosed)?;
-        followed
+        followed?;
+        self.vars_within_bound()
+    }
+
+    fn vars_within_bound(&self) -> Result<(), Broken> {
+        match self.vars.over() {
+            true => Err(Broken::VarsTooLarge),
+            false => Ok(()),
+        }
     }
 
     /// The end of the template: what is left open breaks it, else what is held comes out.
@@ -97,6 +114,7 @@ impl Language {
         bad_test: &mut dyn FnMut(&str, &ExprError),
         out: &mut Vec<Shown>,
     ) -> Result<(), Broken> {
+        self.vars.start_read();
         let mut tokens = std::mem::take(&mut self.tokens);
         self.tokenizer
             .finish_tokens(&mut tokens)
@@ -106,7 +124,8 @@ impl Language {
         let ended = self.branches.finish(&mut live);
         self.shown(&mut live, false, lookup, out);
         self.live = live;
-        ended.map_err(Broken::Branches)
+        ended.map_err(Broken::Branches)?;
+        self.vars_within_bound()
     }
 
     fn follow(
@@ -116,7 +135,9 @@ impl Language {
         bad_test: &mut dyn FnMut(&str, &ExprError),
         out: &mut Vec<Shown>,
     ) -> Result<(), Broken> {
-        let mut test = |test: &str| match Expr::parse(test) {
+        let mut patterns = MAX_PATTERNS.saturating_sub(self.patterns_used);
+        let patterns_before = patterns;
+        let mut test = |test: &str| match Expr::parse_within(test, &mut patterns) {
             Ok(expr) => expr.eval(lookup),
             Err(e) => {
                 bad_test(test, &e);
@@ -134,6 +155,7 @@ impl Language {
             let in_branch = self.branches.in_branch();
             self.shown(&mut live, in_branch, lookup, out);
         }
+        self.patterns_used += patterns_before - patterns;
         self.live = live;
         result
     }

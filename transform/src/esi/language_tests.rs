@@ -191,3 +191,43 @@ proptest::proptest! {
         proptest::prop_assert_eq!(read(&input, &ones), whole);
     }
 }
+
+/// A vars block that names a client's value often cannot make one read's output unbounded:
+/// past `MAX_VALUES_PER_READ` bytes of values the template breaks (a visible failure), and
+/// what came out stays within the bound.
+#[test]
+fn substituted_values_are_bounded_per_read() {
+    // `evil` is 34 bytes and more escaped: 32,000 references ask for over 2 MB.
+    let references = "$(HTTP_COOKIE{evil})".repeat(32_000);
+    let template = format!("<esi:vars>{references}</esi:vars>");
+    let mut language = Language::new();
+    let mut out = Vec::new();
+    let mut on_bad = |_: &str, _: &ExprError| {};
+    let result = language.push(template.as_bytes(), &vars, &mut on_bad, &mut out);
+    assert_eq!(result, Err(Broken::VarsTooLarge));
+    let made: usize = out
+        .iter()
+        .map(|s| match &s.event {
+            Event::Text(t) => t.len(),
+            _ => 0,
+        })
+        .sum();
+    assert!(made <= MAX_VALUES_PER_READ + references.len(), "{made}");
+    // Under the bound, the same block reads whole.
+    let few = format!(
+        "<esi:vars>{}</esi:vars>",
+        "$(HTTP_COOKIE{evil})".repeat(100)
+    );
+    assert_eq!(read(few.as_bytes(), &[]).2, Ok(()));
+}
+
+/// One template compiles at most `MAX_PATTERNS` `matches` patterns; a test past them does not
+/// parse (its `when` is not chosen, and it is reported like any test that does not parse).
+#[test]
+fn matches_patterns_are_bounded_per_template() {
+    let when = "<esi:choose><esi:when test=\"'a' matches 'b'\">x</esi:when></esi:choose>";
+    let template = when.repeat(MAX_PATTERNS + 3);
+    let (_, bad, result) = read(template.as_bytes(), &[template.len() / 2]);
+    assert_eq!(result, Ok(()));
+    assert_eq!(bad.len(), 3, "{bad:?}");
+}

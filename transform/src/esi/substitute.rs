@@ -10,11 +10,21 @@
 use super::escape;
 use super::variable::{self, Lookup, Parsed, MAX_REFERENCE};
 
+/// The most bytes substituted values may add to one read of a template
+/// ([`VarsText::start_read`]): a value comes from the client (a query, a header), so without
+/// a bound a small template that names it often would make one read's output as large as
+/// the client's value times the template's references, all in memory at once.
+pub const MAX_VALUES_PER_READ: usize = 1 << 20;
+
 /// The substitution of one `esi:vars`'s text; see the module documentation.
 #[derive(Debug, Default)]
 pub struct VarsText {
     /// The start of a reference the input ended in (at most [`MAX_REFERENCE`] bytes).
     held: Vec<u8>,
+    /// Value bytes added since [`VarsText::start_read`].
+    added: usize,
+    /// A value was refused for the bound: the template is broken.
+    over: bool,
 }
 
 impl VarsText {
@@ -25,6 +35,16 @@ impl VarsText {
     /// Bytes held back.
     pub fn held(&self) -> usize {
         self.held.len()
+    }
+
+    /// A new read of the template: values may add [`MAX_VALUES_PER_READ`] bytes again.
+    pub fn start_read(&mut self) {
+        self.added = 0;
+    }
+
+    /// Whether a value went past [`MAX_VALUES_PER_READ`] (it and all after it were left out).
+    pub fn over(&self) -> bool {
+        self.over
     }
 
     /// Takes a chunk of the vars' text; appends what is certain to `out`.
@@ -38,19 +58,45 @@ impl VarsText {
             joined = held;
             &joined
         };
-        let rest = substitute(input, lookup, out, false);
+        let mut room = Room {
+            left: MAX_VALUES_PER_READ.saturating_sub(self.added),
+            over: self.over,
+        };
+        let before = room.left;
+        let rest = substitute(input, lookup, out, false, &mut room);
+        self.added += before - room.left;
+        self.over = room.over;
         self.held.extend_from_slice(rest);
     }
 
     /// The end of the vars: what is held is no reference, but may hold one further on.
     pub fn finish(&mut self, lookup: &dyn Lookup, out: &mut Vec<u8>) {
         let held = std::mem::take(&mut self.held);
-        substitute(&held, lookup, out, true);
+        let mut room = Room {
+            left: MAX_VALUES_PER_READ.saturating_sub(self.added),
+            over: self.over,
+        };
+        let before = room.left;
+        substitute(&held, lookup, out, true, &mut room);
+        self.added += before - room.left;
+        self.over = room.over;
     }
 }
 
+/// What values may still add.
+struct Room {
+    left: usize,
+    over: bool,
+}
+
 /// Substitutes in `input`; returns the unfinished reference it ends in (empty at `end`).
-fn substitute<'a>(input: &'a [u8], lookup: &dyn Lookup, out: &mut Vec<u8>, end: bool) -> &'a [u8] {
+fn substitute<'a>(
+    input: &'a [u8],
+    lookup: &dyn Lookup,
+    out: &mut Vec<u8>,
+    end: bool,
+    room: &mut Room,
+) -> &'a [u8] {
     let mut at = 0;
     while let Some(i) = memchr::memchr(b'$', &input[at..]) {
         out.extend_from_slice(&input[at..at + i]);
@@ -67,8 +113,16 @@ fn substitute<'a>(input: &'a [u8], lookup: &dyn Lookup, out: &mut Vec<u8>, end: 
         let more_may_come = !end && reaches_end && (valid.len() == window.len() || cut_in_char);
         match variable::parse(valid) {
             Parsed::Reference(reference, len) => {
-                if let Some(value) = reference.resolve(lookup) {
-                    out.extend_from_slice(escape::html(&value.as_text()).as_bytes());
+                if let Some(value) = reference.resolve(lookup).filter(|_| !room.over) {
+                    let text = value.as_text();
+                    let escaped = escape::html(&text);
+                    match room.left.checked_sub(escaped.len()) {
+                        Some(left) => {
+                            out.extend_from_slice(escaped.as_bytes());
+                            room.left = left;
+                        }
+                        None => room.over = true,
+                    }
                 }
                 at += len;
             }

@@ -94,10 +94,7 @@ impl Dictionaries {
                 .any(|t| !t.trim().is_empty() && !t.trim().eq_ignore_ascii_case("identity"))
         });
         let decodes_it = plan.decode.is_some_and(|d| {
-            coding
-                .as_deref()
-                .and_then(Encoding::from_content_encoding)
-                == Some(d)
+            coding.as_deref().and_then(Encoding::from_content_encoding) == Some(d)
         });
         if coded && !decodes_it {
             return Ok(());

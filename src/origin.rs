@@ -139,7 +139,10 @@ pub fn shape(
         // Made for the dictionary one client advertised, and a cache key does not hold it.
         return Err(Failure::new(
             StatusCode::BAD_GATEWAY,
-            format!("backend '{}' sent dcb to a route that caches", route.backend),
+            format!(
+                "backend '{}' sent dcb to a route that caches",
+                route.backend
+            ),
         ));
     }
     let status = resp.get_status();

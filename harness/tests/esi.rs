@@ -38,20 +38,6 @@ fn stack(extra: &[(&str, Option<&str>)]) -> (LocalStack, Scripted) {
     (stack, origin)
 }
 
-fn template(body: &str) -> Script {
-    Script::ok(
-        &[
-            ("content-type", "text/html"),
-            ("surrogate-control", "content=\"ESI/1.0\""),
-        ],
-        body.as_bytes(),
-    )
-}
-
-fn html(body: &str) -> Script {
-    Script::ok(&[("content-type", "text/html")], body.as_bytes())
-}
-
 async fn get(s: &LocalStack, path: &str, headers: &[(&str, &str)]) -> Reply {
     client::request(s.edge.addr, "GET", path, headers)
         .await
@@ -227,15 +213,15 @@ async fn a_hung_fragment_ends_at_its_deadline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alt_onerror_and_try() {
     let (s, origin) = stack(&[]);
-    origin.script("/good", html("[good]"));
-    origin.script("/other", html("[other]"));
+    origin.script("/good", Script::html("[good]"));
+    origin.script("/other", Script::html("[other]"));
     origin.script(
         "/broken",
         Script::status(500, &[("content-type", "text/html")], b"no"),
     );
     origin.script(
         "/page",
-        template(concat!(
+        Script::esi_template(concat!(
             "a<esi:include src=\"broken\" alt=\"good\"/>",
             "b<esi:include src=\"broken\" onerror=\"continue\"/>",
             "c<esi:try><esi:attempt>x<esi:include src=\"broken\"/>y</esi:attempt>",
@@ -279,7 +265,7 @@ async fn a_cached_template_fails_as_its_tags_say() {
     let filler = ".".repeat(8192);
     origin.script(
         "/page",
-        template(&format!(
+        Script::esi_template(&format!(
             "a<esi:include src=\"outer\"/>{filler}<esi:include src=\"broken\" onerror=\"continue\"/>b"
         )),
     );
@@ -321,11 +307,11 @@ fn with_cached_fragments(extra: &[(&'static str, Option<&'static str>)]) -> (Loc
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fragments_are_cached_by_their_own_routes() {
     let (s, origin) = with_cached_fragments(&[]);
-    origin.script("/x", html("[x]"));
-    origin.script("/y", html("[y]"));
+    origin.script("/x", Script::html("[x]"));
+    origin.script("/y", Script::html("[y]"));
     origin.script(
         "/page",
-        template("a<esi:include src=\"/frag/x\"/>b<esi:include src=\"/se/y\"/>c"),
+        Script::esi_template("a<esi:include src=\"/frag/x\"/>b<esi:include src=\"/se/y\"/>c"),
     );
     for round in 0..3 {
         let page = get(&s, "/se/page", &[]).await;
@@ -357,7 +343,10 @@ async fn concurrent_pages_fill_a_fragment_once() {
             .delayed(Duration::from_millis(300))
             .paced(16 << 10, Duration::from_millis(20)),
     );
-    origin.script("/page", template("a<esi:include src=\"/frag/x\"/>b"));
+    origin.script(
+        "/page",
+        Script::esi_template("a<esi:include src=\"/frag/x\"/>b"),
+    );
     // The first page's client reads its first bytes and hangs up while the fill goes on.
     let mut first = tokio::net::TcpStream::connect(s.edge.addr)
         .await
@@ -429,7 +418,7 @@ async fn a_stale_fragment_is_revalidated_or_kept_on_error() {
     origin.script("/t", fragment("[t]", on_error));
     origin.script(
         "/page",
-        template("a<esi:include src=\"/frag/x\"/>b<esi:include src=\"/frag/e\"/>c<esi:include src=\"/frag/t\"/>d"),
+        Script::esi_template("a<esi:include src=\"/frag/x\"/>b<esi:include src=\"/frag/e\"/>c<esi:include src=\"/frag/t\"/>d"),
     );
     let page = get(&s, "/se/page", &[]).await;
     assert_eq!(page.text(), "a[x]b[e]c[t]d");
@@ -474,13 +463,13 @@ async fn a_stale_fragment_is_revalidated_or_kept_on_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nested_includes_and_their_limit() {
     let (s, origin) = stack(&[("route.se.esi_max_depth", Some("2"))]);
-    origin.script("/n0", template("0<esi:include src=\"n1\"/>0"));
-    origin.script("/n1", template("1<esi:include src=\"n2\"/>1"));
+    origin.script("/n0", Script::esi_template("0<esi:include src=\"n1\"/>0"));
+    origin.script("/n1", Script::esi_template("1<esi:include src=\"n2\"/>1"));
     origin.script(
         "/n2",
-        template("2<esi:include src=\"n3\" onerror=\"continue\"/>2"),
+        Script::esi_template("2<esi:include src=\"n3\" onerror=\"continue\"/>2"),
     );
-    origin.script("/n3", html("3"));
+    origin.script("/n3", Script::html("3"));
     let page = get(&s, "/se/n0", &[]).await;
     assert!(page.body_error.is_none());
     assert_eq!(page.text(), "012210", "n3 is past depth 2: left out");
@@ -488,19 +477,19 @@ async fn nested_includes_and_their_limit() {
 
     // An except block's include nests below the fragment whose except holds it, not below
     // the page: x2 is at depth 2, so its own include is past the limit too.
-    origin.script("/x0", template("<esi:include src=\"x1\"/>"));
+    origin.script("/x0", Script::esi_template("<esi:include src=\"x1\"/>"));
     origin.script(
         "/x1",
-        template(concat!(
+        Script::esi_template(concat!(
             "<esi:try><esi:attempt><esi:include src=\"gone\"/></esi:attempt>",
             "<esi:except><esi:include src=\"x2\"/></esi:except></esi:try>",
         )),
     );
     origin.script(
         "/x2",
-        template("[<esi:include src=\"x3\" onerror=\"continue\"/>]"),
+        Script::esi_template("[<esi:include src=\"x3\" onerror=\"continue\"/>]"),
     );
-    origin.script("/x3", html("3"));
+    origin.script("/x3", Script::html("3"));
     let page = get(&s, "/se/x0", &[]).await;
     assert!(page.body_error.is_none(), "{page:?}");
     assert_eq!(page.text(), "[]", "x3 is past depth 2: left out");
@@ -512,11 +501,11 @@ async fn nested_includes_and_their_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_request_budget() {
     let (s, origin) = stack(&[("route.se.esi_max_fragments", Some("3"))]);
-    origin.script("/f", html("f"));
+    origin.script("/f", Script::html("f"));
     let includes: String = (0..5)
         .map(|i| format!("<esi:include src=\"f?{i}\" onerror=\"continue\"/>"))
         .collect();
-    origin.script("/budget", template(&includes));
+    origin.script("/budget", Script::esi_template(&includes));
     let page = get(&s, "/se/budget", &[]).await;
     assert!(page.body_error.is_none());
     assert_eq!(
@@ -584,10 +573,10 @@ async fn a_large_page_in_a_small_heap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_no_route_serves_is_refused() {
     let (s, origin) = stack(&[]);
-    origin.script("/ok", html("[ok]"));
+    origin.script("/ok", Script::html("[ok]"));
     origin.script(
         "/hosts",
-        template(&format!(
+        Script::esi_template(&format!(
             "<esi:include src=\"http://evil.example/steal\" onerror=\"continue\"/>\
              <esi:include src=\"http://{}/se/ok\"/>",
             s.edge.addr
@@ -606,9 +595,12 @@ async fn a_host_no_route_serves_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_origins_template_is_composed() {
     let (s, origin) = stack(&[]);
-    origin.script("/plain", html("<esi:include src=\"/se/x\"/>"));
-    origin.script("/inner", html("<esi:include src=\"/se/x\"/>"));
-    origin.script("/outer", template("<esi:include src=\"inner\"/>"));
+    origin.script("/plain", Script::html("<esi:include src=\"/se/x\"/>"));
+    origin.script("/inner", Script::html("<esi:include src=\"/se/x\"/>"));
+    origin.script(
+        "/outer",
+        Script::esi_template("<esi:include src=\"inner\"/>"),
+    );
     let plain = get(&s, "/se/plain", &[]).await;
     assert_eq!(plain.text(), "<esi:include src=\"/se/x\"/>");
     let outer = get(&s, "/se/outer", &[]).await;
@@ -625,8 +617,8 @@ async fn only_the_origins_template_is_composed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_range_gets_the_whole_page_never_a_raw_part() {
     let (s, origin) = stack(&[]);
-    origin.script("/x", html("[x]"));
-    origin.script("/page", template("a<esi:include src=\"x\"/>b"));
+    origin.script("/x", Script::html("[x]"));
+    origin.script("/page", Script::esi_template("a<esi:include src=\"x\"/>b"));
     let page = get(
         &s,
         "/se/page",
@@ -652,7 +644,7 @@ async fn no_transform_and_composing() {
         ("route.on.strip_prefix", Some("true")),
         ("route.on.esi", Some("on")),
     ]);
-    origin.script("/x", html("[x]"));
+    origin.script("/x", Script::html("[x]"));
     let body = "a<esi:include src=\"x\"/>b";
     let kept = |cc: &str, surrogate: bool| {
         let mut headers = vec![("content-type", "text/html"), ("cache-control", cc)];
@@ -674,11 +666,13 @@ async fn no_transform_and_composing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fragment_keeps_its_routes_first_byte_timeout() {
     let (s, origin) = stack(&[("route.se.first_byte_timeout_ms", Some("300"))]);
-    origin.script("/x", html("[x]").delayed(Duration::from_secs(5)));
-    origin.script("/y", html("[y]"));
+    origin.script("/x", Script::html("[x]").delayed(Duration::from_secs(5)));
+    origin.script("/y", Script::html("[y]"));
     origin.script(
         "/page",
-        template("a<esi:include src=\"x\" onerror=\"continue\"/>b<esi:include src=\"y\"/>c"),
+        Script::esi_template(
+            "a<esi:include src=\"x\" onerror=\"continue\"/>b<esi:include src=\"y\"/>c",
+        ),
     );
     let started = Instant::now();
     let page = get(&s, "/se/page", &[]).await;
@@ -744,11 +738,11 @@ async fn viceroy_loses_a_selected_bodys_error() {
     .expect("stack");
     origin.script(
         "/chunked",
-        template("[<esi:include src=\"/mb/cut/chunked?type=text/html\"/>]"),
+        Script::esi_template("[<esi:include src=\"/mb/cut/chunked?type=text/html\"/>]"),
     );
     origin.script(
         "/declared",
-        template("[<esi:include src=\"/mb/cut/length?type=text/html\"/>]"),
+        Script::esi_template("[<esi:include src=\"/mb/cut/length?type=text/html\"/>]"),
     );
     let chunked = get(&s, "/se/chunked", &[]).await;
     assert!(
@@ -773,19 +767,19 @@ async fn viceroy_loses_a_selected_bodys_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viceroy_allows_more_than_32_backend_requests() {
     let (s, origin) = stack(&[("route.se.esi_max_fragments", Some("64"))]);
-    origin.script("/f", html("f"));
+    origin.script("/f", Script::html("f"));
     let includes: String = (0..40)
         .map(|i| format!("<esi:include src=\"f?{i}\"/>"))
         .collect();
-    origin.script("/many", template(&includes));
+    origin.script("/many", Script::esi_template(&includes));
     let page = get(&s, "/se/many", &[]).await;
     assert!(page.body_error.is_none());
     assert_eq!(page.text(), "f".repeat(40));
     let (s, origin) = stack(&[]);
-    origin.script("/f", html("f"));
+    origin.script("/f", Script::html("f"));
     origin.script(
         "/many",
-        template(&includes.replace("/>", " onerror=\"continue\"/>")),
+        Script::esi_template(&includes.replace("/>", " onerror=\"continue\"/>")),
     );
     let page = get(&s, "/se/many", &[]).await;
     assert_eq!(

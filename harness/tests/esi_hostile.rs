@@ -55,14 +55,6 @@ fn stack(extra: &[(&str, Option<&str>)]) -> (LocalStack, Scripted) {
 const ESI: (&str, &str) = ("surrogate-control", "content=\"ESI/1.0\"");
 const HTML: (&str, &str) = ("content-type", "text/html");
 
-fn template(body: &str) -> Script {
-    Script::ok(&[HTML, ESI], body.as_bytes())
-}
-
-fn html(body: &str) -> Script {
-    Script::ok(&[HTML], body.as_bytes())
-}
-
 fn failing() -> Script {
     Script::status(500, &[HTML], b"down")
 }
@@ -206,7 +198,7 @@ async fn credentials_and_cookies_only_where_a_route_says() {
     );
     origin.script(
         "/page",
-        template(concat!(
+        Script::esi_template(concat!(
             "<esi:include src=\"/cred/echo?t=$(HTTP_COOKIE{theme})&l=$(HTTP_COOKIE{lang})",
             "&s=$(HTTP_COOKIE{session})\"/>",
             "<esi:include src=\"/plain/echo\"/>",
@@ -234,7 +226,7 @@ async fn no_cookie_value_is_logged() {
     let (s, origin) = stack(&[("route.se.esi_cookies", Some("session"))]);
     origin.script(
         "/page",
-        template(concat!(
+        Script::esi_template(concat!(
             "a<esi:include src=\"http://nowhere.example/$(HTTP_COOKIE{session})\" onerror=\"continue\"/>",
             "b<esi:include src=\"/nope/$(HTTP_COOKIE{session})\" onerror=\"continue\"/>c",
         )),
@@ -265,8 +257,11 @@ async fn an_abandoned_fragment_never_fails_the_page() {
         Script::ok(&[HTML, ESI], format!("{tag}, and the rest").as_bytes()).cut_after(tag.len()),
     );
     origin.script("/nested", failing().delayed(Duration::from_millis(400)));
-    origin.script("/ok", html("[ok]"));
-    origin.script("/slow", html("[slow]").delayed(Duration::from_millis(1500)));
+    origin.script("/ok", Script::html("[ok]"));
+    origin.script(
+        "/slow",
+        Script::html("[slow]").delayed(Duration::from_millis(1500)),
+    );
     for (name, middle, expected) in [
         ("alt", "<esi:include src=\"f\" alt=\"ok\"/>", "a[ok]b[slow]c"),
         (
@@ -282,7 +277,7 @@ async fn an_abandoned_fragment_never_fails_the_page() {
     ] {
         origin.script(
             "/page",
-            template(&format!("a{middle}b<esi:include src=\"slow\"/>c")),
+            Script::esi_template(&format!("a{middle}b<esi:include src=\"slow\"/>c")),
         );
         let before = origin.count("/nested");
         let started = Instant::now();
@@ -308,10 +303,10 @@ async fn an_abandoned_fragment_never_fails_the_page() {
 async fn a_try_inside_an_except_is_composed() {
     let (s, origin) = stack(&[]);
     origin.script("/broken", failing());
-    origin.script("/x", html("X"));
+    origin.script("/x", Script::html("X"));
     origin.script(
         "/page",
-        template(concat!(
+        Script::esi_template(concat!(
             "A<esi:try><esi:attempt><esi:include src=\"broken\"/></esi:attempt>",
             "<esi:except>E<esi:try><esi:attempt>[<esi:include src=\"x\"/>]</esi:attempt>",
             "<esi:except>inner</esi:except></esi:try></esi:except></esi:try>Z",
@@ -332,7 +327,7 @@ async fn a_failure_in_a_nested_except_runs_the_outer_except() {
     origin.script("/broken2", failing().delayed(Duration::from_millis(200)));
     origin.script(
         "/page",
-        template(concat!(
+        Script::esi_template(concat!(
             "A<esi:try><esi:attempt>[<esi:try><esi:attempt><esi:include src=\"broken\"/>",
             "</esi:attempt><esi:except>x<esi:include src=\"broken2\"/></esi:except></esi:try>]",
             "</esi:attempt><esi:except>OUTER-EXCEPT</esi:except></esi:try>Z",
@@ -350,7 +345,7 @@ async fn a_failure_in_a_nested_except_runs_the_outer_except() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_template_of_any_status_is_composed() {
     let (s, origin) = stack(&[]);
-    origin.script("/nav", html("[nav]"));
+    origin.script("/nav", Script::html("[nav]"));
     let body = b"not found <esi:include src=\"/se/nav\"/> token=<esi:include src=\"/plain/nav\"/>";
     origin.script(
         "/missing",
@@ -377,10 +372,10 @@ async fn a_template_of_any_status_is_composed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn variables_keep_a_port_and_pass_a_query_on() {
     let (s, origin) = stack(&[]);
-    origin.script("/echo", html("[{target}]").reflecting());
+    origin.script("/echo", Script::html("[{target}]").reflecting());
     origin.script(
         "/page",
-        template(concat!(
+        Script::esi_template(concat!(
             "<esi:include src=\"http://$(HTTP_HOST)/plain/echo?h\"/>",
             "<esi:include src=\"/plain/echo?$(QUERY_STRING)\"/>",
             "<esi:include src=\"/plain/echo?b=$(QUERY_STRING{b})\"/>",
@@ -410,7 +405,7 @@ async fn deeply_nested_tries_fail_the_page_visibly() {
         ("nested", well_formed),
         ("commented", commented),
     ] {
-        origin.script(&format!("/{name}"), template(&body));
+        origin.script(&format!("/{name}"), Script::esi_template(&body));
         let path = format!("/se/{name}");
         let started = Instant::now();
         // The page fails before its head is out (502), or after (a cut body); a
@@ -449,11 +444,11 @@ async fn deeply_nested_tries_fail_the_page_visibly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_value_never_climbs_out_of_its_path() {
     let (s, origin) = stack(&[("route.se.esi_cookies", Some("c"))]);
-    origin.script("/d", html("[D {cookie}]").reflecting());
-    origin.script("/fallback", html("[fallback]"));
+    origin.script("/d", Script::html("[D {cookie}]").reflecting());
+    origin.script("/fallback", Script::html("[fallback]"));
     origin.script(
         "/page",
-        template(concat!(
+        Script::esi_template(concat!(
             "<esi:include src=\"/plain/items/$(QUERY_STRING{id})/d\" alt=\"/plain/fallback\"/>|",
             "<esi:try><esi:attempt><esi:include src=\"/plain/$(QUERY_STRING{k})/cred/d\"/>",
             "</esi:attempt><esi:except>E</esi:except></esi:try>|",
@@ -483,10 +478,10 @@ async fn a_value_never_climbs_out_of_its_path() {
 async fn try_text_is_never_silently_deleted() {
     let (s, origin) = stack(&[]);
     origin.script("/broken", failing());
-    origin.script("/ok", html("F"));
+    origin.script("/ok", Script::html("F"));
     origin.script(
         "/unclosed",
-        template("T<esi:try><esi:attempt>A<esi:include src=\"/plain/broken\"/>tail"),
+        Script::esi_template("T<esi:try><esi:attempt>A<esi:include src=\"/plain/broken\"/>tail"),
     );
     let page = get(&s, "/se/unclosed", &[]).await;
     assert!(
@@ -502,7 +497,7 @@ async fn try_text_is_never_silently_deleted() {
     ] {
         origin.script(
             "/loose",
-            template(&format!(
+            Script::esi_template(&format!(
                 "<esi:try>BEFORE<esi:attempt>[<esi:include src=\"{src}\"/>]</esi:attempt>BETWEEN\
                  <esi:except>E</esi:except>AFTER</esi:try>"
             )),
@@ -538,7 +533,7 @@ async fn a_template_part_is_an_origin_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conditionals_never_reach_a_template_origin() {
     let (s, origin) = stack(&[]);
-    origin.script("/nav", html("[nav]"));
+    origin.script("/nav", Script::html("[nav]"));
     origin.script(
         "/page",
         Script::ok(

@@ -47,20 +47,6 @@ fn stack() -> (LocalStack, Scripted) {
     (stack, origin)
 }
 
-fn template(body: &str) -> Script {
-    Script::ok(
-        &[
-            ("content-type", "text/html"),
-            ("surrogate-control", "content=\"ESI/1.0\""),
-        ],
-        body.as_bytes(),
-    )
-}
-
-fn html(body: &str) -> Script {
-    Script::ok(&[("content-type", "text/html")], body.as_bytes())
-}
-
 async fn get(s: &LocalStack, path: &str, headers: &[(&str, &str)]) -> Reply {
     client::request(s.edge.addr, "GET", path, headers)
         .await
@@ -154,11 +140,11 @@ async fn a_page_chooses_by_cookie_language_and_query() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cookie_outside_esi_cookies_is_never_read() {
     let (s, origin) = stack();
-    origin.script("/beta", html("B"));
-    origin.script("/other", html("O"));
+    origin.script("/beta", Script::html("B"));
+    origin.script("/other", Script::html("O"));
     origin.script(
         "/page",
-        template(concat!(
+        Script::esi_template(concat!(
             "<esi:choose><esi:when test=\"$(HTTP_COOKIE{secret}) == 'x'\">",
             "<esi:include src=\"beta\"/></esi:when>",
             "<esi:otherwise><esi:include src=\"other\"/></esi:otherwise></esi:choose>",
@@ -232,11 +218,11 @@ async fn a_hostile_value_is_escaped_and_never_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unparsable_test_leaves_the_page_whole_with_one_warn_line() {
     let (s, origin) = stack();
-    origin.script("/x", html("X"));
-    origin.script("/o", html("O"));
+    origin.script("/x", Script::html("X"));
+    origin.script("/o", Script::html("O"));
     origin.script(
         "/page",
-        template(concat!(
+        Script::esi_template(concat!(
             "a<esi:choose><esi:when test=\"(1 == unparsable-test\"><esi:include src=\"x\"/>",
             "</esi:when><esi:otherwise><esi:include src=\"o\"/></esi:otherwise></esi:choose>z",
         )),
@@ -266,11 +252,11 @@ async fn choose_inside_try_and_nested_choose() {
     let (s, origin) = stack();
     origin.script("/broken", Script::status(500, &[], b"down"));
     for name in ["/a", "/b", "/c", "/d", "/e", "/f"] {
-        origin.script(name, html(&name[1..].to_uppercase()));
+        origin.script(name, Script::html(&name[1..].to_uppercase()));
     }
     origin.script(
         "/page",
-        template(concat!(
+        Script::esi_template(concat!(
             "<esi:try><esi:attempt>",
             "<esi:choose><esi:when test=\"$(HTTP_COOKIE{group}) == 'g'\">",
             "<esi:include src=\"broken\"/></esi:when>",
@@ -311,10 +297,10 @@ async fn choose_inside_try_and_nested_choose() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_request_variables_reach_src_and_vars() {
     let (s, origin) = stack();
-    origin.script("/echo", html("[{target}]").reflecting());
+    origin.script("/echo", Script::html("[{target}]").reflecting());
     origin.script(
         "/page",
-        template(concat!(
+        Script::esi_template(concat!(
             "<esi:include src=\"echo?m=$(REQUEST_METHOD)&p=$(REQUEST_PATH)&r=$(HTTP_REFERER|'none')\"/>",
             "<esi:vars>$(HTTP_USER_AGENT{browser})|$(HTTP_REFERER|'none')|$(REQUEST_PATH)</esi:vars>",
         )),
@@ -345,7 +331,7 @@ async fn the_request_variables_reach_src_and_vars() {
 async fn a_cached_template_never_requests_a_branch_ahead() {
     let (s, origin) = stack();
     for name in ["/a", "/b", "/u"] {
-        origin.script(name, html(&name[1..].to_uppercase()));
+        origin.script(name, Script::html(&name[1..].to_uppercase()));
     }
     origin.script(
         "/page",
@@ -404,14 +390,19 @@ async fn a_cached_template_never_requests_a_branch_ahead() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_include_timeout_is_bounded_by_the_route() {
     let (s, origin) = stack();
-    origin.script("/slow", html("S").delayed(Duration::from_millis(3000)));
+    origin.script(
+        "/slow",
+        Script::html("S").delayed(Duration::from_millis(3000)),
+    );
     origin.script(
         "/short",
-        template("a<esi:include src=\"slow\" timeout=\"200\" onerror=\"continue\"/>b"),
+        Script::esi_template("a<esi:include src=\"slow\" timeout=\"200\" onerror=\"continue\"/>b"),
     );
     origin.script(
         "/long",
-        template("a<esi:include src=\"slow\" timeout=\"10000\" onerror=\"continue\"/>b"),
+        Script::esi_template(
+            "a<esi:include src=\"slow\" timeout=\"10000\" onerror=\"continue\"/>b",
+        ),
     );
     let started = Instant::now();
     let page = get(&s, "/se/short", &[]).await;

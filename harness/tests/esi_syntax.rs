@@ -27,16 +27,6 @@ fn stack() -> (LocalStack, Scripted) {
     (stack, origin)
 }
 
-fn template(body: &str) -> Script {
-    Script::ok(
-        &[
-            ("content-type", "text/html"),
-            ("surrogate-control", "content=\"ESI/1.0\""),
-        ],
-        body.as_bytes(),
-    )
-}
-
 async fn get(s: &LocalStack, path: &str) -> Reply {
     client::request(s.edge.addr, "GET", path, &[])
         .await
@@ -54,7 +44,7 @@ async fn tags_with_white_space_keep_the_rest_of_the_page() {
     );
     origin.script(
         "/page",
-        template(concat!(
+        Script::esi_template(concat!(
             "a<esi:remove>gone</esi:remove >",
             "b<esi:remove / >",
             "c<esi:include src=\"frag\" / >",
@@ -78,7 +68,8 @@ async fn a_construct_open_at_the_end_fails_the_page() {
     // cut body, not a cut head (both are visible; one is asserted).
     origin.script(
         "/page",
-        template("kept<esi:remove>the rest of the page").paced(8, Duration::from_millis(100)),
+        Script::esi_template("kept<esi:remove>the rest of the page")
+            .paced(8, Duration::from_millis(100)),
     );
     let page = get(&s, "/se/page").await;
     assert!(
@@ -101,14 +92,14 @@ async fn a_construct_open_at_the_end_fails_the_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fragment_open_at_the_end_fails_like_any_fragment() {
     let (s, origin) = stack();
-    origin.script("/broken", template("<esi:remove>lost"));
+    origin.script("/broken", Script::esi_template("<esi:remove>lost"));
     origin.script(
         "/good",
         Script::ok(&[("content-type", "text/html")], b"[good]"),
     );
     origin.script(
         "/page",
-        template("a<esi:include src=\"/se/broken\" alt=\"/se/good\"/>b"),
+        Script::esi_template("a<esi:include src=\"/se/broken\" alt=\"/se/good\"/>b"),
     );
     let page = get(&s, "/se/page").await;
     assert!(page.body_error.is_none(), "{page:?}");
@@ -131,7 +122,8 @@ async fn a_tag_too_long_fails_the_page_rather_than_reach_the_client() {
     ] {
         origin.script(
             path,
-            template(&format!("kept{}after", overlong(tag))).paced(4096, Duration::from_millis(50)),
+            Script::esi_template(&format!("kept{}after", overlong(tag)))
+                .paced(4096, Duration::from_millis(50)),
         );
         let page = get(&s, &format!("/se{path}")).await;
         let body = String::from_utf8_lossy(&page.body);
@@ -165,7 +157,7 @@ async fn a_fragment_with_a_tag_too_long_fails_like_any_fragment() {
     let (s, origin) = stack();
     origin.script(
         "/long",
-        template(&format!("{}y", overlong("<esi:comment text=\""))),
+        Script::esi_template(&format!("{}y", overlong("<esi:comment text=\""))),
     );
     origin.script(
         "/good",
@@ -173,7 +165,7 @@ async fn a_fragment_with_a_tag_too_long_fails_like_any_fragment() {
     );
     origin.script(
         "/page",
-        template("a<esi:include src=\"/se/long\" alt=\"/se/good\"/>b"),
+        Script::esi_template("a<esi:include src=\"/se/long\" alt=\"/se/good\"/>b"),
     );
     let page = get(&s, "/se/page").await;
     assert!(page.body_error.is_none(), "{page:?}");

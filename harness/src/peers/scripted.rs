@@ -53,6 +53,22 @@ impl Script {
         Script::status(200, headers, body)
     }
 
+    /// A 200 HTML page.
+    pub fn html(body: &str) -> Script {
+        Script::ok(&[("content-type", "text/html")], body.as_bytes())
+    }
+
+    /// A 200 HTML page that asks to be composed (`Surrogate-Control: content="ESI/1.0"`).
+    pub fn esi_template(body: &str) -> Script {
+        Script::ok(
+            &[
+                ("content-type", "text/html"),
+                ("surrogate-control", "content=\"ESI/1.0\""),
+            ],
+            body.as_bytes(),
+        )
+    }
+
     pub fn status(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Script {
         Script {
             status,

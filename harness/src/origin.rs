@@ -481,13 +481,23 @@ fn release(name: &str, query: &Query) -> Result<Response<Body>, BadRequest> {
         );
     }
     body.extend(asset::asset(version, len as usize));
+    // `gzip=1`: the release gzipped, as an origin that compresses its assets sends it.
+    let gzip = query.get("gzip") == Some("1");
+    if gzip {
+        body = compress::compress(Encoding::Gzip, &body)
+            .map_err(|e| BadRequest(format!("gzip: {e}")))?;
+    }
     let mut resp = typed(full(body), "application/javascript");
+    if gzip {
+        resp.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     add_headers(
         &mut resp,
         query
             .pairs()
             .iter()
-            .filter(|(k, _)| k != "bytes" && k != "dcb-frame"),
+            .filter(|(k, _)| k != "bytes" && k != "dcb-frame" && k != "gzip"),
     )?;
     Ok(resp)
 }

@@ -446,3 +446,33 @@ async fn an_origins_dcb_reaches_only_a_client_holding_its_dictionary() {
         assert_eq!(refused.status, 502, "{stacked}");
     }
 }
+
+/// A release the origin gzipped is decoded before it becomes a dictionary or a delta: the
+/// client holding v1 gets v2 as dcb that decodes to v2 itself, never to gzip bytes (a
+/// hostile review once got `dcb` of the gzip stream, a page wrong yet complete).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_origins_gzip_is_decoded_before_the_delta() {
+    let s = stack();
+    let v1 = first_release(&s, "/dict/", "/dict/asset/app.*.js", 4000).await;
+    let held = sf_binary(&sha256(&v1));
+    for ae in ["br, dcb", "gzip, br, dcb", "dcb"] {
+        let reply = ask(
+            &s,
+            "GET",
+            "/dict/asset/app.v2.js?bytes=4000&gzip=1",
+            &[("accept-encoding", ae), ("available-dictionary", &held)],
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{ae}");
+        match reply.header("content-encoding") {
+            Some("dcb") => assert_eq!(undcb(&v1, &reply.body), asset(2, 4000), "{ae}"),
+            Some("br") => assert_eq!(unbrotli(&reply.body), asset(2, 4000), "{ae}"),
+            // Decoded for a client that does not take gzip, and sent as it is.
+            None => assert_eq!(reply.body, asset(2, 4000), "{ae}"),
+            other => assert!(
+                ae.contains("gzip") && other == Some("gzip"),
+                "{ae}: {other:?}"
+            ),
+        }
+    }
+}

@@ -20,10 +20,14 @@ const HOP_BY_HOP: &[&str] = &[
 
 /// Whether a header must not cross the proxy, given the tokens of the `Connection` header.
 pub fn is_hop_by_hop(name: &str, connection_tokens: &[String]) -> bool {
-    let name = name.to_ascii_lowercase();
-    HOP_BY_HOP.contains(&name.as_str())
-        || name.starts_with("proxy-")
-        || connection_tokens.contains(&name)
+    // Compared without a lowercased copy: this runs for every header of every response.
+    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+        || name
+            .get(.."proxy-".len())
+            .is_some_and(|p| p.eq_ignore_ascii_case("proxy-"))
+        || connection_tokens
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(name))
 }
 
 /// The header names listed by `Connection` values, lowercased.

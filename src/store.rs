@@ -1,6 +1,7 @@
 //! The Config Store behind [`crate::config`], and the backends fastly.toml declares.
 
 use std::cell::RefCell;
+use std::ops::Range;
 
 use fastly::{Backend, ConfigStore};
 
@@ -9,24 +10,52 @@ use firstbyte_config::{ConfigError, Source, STORE};
 /// The store as one request sees it: each key is looked up once, so a key read twice (a
 /// route's prefix and host, read to match it and again to build it, or to see whether a
 /// reused instance's route changed) costs one lookup. A request reads some twenty keys, so
-/// a list beats a hash map: no key is hashed.
+/// a list beats a hash map (no key is hashed), and the keys and values it remembers are
+/// copied into one buffer rather than a `String` each: allocations were the largest part
+/// of the request's own path (docs/investigations/2026-12-07-instructions-per-request.md).
 pub struct EdgeStore {
     store: ConfigStore,
-    read: RefCell<Vec<(String, Option<String>)>>,
+    memo: RefCell<Memo>,
+}
+
+/// Keys and values read so far, as ranges of `text`.
+#[derive(Default)]
+struct Memo {
+    text: String,
+    entries: Vec<(Range<usize>, Option<Range<usize>>)>,
+}
+
+impl Memo {
+    fn find(&self, key: &str) -> Option<Option<String>> {
+        self.entries
+            .iter()
+            .find(|(k, _)| self.text.get(k.clone()) == Some(key))
+            .map(|(_, v)| v.clone().and_then(|v| self.text.get(v)).map(str::to_string))
+    }
+
+    fn keep(&mut self, key: &str, value: Option<&str>) {
+        let key = self.push(key);
+        let value = value.map(|v| self.push(v));
+        self.entries.push((key, value));
+    }
+
+    fn push(&mut self, s: &str) -> Range<usize> {
+        let start = self.text.len();
+        self.text.push_str(s);
+        start..self.text.len()
+    }
 }
 
 impl Source for EdgeStore {
     fn get(&self, key: &str) -> Result<Option<String>, String> {
-        if let Some((_, value)) = self.read.borrow().iter().find(|(k, _)| k == key) {
-            return Ok(value.clone());
+        if let Some(value) = self.memo.borrow().find(key) {
+            return Ok(value);
         }
         let value = self
             .store
             .try_get(key)
             .map_err(|e| format!("lookup failed: {e:?}"))?;
-        self.read
-            .borrow_mut()
-            .push((key.to_string(), value.clone()));
+        self.memo.borrow_mut().keep(key, value.as_deref());
         Ok(value)
     }
 
@@ -40,7 +69,7 @@ pub fn open() -> Result<EdgeStore, ConfigError> {
     ConfigStore::try_open(STORE)
         .map(|store| EdgeStore {
             store,
-            read: RefCell::default(),
+            memo: RefCell::default(),
         })
         .map_err(|e| ConfigError {
             key: STORE.to_string(),

@@ -7,7 +7,14 @@ use crate::store::{read, Source};
 
 /// `route.<name>.<field>`
 pub fn route_key(name: &str, field: &str) -> String {
-    format!("route.{name}.{field}")
+    // Built by hand: a request reads some fifteen of these, and `format!`'s machinery is
+    // a measurable part of its path (docs/investigations/2026-12-07-instructions-per-request.md).
+    let mut key = String::with_capacity("route..".len() + name.len() + field.len());
+    key.push_str("route.");
+    key.push_str(name);
+    key.push('.');
+    key.push_str(field);
+    key
 }
 
 /// The keys of the route `name` in `source`.
@@ -30,8 +37,17 @@ impl<'a, S: Source> RouteKeys<'a, S> {
     pub(crate) fn optional(&self, field: &str) -> Result<Option<(String, String)>, ConfigError> {
         let key = self.key(field);
         Ok(read(self.source, &key)?
-            .map(|v| v.trim().to_string())
+            .map(trimmed)
             .filter(|v| !v.is_empty())
             .map(|v| (key, v)))
+    }
+}
+
+/// `value` without surrounding whitespace, copied only when there was some.
+fn trimmed(value: String) -> String {
+    if value.trim().len() == value.len() {
+        value
+    } else {
+        value.trim().to_string()
     }
 }

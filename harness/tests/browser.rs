@@ -7,6 +7,7 @@
 //! `make e2e` (`scripts/tools --browser`). Where it is missing the test prints `SKIP:` and
 //! passes, unless `CI=true` or `FIRSTBYTE_REQUIRE_PEERS=1`: then it fails.
 
+use std::io::Write;
 use std::time::Duration;
 
 use firstbyte_harness::browser::{self, Chromium};
@@ -24,7 +25,10 @@ fn chromium() -> Option<Chromium> {
         "chromium is not installed (make e2e installs it as root with apt) and CI=true or \
          FIRSTBYTE_REQUIRE_PEERS=1: the real-browser test must run"
     );
-    eprintln!(
+    // Straight to the process's stderr: the test runner captures `eprintln!` of a test
+    // that passes, and a skip must be seen.
+    let _ = writeln!(
+        std::io::stderr(),
         "SKIP: chromium is not installed (make e2e installs it as root with apt): \
          the real-browser dictionary test did not run"
     );
@@ -39,7 +43,19 @@ fn chromium_gets_the_next_release_as_dcb_and_runs_it() {
     let version = chromium.version().expect("chromium --version");
     eprintln!("browser: {version}");
 
-    let stack = LocalStack::start(&[]).expect("origin and viceroy start");
+    // At debug, firstbyte logs each dictionary it keeps and why it did not use one: what a
+    // failure below prints.
+    let stack =
+        LocalStack::start(&[("log_level", Some("debug"))]).expect("origin and viceroy start");
+    let firstbyte_said = || {
+        stack
+            .edge
+            .lines()
+            .into_iter()
+            .filter(|l| l.contains("dictionary") || l.contains("dcb") || l.contains("app.v"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     // The page comes through the plain route `origin`, so it is not itself made a
     // dictionary; its scripts through `dict`; the pause is the dev origin's `/delay`, real
     // time in which the browser registers release 1 as a dictionary.
@@ -70,8 +86,10 @@ fn chromium_gets_the_next_release_as_dcb_and_runs_it() {
     assert_eq!(v1["contentEncoding"], "br", "release 1 as the route's br");
     let v2 = &result["v2_arrival"];
     assert_eq!(
-        v2["contentEncoding"], "dcb",
-        "the browser decoded release 2 as dcb: {v2}"
+        v2["contentEncoding"],
+        "dcb",
+        "the browser decoded release 2 as dcb: {v2}; firstbyte's log:\n{}",
+        firstbyte_said()
     );
     let decoded = v2["decodedBodySize"].as_u64().expect("decodedBodySize");
     let encoded = v2["encodedBodySize"].as_u64().expect("encodedBodySize");

@@ -13,11 +13,15 @@ FLASK_VERSION      := 3.1.3
 WERKZEUG_VERSION   := 3.1.9
 # The bench's peer cache, a Debian package (any Debian revision of this release).
 VARNISH_VERSION    := 7.1.*
+# The browser of the dictionary suite's real-browser test (harness/tests/browser.rs), a
+# Debian package (any Debian revision of this release).
+CHROMIUM_VERSION   := 156.*
 
 CARGO_HOME ?= $(HOME)/.cargo
 export PATH := $(CARGO_HOME)/bin:$(PATH)
 export VICEROY_VERSION FASTLY_CLI_VERSION PY_BROTLI_VERSION
 export HTTPBIN_VERSION GUNICORN_VERSION FLASK_VERSION WERKZEUG_VERSION VARNISH_VERSION
+export CHROMIUM_VERSION
 
 HARNESS := cd harness && cargo
 HOST := $(shell rustc -vV | sed -n 's/^host: //p')
@@ -89,8 +93,13 @@ unit: tools
 	cargo test -p firstbyte-transform -p firstbyte-config -p firstbyte-cache-meta --target $(HOST)
 	$(HARNESS) test --release --lib --bins
 
-e2e: build
+e2e: build browser-tools
 	$(HARNESS) test --release --test '*'
+
+# Chromium, the real browser of harness/tests/browser.rs (only the end-to-end tests need it).
+.PHONY: browser-tools
+browser-tools:
+	@scripts/tools --browser
 
 package: build
 	@scripts/package

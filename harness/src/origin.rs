@@ -305,6 +305,13 @@ async fn route(
         Route::Headers => json(&header_members(req.headers())),
         Route::ResponseHeaders => response_headers(&query)?,
         Route::Anything => anything(req, &query).await,
+        Route::Asset("releases.html") => typed(
+            full(asset::page(
+                query.get("scripts").unwrap_or(""),
+                query.get("pause"),
+            )),
+            "text/html; charset=utf-8",
+        ),
         Route::Asset(name) => release(name, &query)?,
         Route::EsiTemplate => esi::template(&query)?,
         Route::EsiIncludes => esi::includes(&query),
@@ -480,7 +487,13 @@ fn release(name: &str, query: &Query) -> Result<Response<Body>, BadRequest> {
                 .ok_or_else(|| BadRequest(format!("dcb-frame {hex:?} is not 64 hex digits")))?,
         );
     }
-    body.extend(asset::asset(version, len as usize));
+    // `script=1`: the release as a script a browser runs.
+    let script = query.get("script") == Some("1");
+    body.extend(if script {
+        asset::script(version, len as usize)
+    } else {
+        asset::asset(version, len as usize)
+    });
     // `gzip=1`: the release gzipped, as an origin that compresses its assets sends it.
     let gzip = query.get("gzip") == Some("1");
     if gzip {
@@ -497,7 +510,7 @@ fn release(name: &str, query: &Query) -> Result<Response<Body>, BadRequest> {
         query
             .pairs()
             .iter()
-            .filter(|(k, _)| k != "bytes" && k != "dcb-frame" && k != "gzip"),
+            .filter(|(k, _)| !["bytes", "dcb-frame", "gzip", "script"].contains(&k.as_str())),
     )?;
     Ok(resp)
 }

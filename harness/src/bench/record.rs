@@ -9,6 +9,7 @@ use std::process::Command;
 use serde::Serialize;
 
 use super::cache::{ColdCell, Hits, Stale, HIT_CHAIN};
+use super::dictionary::Dictionary;
 use super::esi::Esi;
 use super::load::{round_ratios, LoadCell};
 use super::report::{checks_markdown, Check};
@@ -47,6 +48,8 @@ pub struct Record<'a> {
     pub stale: Option<&'a Stale>,
     /// The ESI part: composed pages beside their template and the peers, template hits.
     pub esi: Option<&'a Esi>,
+    /// The dictionary part: two releases of real bundles, v2 as dcb beside br and gzip.
+    pub dictionary: Option<&'a Dictionary>,
     pub stages: &'a [StageRow],
     pub checks: &'a [Check],
 }
@@ -54,7 +57,8 @@ pub struct Record<'a> {
 /// One figure of the run.
 #[derive(Debug, Serialize)]
 struct Figure {
-    /// `ttfb`, `load`, `cache hit`, `cold miss`, `cache validation`, `esi` or `stage`.
+    /// `ttfb`, `load`, `cache hit`, `cold miss`, `cache validation`, `esi`, `dictionary` or
+    /// `stage`.
     part: &'static str,
     workload: String,
     mode: String,
@@ -344,6 +348,37 @@ impl Record<'_> {
                 ],
             );
         }
+        if let Some(d) = self.dictionary {
+            for p in &d.pairs {
+                push(
+                    &mut figures,
+                    ("dictionary", &p.pair, "v1, v2"),
+                    [
+                        ("dictionary_bytes", count(p.dictionary_bytes), "bytes"),
+                        ("v2_bytes", count(p.v2_bytes), "bytes"),
+                    ],
+                );
+            }
+            for c in &d.cells {
+                let p50 = |v: &[f64]| real(median(v));
+                push(
+                    &mut figures,
+                    ("dictionary", &c.pair, c.coding.name()),
+                    [
+                        ("wire_bytes", p50(&c.wire_bytes), "bytes"),
+                        ("ttfb_p50", p50(&c.ttfb_ms), "ms"),
+                        ("app_p50", p50(&c.app_ms), "ms"),
+                        ("last_byte_p50", p50(&c.last_ms), "ms"),
+                        (
+                            "wasm_heap",
+                            real(c.heap_mib.iter().copied().reduce(f64::max)),
+                            "MiB",
+                        ),
+                        ("failures", count(c.failures), "requests"),
+                    ],
+                );
+            }
+        }
         for row in self.stages {
             for (mode, value) in [("native", row.native_mbps), ("wasm", row.wasm_mbps)] {
                 push(
@@ -620,6 +655,7 @@ mod tests {
             validation: None,
             stale: Some(&stale),
             esi: None,
+            dictionary: None,
             stages: &stages,
             checks: &checks,
         };

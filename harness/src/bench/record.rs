@@ -560,6 +560,7 @@ pub fn commit(repo: &Path) -> (String, bool) {
 mod tests {
     use super::*;
     use crate::bench::cache::COLD_MODES;
+    use crate::bench::dictionary::{Coding, DictCell, PairSizes};
     use crate::bench::report::{checks, splice_readme, README_END, README_START};
     use crate::bench::stats::summarize;
     use crate::bench::{BUFFERED, FIRSTBYTE, REFERENCE};
@@ -640,6 +641,25 @@ mod tests {
             wasm_mbps: None,
         }];
         let checks = checks(&cells, "1 KiB", "1 GiB");
+        let dictionary = Dictionary {
+            pairs: vec![PairSizes {
+                pair: "a.js 1 → 2".into(),
+                dictionary_bytes: 1000,
+                v2_bytes: 1010,
+            }],
+            cells: vec![DictCell {
+                pair: "a.js 1 → 2".into(),
+                coding: Coding::Dcb,
+                wire_bytes: vec![40.0, 42.0, 44.0],
+                ttfb_ms: vec![2.5],
+                app_ms: vec![1.5],
+                last_ms: vec![3.0],
+                heap_mib: vec![2.5, 3.5],
+                failures: 0,
+            }],
+            wrong: vec![],
+            dcb_checked: 3,
+        };
         let record = Record {
             date: "2026-12-01".into(),
             commit: "abc1234".into(),
@@ -655,7 +675,7 @@ mod tests {
             validation: None,
             stale: Some(&stale),
             esi: None,
-            dictionary: None,
+            dictionary: Some(&dictionary),
             stages: &stages,
             checks: &checks,
         };
@@ -707,6 +727,18 @@ mod tests {
         assert_eq!(
             find("ttfb", "1 KiB", "reference", "ttfb_samples"),
             figure(3.into(), "samples")
+        );
+        assert_eq!(
+            find("dictionary", "a.js 1 → 2", "dcb", "wire_bytes"),
+            figure(42.0.into(), "bytes")
+        );
+        assert_eq!(
+            find("dictionary", "a.js 1 → 2", "dcb", "wasm_heap"),
+            figure(3.5.into(), "MiB")
+        );
+        assert_eq!(
+            find("dictionary", "a.js 1 → 2", "v1, v2", "dictionary_bytes"),
+            figure(1000.into(), "bytes")
         );
         // A failed cell keeps its failures and heap, as its table row does, and no TTFB.
         assert_eq!(

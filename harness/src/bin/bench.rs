@@ -4,7 +4,7 @@
 //!
 //! Starts the dev origin, the Viceroys of `bench::EDGES` (reference, firstbyte, buffered,
 //! firstbyte with instance reuse, firstbyte with 100 routes, firstbyte with its edge cache,
-//! firstbyte composing pages and fastly/esi) and nginx and Varnish when installed, on free
+//! firstbyte composing pages, fastly/esi, firstbyte serving dictionaries) and nginx and Varnish when installed, on free
 //! ports; measures every mode on every workload in one run, then the load workload, then
 //! the edge cache's, then pages composed from fragments (`bench::esi`), then compression
 //! dictionaries on two releases of real bundles from the npm registry (`bench::dictionary`,
@@ -306,7 +306,7 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
     say(
         "starting the dev origin, nginx and Varnish; each part then starts the Viceroys it \
          measures (reference, firstbyte, buffered, firstbyte reuse, firstbyte 100 routes, \
-         firstbyte cache, firstbyte esi, fastly/esi) and stops the others",
+         firstbyte cache, firstbyte esi, fastly/esi, firstbyte dictionary) and stops the others",
     );
     // The dictionary part's releases, fetched before the dev origin starts: it serves the
     // directory `$FIRSTBYTE_RELEASES` names, and no other thread runs yet to read the

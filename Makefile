@@ -42,7 +42,9 @@ test: lint unit check-config e2e package bench-smoke soak-smoke
 check-config: tools
 	$(HARNESS) run --release --bin check-config
 
-## bench: the TTFB and throughput benchmark (results under target/bench/; BENCH_ARGS=--record
+## bench: the TTFB and throughput benchmark (results under target/bench/; its dictionary part
+## downloads two pinned releases of real bundles from the npm registry into target/bench-data/,
+## pinned in harness/src/bench/dictionary.rs; BENCH_ARGS=--record
 ## keeps the run in docs/bench/runs/ and puts its claims into README.md), then the
 ## criterion benchmarks of replace against aho-corasick and of the ESI tokenizer (plain HTML
 ## against its worst shapes)

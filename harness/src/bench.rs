@@ -9,6 +9,7 @@
 
 pub mod cache;
 pub mod chart;
+pub mod dictionary;
 pub mod esi;
 pub mod load;
 pub mod measure;
@@ -71,7 +72,7 @@ pub const CANDIDATE_EDGE: &str = "firstbyte candidate";
 /// Names the build [`CANDIDATE_EDGE`] serves.
 pub const CANDIDATE_WASM: &str = "FIRSTBYTE_CANDIDATE_WASM";
 
-pub const EDGES: [EdgeSpec; 10] = [
+pub const EDGES: [EdgeSpec; 11] = [
     EdgeSpec {
         name: "reference",
         app: "reference",
@@ -121,6 +122,11 @@ pub const EDGES: [EdgeSpec; 10] = [
         name: CANDIDATE_EDGE,
         app: CANDIDATE_EDGE,
         store: bench_store,
+    },
+    EdgeSpec {
+        name: dictionary::DICT_EDGE,
+        app: "firstbyte",
+        store: dictionary::dictionary_store,
     },
 ];
 

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod browser;
 pub mod check_config;
 pub mod client;
+pub mod dcb;
 pub mod events;
 pub mod independent;
 pub mod layers;

@@ -11,6 +11,7 @@ mod flush;
 mod html;
 mod pattern;
 mod prose;
+pub mod release;
 mod respond;
 mod text;
 mod validate;
@@ -184,6 +185,7 @@ enum Route<'a> {
     EsiIncludes,
     EsiFragment,
     Asset(&'a str),
+    Release(&'a str),
     EsiLangTemplate,
     EsiLangFragment,
 }
@@ -215,6 +217,7 @@ fn parse_route(path: &str) -> Option<Route<'_>> {
         ("esi", Some("includes")) => Route::EsiIncludes,
         ("esi", Some("fragment")) => Route::EsiFragment,
         ("asset", Some(_)) => Route::Asset(one?),
+        ("release", Some(_)) => Route::Release(one?),
         ("esi", Some("lang-template")) => Route::EsiLangTemplate,
         ("esi", Some("lang-fragment")) => Route::EsiLangFragment,
         _ => return None,
@@ -313,6 +316,7 @@ async fn route(
             "text/html; charset=utf-8",
         ),
         Route::Asset(name) => release(name, &query)?,
+        Route::Release(name) => release::release_file(name).await,
         Route::EsiTemplate => esi::template(&query)?,
         Route::EsiIncludes => esi::includes(&query),
         Route::EsiFragment => esi::fragment(&query).await?,

@@ -13,11 +13,10 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use firstbyte_harness::client::{self, Reply};
+use firstbyte_harness::dcb::{self, sf_binary, sha256};
 use firstbyte_harness::origin::asset::asset;
 use firstbyte_harness::stack::LocalStack;
-use sha2::{Digest, Sha256};
 
-const DCB_MAGIC: [u8; 4] = [0xff, 0x44, 0x43, 0x42];
 const ALL: &str = "gzip, deflate, br, zstd, dcb, dcz";
 
 /// The demo config plus a route without `dcb` in `compress` (`plain`), one whose `match`
@@ -57,27 +56,6 @@ async fn ask(s: &LocalStack, method: &str, path: &str, headers: &[(&str, &str)])
     reply
 }
 
-/// `:base64:`, the RFC 8941 byte sequence, written here rather than by the app's code.
-fn sf_binary(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::from(":");
-    for group in bytes.chunks(3) {
-        let n = group
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= group.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out.push(':');
-    out
-}
-
 /// The head of a HEAD request sent with `host` as its only `Host` (the client helper names
 /// the edge's address), lowercased.
 fn raw_head(s: &LocalStack, host: &str, path: &str, available: &str) -> String {
@@ -95,29 +73,14 @@ fn raw_head(s: &LocalStack, host: &str, path: &str, available: &str) -> String {
     String::from_utf8_lossy(&out).to_ascii_lowercase()
 }
 
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
-}
-
 fn unbrotli(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    brotli::Decompressor::new(body, 4096)
-        .read_to_end(&mut out)
-        .expect("a br body");
-    out
+    dcb::unbrotli(body).expect("a br body")
 }
 
 /// The body of a dcb response decoded by the `brotli` crate with `dictionary` attached,
 /// after checking the frame's magic and hash.
 fn undcb(dictionary: &[u8], body: &[u8]) -> Vec<u8> {
-    assert!(body.len() >= 36, "a dcb frame has its header");
-    assert_eq!(body[..4], DCB_MAGIC, "the dcb magic");
-    assert_eq!(body[4..36], sha256(dictionary), "the dictionary's hash");
-    let mut out = Vec::new();
-    brotli::Decompressor::new_with_custom_dict(&body[36..], 4096, dictionary.to_vec().into())
-        .read_to_end(&mut out)
-        .expect("the brotli crate decodes the dcb stream with the dictionary");
-    out
+    dcb::decode(dictionary, body).unwrap_or_else(|e| panic!("a dcb body of v2: {e}"))
 }
 
 fn vary(reply: &Reply) -> Vec<String> {

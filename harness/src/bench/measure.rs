@@ -18,7 +18,13 @@ pub struct Sample {
     pub app_ms: Option<f64>,
     /// The response's `X-Cache`, when it has one.
     pub x_cache: Option<&'static str>,
+    /// The response's `Content-Encoding`, when it is one coding of [`CODINGS`]: a sample
+    /// that reads only the head still shows which coding it was answered in.
+    pub coding: Option<&'static str>,
 }
+
+/// The codings [`Sample::coding`] tells apart.
+pub const CODINGS: [&str; 6] = ["br", "gzip", "dcb", "deflate", "zstd", "dcz"];
 
 /// Sends `GET path` and waits for the first response byte; with `read_body`, reads the
 /// response to the end (the connection is `close`, so the end is EOF).
@@ -65,6 +71,7 @@ pub fn request(
     }
     let app_ms = head_len.and_then(|end| app_ms(&seen[..end]));
     let x_cache = head_len.and_then(|end| x_cache(&seen[..end]));
+    let coding = head_len.and_then(|end| coding(&seen[..end]));
     if !read_body {
         return Ok(Sample {
             ttfb,
@@ -73,6 +80,7 @@ pub fn request(
             status,
             app_ms,
             x_cache,
+            coding,
         });
     }
     // Count what follows the response head; chunked framing adds a few bytes per chunk,
@@ -92,6 +100,7 @@ pub fn request(
         status,
         app_ms,
         x_cache,
+        coding,
     })
 }
 
@@ -139,14 +148,25 @@ pub fn x_cache(head: &[u8]) -> Option<&'static str> {
         "PASS",
         "BYPASS",
     ];
-    let head = String::from_utf8_lossy(head);
-    let value = head.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.trim()
-            .eq_ignore_ascii_case("x-cache")
-            .then(|| value.trim().to_string())
-    })?;
+    let value = header(head, "x-cache")?;
     LABELS.into_iter().find(|l| *l == value)
+}
+
+/// The head's `Content-Encoding`, as one of [`CODINGS`].
+pub fn coding(head: &[u8]) -> Option<&'static str> {
+    let value = header(head, "content-encoding")?.to_ascii_lowercase();
+    CODINGS.into_iter().find(|c| *c == value)
+}
+
+/// The value of the head's first `name` field, trimmed.
+fn header(head: &[u8], name: &str) -> Option<String> {
+    String::from_utf8_lossy(head).lines().find_map(|line| {
+        let (field, value) = line.split_once(':')?;
+        field
+            .trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_string())
+    })
 }
 
 fn find_head_end(bytes: &[u8]) -> Option<usize> {
@@ -171,6 +191,15 @@ mod tests {
         assert_eq!(parse_status(response), Some(200));
         assert_eq!(find_head_end(response), Some(response.len() - 2));
         assert_eq!(parse_status(b"HTTP/1."), None);
+        assert_eq!(
+            coding(b"HTTP/1.1 200 OK\r\nContent-Encoding: DCB\r\n\r\n"),
+            Some("dcb")
+        );
+        assert_eq!(
+            coding(b"HTTP/1.1 200 OK\r\ncontent-encoding: dcb, br\r\n\r\n"),
+            None
+        );
+        assert_eq!(coding(b"HTTP/1.1 200 OK\r\n\r\n"), None);
     }
 
     #[test]

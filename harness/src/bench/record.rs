@@ -9,6 +9,7 @@ use std::process::Command;
 use serde::Serialize;
 
 use super::cache::{ColdCell, Hits, Stale, HIT_CHAIN};
+use super::dictionary::Dictionary;
 use super::esi::Esi;
 use super::load::{round_ratios, LoadCell};
 use super::report::{checks_markdown, Check};
@@ -47,6 +48,8 @@ pub struct Record<'a> {
     pub stale: Option<&'a Stale>,
     /// The ESI part: composed pages beside their template and the peers, template hits.
     pub esi: Option<&'a Esi>,
+    /// The dictionary part: two releases of real bundles, v2 as dcb beside br and gzip.
+    pub dictionary: Option<&'a Dictionary>,
     pub stages: &'a [StageRow],
     pub checks: &'a [Check],
 }
@@ -54,7 +57,8 @@ pub struct Record<'a> {
 /// One figure of the run.
 #[derive(Debug, Serialize)]
 struct Figure {
-    /// `ttfb`, `load`, `cache hit`, `cold miss`, `cache validation`, `esi` or `stage`.
+    /// `ttfb`, `load`, `cache hit`, `cold miss`, `cache validation`, `esi`, `dictionary` or
+    /// `stage`.
     part: &'static str,
     workload: String,
     mode: String,
@@ -344,6 +348,37 @@ impl Record<'_> {
                 ],
             );
         }
+        if let Some(d) = self.dictionary {
+            for p in &d.pairs {
+                push(
+                    &mut figures,
+                    ("dictionary", &p.pair, "v1, v2"),
+                    [
+                        ("dictionary_bytes", count(p.dictionary_bytes), "bytes"),
+                        ("v2_bytes", count(p.v2_bytes), "bytes"),
+                    ],
+                );
+            }
+            for c in &d.cells {
+                let p50 = |v: &[f64]| real(median(v));
+                push(
+                    &mut figures,
+                    ("dictionary", &c.pair, c.coding.name()),
+                    [
+                        ("wire_bytes", p50(&c.wire_bytes), "bytes"),
+                        ("ttfb_p50", p50(&c.ttfb_ms), "ms"),
+                        ("app_p50", p50(&c.app_ms), "ms"),
+                        ("last_byte_p50", p50(&c.last_ms), "ms"),
+                        (
+                            "wasm_heap",
+                            real(c.heap_mib.iter().copied().reduce(f64::max)),
+                            "MiB",
+                        ),
+                        ("failures", count(c.failures), "requests"),
+                    ],
+                );
+            }
+        }
         for row in self.stages {
             for (mode, value) in [("native", row.native_mbps), ("wasm", row.wasm_mbps)] {
                 push(
@@ -525,6 +560,7 @@ pub fn commit(repo: &Path) -> (String, bool) {
 mod tests {
     use super::*;
     use crate::bench::cache::COLD_MODES;
+    use crate::bench::dictionary::{Coding, DictCell, PairSizes};
     use crate::bench::report::{checks, splice_readme, README_END, README_START};
     use crate::bench::stats::summarize;
     use crate::bench::{BUFFERED, FIRSTBYTE, REFERENCE};
@@ -605,6 +641,25 @@ mod tests {
             wasm_mbps: None,
         }];
         let checks = checks(&cells, "1 KiB", "1 GiB");
+        let dictionary = Dictionary {
+            pairs: vec![PairSizes {
+                pair: "a.js 1 → 2".into(),
+                dictionary_bytes: 1000,
+                v2_bytes: 1010,
+            }],
+            cells: vec![DictCell {
+                pair: "a.js 1 → 2".into(),
+                coding: Coding::Dcb,
+                wire_bytes: vec![40.0, 42.0, 44.0],
+                ttfb_ms: vec![2.5],
+                app_ms: vec![1.5],
+                last_ms: vec![3.0],
+                heap_mib: vec![2.5, 3.5],
+                failures: 0,
+            }],
+            wrong: vec![],
+            dcb_checked: 3,
+        };
         let record = Record {
             date: "2026-12-01".into(),
             commit: "abc1234".into(),
@@ -620,6 +675,7 @@ mod tests {
             validation: None,
             stale: Some(&stale),
             esi: None,
+            dictionary: Some(&dictionary),
             stages: &stages,
             checks: &checks,
         };
@@ -671,6 +727,18 @@ mod tests {
         assert_eq!(
             find("ttfb", "1 KiB", "reference", "ttfb_samples"),
             figure(3.into(), "samples")
+        );
+        assert_eq!(
+            find("dictionary", "a.js 1 → 2", "dcb", "wire_bytes"),
+            figure(42.0.into(), "bytes")
+        );
+        assert_eq!(
+            find("dictionary", "a.js 1 → 2", "dcb", "wasm_heap"),
+            figure(3.5.into(), "MiB")
+        );
+        assert_eq!(
+            find("dictionary", "a.js 1 → 2", "v1, v2", "dictionary_bytes"),
+            figure(1000.into(), "bytes")
         );
         // A failed cell keeps its failures and heap, as its table row does, and no TTFB.
         assert_eq!(

@@ -1,12 +1,14 @@
 //! `bench [--smoke] [--scale F] [--sizes B,B,...] [--settle-ms MS] [--load-seconds S]
-//! [--load-rounds N] [--cache-size B] [--cache-rounds N] [--parts ttfb,load,cache,esi]
-//! [--record]`
+//! [--load-rounds N] [--cache-size B] [--cache-rounds N]
+//! [--parts ttfb,load,cache,esi,dictionary] [--record]`
 //!
 //! Starts the dev origin, the Viceroys of `bench::EDGES` (reference, firstbyte, buffered,
 //! firstbyte with instance reuse, firstbyte with 100 routes, firstbyte with its edge cache,
-//! firstbyte composing pages and fastly/esi) and nginx and Varnish when installed, on free
+//! firstbyte composing pages, fastly/esi, firstbyte serving dictionaries) and nginx and Varnish when installed, on free
 //! ports; measures every mode on every workload in one run, then the load workload, then
-//! the edge cache's, then pages composed from fragments (`bench::esi`);
+//! the edge cache's, then pages composed from fragments (`bench::esi`), then compression
+//! dictionaries on two releases of real bundles from the npm registry (`bench::dictionary`,
+//! downloaded first into target/bench-data/);
 //! writes target/bench/results.md and two SVG charts; with --record also keeps the run in
 //! docs/bench/runs/<date>-<commit>/ (`bench::record`) and puts its claims and charts into
 //! README.md between the bench markers. Needs the release wasm builds (`make bench` does
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser};
 use firstbyte_harness::bench::cache::{self, CacheSettings};
+use firstbyte_harness::bench::dictionary::{self, DictionarySettings};
 use firstbyte_harness::bench::esi::{self, EsiSettings};
 use firstbyte_harness::bench::load::LoadSettings;
 use firstbyte_harness::bench::order::{Shuffle, SEED};
@@ -26,6 +29,7 @@ use firstbyte_harness::bench::report::{
 };
 use firstbyte_harness::bench::validation;
 use firstbyte_harness::bench::{human_size, priority, stages, Bench, Kind, Settings, Workload};
+use firstbyte_harness::origin::release::RELEASES_DIR;
 use firstbyte_harness::stack::{repo_root, wasm};
 
 /// The TTFB, throughput, load and edge-cache benchmark of firstbyte on Viceroy, beside the
@@ -67,13 +71,13 @@ struct Args {
     /// Rounds of concurrent cold clients on the edge cache [default: 5, smoke 1].
     #[arg(long, value_name = "N", value_parser = positive_count)]
     cache_rounds: Option<usize>,
-    /// The parts to run: ttfb, load, cache and/or esi.
+    /// The parts to run: ttfb, load, cache, esi and/or dictionary.
     #[arg(
         long,
         value_name = "PARTS",
         value_delimiter = ',',
         value_parser = part,
-        default_value = "ttfb,load,cache,esi"
+        default_value = "ttfb,load,cache,esi,dictionary"
     )]
     parts: Vec<String>,
     /// Keep the run in docs/bench/runs/<date>-<commit>/ (tables, figures as JSON, charts,
@@ -112,8 +116,10 @@ fn byte_count(v: &str) -> Result<u64, String> {
 
 fn part(v: &str) -> Result<String, String> {
     match v.trim() {
-        part @ ("ttfb" | "load" | "cache" | "esi") => Ok(part.to_string()),
-        other => Err(format!("'{other}' is not ttfb, load, cache or esi")),
+        part @ ("ttfb" | "load" | "cache" | "esi" | "dictionary") => Ok(part.to_string()),
+        other => Err(format!(
+            "'{other}' is not ttfb, load, cache, esi or dictionary"
+        )),
     }
 }
 
@@ -130,6 +136,8 @@ struct Plan {
     cache: Option<CacheSettings>,
     /// `None` without `esi` in `--parts`.
     esi: Option<EsiSettings>,
+    /// `None` without `dictionary` in `--parts`.
+    dictionary: Option<DictionarySettings>,
     record: bool,
     smoke: bool,
 }
@@ -221,6 +229,13 @@ impl Args {
             hits: if smoke { 3 } else { scaled(50) },
             workloads: esi::workloads(smoke),
         });
+        // Two pairs of releases: 100 TTFB samples of v2 as dcb and as br each (a sample
+        // reads only the head), 5 full downloads in each coding.
+        let dictionary = part("dictionary").then(|| DictionarySettings {
+            samples: if smoke { 3 } else { scaled(100) },
+            downloads: if smoke { 1 } else { scaled(5) },
+            settle: Duration::from_millis(self.settle_ms),
+        });
         let known: Vec<&str> = firstbyte_harness::bench::load::LOAD_MODES
             .iter()
             .map(|m| m.name)
@@ -243,7 +258,11 @@ impl Args {
                 "--record measures every load mode and size",
             ));
         }
-        if self.record && !["ttfb", "load", "cache", "esi"].iter().all(|p| part(p)) {
+        if self.record
+            && !["ttfb", "load", "cache", "esi", "dictionary"]
+                .iter()
+                .all(|p| part(p))
+        {
             return Err(Args::command().error(
                 clap::error::ErrorKind::ArgumentConflict,
                 "--record needs every part: a record and the README's claims are one run's",
@@ -253,6 +272,7 @@ impl Args {
             ttfb: part("ttfb"),
             cache,
             esi,
+            dictionary,
             settings: Settings {
                 workloads,
                 timeout: Duration::from_secs(180),
@@ -286,8 +306,27 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
     say(
         "starting the dev origin, nginx and Varnish; each part then starts the Viceroys it \
          measures (reference, firstbyte, buffered, firstbyte reuse, firstbyte 100 routes, \
-         firstbyte cache, firstbyte esi, fastly/esi) and stops the others",
+         firstbyte cache, firstbyte esi, fastly/esi, firstbyte dictionary) and stops the others",
     );
+    // The dictionary part's releases, fetched before the dev origin starts: it serves the
+    // directory `$FIRSTBYTE_RELEASES` names, and no other thread runs yet to read the
+    // environment while it is set. A smoke run without the registry skips the part.
+    let releases = match &args.dictionary {
+        Some(_) => match dictionary::fetch(&repo_root(), &mut say) {
+            Ok(dir) => {
+                std::env::set_var(RELEASES_DIR, &dir);
+                Some(dir)
+            }
+            Err(e) if args.smoke => {
+                say(&format!(
+                    "NOTICE: the dictionary part is skipped: its releases cannot be fetched ({e})"
+                ));
+                None
+            }
+            Err(e) => return Err(format!("dictionary: {e}")),
+        },
+        None => None,
+    };
     let mut bench = Bench::start(&mut say)?;
     if let Some(names) = &args.load_modes {
         bench
@@ -368,6 +407,14 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
         }
         None => None,
     };
+    let dictionary_results = match (&args.dictionary, &releases) {
+        (Some(ds), Some(dir)) => {
+            bench.use_edges(&dictionary::EDGES)?;
+            let _raised = priority::raise();
+            Some(bench.dictionary(ds, dir, &mut shuffle, &mut say)?)
+        }
+        _ => None,
+    };
     // Back at the ordinary priority (each part dropped its raise), so the stage benchmarks
     // do not inherit it; the servers are stopped so they do not compete.
     let modes = bench.modes.clone();
@@ -404,6 +451,9 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
     }
     if let (Some(e), Some(es)) = (&esi_results, &args.esi) {
         checks.extend(esi::checks(e, &es.workloads));
+    }
+    if let Some(d) = &dictionary_results {
+        checks.extend(dictionary::checks(d));
     }
     if !stage_rows.is_empty() {
         checks.extend(stages::checks(&stage_rows));
@@ -444,6 +494,9 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
     }
     if let Some(e) = &esi_results {
         tables.push(esi::table(e));
+    }
+    if let Some(d) = &dictionary_results {
+        tables.push(dictionary::table(d));
     }
     if !stage_rows.is_empty() {
         tables.push(stages::table(&stage_rows));
@@ -503,6 +556,7 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
             validation: cache_results.as_ref().map(|(_, _, _, v, _)| v),
             stale: cache_results.as_ref().map(|(_, _, _, _, s)| s),
             esi: esi_results.as_ref(),
+            dictionary: dictionary_results.as_ref(),
             stages: &stage_rows,
             checks: &checks,
         };
@@ -520,6 +574,12 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
         )
         .map_err(|e| format!("README: {e}"))?;
         println!("recorded in {relative}; README.md's bench block updated");
+    }
+    // A dcb body that does not decode to the release it stands for fails every run, smoke
+    // or full, after its tables are written.
+    if let Some(d) = dictionary_results.as_ref().filter(|d| !d.wrong.is_empty()) {
+        eprintln!("bench: dictionary: {}", d.wrong.join("; "));
+        return Ok(ExitCode::FAILURE);
     }
     if args.smoke {
         // A smoke run proves the harness works end to end; its figures mean nothing.
@@ -581,6 +641,13 @@ fn run(args: &Plan) -> Result<ExitCode, String> {
                         (e.hit_wrong > 0 || e.first_request_ms.is_empty())
                             .then(|| "the template hits".to_string()),
                     )
+                    .collect::<Vec<_>>()
+            }))
+            .chain(dictionary_results.iter().flat_map(|d| {
+                d.cells
+                    .iter()
+                    .filter(|c| c.failures > 0 || c.wire_bytes.is_empty())
+                    .map(|c| format!("{} as {} (dictionary)", c.pair, c.coding.name()))
                     .collect::<Vec<_>>()
             }))
             .collect();
@@ -659,6 +726,12 @@ mod tests {
         assert!(p.load.is_none() && p.cache.is_none() && p.ttfb);
         let p = plan(&["--parts", "load, cache"])?;
         assert!(!p.ttfb && p.load.is_some() && p.cache.is_some() && p.esi.is_none());
+        let p = plan(&["--parts", "dictionary"])?;
+        assert!(!p.ttfb && p.esi.is_none() && p.load.is_none());
+        assert_eq!(
+            p.dictionary.map(|d| (d.samples, d.downloads)),
+            Some((100, 5))
+        );
         let p = plan(&["--parts", "esi"])?;
         assert_eq!(p.esi.map(|e| (e.samples, e.workloads.len())), Some((20, 3)));
         Ok(())
@@ -709,7 +782,8 @@ mod tests {
         assert!(plan(&["--readme"])?.record);
         assert!(plan(&["--record", "--parts", "ttfb,load"]).is_err());
         assert!(plan(&["--record", "--parts", "cache,load,ttfb"]).is_err());
-        assert!(plan(&["--record", "--parts", "cache,esi,load,ttfb"])?.record);
+        assert!(plan(&["--record", "--parts", "cache,esi,load,ttfb"]).is_err());
+        assert!(plan(&["--record", "--parts", "cache,esi,load,ttfb,dictionary"])?.record);
         Ok(())
     }
 

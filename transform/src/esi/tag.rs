@@ -25,16 +25,15 @@ pub(super) fn parse_tag(tag: &[u8], language: bool, emit: &mut impl FnMut(Token)
     if self_closing {
         inner = trim_xml_space_end(&inner[..inner.len() - 1]);
     }
-    let name_len = inner
-        .iter()
-        .position(|&b| is_xml_space(b))
-        .unwrap_or(inner.len());
-    let name = lossy(&inner[..name_len]);
+    // Read as text once: the name ends at an ASCII byte, which no replaced sequence holds,
+    // so the name and the attributes read apart would read the same.
+    let text = lossy(inner);
+    let name_len = text.bytes().position(is_xml_space).unwrap_or(text.len());
     let tag = Tag {
-        name: &name,
+        name: &text[..name_len],
         closing,
         self_closing,
-        attributes: &inner[name_len..],
+        attributes: &text[name_len..],
     };
     if language && structure(&tag, emit) {
         return None;
@@ -50,7 +49,7 @@ struct Tag<'a> {
     name: &'a str,
     closing: bool,
     self_closing: bool,
-    attributes: &'a [u8],
+    attributes: &'a str,
 }
 
 fn trim_xml_space_end(mut bytes: &[u8]) -> &[u8] {
@@ -72,7 +71,7 @@ fn structure(tag: &Tag, emit: &mut impl FnMut(Token)) -> bool {
         "when" => {
             let test = match tag.closing {
                 true => String::new(),
-                false => Attributes::of(&lossy(tag.attributes))
+                false => Attributes::of(tag.attributes)
                     .find(|(name, _)| name.eq_ignore_ascii_case("test"))
                     .map(|(_, value)| decode_entities(value).into_owned())
                     .unwrap_or_default(),
@@ -113,8 +112,7 @@ fn interpret(tag: &Tag) -> (Option<Event>, Option<Mode>) {
         ("include", false) => {
             // Each name's first value counts, as read once, in one pass that copies nothing.
             let (mut src, mut alt, mut onerror, mut timeout) = (None, None, None, None);
-            let text = lossy(attributes);
-            for (name, value) in Attributes::of(&text) {
+            for (name, value) in Attributes::of(attributes) {
                 let slot = match name.len() {
                     3 if name.eq_ignore_ascii_case("src") => &mut src,
                     3 if name.eq_ignore_ascii_case("alt") => &mut alt,

@@ -181,36 +181,78 @@ impl Tokenizer {
     }
 
     /// Markup, no candidate: finds the next opener of a tag or marker in this chunk, acting
-    /// on markers, until a tag's opener (a candidate) or the chunk's end.
+    /// on markers, until a tag's opener (a candidate) or the chunk's end. In an esi comment
+    /// its end, `-->`, is found by its `>`, so that dashes cost nothing.
     fn search<O: Output>(&mut self, input: &[u8], c: &mut Cursor, events: &mut O) {
+        // Counted here and added once: this loop may take a byte at a time (`<<<`).
+        let mut looked = 0;
         while let Some(&first) = input.get(c.at) {
             let rest = &input[c.at..];
             let found = match first {
-                // Next to the last candidate (`<<<`, `---`), no search is worth it.
+                // Next to the last candidate (`<<<`), no search is worth it.
                 b'<' => Some(0),
-                b'-' if self.in_esi_comment => Some(0),
-                _ if self.in_esi_comment => memchr::memchr2(b'<', b'-', rest),
+                _ if self.in_esi_comment => memchr::memchr2(b'<', b'>', rest),
                 _ => memchr::memchr(b'<', rest),
             };
             let Some(i) = found else {
-                self.step(rest.len());
+                looked += rest.len();
                 c.at = input.len();
-                return;
+                if self.in_esi_comment {
+                    self.hold_dashes(input, c);
+                }
+                break;
             };
-            self.step(i + 1);
             let p = c.at + i;
-            if self.opener_at(input, c, p, events) {
-                return;
+            looked += i + 2;
+            match (input[p], input.get(p + 1)) {
+                (b'>', _) => {
+                    // `-->` when the two bytes before are dashes of this chunk's text.
+                    looked += 1;
+                    c.at = p + 1;
+                    if p >= c.text_from + 2 && input[p - 2..p] == *b"--" {
+                        c.cand_from = p - 2;
+                        self.emit_before_candidate(input, c, events);
+                        self.in_esi_comment = false;
+                        self.end_candidate(c);
+                    }
+                }
+                // A `<` whose next byte begins no opener's rest: the search goes on there.
+                (_, Some(b)) if !matches!(b, b'e' | b'/' | b'!') => c.at = p + 1,
+                _ => {
+                    if self.opener_at(input, c, p, events) {
+                        break;
+                    }
+                }
             }
+        }
+        self.step(looked);
+    }
+
+    /// The chunk ended in an esi comment: its last dashes of text (at most two) may begin
+    /// `-->`, and are held as that candidate.
+    fn hold_dashes(&mut self, input: &[u8], c: &mut Cursor) {
+        let text = &input[c.text_from..];
+        let matched = text
+            .iter()
+            .rev()
+            .take(2)
+            .take_while(|&&b| b == b'-')
+            .count();
+        self.step(matched.min(text.len()));
+        if matched > 0 {
+            c.cand_from = input.len() - matched;
+            self.candidate = Some(Candidate::Opener {
+                opener: Opener::CommentEnd,
+                matched,
+            });
         }
     }
 
-    /// The `<` (or, in an esi comment, the `-`) at `p`, nothing held: told apart at once
-    /// from the bytes after it in this chunk, as long as they suffice (a chunk ending inside
-    /// an opener leaves it to [`Tokenizer::opener`], a byte at a time). Not an opener, the
-    /// search goes on from the byte that differed: only it may begin one (or, for `---`,
-    /// the dash after `p`), so no byte is looked at more than three times. True when it
-    /// leaves a candidate.
+    /// The `<` at `p`, nothing held: told apart at once from the bytes after it in this
+    /// chunk, as long as they suffice (a chunk ending inside an opener leaves it to
+    /// [`Tokenizer::opener`], a byte at a time). Not an opener, the search goes on from the
+    /// byte that differed, the only one that may begin another, so no byte is looked at
+    /// more than twice. True when it leaves a candidate.
     fn opener_at<O: Output>(
         &mut self,
         input: &[u8],
@@ -218,17 +260,16 @@ impl Tokenizer {
         p: usize,
         events: &mut O,
     ) -> bool {
-        let opener = match (input[p], input.get(p + 1)) {
-            (b'-', _) => Opener::CommentEnd,
-            (_, Some(b'e')) => Opener::Start,
-            (_, Some(b'/')) => Opener::End,
-            (_, Some(b'!')) if !self.in_esi_comment => Opener::Comment,
-            (_, Some(_)) => {
+        let opener = match input.get(p + 1) {
+            Some(b'e') => Opener::Start,
+            Some(b'/') => Opener::End,
+            Some(b'!') if !self.in_esi_comment => Opener::Comment,
+            Some(_) => {
                 self.step(1);
                 c.at = p + 1;
                 return false;
             }
-            (_, None) => {
+            None => {
                 c.at = input.len();
                 c.cand_from = p;
                 self.candidate = Some(Candidate::Opener {
@@ -245,9 +286,9 @@ impl Tokenizer {
         if matched == whole.len() {
             c.at = p + matched;
             match opener {
-                Opener::Comment | Opener::CommentEnd => {
+                Opener::Comment => {
                     self.emit_before_candidate(input, c, events);
-                    self.in_esi_comment = opener == Opener::Comment;
+                    self.in_esi_comment = true;
                     self.end_candidate(c);
                     false
                 }
@@ -261,11 +302,7 @@ impl Tokenizer {
             self.candidate = Some(Candidate::Opener { opener, matched });
             true
         } else {
-            c.at = match opener {
-                // `-` then not `->`: the dash after `p` may still begin `-->`.
-                Opener::CommentEnd => p + 1,
-                _ => p + matched,
-            };
+            c.at = p + matched;
             false
         }
     }

@@ -251,8 +251,9 @@ impl Tokenizer {
     /// The `<` at `p`, nothing held: told apart at once from the bytes after it in this
     /// chunk, as long as they suffice (a chunk ending inside an opener leaves it to
     /// [`Tokenizer::opener`], a byte at a time). Not an opener, the search goes on from the
-    /// byte that differed, the only one that may begin another, so no byte is looked at
-    /// more than twice. True when it leaves a candidate.
+    /// byte that differed, the only one that may begin another, so a byte is looked at a few
+    /// times at most (the search's, the peek after a `<`, the comparison). True when it
+    /// leaves a candidate.
     fn opener_at<O: Output>(
         &mut self,
         input: &[u8],

@@ -1,5 +1,6 @@
 //! What the tokenizer says: its events, and why a template is broken.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
@@ -19,10 +20,11 @@ pub enum Event {
     ExceptStart,
     ExceptEnd,
     TryEnd,
-    /// An `esi:` tag this processor removes without acting on it (its name).
-    Unsupported(String),
+    /// An `esi:` tag this processor removes without acting on it (its name; borrowed for
+    /// the names the tokenizer knows, so that a run of them allocates nothing).
+    Unsupported(Cow<'static, str>),
     /// An `esi:` tag that cannot be used (an include without `src`): removed, with why.
-    Invalid(String),
+    Invalid(Cow<'static, str>),
 }
 
 /// What a template says in the whole language ([`super::Tokenizer::push_tokens`]): the

@@ -1,5 +1,7 @@
 //! A whole tag read: its name, its attributes, and what it does.
 
+use std::borrow::Cow;
+
 use super::event::{Event, Include, Token};
 use super::tokenizer::Mode;
 
@@ -10,12 +12,12 @@ pub(super) fn is_xml_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
-/// What a tag emits: up to two tokens (`<esi:when test="…"/>` is a branch start and end).
-pub(super) type Emitted = [Option<Token>; 2];
-
 /// What a whole tag (`<esi:…>` or `</esi:…>`) does, read in the whole language (`language`)
-/// or as the tokenizer always has.
-pub(super) fn parse_tag(tag: &[u8], language: bool) -> (Emitted, Option<Mode>) {
+/// or as the tokenizer always has: its tokens go to `emit` (up to two: `<esi:when
+/// test="…"/>` is a branch start and end), and the mode it starts is returned. Nothing is
+/// allocated but what a token keeps (an include's `src`, a name no one knows): a template
+/// may be an include every few bytes.
+pub(super) fn parse_tag(tag: &[u8], language: bool, emit: &mut impl FnMut(Token)) -> Option<Mode> {
     let closing = tag.starts_with(END_TAG_OPEN);
     let name_at = if closing { 6 } else { 5 };
     let mut inner = trim_xml_space_end(&tag[name_at..tag.len() - 1]);
@@ -23,31 +25,31 @@ pub(super) fn parse_tag(tag: &[u8], language: bool) -> (Emitted, Option<Mode>) {
     if self_closing {
         inner = trim_xml_space_end(&inner[..inner.len() - 1]);
     }
-    let name_len = inner
-        .iter()
-        .position(|&b| is_xml_space(b))
-        .unwrap_or(inner.len());
-    let name = String::from_utf8_lossy(&inner[..name_len]);
+    // Read as text once: the name ends at an ASCII byte, which no replaced sequence holds,
+    // so the name and the attributes read apart would read the same.
+    let text = lossy(inner);
+    let name_len = text.bytes().position(is_xml_space).unwrap_or(text.len());
     let tag = Tag {
-        name: &name,
+        name: &text[..name_len],
         closing,
         self_closing,
-        attributes: &inner[name_len..],
+        attributes: &text[name_len..],
     };
-    if language {
-        if let Some(emitted) = structure(&tag) {
-            return (emitted, None);
-        }
+    if language && structure(&tag, emit) {
+        return None;
     }
     let (event, mode) = interpret(&tag);
-    ([event.map(Token::Event), None], mode)
+    if let Some(event) = event {
+        emit(Token::Event(event));
+    }
+    mode
 }
 
 struct Tag<'a> {
     name: &'a str,
     closing: bool,
     self_closing: bool,
-    attributes: &'a [u8],
+    attributes: &'a str,
 }
 
 fn trim_xml_space_end(mut bytes: &[u8]) -> &[u8] {
@@ -61,37 +63,35 @@ fn trim_xml_space_end(mut bytes: &[u8]) -> &[u8] {
 }
 
 /// The tokens of `esi:choose`, `esi:when`, `esi:otherwise` and `esi:vars` in the whole
-/// language; `None` for any other tag. An empty element is its start and its end, but an
-/// empty choose or vars is nothing at all: it has no branch and no content.
-fn structure(tag: &Tag) -> Option<Emitted> {
+/// language, given to `emit`; false for any other tag. An empty element is its start and its
+/// end, but an empty choose or vars is nothing at all: it has no branch and no content.
+fn structure(tag: &Tag, emit: &mut impl FnMut(Token)) -> bool {
     let (start, end) = match tag.name {
         "choose" => (Token::ChooseStart, Token::ChooseEnd),
         "when" => {
-            let test = (!tag.closing).then(|| {
-                let mut attrs = parse_attributes(tag.attributes);
-                attrs
-                    .iter()
-                    .position(|(k, _)| k == "test")
-                    .map(|at| std::mem::take(&mut attrs[at].1))
-                    .unwrap_or_default()
-            });
-            (
-                Token::WhenStart {
-                    test: test.unwrap_or_default(),
-                },
-                Token::WhenEnd,
-            )
+            let test = match tag.closing {
+                true => String::new(),
+                false => Attributes::of(tag.attributes)
+                    .find(|(name, _)| name.eq_ignore_ascii_case("test"))
+                    .map(|(_, value)| decode_entities(value).into_owned())
+                    .unwrap_or_default(),
+            };
+            (Token::WhenStart { test }, Token::WhenEnd)
         }
         "otherwise" => (Token::OtherwiseStart, Token::OtherwiseEnd),
         "vars" => (Token::VarsStart, Token::VarsEnd),
-        _ => return None,
+        _ => return false,
     };
-    Some(match (tag.closing, tag.self_closing) {
-        (true, _) => [Some(end), None],
-        (false, false) => [Some(start), None],
-        (false, true) if matches!(tag.name, "choose" | "vars") => [None, None],
-        (false, true) => [Some(start), Some(end)],
-    })
+    match (tag.closing, tag.self_closing) {
+        (true, _) => emit(end),
+        (false, false) => emit(start),
+        (false, true) if matches!(tag.name, "choose" | "vars") => {}
+        (false, true) => {
+            emit(start);
+            emit(end);
+        }
+    }
+    true
 }
 
 /// What one tag does as the tokenizer always read it: at most one event, and the mode it
@@ -110,16 +110,25 @@ fn interpret(tag: &Tag) -> (Option<Event>, Option<Mode>) {
     };
     match (name, closing) {
         ("include", false) => {
-            let mut attrs = parse_attributes(attributes);
-            // Each name is read once: its first value is moved out, not copied.
-            let mut take = |n: &str| {
-                let at = attrs.iter().position(|(k, _)| k == n)?;
-                Some(std::mem::take(&mut attrs[at].1))
-            };
-            let src = take("src");
-            let alt = take("alt").filter(|a| !a.trim().is_empty());
-            let continue_on_error = take("onerror").is_some_and(|v| v == "continue");
-            let timeout_ms = take("timeout").and_then(|v| {
+            // Each name's first value counts, as read once, in one pass that copies nothing.
+            let (mut src, mut alt, mut onerror, mut timeout) = (None, None, None, None);
+            for (name, value) in Attributes::of(attributes) {
+                let slot = match name.len() {
+                    3 if name.eq_ignore_ascii_case("src") => &mut src,
+                    3 if name.eq_ignore_ascii_case("alt") => &mut alt,
+                    7 if name.eq_ignore_ascii_case("onerror") => &mut onerror,
+                    7 if name.eq_ignore_ascii_case("timeout") => &mut timeout,
+                    _ => continue,
+                };
+                slot.get_or_insert(value);
+            }
+            let alt = alt
+                .map(decode_entities)
+                .filter(|a| !a.trim().is_empty())
+                .map(Cow::into_owned);
+            let continue_on_error = onerror.is_some_and(|v| decode_entities(v) == "continue");
+            let timeout_ms = timeout.and_then(|v| {
+                let v = decode_entities(v);
                 let v = v.trim();
                 // Digits only: `+5`, `1e3` or `-1` are no timeout, as fastly/esi reads them.
                 v.bytes()
@@ -127,9 +136,9 @@ fn interpret(tag: &Tag) -> (Option<Event>, Option<Mode>) {
                     .then(|| v.parse().ok())
                     .flatten()
             });
-            match src {
+            match src.map(decode_entities) {
                 Some(src) if !src.trim().is_empty() => one(Event::Include(Include {
-                    src,
+                    src: src.into_owned(),
                     alt,
                     continue_on_error,
                     timeout_ms,
@@ -143,11 +152,11 @@ fn interpret(tag: &Tag) -> (Option<Event>, Option<Mode>) {
         ("remove", false) if !self_closing => (None, Some(dropping("remove"))),
         ("remove", false) => (None, None),
         ("choose", false) if !self_closing => (
-            Some(Event::Unsupported("choose".into())),
+            Some(Event::Unsupported(Cow::Borrowed("choose"))),
             Some(dropping("choose")),
         ),
         ("inline", false) if !self_closing => (
-            Some(Event::Unsupported("inline".into())),
+            Some(Event::Unsupported(Cow::Borrowed("inline"))),
             Some(dropping("inline")),
         ),
         ("try", false) => one(Event::TryStart),
@@ -156,61 +165,107 @@ fn interpret(tag: &Tag) -> (Option<Event>, Option<Mode>) {
         ("attempt", true) => one(Event::AttemptEnd),
         ("except", false) => one(Event::ExceptStart),
         ("except", true) => one(Event::ExceptEnd),
-        (other, _) => one(Event::Unsupported(other.to_string())),
+        (other, _) => one(Event::Unsupported(Cow::Owned(other.to_string()))),
     }
 }
 
-/// `name="value"`, `name='value'`, `name=value` and bare `name`s, names lowercase, values
-/// with HTML's character references for `& < > " '` decoded.
-fn parse_attributes(bytes: &[u8]) -> Vec<(String, String)> {
-    let text = String::from_utf8_lossy(bytes);
-    let mut chars = text.chars().peekable();
-    let mut out = Vec::new();
-    loop {
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        let mut name = String::new();
-        while let Some(c) = chars.next_if(|c| !c.is_whitespace() && *c != '=') {
-            name.push(c.to_ascii_lowercase());
-        }
-        if name.is_empty() {
-            if chars.next().is_none() {
-                return out;
+/// The attributes of a tag's text (its bytes read as UTF-8, U+FFFD for what is not):
+/// `name="value"`, `name='value'`, `name=value` and bare `name`s (an empty value), as slices
+/// of the text, so that reading them copies nothing. Names are as written (compare them
+/// ignoring ASCII case), values with their character references not yet decoded
+/// ([`decode_entities`]). White space is Unicode's.
+struct Attributes<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Attributes<'a> {
+    fn of(text: &'a str) -> Attributes<'a> {
+        Attributes { text, at: 0 }
+    }
+
+    /// The first position from `at` whose character is not `keep`'s. ASCII, nearly all
+    /// there is in a tag, is taken a byte at a time, without decoding.
+    fn past(&self, mut at: usize, keep: impl Fn(char) -> bool) -> usize {
+        let bytes = self.text.as_bytes();
+        while let Some(&b) = bytes.get(at) {
+            let c = match b.is_ascii() {
+                true => char::from(b),
+                false => match self.text[at..].chars().next() {
+                    Some(c) => c,
+                    None => break,
+                },
+            };
+            if !keep(c) {
+                return at;
             }
-            continue;
+            at += c.len_utf8();
         }
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        let mut value = String::new();
-        if chars.next_if_eq(&'=').is_some() {
-            while chars.next_if(|c| c.is_whitespace()).is_some() {}
-            match chars.next_if(|c| *c == '"' || *c == '\'') {
-                Some(q) => {
-                    for c in chars.by_ref() {
-                        if c == q {
-                            break;
-                        }
-                        value.push(c);
-                    }
-                }
-                None => {
-                    while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
-                        value.push(c);
-                    }
-                }
-            }
-        }
-        out.push((name, decode_entities(&value)));
+        bytes.len()
     }
 }
 
-fn decode_entities(value: &str) -> String {
+impl<'a> Iterator for Attributes<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        let text = self.text;
+        loop {
+            let at = self.past(self.at, char::is_whitespace);
+            let name_end = self.past(at, |c| !c.is_whitespace() && c != '=');
+            if name_end == at {
+                // The end, or a stray `=`: skipped.
+                self.at = at + text[at..].chars().next()?.len_utf8();
+                continue;
+            }
+            let mut p = self.past(name_end, char::is_whitespace);
+            let mut value = "";
+            if text[p..].starts_with('=') {
+                p = self.past(p + 1, char::is_whitespace);
+                match text.as_bytes().get(p) {
+                    Some(&q @ (b'"' | b'\'')) => {
+                        // Up to the same quote, or to the end when it never comes.
+                        let from = p + 1;
+                        let to = memchr::memchr(q, &text.as_bytes()[from..])
+                            .map_or(text.len(), |i| from + i);
+                        value = &text[from..to];
+                        p = (to + 1).min(text.len());
+                    }
+                    _ => {
+                        let to = self.past(p, |c| !c.is_whitespace());
+                        value = &text[p..to];
+                        p = to;
+                    }
+                }
+            }
+            self.at = p;
+            return Some((&text[at..name_end], value));
+        }
+    }
+}
+
+/// `bytes` as text, U+FFFD for what is not UTF-8; borrowed when all of it is (the check is
+/// quicker than [`String::from_utf8_lossy`]'s for the ASCII a tag is made of).
+fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+/// `value` with HTML's character references for `& < > " '` decoded; borrowed when it holds
+/// none.
+fn decode_entities(value: &str) -> Cow<'_, str> {
     if !value.contains('&') {
-        return value.to_string();
+        return Cow::Borrowed(value);
     }
-    value
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
+    Cow::Owned(
+        value
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&"),
+    )
 }

@@ -95,6 +95,48 @@ fn remove_comment_and_esi_comments() {
     );
 }
 
+/// What a tag in one chunk, read where it is, and an esi comment's end found by its `>` make,
+/// cut in two at every byte: the same as read a byte at a time, and as it should be.
+#[test]
+fn the_quick_paths_read_as_the_byte_at_a_time_one() {
+    let cases: [(&[u8], Vec<Event>); 4] = [
+        (b"<!--esi x-- -><-->y--", vec![t(" x-- -><y--")]),
+        (
+            b"<<esi:include src=/a/><</esi:remove>x<!--esi<<!--esi-->",
+            vec![t("<"), inc("/a"), t("<x<<!--esi")],
+        ),
+        (
+            "<esi:include SRC='/b' src=/c alt=\"&lt;x\" onerror=continue\u{a0}timeout=5/>"
+                .as_bytes(),
+            vec![Event::Include(Include {
+                src: "/b".into(),
+                alt: Some("<x".into()),
+                continue_on_error: true,
+                timeout_ms: Some(5),
+            })],
+        ),
+        (b"<esi:include src=/\xff/><esi:\xffx>", {
+            vec![inc("/\u{fffd}"), Event::Unsupported("\u{fffd}x".into())]
+        }),
+    ];
+    for (input, expected) in cases {
+        let shown = String::from_utf8_lossy(input);
+        let (whole, end) = run_checked(input);
+        assert_eq!(end, Ok(()), "{shown}");
+        assert_eq!(merged(whole.clone()), expected, "{shown}");
+        let bytes: Vec<usize> = (1..=input.len()).collect();
+        assert_eq!(esi::run(input, &bytes), (whole.clone(), end), "{shown}");
+        for cut in 1..input.len() {
+            let (events, cut_end) = esi::run(input, &[cut, input.len()]);
+            assert_eq!(
+                (merged(events), cut_end),
+                (expected.clone(), end),
+                "{shown} cut at {cut}"
+            );
+        }
+    }
+}
+
 #[test]
 fn try_attempt_except() {
     assert_eq!(

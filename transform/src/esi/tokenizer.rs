@@ -128,27 +128,7 @@ impl Tokenizer {
                 Mode::Broken => break,
             }
             match self.candidate {
-                None => {
-                    let rest = &input[c.at..];
-                    let found = if self.in_esi_comment {
-                        memchr::memchr2(b'<', b'-', rest)
-                    } else {
-                        memchr::memchr(b'<', rest)
-                    };
-                    self.step(found.map_or(rest.len(), |i| i + 1));
-                    match found {
-                        Some(i) => {
-                            c.at += i + 1;
-                            c.cand_from = c.at - 1;
-                            let opener = match input[c.at - 1] {
-                                b'-' => Opener::CommentEnd,
-                                _ => Opener::Lt,
-                            };
-                            self.candidate = Some(Candidate::Opener { opener, matched: 1 });
-                        }
-                        None => c.at = input.len(),
-                    }
-                }
+                None => self.search(input, &mut c, events),
                 Some(Candidate::Opener { opener, matched }) => {
                     self.opener(input, &mut c, opener, matched, events);
                 }
@@ -200,6 +180,134 @@ impl Tokenizer {
         self.held.len() + (c.at - c.cand_from)
     }
 
+    /// Markup, no candidate: finds the next opener of a tag or marker in this chunk, acting
+    /// on markers, until a tag's opener (a candidate) or the chunk's end. In an esi comment
+    /// its end, `-->`, is found by its `>`, so that dashes cost nothing.
+    fn search<O: Output>(&mut self, input: &[u8], c: &mut Cursor, events: &mut O) {
+        // Counted here and added once: this loop may take a byte at a time (`<<<`).
+        let mut looked = 0;
+        while let Some(&first) = input.get(c.at) {
+            let rest = &input[c.at..];
+            let found = match first {
+                // Next to the last candidate (`<<<`), no search is worth it.
+                b'<' => Some(0),
+                _ if self.in_esi_comment => memchr::memchr2(b'<', b'>', rest),
+                _ => memchr::memchr(b'<', rest),
+            };
+            let Some(i) = found else {
+                looked += rest.len();
+                c.at = input.len();
+                if self.in_esi_comment {
+                    self.hold_dashes(input, c);
+                }
+                break;
+            };
+            let p = c.at + i;
+            looked += i + 2;
+            match (input[p], input.get(p + 1)) {
+                (b'>', _) => {
+                    // `-->` when the two bytes before are dashes of this chunk's text.
+                    looked += 1;
+                    c.at = p + 1;
+                    if p >= c.text_from + 2 && input[p - 2..p] == *b"--" {
+                        c.cand_from = p - 2;
+                        self.emit_before_candidate(input, c, events);
+                        self.in_esi_comment = false;
+                        self.end_candidate(c);
+                    }
+                }
+                // A `<` whose next byte begins no opener's rest: the search goes on there.
+                (_, Some(b)) if !matches!(b, b'e' | b'/' | b'!') => c.at = p + 1,
+                _ => {
+                    if self.opener_at(input, c, p, events) {
+                        break;
+                    }
+                }
+            }
+        }
+        self.step(looked);
+    }
+
+    /// The chunk ended in an esi comment: its last dashes of text (at most two) may begin
+    /// `-->`, and are held as that candidate.
+    fn hold_dashes(&mut self, input: &[u8], c: &mut Cursor) {
+        let text = &input[c.text_from..];
+        let matched = text
+            .iter()
+            .rev()
+            .take(2)
+            .take_while(|&&b| b == b'-')
+            .count();
+        self.step(matched.min(text.len()));
+        if matched > 0 {
+            c.cand_from = input.len() - matched;
+            self.candidate = Some(Candidate::Opener {
+                opener: Opener::CommentEnd,
+                matched,
+            });
+        }
+    }
+
+    /// The `<` at `p`, nothing held: told apart at once from the bytes after it in this
+    /// chunk, as long as they suffice (a chunk ending inside an opener leaves it to
+    /// [`Tokenizer::opener`], a byte at a time). Not an opener, the search goes on from the
+    /// byte that differed, the only one that may begin another, so a byte is looked at a few
+    /// times at most (the search's, the peek after a `<`, the comparison). True when it
+    /// leaves a candidate.
+    fn opener_at<O: Output>(
+        &mut self,
+        input: &[u8],
+        c: &mut Cursor,
+        p: usize,
+        events: &mut O,
+    ) -> bool {
+        let opener = match input.get(p + 1) {
+            Some(b'e') => Opener::Start,
+            Some(b'/') => Opener::End,
+            Some(b'!') if !self.in_esi_comment => Opener::Comment,
+            Some(_) => {
+                self.step(1);
+                c.at = p + 1;
+                return false;
+            }
+            None => {
+                c.at = input.len();
+                c.cand_from = p;
+                self.candidate = Some(Candidate::Opener {
+                    opener: Opener::Lt,
+                    matched: 1,
+                });
+                return true;
+            }
+        };
+        let whole = opener.bytes();
+        let matched = common_prefix(whole, &input[p..]);
+        self.step(matched.min(input.len() - p - 1) + 1);
+        c.cand_from = p;
+        if matched == whole.len() {
+            c.at = p + matched;
+            match opener {
+                Opener::Comment => {
+                    self.emit_before_candidate(input, c, events);
+                    self.in_esi_comment = true;
+                    self.end_candidate(c);
+                    false
+                }
+                _ => {
+                    self.candidate = Some(Candidate::Tag { quote: None });
+                    true
+                }
+            }
+        } else if p + matched == input.len() {
+            c.at = input.len();
+            self.candidate = Some(Candidate::Opener { opener, matched });
+            true
+        } else {
+            c.at = p + matched;
+            false
+        }
+    }
+
     /// An opener candidate, `matched` bytes of `opener`, takes the bytes from `at` until it
     /// is told apart (or the input ends).
     fn opener<O: Output>(
@@ -242,8 +350,14 @@ impl Tokenizer {
                         self.held.drain(..drop);
                     }
                     match kept {
-                        Some(next) => (opener, matched) = next,
-                        None => {
+                        // Held bytes still in it: on a byte at a time.
+                        Some(next) if !self.held.is_empty() => (opener, matched) = next,
+                        // All in this chunk: back to the search, which reads the kept bytes
+                        // again (at most two), so that a run of `<` after a chunk's end is
+                        // not taken a byte at a time.
+                        _ => {
+                            c.at -= keep;
+                            self.step(keep);
                             self.candidate = None;
                             return;
                         }
@@ -288,17 +402,17 @@ impl Tokenizer {
         match end {
             Some(_) => {
                 let len = self.candidate_len(c);
-                let (tag_event, mode) = if self.held.is_empty() {
-                    parse_tag(&input[c.cand_from..c.at], O::LANGUAGE)
-                } else {
-                    self.held.extend_from_slice(&input[c.cand_from..c.at]);
-                    parse_tag(&self.held, O::LANGUAGE)
-                };
                 self.step(len);
                 self.emit_before_candidate(input, c, events);
-                for token in tag_event.into_iter().flatten() {
-                    events.token(token);
-                }
+                // A tag in one chunk is read where it is; only one split by a chunk's end
+                // was held.
+                let mut emit = |token| events.token(token);
+                let mode = if self.held.is_empty() {
+                    parse_tag(&input[c.cand_from..c.at], O::LANGUAGE, &mut emit)
+                } else {
+                    self.held.extend_from_slice(&input[c.cand_from..c.at]);
+                    parse_tag(&self.held, O::LANGUAGE, &mut emit)
+                };
                 if let Some(mode) = mode {
                     self.mode = mode;
                 }
@@ -331,9 +445,12 @@ impl Tokenizer {
             None => element.as_bytes()[k - END_TAG_OPEN.len()],
         };
         let start = c.at;
+        // Bytes looked at again: the one a match stopped at, which the search reads anew.
+        let mut again = 0;
         while c.at < input.len() {
             if matched == 0 {
-                // Nothing matched: only a `<` can begin the end tag.
+                // Nothing matched: only a `<` can begin the end tag, and the bytes after it
+                // in this chunk tell at once whether it does.
                 match memchr::memchr(b'<', &input[c.at..]) {
                     Some(i) => c.at += i,
                     None => {
@@ -341,26 +458,46 @@ impl Tokenizer {
                         break;
                     }
                 }
+                let rest = &input[c.at..];
+                matched = match common_prefix(END_TAG_OPEN, rest) {
+                    n if n == END_TAG_OPEN.len() => {
+                        n + common_prefix(element.as_bytes(), &rest[n..])
+                    }
+                    n => n,
+                };
+                c.at += matched;
+                if matched < needle_len && c.at < input.len() {
+                    // It stopped at a byte that differs, itself perhaps the next `<`.
+                    again += 1;
+                    matched = 0;
+                }
+                continue;
             }
             let b = input[c.at];
-            c.at += 1;
             if matched < needle_len {
-                // The needle's only `<` is its first byte, so a mismatch restarts there.
-                matched = if b == needle(matched) {
-                    matched + 1
+                // Begun in an earlier chunk. The needle's only `<` is its first byte, so a
+                // mismatch starts the search again at the byte that differs.
+                if b == needle(matched) {
+                    matched += 1;
+                    c.at += 1;
                 } else {
-                    usize::from(b == b'<')
-                };
+                    again += 1;
+                    matched = 0;
+                }
             } else if b == b'>' {
-                self.step(c.at - start);
+                c.at += 1;
+                self.step(c.at - start + again);
                 self.mode = Mode::Markup;
                 c.text_from = c.at;
                 return;
-            } else if !is_xml_space(b) {
-                matched = usize::from(b == b'<');
+            } else if is_xml_space(b) {
+                c.at += 1;
+            } else {
+                again += 1;
+                matched = 0;
             }
         }
-        self.step(c.at - start);
+        self.step(c.at - start + again);
         self.mode = Mode::Dropping { element, matched };
         c.text_from = c.at;
     }
@@ -377,6 +514,11 @@ impl Tokenizer {
         c.text_from = c.at;
         c.cand_from = c.at;
     }
+}
+
+/// How many bytes `a` and `b` begin with alike.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// Emits `bytes` as text. Text split by a chunk boundary comes as two events: a consumer
@@ -401,7 +543,7 @@ impl Output for Vec<Event> {
         match token {
             Token::Event(event) => self.push(event),
             // Not made when `LANGUAGE` is false; named rather than lost if it ever were.
-            other => self.push(Event::Unsupported(other.element().to_string())),
+            other => self.push(Event::Unsupported(other.element().into())),
         }
     }
 }

@@ -89,7 +89,8 @@ unit: tools
 	cargo test -p firstbyte-transform -p firstbyte-config -p firstbyte-cache-meta --target $(HOST)
 	$(HARNESS) test --release --lib --bins
 
-e2e: build
+# esi-peer: harness/tests/esi_fastly.rs composes the same template with fastly/esi.
+e2e: build esi-peer
 	$(HARNESS) test --release --test '*'
 
 package: build

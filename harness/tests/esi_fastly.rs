@@ -13,9 +13,10 @@
 //! The peer is built by `make esi-peer`. Without it the test prints `SKIP:`; with `CI=true`
 //! or `FIRSTBYTE_REQUIRE_PEERS=1` it fails instead.
 
-use firstbyte_harness::bench::esi::ESI_PEER;
+use firstbyte_harness::bench::esi::{self, ESI_PEER};
 use firstbyte_harness::bench::start_named_edge;
 use firstbyte_harness::client::{self, Reply};
+use firstbyte_harness::origin::esi::{composed_page, fragment_body, TemplateSpec};
 use firstbyte_harness::origin::esi_lang::{lang_fragment_body, lang_requests};
 use firstbyte_harness::stack::{wasm, Edge, LocalStack};
 
@@ -271,4 +272,98 @@ async fn the_language_template_against_fastly_esi() {
     for case in &cases {
         compare(&s, &peer, case).await;
     }
+}
+
+/// The benchmark's template in the language (its smoke run's: each include the chosen
+/// `when` of a choose, an `esi:vars` greeting after it) is the same page through firstbyte
+/// and through fastly/esi, the page the benchmark checks every sample against.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benchmarks_language_template_is_one_page_in_both() {
+    let Some((s, peer)) = stacks() else {
+        return;
+    };
+    let workloads = esi::workloads(true);
+    let w = workloads
+        .iter()
+        .find(|w| w.spec.language)
+        .expect("the bench has a workload in the language");
+    for (who, addr, prefix) in [
+        ("firstbyte", s.edge.addr, "/page"),
+        ("fastly/esi", peer.addr, ""),
+    ] {
+        let tag = format!("bench-{}", prefix.len());
+        let page = client::request(
+            addr,
+            "GET",
+            &format!("{prefix}/esi/template?{}", w.query(&tag)),
+            &[],
+        )
+        .await
+        .expect("a page");
+        assert_eq!(page.status, 200, "{who}: {page:?}");
+        assert!(page.body_error.is_none(), "{who}: {page:?}");
+        assert_eq!(
+            page.text(),
+            String::from_utf8_lossy(&composed_page(&w.tagged(&tag))),
+            "{who}"
+        );
+        assert!(page
+            .text()
+            .contains("Hello, guest, fragment 7, language on"));
+    }
+}
+
+/// Not the language: the dev origin's plain template with 3 includes in 600 bytes, where the
+/// text before the third include ends in `<p` (an HTML tag cut by the filler). firstbyte
+/// finds the ESI tag wherever it is, as ESI processors do, and places fragment 2; fastly/esi
+/// 0.7.2's streaming parser fails on `<p<esi:include …/>`, and writes the bytes it could not
+/// parse to the client as they are: the include reaches the client raw, and its fragment is
+/// not in the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_esi_tag_right_after_an_unfinished_html_tag() {
+    let Some((s, peer)) = stacks() else {
+        return;
+    };
+    let w = esi::EsiWorkload {
+        name: "three includes in 600 bytes".into(),
+        spec: TemplateSpec {
+            includes: 3,
+            bytes: 600,
+            fragment_bytes: 100,
+            delay_ms: 0,
+            slow: None,
+            encoding: None,
+            continue_on_error: false,
+            tag: None,
+            base: None,
+            language: false,
+        },
+    };
+    let fb = client::request(
+        s.edge.addr,
+        "GET",
+        &format!("/page/esi/template?{}", w.query("cut-fb")),
+        &[],
+    )
+    .await
+    .expect("firstbyte answers");
+    let fastly = client::request(
+        peer.addr,
+        "GET",
+        &format!("/esi/template?{}", w.query("cut-peer")),
+        &[],
+    )
+    .await
+    .expect("fastly/esi answers");
+    let fb_page = String::from_utf8_lossy(&composed_page(&w.tagged("cut-fb"))).to_string();
+    let fragment_2 = String::from_utf8_lossy(&fragment_body(2, 100)).to_string();
+    assert_eq!(fb.text(), fb_page, "firstbyte composes every include");
+    assert!(fb_page.contains(&format!("<p{fragment_2}")));
+    let raw =
+        "<p<esi:include src=\"/esi/fragment?i=2&amp;bytes=100&amp;delay_ms=0&amp;tag=cut-peer\"/>";
+    assert!(
+        fastly.text().contains(raw),
+        "fastly/esi passes the include after <p raw: {fastly:?}"
+    );
+    assert!(!fastly.text().contains(&fragment_2), "{fastly:?}");
 }

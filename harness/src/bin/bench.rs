@@ -660,7 +660,7 @@ mod tests {
         let p = plan(&["--parts", "load, cache"])?;
         assert!(!p.ttfb && p.load.is_some() && p.cache.is_some() && p.esi.is_none());
         let p = plan(&["--parts", "esi"])?;
-        assert_eq!(p.esi.map(|e| (e.samples, e.workloads.len())), Some((20, 3)));
+        assert_eq!(p.esi.map(|e| (e.samples, e.workloads.len())), Some((20, 4)));
         Ok(())
     }
 

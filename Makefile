@@ -95,7 +95,8 @@ unit: tools
 	cargo test -p firstbyte-transform -p firstbyte-config -p firstbyte-cache-meta --target $(HOST)
 	$(HARNESS) test --release --lib --bins
 
-e2e: build browser-tools
+# esi-peer: harness/tests/esi_fastly.rs composes the same template with fastly/esi.
+e2e: build esi-peer browser-tools
 	$(HARNESS) test --release --test '*'
 
 # Chromium, the real browser of harness/tests/browser.rs (only the end-to-end tests need it).

@@ -137,6 +137,22 @@ fn owned(entries: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+/// The Viceroy of [`EDGES`] named `name`, serving its app with its store in front of
+/// `origin`: how the bench starts each, and how a test starts one of the bench's peers (the
+/// fastly/esi app, [`esi::ESI_PEER`]) beside its own stack.
+pub fn start_named_edge(name: &str, origin: SocketAddr) -> Result<Edge, String> {
+    let spec = EDGES
+        .iter()
+        .find(|spec| spec.name == name)
+        .ok_or_else(|| format!("no bench edge is named {name:?}"))?;
+    start_edge(spec, origin)
+}
+
+fn start_edge(spec: &EdgeSpec, origin: SocketAddr) -> Result<Edge, String> {
+    let manifest = edge_manifest(spec, origin)?;
+    Edge::start(&wasm(spec.app), &manifest).map_err(|e| format!("{}: {e}", spec.name))
+}
+
 /// The manifest a Viceroy of the bench serves with: fastly.toml with `spec`'s store.
 fn edge_manifest(spec: &EdgeSpec, origin: SocketAddr) -> Result<String, String> {
     let store = (spec.store)();
@@ -621,9 +637,7 @@ impl Bench {
         self.hold_all_but(None);
         for spec in EDGES.iter().filter(|spec| names.contains(&spec.name)) {
             if self.edge(spec.name).is_none() {
-                let manifest = edge_manifest(spec, self.origin.addr)?;
-                let edge = Edge::start(&wasm(spec.app), &manifest)
-                    .map_err(|e| format!("{}: {e}", spec.name))?;
+                let edge = start_edge(spec, self.origin.addr)?;
                 self.edges.push((spec.name, edge));
             }
         }

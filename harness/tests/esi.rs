@@ -56,6 +56,7 @@ fn spec(query: &str) -> TemplateSpec {
         continue_on_error: false,
         tag: None,
         base: None,
+        language: false,
     };
     for pair in query.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -72,6 +73,7 @@ fn spec(query: &str) -> TemplateSpec {
             "onerror" => spec.continue_on_error = v == "continue",
             "tag" => spec.tag = Some(v.to_string()),
             "base" => spec.base = Some(v.to_string()),
+            "language" => spec.language = v == "on",
             _ => {}
         }
     }

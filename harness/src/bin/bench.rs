@@ -733,7 +733,7 @@ mod tests {
             Some((100, 5))
         );
         let p = plan(&["--parts", "esi"])?;
-        assert_eq!(p.esi.map(|e| (e.samples, e.workloads.len())), Some((20, 3)));
+        assert_eq!(p.esi.map(|e| (e.samples, e.workloads.len())), Some((20, 4)));
         Ok(())
     }
 

@@ -1,13 +1,16 @@
 //! The dev origin's composed pages: a template of includes, and the fragments they name, each
 //! as slow and as large as its query says.
 //!
-//! - `/esi/template?includes=N&bytes=T&fragment_bytes=B&delay_ms=D&slow=K:MS&encoding=E&onerror=continue&tag=X&base=P`:
+//! - `/esi/template?includes=N&bytes=T&fragment_bytes=B&delay_ms=D&slow=K:MS&encoding=E&onerror=continue&tag=X&base=P&language=on`:
 //!   an HTML template of about T bytes (default 64 KiB) with N includes (default 8) spread
 //!   evenly through it, served with `Surrogate-Control: content="ESI/1.0"`. Each include's
 //!   `src` is the relative `fragment?i=K&bytes=B&delay_ms=D[&encoding=E][&tag=X]` (fragment K
 //!   of B bytes, default 16 KiB, after D ms, default 300), fragment `K` of `slow` after `MS`
 //!   ms instead; with `onerror=continue` each include says so; with `base=/p/` each `src`
-//!   is the path `/p/fragment?…`.
+//!   is the path `/p/fragment?…`. With `language=on` each include is the second `when` of
+//!   an `esi:choose` (the first tests a cookie no request here sends, the `otherwise`
+//!   includes a 1-byte fragment) and is followed by an `esi:vars` greeting with a value and
+//!   two defaults: the same fragments, placed through branches, and variables substituted.
 //! - `/esi/includes?src=S&src=T…`: a small template that includes each `src` in order, each
 //!   in brackets (`[<esi:include src="S"/>]`), for pages made of other origins' fragments.
 //! - `/esi/fragment?i=K&bytes=B&delay_ms=D&encoding=gzip|br&tag=X`: after D ms, fragment K:
@@ -48,6 +51,8 @@ pub struct TemplateSpec {
     /// The path each include's `src` starts with (`base=/page/esi/`), so fragments may go
     /// through another route than the template; else `src` is relative.
     pub base: Option<String>,
+    /// Each include in a choose, followed by an `esi:vars` greeting (`language=on`).
+    pub language: bool,
 }
 
 impl TemplateSpec {
@@ -83,6 +88,7 @@ impl TemplateSpec {
                 }
                 Some(_) => return Err(BadRequest("base must be a plain path".into())),
             },
+            language: query.get("language") == Some("on"),
         })
     }
 
@@ -94,44 +100,86 @@ impl TemplateSpec {
         }
     }
 
-    /// The template's pieces: text, then an include, … then the last text.
+    /// The template's pieces: text, then an include, … then the last text. Include `k` is
+    /// piece `2k + 1`.
     pub fn pieces(&self) -> Vec<Vec<u8>> {
+        self.both()
+            .into_iter()
+            .map(|(template, _)| template)
+            .collect()
+    }
+
+    /// What a composed page has in place of each of [`TemplateSpec::pieces`].
+    pub fn page_pieces(&self) -> Vec<Vec<u8>> {
+        self.both().into_iter().map(|(_, page)| page).collect()
+    }
+
+    /// Each piece of the template beside what the page has in its place.
+    fn both(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         let gaps = self.includes + 1;
         let mut out = Vec::new();
         let mut at = 0;
         for g in 0..gaps {
             let len = self.bytes / gaps + u64::from(g < self.bytes % gaps);
-            out.push(filler(at, len as usize));
+            let text = filler(at, len as usize);
+            out.push((text.clone(), text));
             at += len;
             if g < self.includes {
-                let mut src = format!(
-                    "{}fragment?i={g}&bytes={}&delay_ms={}",
-                    self.base.as_deref().unwrap_or(""),
-                    self.fragment_bytes,
-                    self.delay_of(g)
-                );
-                if let Some(e) = self.encoding {
-                    src.push_str(&format!("&encoding={e}"));
-                }
-                if let Some(tag) = &self.tag {
-                    src.push_str(&format!("&tag={tag}"));
-                }
-                let onerror = if self.continue_on_error {
-                    " onerror=\"continue\""
-                } else {
-                    ""
-                };
-                out.push(
+                let include = self.include(g, self.fragment_bytes, self.delay_of(g));
+                let mut page = fragment_body(g, self.fragment_bytes);
+                let template = if self.language {
+                    page.extend_from_slice(greeting(g).as_bytes());
                     format!(
-                        "<esi:include src=\"{}\"{onerror}/>",
-                        src.replace('&', "&amp;")
+                        concat!(
+                            "<esi:choose>",
+                            "<esi:when test=\"$(HTTP_COOKIE{{group}}) == 'beta'\">{unchosen}</esi:when>",
+                            "<esi:when test=\"$(QUERY_STRING{{language}}) == 'on'\">{include}</esi:when>",
+                            "<esi:otherwise>{unchosen}</esi:otherwise>",
+                            "</esi:choose>",
+                            "<esi:vars><p class=\"greeting\">Hello, $(QUERY_STRING{{name}}|'guest'), ",
+                            "fragment $(QUERY_STRING{{i}}|'{g}'), language $(QUERY_STRING{{language}})</p></esi:vars>",
+                        ),
+                        unchosen = self.include(g, 1, 0),
+                        include = include,
+                        g = g,
                     )
-                    .into_bytes(),
-                );
+                } else {
+                    include
+                };
+                out.push((template.into_bytes(), page));
             }
         }
         out
     }
+
+    /// The include of fragment `k`, of `bytes` after `delay_ms`.
+    fn include(&self, k: u64, bytes: u64, delay_ms: u64) -> String {
+        let mut src = format!(
+            "{}fragment?i={k}&bytes={bytes}&delay_ms={delay_ms}",
+            self.base.as_deref().unwrap_or("")
+        );
+        if let Some(e) = self.encoding {
+            src.push_str(&format!("&encoding={e}"));
+        }
+        if let Some(tag) = &self.tag {
+            src.push_str(&format!("&tag={tag}"));
+        }
+        let onerror = if self.continue_on_error {
+            " onerror=\"continue\""
+        } else {
+            ""
+        };
+        format!(
+            "<esi:include src=\"{}\"{onerror}/>",
+            src.replace('&', "&amp;")
+        )
+    }
+}
+
+/// What the `esi:vars` after include `k` says in the page: two defaults (the template's
+/// query has no `name` and no `i`) and one value (`language`).
+fn greeting(k: u64) -> String {
+    format!("<p class=\"greeting\">Hello, guest, fragment {k}, language on</p>")
 }
 
 fn coding(query: &Query) -> Result<Option<&'static str>, BadRequest> {
@@ -168,19 +216,11 @@ pub fn fragment_body(k: u64, bytes: u64) -> Vec<u8> {
     out
 }
 
-/// The page a template composes into: its text with every include replaced by its fragment.
+/// The page a template composes into: its text with every include replaced by its fragment
+/// (and, with `language`, every choose by its chosen include and every `esi:vars` by its
+/// text).
 pub fn composed_page(spec: &TemplateSpec) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut k = 0;
-    for piece in spec.pieces() {
-        if piece.starts_with(b"<esi:include") {
-            out.extend(fragment_body(k, spec.fragment_bytes));
-            k += 1;
-        } else {
-            out.extend(piece);
-        }
-    }
-    out
+    spec.page_pieces().concat()
 }
 
 /// The page `/esi/includes` composes into, given each fragment's body in order.
@@ -302,6 +342,7 @@ mod tests {
             continue_on_error: true,
             tag: None,
             base: None,
+            language: false,
         };
         let pieces = spec.pieces();
         assert_eq!(pieces.len(), 7);
@@ -316,5 +357,40 @@ mod tests {
         assert_eq!(composed_page(&spec).len(), 1000 + 3 * 50);
         assert_eq!(fragment_body(2, 50).len(), 50);
         assert!(fragment_body(2, 50).starts_with(b"<div class=\"fragment\" data-i=\"2\">"));
+    }
+
+    #[test]
+    fn the_language_template_places_the_same_fragments_with_a_greeting_each() {
+        let plain = TemplateSpec {
+            includes: 2,
+            bytes: 100,
+            fragment_bytes: 40,
+            delay_ms: 7,
+            slow: None,
+            encoding: None,
+            continue_on_error: false,
+            tag: Some("t".into()),
+            base: None,
+            language: false,
+        };
+        let language = TemplateSpec {
+            language: true,
+            ..plain.clone()
+        };
+        let pieces = language.pieces();
+        assert_eq!(pieces.len(), 5);
+        assert_eq!(pieces[0], plain.pieces()[0], "the text is the same");
+        let choose = String::from_utf8_lossy(&pieces[3]).to_string();
+        assert!(choose.starts_with("<esi:choose>"), "{choose}");
+        assert!(
+            choose.contains("'on'\"><esi:include src=\"fragment?i=1&amp;bytes=40&amp;delay_ms=7&amp;tag=t\"/></esi:when>"),
+            "{choose}"
+        );
+        assert!(choose.contains("<esi:otherwise><esi:include src=\"fragment?i=1&amp;bytes=1&amp;delay_ms=0&amp;tag=t\"/>"));
+        let mut want = plain.page_pieces();
+        want[1].extend_from_slice(greeting(0).as_bytes());
+        want[3].extend_from_slice(greeting(1).as_bytes());
+        assert_eq!(language.page_pieces(), want);
+        assert_eq!(composed_page(&plain).len(), 100 + 2 * 40);
     }
 }

@@ -16,12 +16,15 @@ VARNISH_VERSION    := 7.1.*
 # The browser of the dictionary suite's real-browser test (harness/tests/browser.rs), a
 # Debian package (any Debian revision of this release).
 CHROMIUM_VERSION   := 156.*
+# Counts instructions per request for `make instructions` (a Debian package).
+VALGRIND_VERSION   := 1:3.19.*
 
 CARGO_HOME ?= $(HOME)/.cargo
 export PATH := $(CARGO_HOME)/bin:$(PATH)
 export VICEROY_VERSION FASTLY_CLI_VERSION PY_BROTLI_VERSION
 export HTTPBIN_VERSION GUNICORN_VERSION FLASK_VERSION WERKZEUG_VERSION VARNISH_VERSION
 export CHROMIUM_VERSION
+export VALGRIND_VERSION
 
 HARNESS := cd harness && cargo
 HOST := $(shell rustc -vV | sed -n 's/^host: //p')
@@ -55,6 +58,12 @@ bench: build esi-peer bench-tools
 
 bench-smoke: build esi-peer bench-tools
 	$(HARNESS) run --release --bin bench -- --smoke
+
+## instructions: instructions per request of the bench's load modes, counted by callgrind
+## around Viceroy (the same on a busy machine as on an idle one; about 10 minutes)
+.PHONY: instructions
+instructions: build
+	@scripts/instructions $(INSTRUCTIONS_REQUESTS)
 
 # The bench's ESI peer, fastly/esi 0.7.2: its own lockfile (fastly 0.12), so its own build.
 .PHONY: esi-peer

@@ -428,6 +428,47 @@ async fn an_include_timeout_is_bounded_by_the_route() {
     );
 }
 
+/// On a cached template, whose includes the next request asks for ahead of its text, an
+/// include's `timeout` still bounds its fragment: placed at its tag, the fragment requested
+/// ahead under the route's bound takes the tag's 200 ms (a 3 s fragment would otherwise hold
+/// the page for the route's default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_include_timeout_bounds_a_fragment_requested_ahead() {
+    let (s, origin) = stack();
+    origin.script(
+        "/slow",
+        Script::html("S").delayed(Duration::from_millis(3000)),
+    );
+    origin.script(
+        "/page",
+        Script::ok(
+            &[
+                ("content-type", "text/html"),
+                ("surrogate-control", "content=\"ESI/1.0\""),
+                ("cache-control", "max-age=60"),
+            ],
+            b"a<esi:include src=\"/se/slow\" timeout=\"200\" onerror=\"continue\"/>b",
+        ),
+    );
+    // A miss, a hit that lists the include, then hits that ask for it ahead.
+    for round in 0..4 {
+        let started = Instant::now();
+        let page = get(&s, "/sc/page", &[]).await;
+        let took = started.elapsed();
+        assert_eq!(page.text(), "ab", "round {round}: {page:?}");
+        assert!(
+            took < Duration::from_millis(1500),
+            "round {round} took {took:?}: the tag's 200 ms did not bound it"
+        );
+        s.edge
+            .access_records("/sc/page", round + 1, LOG_WAIT)
+            .expect("the record");
+        assert!(s.edge.wait_until_idle(LOG_WAIT));
+    }
+    assert_eq!(origin.count("/page"), 1, "the template came from the cache");
+    assert_eq!(origin.count("/slow"), 4);
+}
+
 /// An include's `ttl` stores a fragment its origin says nothing of (or `max-age=0`) in its
 /// route's cache: the next page's fragment is a hit, as the origin's request log shows, until
 /// the route's `cache_max_ttl` (2 s) ends an `ttl` of an hour. Without the ttl, the same

@@ -77,14 +77,7 @@ impl Page<'_, '_> {
             );
         }
         let now = Instant::now();
-        // An include's own `timeout` may only shorten the route's: the route's bound is the
-        // operator's promise about how long a page waits.
-        let timeout = include
-            .timeout_ms
-            .map(Duration::from_millis)
-            .map_or(self.settings.fragment_timeout, |t| {
-                t.min(self.settings.fragment_timeout)
-            });
+        let timeout = self.timeout_of(&include);
         self.nodes[id].fragment = Some(Fragment {
             include: include.clone(),
             depth,
@@ -96,6 +89,17 @@ impl Page<'_, '_> {
             readable_cookies,
         });
         self.send(id, &include.src, depth)
+    }
+
+    /// How long the fragment of `include` may take. Its own `timeout` may only shorten the
+    /// route's: the route's bound is the operator's promise about how long a page waits.
+    fn timeout_of(&self, include: &Include) -> Duration {
+        include
+            .timeout_ms
+            .map(Duration::from_millis)
+            .map_or(self.settings.fragment_timeout, |t| {
+                t.min(self.settings.fragment_timeout)
+            })
     }
 
     /// Sends the request for `src` for node `id`; a refusal fails the node.
@@ -253,7 +257,11 @@ impl Page<'_, '_> {
         include: Include,
     ) -> Result<(), String> {
         self.tree.place(parent, node);
+        // Requested ahead from the cached list of srcs, under the route's timeout; from
+        // here on the tag's own `timeout` bounds it, counted from that request.
+        let timeout = self.timeout_of(&include);
         if let Some(fragment) = &mut self.nodes[node].fragment {
+            fragment.deadline = fragment.sent_at + timeout;
             fragment.include = include;
         }
         match self.nodes[node].failed_ahead.take() {

@@ -103,6 +103,7 @@ pub fn forward(
         key,
         ask,
         composing,
+        include_ttl: None,
     };
     if request_says_no_store(&req) {
         return exchange.without_storing(req, record, clock);

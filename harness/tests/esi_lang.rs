@@ -7,12 +7,14 @@
 //!
 //! A cached template's list of includes, which the next request asks for ahead of the
 //! text, leaves out those of branches; an include's `timeout` shortens the route's
-//! `esi_fragment_timeout_ms`, never lengthens it.
+//! `esi_fragment_timeout_ms`, never lengthens it; an include's `ttl` keeps its fragment in
+//! its route's edge cache that long, within the route's `cache_max_ttl`.
 //!
 //! The demo route `page` fronts the dev origin's language template (`/esi/lang-template`,
 //! see `harness/src/origin/esi_lang.rs`), reading the cookies `group` and `lang`; `/se/`
 //! fronts an origin each test programs (`esi_fragment_timeout_ms` 800), `/sc/` the same
-//! with the edge cache.
+//! with the edge cache, `/sf/` the same origin's fragments in an edge cache with
+//! `cache_ttl = 0` and `cache_max_ttl = 2`.
 
 use std::time::{Duration, Instant};
 
@@ -26,7 +28,7 @@ const LOG_WAIT: Duration = Duration::from_secs(30);
 fn stack() -> (LocalStack, Scripted) {
     let origin = Scripted::start().expect("scripted origin");
     let overrides: Vec<(&str, Option<&str>)> = vec![
-        ("routes", Some("origin,page,se,sc")),
+        ("routes", Some("origin,page,se,sc,sf")),
         ("route.page.esi_cookies", Some("group,lang")),
         ("route.se.prefix", Some("/se/")),
         ("route.se.backend", Some("scripted")),
@@ -41,6 +43,13 @@ fn stack() -> (LocalStack, Scripted) {
         ("route.sc.esi_cookies", Some("group")),
         ("route.sc.cache_ttl", Some("60")),
         ("route.sc.cache_cookies", Some("ignore")),
+        // Fragments in an edge cache that stores only what says its freshness, none of it
+        // for longer than 2 s.
+        ("route.sf.prefix", Some("/sf/")),
+        ("route.sf.backend", Some("scripted")),
+        ("route.sf.strip_prefix", Some("true")),
+        ("route.sf.cache_ttl", Some("0")),
+        ("route.sf.cache_max_ttl", Some("2")),
     ];
     let stack = LocalStack::start_with_backends(&[("scripted", origin.addr)], &overrides)
         .expect("origin and viceroy start");
@@ -416,5 +425,195 @@ async fn an_include_timeout_is_bounded_by_the_route() {
     assert!(
         took >= Duration::from_millis(750) && took < Duration::from_millis(2000),
         "took {took:?}: the route's 800 ms bound the include's 10 s"
+    );
+}
+
+/// On a cached template, whose includes the next request asks for ahead of its text, an
+/// include's `timeout` still bounds its fragment: placed at its tag, the fragment requested
+/// ahead under the route's bound takes the tag's 200 ms (a 3 s fragment would otherwise hold
+/// the page for the route's default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_include_timeout_bounds_a_fragment_requested_ahead() {
+    let (s, origin) = stack();
+    origin.script(
+        "/slow",
+        Script::html("S").delayed(Duration::from_millis(3000)),
+    );
+    origin.script(
+        "/page",
+        Script::ok(
+            &[
+                ("content-type", "text/html"),
+                ("surrogate-control", "content=\"ESI/1.0\""),
+                ("cache-control", "max-age=60"),
+            ],
+            b"a<esi:include src=\"/se/slow\" timeout=\"200\" onerror=\"continue\"/>b",
+        ),
+    );
+    // A miss, a hit that lists the include, then hits that ask for it ahead.
+    for round in 0..4 {
+        let started = Instant::now();
+        let page = get(&s, "/sc/page", &[]).await;
+        let took = started.elapsed();
+        assert_eq!(page.text(), "ab", "round {round}: {page:?}");
+        assert!(
+            took < Duration::from_millis(1500),
+            "round {round} took {took:?}: the tag's 200 ms did not bound it"
+        );
+        s.edge
+            .access_records("/sc/page", round + 1, LOG_WAIT)
+            .expect("the record");
+        assert!(s.edge.wait_until_idle(LOG_WAIT));
+    }
+    assert_eq!(origin.count("/page"), 1, "the template came from the cache");
+    assert_eq!(origin.count("/slow"), 4);
+}
+
+/// An include's `ttl` stores a fragment its origin says nothing of (or `max-age=0`) in its
+/// route's cache: the next page's fragment is a hit, as the origin's request log shows, until
+/// the route's `cache_max_ttl` (2 s) ends an `ttl` of an hour. Without the ttl, the same
+/// fragment is fetched for every page. On a cached template, an include with a ttl is
+/// requested at its tag, never ahead without its ttl.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_include_ttl_caches_its_fragment_within_cache_max_ttl() {
+    let (s, origin) = stack();
+    origin.script("/frag", Script::html("F"));
+    origin.script(
+        "/frag-zero",
+        Script::ok(
+            &[("content-type", "text/html"), ("cache-control", "max-age=0")],
+            b"Z",
+        ),
+    );
+    origin.script(
+        "/page",
+        Script::esi_template(
+            "a<esi:include src=\"/sf/frag\" ttl=\"1h\"/>b<esi:include src=\"/sf/frag-zero\" ttl=\"5m\"/>c",
+        ),
+    );
+    origin.script(
+        "/frag-plain",
+        Script::ok(
+            &[("content-type", "text/html"), ("cache-control", "max-age=0")],
+            b"Z",
+        ),
+    );
+    origin.script(
+        "/plain",
+        Script::esi_template("<esi:include src=\"/sf/frag-plain\"/>"),
+    );
+    let started = Instant::now();
+    for round in 1..=3 {
+        let page = get(&s, "/se/page", &[]).await;
+        assert_eq!(page.text(), "aFbZc", "{page:?}");
+        assert_eq!(origin.count("/frag"), 1, "round {round}: a hit within the ttl");
+        assert_eq!(origin.count("/frag-zero"), 1, "round {round}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(1800),
+        "the rounds took {:?}: too slow to show hits within 2 s",
+        started.elapsed()
+    );
+    for _ in 0..2 {
+        assert_eq!(get(&s, "/se/plain", &[]).await.text(), "Z");
+    }
+    assert_eq!(
+        origin.count("/frag-plain"),
+        2,
+        "without a ttl, max-age=0 is not stored"
+    );
+    // Past the route's cache_max_ttl, an hour's ttl notwithstanding: fetched again, then a
+    // hit again.
+    tokio::time::sleep(Duration::from_millis(2600).saturating_sub(started.elapsed())).await;
+    for _ in 0..2 {
+        assert_eq!(get(&s, "/se/page", &[]).await.text(), "aFbZc");
+    }
+    assert_eq!(origin.count("/frag"), 2, "bounded by cache_max_ttl = 2");
+    assert_eq!(origin.count("/frag-zero"), 2);
+
+    // A cached template (`/sc/`, 60 s): its second page is made from the stored template,
+    // whose includes with a ttl are not asked for ahead. Had they been, the fragment would
+    // have been fetched without its ttl and not stored, and the fourth page fetched it again.
+    origin.script(
+        "/cached",
+        Script::esi_template("<esi:include src=\"/sf/frag-c\" ttl=\"60\"/>."),
+    );
+    origin.script("/frag-c", Script::html("C"));
+    assert_eq!(get(&s, "/sc/cached", &[]).await.text(), "C.");
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    for _ in 0..2 {
+        assert_eq!(get(&s, "/sc/cached", &[]).await.text(), "C.");
+    }
+    assert_eq!(origin.count("/cached"), 1, "the template came from the cache");
+    assert_eq!(
+        origin.count("/frag-c"),
+        2,
+        "once, then once after the bound: the third page stored it with its ttl"
+    );
+}
+
+/// The ttl says how long, never whether: a fragment answered `private`, `no-store`, with
+/// `Set-Cookie` or `Vary: *` stays unstored; `ttl="0"` keeps a fragment its origin would have
+/// let live an hour out of the cache; an unreadable ttl is ignored (the origin's
+/// `max-age=60` decides) with one warn line naming it, and the page is whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_include_ttl_never_stores_what_the_cache_refuses() {
+    let (s, origin) = stack();
+    let refused: [(&str, (&str, &str)); 4] = [
+        ("/private", ("cache-control", "private")),
+        ("/no-store", ("cache-control", "no-store")),
+        ("/cookie", ("set-cookie", "a=b")),
+        ("/vary", ("vary", "*")),
+    ];
+    for (path, header) in refused {
+        origin.script(path, Script::ok(&[("content-type", "text/html"), header], b"R"));
+    }
+    origin.script(
+        "/hour",
+        Script::ok(
+            &[("content-type", "text/html"), ("cache-control", "max-age=3600")],
+            b"H",
+        ),
+    );
+    origin.script(
+        "/minute",
+        Script::ok(
+            &[("content-type", "text/html"), ("cache-control", "max-age=60")],
+            b"M",
+        ),
+    );
+    origin.script(
+        "/page",
+        Script::esi_template(concat!(
+            "<esi:include src=\"/sf/private\" ttl=\"1h\"/>",
+            "<esi:include src=\"/sf/no-store\" ttl=\"1h\"/>",
+            "<esi:include src=\"/sf/cookie\" ttl=\"1h\"/>",
+            "<esi:include src=\"/sf/vary\" ttl=\"1h\"/>",
+            "<esi:include src=\"/sf/hour\" ttl=\"0\"/>",
+            "<esi:include src=\"/sf/minute\" ttl=\"ttl-unreadable\"/>",
+        )),
+    );
+    for _ in 0..2 {
+        let page = get(&s, "/se/page", &[]).await;
+        assert!(page.body_error.is_none(), "{page:?}");
+        assert_eq!(page.text(), "RRRRHM", "{page:?}");
+    }
+    for (path, _) in refused {
+        assert_eq!(origin.count(path), 2, "{path}: never stored");
+    }
+    assert_eq!(origin.count("/hour"), 2, "ttl=0 stores nothing");
+    assert_eq!(origin.count("/minute"), 1, "the origin's max-age=60 decided");
+    let record = s.edge.access_record("/se/page", LOG_WAIT).expect("record");
+    assert_eq!(record["fragments"]["failed"], 0);
+    let warned: Vec<String> = s
+        .edge
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("ttl-unreadable"))
+        .collect();
+    assert_eq!(warned.len(), 2, "one line a page: {warned:#?}");
+    assert!(
+        warned.iter().all(|l| l.contains("is no time") && l.contains("ignored")),
+        "{warned:#?}"
     );
 }

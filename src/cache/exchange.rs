@@ -25,7 +25,9 @@ use crate::origin::{self, Shaped};
 use crate::send::send;
 use crate::timing::Clock;
 
-pub(super) fn rules(settings: &CacheSettings) -> Rules {
+/// The freshness rules of `settings`, with a composed page's include's `ttl` when the
+/// exchange stores for one.
+pub(super) fn rules(settings: &CacheSettings, include_ttl: Option<u32>) -> Rules {
     Rules {
         default_ttl: settings.ttl,
         max_ttl: settings.max_ttl,
@@ -34,6 +36,7 @@ pub(super) fn rules(settings: &CacheSettings) -> Rules {
         keep: settings.keep,
         heuristic_percent: settings.heuristic_percent,
         origin_freshness: settings.freshness == FreshnessSource::Origin,
+        include_ttl,
     }
 }
 
@@ -48,6 +51,9 @@ pub(super) struct Exchange<'a, 'c> {
     pub(super) key: Bytes,
     pub(super) ask: Ask,
     pub(super) composing: Option<&'a mut (dyn Composer + 'c)>,
+    /// The `ttl` of the include whose fragment this exchange fills or revalidates: the
+    /// lifetime of what it stores ([`Rules::include_ttl`]). None for a client's request.
+    pub(super) include_ttl: Option<u32>,
 }
 
 impl Exchange<'_, '_> {
@@ -88,7 +94,7 @@ impl Exchange<'_, '_> {
         match policy::judge(
             shaped.status().as_u16(),
             &fields,
-            &rules(self.settings),
+            &rules(self.settings, self.include_ttl),
             SystemTime::now(),
             shaped.origin,
         ) {

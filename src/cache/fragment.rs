@@ -69,13 +69,21 @@ struct Context {
     route: Rc<Route>,
     fill: FillRequest,
     key: Bytes,
+    /// The include's `ttl`: what this page stores lives that long ([`super::policy`]).
+    include_ttl: Option<u32>,
 }
 
 /// Looks `req` (a fragment's request, as it would reach its route) up in `route`'s cache.
-pub fn lookup(route: &Rc<Route>, req: &Request) -> Lookup {
+/// `include_ttl` is the include's `ttl`: what this page stores is fresh that long instead
+/// of what the origin says (bounded by `cache_max_ttl`); 0 keeps the fragment out of the
+/// cache, neither read nor stored, as a request's `no-store` does.
+pub fn lookup(route: &Rc<Route>, req: &Request, include_ttl: Option<u32>) -> Lookup {
     let Some(settings) = &route.cache else {
         return Lookup::Uncached("no cache");
     };
+    if include_ttl == Some(0) {
+        return Lookup::Uncached("the include's ttl is 0");
+    }
     // The same reasons a client's request passes the cache.
     if let Some(why) = passes(settings, req) {
         return Lookup::Uncached(why);
@@ -97,6 +105,7 @@ pub fn lookup(route: &Rc<Route>, req: &Request) -> Lookup {
         route: Rc::clone(route),
         fill,
         key,
+        include_ttl,
     };
     match lookup.execute_async() {
         Ok(pending) => {
@@ -317,6 +326,7 @@ impl Fill {
             key: context.key,
             ask: Ask::default(),
             composing: None,
+            include_ttl: context.include_ttl,
         };
         if let Some(stale) = stale {
             let status = shaped.status();

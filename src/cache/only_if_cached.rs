@@ -48,6 +48,7 @@ pub fn answer(
                 key,
                 ask: Ask::read(req),
                 composing,
+                include_ttl: None,
             };
             let answer = Answer {
                 status,

@@ -31,6 +31,11 @@ pub struct Rules {
     /// with nginx's `proxy_ignore_headers`; `no-store`, `private`, `Set-Cookie` and `Vary: *`
     /// still keep a response out.
     pub origin_freshness: bool,
+    /// A composed page's include asked for this lifetime (its `ttl`, in seconds) for the
+    /// object it stores: it stands for whatever the origin or the route would give, counted
+    /// from when the answer arrives, and is still bounded by `max_ttl`. It changes only how
+    /// long a storable answer is fresh, never whether one is storable; 0 stores nothing.
+    pub include_ttl: Option<u32>,
 }
 
 /// How long a stored response is fresh and what may be done with it once stale.
@@ -175,12 +180,16 @@ pub fn judge(
     } else {
         None
     };
-    freshness.lifetime = match explicit {
-        Some(lifetime) => lifetime,
-        None if !heuristic_status => {
-            return Verdict::Refuse(format!("status {status} without explicit freshness"));
-        }
-        None => match heuristic(&lines, rules, received) {
+    if explicit.is_none() && !heuristic_status {
+        return Verdict::Refuse(format!("status {status} without explicit freshness"));
+    }
+    freshness.lifetime = match (rules.include_ttl, explicit) {
+        (Some(0), _) => return Verdict::Refuse("the include's ttl is 0".into()),
+        // From when the answer arrived, whatever `Age` it brought: the page asked for the
+        // object to be kept this long, as `max_ttl` counts its bound.
+        (Some(ttl), _) => age + secs(ttl),
+        (None, Some(lifetime)) => lifetime,
+        (None, None) => match heuristic(&lines, rules, received) {
             Some(lifetime) => lifetime,
             None if rules.default_ttl > 0 => secs(rules.default_ttl),
             None if has_validator => Duration::ZERO,

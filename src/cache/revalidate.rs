@@ -359,7 +359,7 @@ impl Exchange<'_, '_> {
         let verdict = policy::judge(
             stored.status.as_u16(),
             &lines,
-            &rules(self.settings),
+            &rules(self.settings, self.include_ttl),
             SystemTime::now(),
             not_modified.origin,
         );

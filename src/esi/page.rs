@@ -263,6 +263,7 @@ pub fn compose(
             alt: None,
             continue_on_error: false,
             timeout_ms: None,
+            ttl: None,
         };
         let readable = page.readable_cookies(0);
         if page.dispatch(node, include, 1, readable).is_ok() {

@@ -42,10 +42,12 @@ mod opener;
 pub mod substitute;
 mod tag;
 mod tokenizer;
+pub mod ttl;
 pub mod variable;
 
 pub use event::{Event, Include, Token, Unclosed};
 pub use tokenizer::Tokenizer;
+pub use ttl::Ttl;
 
 /// The longest tag, `<` to `>`: a tag that reaches it without its `>` breaks the template.
 pub const MAX_TAG: usize = 16 * 1024;

@@ -11,6 +11,7 @@ fn rules() -> Rules {
         keep: 3600,
         heuristic_percent: None,
         origin_freshness: true,
+        include_ttl: None,
     }
 }
 
@@ -406,4 +407,71 @@ proptest::proptest! {
         };
         let _ = judge(status, &fields, &rules(), now(), Duration::from_secs(3));
     }
+}
+
+#[test]
+fn an_include_ttl_replaces_the_lifetime_within_max_ttl() {
+    let ttl = |n: u32| Rules {
+        include_ttl: Some(n),
+        default_ttl: 0,
+        ..rules()
+    };
+    let lifetime_with =
+        |rules: &Rules, headers: &[(&str, &str)]| match judge_with(200, headers, rules) {
+            Verdict::Store(f) => Some(f.lifetime.as_secs()),
+            Verdict::Refuse(_) => None,
+        };
+    // Whatever the origin said of freshness, or nothing at all (no default, no validator).
+    for headers in [
+        &[][..],
+        &[("cache-control", "max-age=0")],
+        &[("cache-control", "no-cache")],
+        &[("cache-control", "max-age=99999")],
+        &[("surrogate-control", "max-age=5")],
+        &[("expires", "0")],
+    ] {
+        assert_eq!(lifetime_with(&ttl(300), headers), Some(300), "{headers:?}");
+    }
+    // Counted from arrival: an upstream Age does not eat it, as it does not eat max_ttl.
+    assert_eq!(lifetime_with(&ttl(300), &[("age", "100")]), Some(400));
+    // Bounded by the route's cache_max_ttl.
+    let bounded = Rules {
+        max_ttl: Some(2),
+        ..ttl(3600)
+    };
+    assert_eq!(
+        lifetime_with(&bounded, &[("cache-control", "max-age=0")]),
+        Some(2)
+    );
+    // 0 stores nothing, even what the origin would have let live an hour.
+    assert!(matches!(
+        judge_with(200, &[("cache-control", "max-age=3600")], &ttl(0)),
+        Verdict::Refuse(why) if why.contains("ttl is 0")
+    ));
+    // Never storable what the cache refuses: the ttl changes how long, never whether.
+    for (headers, why) in [
+        (&[("cache-control", "private")][..], "private"),
+        (&[("cache-control", "no-store")], "no-store"),
+        (&[("set-cookie", "a=b")], "set-cookie"),
+        (&[("vary", "*")], "vary *"),
+        (&[("cdn-cache-control", "no-store")], "no-store"),
+    ] {
+        assert_eq!(
+            judge_with(200, headers, &ttl(3600)),
+            Verdict::Refuse(why.into()),
+            "{headers:?}"
+        );
+    }
+    // Nor a status that only explicit freshness from the origin could store.
+    assert!(matches!(
+        judge_with(500, &[], &ttl(3600)),
+        Verdict::Refuse(_)
+    ));
+    assert_eq!(
+        match judge_with(500, &[("cache-control", "max-age=1")], &ttl(60)) {
+            Verdict::Store(f) => Some(f.lifetime.as_secs()),
+            Verdict::Refuse(_) => None,
+        },
+        Some(60)
+    );
 }

@@ -242,7 +242,9 @@ impl Page<'_, '_> {
 
     /// What a template said. An include in a branch is not listed among the template's
     /// own: another request may choose another branch, and the list is what the next
-    /// request asks for ahead of the text.
+    /// request asks for ahead of the text. Nor is one with a `ttl`: the list holds only
+    /// `src`s, and a fragment requested ahead without its ttl would be stored for as long
+    /// as its origin says, not as the include asks; it is requested at its tag.
     fn events(&mut self, id: NodeId, events: Vec<Shown>) -> Result<(), String> {
         for Shown { event, in_branch } in events {
             // What it read made its own part fail: the rest is abandoned with it.
@@ -252,14 +254,15 @@ impl Page<'_, '_> {
             match event {
                 Event::Text(bytes) => self.tree.text(id, bytes),
                 Event::Include(include) => {
-                    if id == 0 && !in_branch && !self.tree.in_except(id) {
+                    let listable = include.ttl.is_none();
+                    if id == 0 && listable && !in_branch && !self.tree.in_except(id) {
                         self.includes.push(include.src.clone());
                     }
                     match self.tree.placing(id) {
                         Placing::Never => {}
                         Placing::Later => self.tree.defer(id, include),
                         Placing::Now => {
-                            if id == 0 {
+                            if id == 0 && listable {
                                 let listed =
                                     self.ahead.iter().position(|(src, _)| *src == include.src);
                                 if let Some((_, node)) = listed.and_then(|at| self.ahead.remove(at))

@@ -8,7 +8,7 @@ use fastly::handle::BodyHandle;
 use fastly::http::Url;
 use fastly::Request;
 use firstbyte_config::Route;
-use firstbyte_transform::esi::Include;
+use firstbyte_transform::esi::{Include, Ttl};
 
 use super::{Fragment, Looking, NodeState, Page, Source};
 use crate::cache;
@@ -67,15 +67,17 @@ impl Page<'_, '_> {
         readable_cookies: Rc<[String]>,
     ) -> Result<(), String> {
         self.log.count += 1;
+        if let Some(Ttl::Unreadable(written)) = &include.ttl {
+            // The template is the origin's: a bad ttl is its mistake, said once, and the
+            // fragment is cached as if it had none. At most 120 bytes of it are quoted.
+            let shown: String = written.chars().take(120).collect();
+            log::warn!(
+                "esi:include src '{}': ttl \"{shown}\" is no time (seconds, or with s, m, h or d): ignored",
+                include.src
+            );
+        }
         let now = Instant::now();
-        // An include's own `timeout` may only shorten the route's: the route's bound is the
-        // operator's promise about how long a page waits.
-        let timeout = include
-            .timeout_ms
-            .map(Duration::from_millis)
-            .map_or(self.settings.fragment_timeout, |t| {
-                t.min(self.settings.fragment_timeout)
-            });
+        let timeout = self.timeout_of(&include);
         self.nodes[id].fragment = Some(Fragment {
             include: include.clone(),
             depth,
@@ -87,6 +89,17 @@ impl Page<'_, '_> {
             readable_cookies,
         });
         self.send(id, &include.src, depth)
+    }
+
+    /// How long the fragment of `include` may take. Its own `timeout` may only shorten the
+    /// route's: the route's bound is the operator's promise about how long a page waits.
+    fn timeout_of(&self, include: &Include) -> Duration {
+        include
+            .timeout_ms
+            .map(Duration::from_millis)
+            .map_or(self.settings.fragment_timeout, |t| {
+                t.min(self.settings.fragment_timeout)
+            })
     }
 
     /// Sends the request for `src` for node `id`; a refusal fails the node.
@@ -127,9 +140,18 @@ impl Page<'_, '_> {
             f.route = Some(Rc::clone(&route));
             f.sent_at = requested_at;
         }
-        // Through the route's cache, as a client of the fragment's URL would be.
+        // Through the route's cache, as a client of the fragment's URL would be; what this
+        // page stores there lives as long as its include's ttl says, if it says.
+        let include_ttl = match self.nodes[id]
+            .fragment
+            .as_ref()
+            .and_then(|f| f.include.ttl.as_ref())
+        {
+            Some(Ttl::Seconds(ttl)) => Some(*ttl),
+            Some(Ttl::Unreadable(_)) | None => None,
+        };
         let lookup = match route.cache {
-            Some(_) => cache::fragment::lookup(&route, &req),
+            Some(_) => cache::fragment::lookup(&route, &req, include_ttl),
             None => Lookup::Uncached("no cache"),
         };
         self.looked_up(id, &route, lookup, req, src)
@@ -235,7 +257,11 @@ impl Page<'_, '_> {
         include: Include,
     ) -> Result<(), String> {
         self.tree.place(parent, node);
+        // Requested ahead from the cached list of srcs, under the route's timeout; from
+        // here on the tag's own `timeout` bounds it, counted from that request.
+        let timeout = self.timeout_of(&include);
         if let Some(fragment) = &mut self.nodes[node].fragment {
+            fragment.deadline = fragment.sent_at + timeout;
             fragment.include = include;
         }
         match self.nodes[node].failed_ahead.take() {

@@ -17,6 +17,7 @@ fn include(src: &str) -> Include {
         alt: None,
         continue_on_error: false,
         timeout_ms: None,
+        ttl: None,
     }
 }
 

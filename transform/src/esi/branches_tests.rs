@@ -44,6 +44,7 @@ fn inc(src: &str) -> Token {
         alt: None,
         continue_on_error: false,
         timeout_ms: None,
+        ttl: None,
     }))
 }
 

@@ -5,6 +5,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use super::ttl::Ttl;
 use super::MAX_TAG;
 
 /// What the template says, in order.
@@ -71,6 +72,10 @@ pub struct Include {
     /// `timeout="MS"` (digits only, else ignored): the fragment's deadline, in ms; whoever
     /// composes bounds it by its own.
     pub timeout_ms: Option<u64>,
+    /// `ttl="…"` ([`Ttl::read`]): how long the fragment's route's cache keeps what this
+    /// include stores, in place of the origin's freshness; whoever composes bounds it by the
+    /// route's `cache_max_ttl`, and says when it is unreadable.
+    pub ttl: Option<Ttl>,
 }
 
 /// A construct left open: still open when the input ended, or a tag whose `>` did not come

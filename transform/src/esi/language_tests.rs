@@ -54,6 +54,7 @@ fn include(src: &str, in_branch: bool) -> Shown {
             alt: None,
             continue_on_error: false,
             timeout_ms: None,
+            ttl: None,
         }),
         in_branch,
     }

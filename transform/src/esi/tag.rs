@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use super::event::{Event, Include, Token};
 use super::tokenizer::Mode;
+use super::ttl::Ttl;
 
 pub(super) const END_TAG_OPEN: &[u8] = b"</esi:";
 
@@ -111,13 +112,15 @@ fn interpret(tag: &Tag) -> (Option<Event>, Option<Mode>) {
     match (name, closing) {
         ("include", false) => {
             // Each name's first value counts, as read once, in one pass that copies nothing.
-            let (mut src, mut alt, mut onerror, mut timeout) = (None, None, None, None);
+            let (mut src, mut alt, mut onerror, mut timeout, mut ttl) =
+                (None, None, None, None, None);
             for (name, value) in Attributes::of(attributes) {
                 let slot = match name.len() {
                     3 if name.eq_ignore_ascii_case("src") => &mut src,
                     3 if name.eq_ignore_ascii_case("alt") => &mut alt,
                     7 if name.eq_ignore_ascii_case("onerror") => &mut onerror,
                     7 if name.eq_ignore_ascii_case("timeout") => &mut timeout,
+                    3 if name.eq_ignore_ascii_case("ttl") => &mut ttl,
                     _ => continue,
                 };
                 slot.get_or_insert(value);
@@ -142,6 +145,7 @@ fn interpret(tag: &Tag) -> (Option<Event>, Option<Mode>) {
                     alt,
                     continue_on_error,
                     timeout_ms,
+                    ttl: ttl.map(|v| Ttl::read(&decode_entities(v))),
                 })),
                 _ => one(Event::Invalid("esi:include without src".into())),
             }

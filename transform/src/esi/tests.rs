@@ -26,6 +26,7 @@ fn inc(src: &str) -> Event {
         alt: None,
         continue_on_error: false,
         timeout_ms: None,
+        ttl: None,
     })
 }
 
@@ -43,6 +44,7 @@ fn includes_between_text() {
                 alt: Some("/y".into()),
                 continue_on_error: true,
                 timeout_ms: None,
+                ttl: None,
             }),
             t("!")
         ]
@@ -70,6 +72,37 @@ fn an_include_timeout_is_read_in_milliseconds_digits_only() {
         );
     }
     assert_eq!(timeout("<esi:include src=/f/>"), None);
+}
+
+#[test]
+fn an_include_ttl_is_read_in_akamais_forms() {
+    let ttl = |tag: &str| match run(tag.as_bytes()).as_slice() {
+        [Event::Include(i)] => i.ttl.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        ttl("<esi:include src=/f ttl=\"5m\"/>"),
+        Some(Ttl::Seconds(300))
+    );
+    assert_eq!(
+        ttl("<esi:include src=/f TTL=' 2h '/>"),
+        Some(Ttl::Seconds(7200))
+    );
+    assert_eq!(ttl("<esi:include src=/f ttl=0/>"), Some(Ttl::Seconds(0)));
+    // The first value counts, as for every attribute; entities are decoded first.
+    assert_eq!(
+        ttl("<esi:include ttl=&#39;1d&#39; src=/f ttl=9/>"),
+        Some(Ttl::Unreadable("'1d'".into()))
+    );
+    assert_eq!(
+        ttl("<esi:include src=/f ttl=\"1.5h\"/>"),
+        Some(Ttl::Unreadable("1.5h".into()))
+    );
+    assert_eq!(
+        ttl("<esi:include src=/f ttl/>"),
+        Some(Ttl::Unreadable(String::new()))
+    );
+    assert_eq!(ttl("<esi:include src=/f/>"), None);
 }
 
 #[test]
@@ -113,6 +146,7 @@ fn the_quick_paths_read_as_the_byte_at_a_time_one() {
                 alt: Some("<x".into()),
                 continue_on_error: true,
                 timeout_ms: Some(5),
+                ttl: None,
             })],
         ),
         (b"<esi:include src=/\xff/><esi:\xffx>", {
@@ -179,6 +213,7 @@ fn end_and_empty_element_tags_with_white_space() {
             alt: Some("/b".into()),
             continue_on_error: false,
             timeout_ms: None,
+            ttl: None,
         })]
     );
     assert_eq!(

@@ -314,6 +314,12 @@ fn misbehaving_resources() -> Vec<Resource> {
         whole("/forced/deflate?type=text/css"),
         whole("/forced/br?type=text/plain"),
         forced("/forced/zstd?type=text/html", "zstd"),
+        // A dcb made for the origin's own dictionary, which no client here holds: refused
+        // to every one (the matrix's holding clients hold another), never passed on.
+        Resource {
+            refusal: Refusal::Always,
+            ..whole("/forced/dcb?type=text/html")
+        },
         whole("/odd-headers"),
         Resource {
             no_transform: true,

@@ -16,6 +16,7 @@
 //!   | `/conflict?bytes=N&type=T` | 200 with `Content-Length: 100` *and* `Transfer-Encoding: chunked`, then N (default 1 MiB, at most 64 MiB) bytes of [`misbehaving_text`], correctly chunked |
 //!   | `/forced/{gzip,deflate,br}?type=T` | 200, that `Content-Encoding` whatever `Accept-Encoding` says, no `Vary`; [`misbehaving_document`]`(T)` compressed (deflate zlib-wrapped), `Content-Length` |
 //!   | `/forced/zstd?type=T` | 200, `Content-Encoding: zstd`: a valid zstd frame (one raw block) of a short text, a coding the proxy does not know |
+//!   | `/forced/dcb?type=T` | 200, `Content-Encoding: dcb` (RFC 9842) of [`misbehaving_document`]`(T)` against [`misbehaving_dictionary`], whatever the request advertised |
 //!   | `/odd-headers` | 200 text/html whose head has non-UTF-8 bytes: `Content-Type: text/html; charset=\xff`, `X-Odd: caf\xe9`, `ETag: "\xfe"`, `Vary: Accept-Encoding, X-\xff`; a valid HTML body |
 //!   | `/no-transform?type=T[&encoding=E]` | 200, `Cache-Control: no-transform`, [`misbehaving_document`]`(T)`, coded with E (`gzip`, `deflate`, `br`) when asked |
 //!   | `/always-206?type=T` | 206 with `Content-Range: bytes 100-199/1000` and those 100 bytes of `misbehaving_text(1000)`, Range or not |
@@ -43,8 +44,8 @@ mod static_files;
 
 pub use httpbin::Httpbin;
 pub use misbehaving::{
-    misbehaving_body, misbehaving_document, misbehaving_response, misbehaving_text, Canned, End,
-    Misbehaving, MISBEHAVING_SERVER,
+    misbehaving_body, misbehaving_dictionary, misbehaving_document, misbehaving_response,
+    misbehaving_text, Canned, End, Misbehaving, MISBEHAVING_SERVER,
 };
 pub use nginx_static::NginxStatic;
 pub use scripted::{Script, Scripted, Seen};

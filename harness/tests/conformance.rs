@@ -19,6 +19,11 @@
 //! - HEAD gets the headers GET gets;
 //! - every request writes exactly one access-log line, and the app never panics.
 //!
+//! The dictionary kind (RFC 9842) adds clients that hold a dictionary the edge marked and
+//! kept ([`Held`]): a `dcb` body goes only to a client that accepts `dcb` and holds the
+//! dictionary its frame names, says `Vary: Available-Dictionary`, and decodes (the
+//! harness's own decoder, with that dictionary) to what every other coding does.
+//!
 //! Beside the matrix, the compose kind also composes pages whose fragments are nginx's and
 //! httpbin's resources ([`the_compose_kind_composes_foreign_fragments`]).
 
@@ -31,6 +36,7 @@ use std::time::Duration;
 use futures_util::stream::{self, StreamExt};
 
 use firstbyte_harness::client::{self, Reply};
+use firstbyte_harness::dcb::{self, sf_binary, sha256};
 use firstbyte_harness::peers::{Httpbin, Misbehaving, NginxStatic};
 use firstbyte_harness::stack::LocalStack;
 use firstbyte_transform::html::{HtmlRewrite, HtmlRules, Insert, Position};
@@ -60,9 +66,13 @@ enum Kind {
     /// Composing every HTML response (`esi = on`) and compressing the page: a page without
     /// includes is its template's text, so every invariant holds of it as of a passthrough.
     Compose,
+    /// Chain with compression dictionaries (RFC 9842): `compress` lists `dcb` before br and
+    /// gzip, and every response it would compress is marked and kept as a dictionary. Its
+    /// clients include ones that hold a dictionary ([`DICTIONARY_CLIENTS`]).
+    Dictionary,
 }
 
-const KINDS: [Kind; 11] = [
+const KINDS: [Kind; 12] = [
     Kind::Pass,
     Kind::Pump,
     Kind::Replace,
@@ -74,6 +84,7 @@ const KINDS: [Kind; 11] = [
     Kind::CachedRevalidate,
     Kind::CachedChainRevalidate,
     Kind::Compose,
+    Kind::Dictionary,
 ];
 
 const REPLACE_JSON: &str = r#"{"rules": [["origin.example", "edge.example"]]}"#;
@@ -94,6 +105,7 @@ impl Kind {
             Kind::CachedRevalidate => "cached-revalidate",
             Kind::CachedChainRevalidate => "cached-chain-revalidate",
             Kind::Compose => "compose",
+            Kind::Dictionary => "dictionary",
         }
     }
 
@@ -123,6 +135,25 @@ impl Kind {
                 chain.push(("cache_ttl", "0"));
                 chain
             }
+            Kind::Dictionary => {
+                let mut chain = Kind::Chain.settings();
+                chain.retain(|(field, _)| *field != "compress");
+                chain.push(("compress", "dcb, br, gzip"));
+                chain.push(("dictionary_match", DICTIONARY_MATCH));
+                chain
+            }
+        }
+    }
+
+    /// The clients each cell of this kind is asked by.
+    fn clients(self) -> Vec<Client> {
+        let plain = CLIENTS.into_iter().map(|accept| Client {
+            accept,
+            offer: Offer::Nothing,
+        });
+        match self {
+            Kind::Dictionary => plain.chain(DICTIONARY_CLIENTS).collect(),
+            _ => plain.collect(),
         }
     }
 
@@ -144,6 +175,7 @@ impl Kind {
                 | Kind::Chain
                 | Kind::CachedChain
                 | Kind::CachedChainRevalidate
+                | Kind::Dictionary
         )
     }
 
@@ -174,7 +206,7 @@ impl Kind {
         match self {
             Kind::Replace => vec![replace()],
             Kind::Html => vec![html()],
-            Kind::Chain | Kind::CachedChain | Kind::CachedChainRevalidate => {
+            Kind::Chain | Kind::CachedChain | Kind::CachedChainRevalidate | Kind::Dictionary => {
                 vec![replace(), html()]
             }
             _ => vec![],
@@ -282,6 +314,12 @@ fn misbehaving_resources() -> Vec<Resource> {
         whole("/forced/deflate?type=text/css"),
         whole("/forced/br?type=text/plain"),
         forced("/forced/zstd?type=text/html", "zstd"),
+        // A dcb made for the origin's own dictionary, which no client here holds: refused
+        // to every one (the matrix's holding clients hold another), never passed on.
+        Resource {
+            refusal: Refusal::Always,
+            ..whole("/forced/dcb?type=text/html")
+        },
         whole("/odd-headers"),
         Resource {
             no_transform: true,
@@ -309,6 +347,100 @@ fn misbehaving_resources() -> Vec<Resource> {
 const CLIENTS: [Option<&str>; 4] = [None, Some("gzip"), Some("br"), Some("identity")];
 const RANGE: &str = "bytes=100-199";
 
+/// The dictionary kind's `match`: every origin's dictionary route, so the one dictionary
+/// the matrix's clients hold ([`Held`]) applies to every cell of the kind.
+const DICTIONARY_MATCH: &str = "/*-dictionary/*";
+
+/// What a client says of the dictionary it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Offer {
+    Nothing,
+    /// `Available-Dictionary` of the body the edge marked and kept ([`Held`]).
+    Held,
+    /// `Available-Dictionary` of bytes the edge never saw: it holds no such dictionary.
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Client {
+    accept: Option<&'static str>,
+    offer: Offer,
+}
+
+/// The dictionary kind's clients beside [`CLIENTS`]: one that may get `dcb`, and two that
+/// must never (another dictionary; the dictionary but no `dcb` in `Accept-Encoding`).
+const DICTIONARY_CLIENTS: [Client; 3] = [
+    Client {
+        accept: Some("gzip, br, dcb"),
+        offer: Offer::Held,
+    },
+    Client {
+        accept: Some("gzip, br, dcb"),
+        offer: Offer::Other,
+    },
+    Client {
+        accept: Some("gzip, br"),
+        offer: Offer::Held,
+    },
+];
+
+/// The dictionary the matrix's holding clients hold: the decoded body of the dev origin's
+/// page as its dictionary route marked it, as a browser keeps it.
+struct Held {
+    bytes: Vec<u8>,
+    /// `Available-Dictionary` for [`Offer::Held`] and [`Offer::Other`].
+    held: String,
+    other: String,
+}
+
+impl Held {
+    /// The requests [`Held::fetch`] sends, each with its access-log line.
+    const REQUESTS: usize = 2;
+
+    /// Fetches the release through the dev origin's dictionary route, checks it is marked
+    /// and that the edge then makes `dcb` against it (so a matrix in which the edge never
+    /// does is a failure, not a vacuous pass).
+    async fn fetch(edge: SocketAddr) -> Held {
+        // HTML: the kind's chain (an html stage) transforms nothing else.
+        let path = "/origin-dictionary/html";
+        let reply = client::request(edge, "GET", path, &[("accept-encoding", "gzip, br")])
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!((reply.status, &reply.body_error), (200, &None), "{path}");
+        assert_eq!(
+            header(&reply, "use-as-dictionary"),
+            Some(format!("match=\"{DICTIONARY_MATCH}\"").as_str()),
+            "{path} is marked: {:?}",
+            reply.headers
+        );
+        let bytes = decode(header(&reply, "content-encoding").unwrap_or(""), &reply.body)
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let held = Held {
+            held: sf_binary(&sha256(&bytes)),
+            other: sf_binary(&sha256(b"a dictionary no edge holds")),
+            bytes,
+        };
+        let again = client::request(
+            edge,
+            "GET",
+            path,
+            &[
+                ("accept-encoding", "gzip, br, dcb"),
+                ("available-dictionary", &held.held),
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{path} again: {e}"));
+        assert_eq!(header(&again, "content-encoding"), Some("dcb"), "{path} again");
+        assert_eq!(
+            dcb::decode(&held.bytes, &again.body).as_deref(),
+            Ok(&held.bytes[..]),
+            "{path} again, against itself"
+        );
+        held
+    }
+}
+
 struct Origin {
     backend: &'static str,
     addr: SocketAddr,
@@ -323,18 +455,24 @@ struct Cell {
     kind: Kind,
     range: bool,
     accept: Option<&'static str>,
+    offer: Offer,
 }
 
 impl Cell {
     fn label(&self, origins: &[Origin]) -> String {
         let o = &origins[self.origin];
         format!(
-            "{}-{}{} range={} ae={:?}",
+            "{}-{}{} range={} ae={:?}{}",
             o.backend,
             self.kind.name(),
             o.resources[self.resource].path,
             self.range,
-            self.accept
+            self.accept,
+            match self.offer {
+                Offer::Nothing => "",
+                Offer::Held => " holding the dictionary",
+                Offer::Other => " holding another dictionary",
+            }
         )
     }
 
@@ -348,10 +486,15 @@ impl Cell {
         )
     }
 
-    fn headers(&self) -> Vec<(&'static str, &'static str)> {
+    fn headers<'a>(&self, held: &'a Held) -> Vec<(&'static str, &'a str)> {
         let mut h = Vec::new();
         if let Some(ae) = self.accept {
             h.push(("accept-encoding", ae));
+        }
+        match self.offer {
+            Offer::Nothing => {}
+            Offer::Held => h.push(("available-dictionary", held.held.as_str())),
+            Offer::Other => h.push(("available-dictionary", held.other.as_str())),
         }
         if self.range {
             h.push(("range", RANGE));
@@ -463,8 +606,26 @@ async fn references(origins: &[Origin]) -> References {
     refs
 }
 
+/// A body as the client that asked for it decodes it: `dcb` with the dictionary it holds
+/// (the harness's own decoder, which checks the frame's hash), anything else as [`decode`].
+fn decode_for(cell: &Cell, held: &Held, coding: &str, body: &[u8]) -> Result<Vec<u8>, String> {
+    if coding.trim().eq_ignore_ascii_case("dcb") {
+        return match cell.offer {
+            Offer::Held => dcb::decode(&held.bytes, body).map_err(|e| format!("dcb: {e}")),
+            _ => Err("dcb for a client without its dictionary".into()),
+        };
+    }
+    decode(coding, body)
+}
+
 /// Every invariant that one GET reply (and its HEAD twin) must keep; violations as text.
-fn check(cell: &Cell, origins: &[Origin], refs: &References, get: &Reply) -> Vec<String> {
+fn check(
+    cell: &Cell,
+    origins: &[Origin],
+    refs: &References,
+    held: &Held,
+    get: &Reply,
+) -> Vec<String> {
     let mut bad = Vec::new();
     let resource = &origins[cell.origin].resources[cell.resource];
     let coding = header(get, "content-encoding").unwrap_or("").to_string();
@@ -487,19 +648,26 @@ fn check(cell: &Cell, origins: &[Origin], refs: &References, get: &Reply) -> Vec
     if !client_accepts(cell.accept, &coding) {
         bad.push(format!("Content-Encoding {coding:?} was not accepted"));
     }
-    if !(coding.is_empty() || coding.eq_ignore_ascii_case("identity")) {
-        let vary = get
-            .headers
+    let dcb = coding.trim().eq_ignore_ascii_case("dcb");
+    if dcb && cell.offer != Offer::Held {
+        bad.push("dcb for a client that does not hold the dictionary".into());
+    }
+    let varies = |name: &str| {
+        get.headers
             .get_all("vary")
             .iter()
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .any(|v| {
                 v.split(',')
-                    .any(|t| t.trim().eq_ignore_ascii_case("accept-encoding") || t.trim() == "*")
-            });
-        if !vary {
-            bad.push(format!("coded ({coding}) without Vary: Accept-Encoding"));
-        }
+                    .any(|t| t.trim().eq_ignore_ascii_case(name) || t.trim() == "*")
+            })
+    };
+    let coded = !(coding.is_empty() || coding.eq_ignore_ascii_case("identity"));
+    if coded && !varies("accept-encoding") {
+        bad.push(format!("coded ({coding}) without Vary: Accept-Encoding"));
+    }
+    if dcb && !varies("available-dictionary") {
+        bad.push("dcb without Vary: Available-Dictionary".into());
     }
     if clean {
         if let Some(length) = header(get, "content-length") {
@@ -548,7 +716,7 @@ fn check(cell: &Cell, origins: &[Origin], refs: &References, get: &Reply) -> Vec
             }
         }
     } else if clean && (200..300).contains(&get.status) || get.status >= 400 {
-        match decode(&coding, &get.body) {
+        match decode_for(cell, held, &coding, &get.body) {
             Err(e) if clean => bad.push(format!("body does not decode: {e}")),
             Err(_) => {}
             Ok(decoded) => {
@@ -678,6 +846,7 @@ fn head_matches(resource: &Resource, get: &Reply, head: &Reply) -> Vec<String> {
             "etag",
             "cache-control",
             "accept-ranges",
+            "use-as-dictionary",
         ]
         .into_iter()
         .filter(|n| !echoed.contains(n) && !length_known_later.contains(n))
@@ -774,33 +943,37 @@ async fn every_cell_keeps_every_invariant() {
     }
     let origins = Arc::new(origins);
     let refs = Arc::new(references(&origins).await);
+    let edge = stack.edge.addr;
+    let held = Arc::new(Held::fetch(edge).await);
 
     let mut cells = Vec::new();
     for (o, origin) in origins.iter().enumerate() {
         for r in 0..origin.resources.len() {
             for kind in KINDS {
                 for range in [false, true] {
-                    for accept in CLIENTS {
+                    for client in kind.clients() {
                         cells.push(Cell {
                             origin: o,
                             resource: r,
                             kind,
                             range,
-                            accept,
+                            accept: client.accept,
+                            offer: client.offer,
                         });
                     }
                 }
             }
         }
     }
-    let edge = stack.edge.addr;
-    let results: Vec<(Cell, Vec<String>)> = stream::iter(cells.iter().cloned())
+    // (cell, its violations, whether its GET came as dcb)
+    let results: Vec<(Cell, Vec<String>, bool)> = stream::iter(cells.iter().cloned())
         .map(|cell| {
             let origins = Arc::clone(&origins);
             let refs = Arc::clone(&refs);
+            let held = Arc::clone(&held);
             async move {
                 let path = cell.path(&origins);
-                let headers = cell.headers();
+                let headers = cell.headers(&held);
                 let send = |method: &'static str| {
                     let (path, headers) = (path.clone(), headers.clone());
                     async move {
@@ -841,7 +1014,7 @@ async fn every_cell_keeps_every_invariant() {
                 };
                 let resource = &origins[cell.origin].resources[cell.resource];
                 let first_violations = match first {
-                    Some(Ok(Ok(first))) => check(&cell, &origins, &refs, &first),
+                    Some(Ok(Ok(first))) => check(&cell, &origins, &refs, &held, &first),
                     Some(Ok(Err(_))) if resource.broken => Vec::new(),
                     Some(other) => vec![format!(
                         "no reply to the first GET: {:?}",
@@ -853,9 +1026,10 @@ async fn every_cell_keeps_every_invariant() {
                     Some(Ok(Ok(whole))) => Some(whole),
                     _ => None,
                 };
+                let dcb = matches!(&get, Ok(Ok(get)) if header(get, "content-encoding") == Some("dcb"));
                 let mut violations = match (get, head) {
                     (Ok(Ok(get)), Ok(Ok(head))) => {
-                        let mut bad = check(&cell, &origins, &refs, &get);
+                        let mut bad = check(&cell, &origins, &refs, &held, &get);
                         let ranged = from_cache(&get) && matches!(get.status, 206 | 416);
                         match (ranged, &whole) {
                             (true, Some(whole)) => {
@@ -878,7 +1052,7 @@ async fn every_cell_keeps_every_invariant() {
                     )],
                 };
                 violations.extend(first_violations);
-                (cell, violations)
+                (cell, violations, dcb)
             }
         })
         .buffer_unordered(6)
@@ -887,16 +1061,26 @@ async fn every_cell_keeps_every_invariant() {
 
     let requests: usize = results
         .iter()
-        .map(|(cell, _)| match (cell.kind.cached(), cell.range) {
+        .map(|(cell, _, _)| match (cell.kind.cached(), cell.range) {
             (true, true) => 4,
             (true, false) => 3,
             _ => 2,
         })
-        .sum();
+        .sum::<usize>()
+        + Held::REQUESTS;
     let failed: Vec<String> = results
         .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(cell, v)| format!("{}: {}", cell.label(&origins), v.join("; ")))
+        .filter(|(_, v, _)| !v.is_empty())
+        .map(|(cell, v, _)| format!("{}: {}", cell.label(&origins), v.join("; ")))
+        .collect();
+    // The dictionary kind is only tested where the edge makes dcb: on every origin's column.
+    let dcb_cells: Vec<usize> = (0..origins.len())
+        .map(|o| {
+            results
+                .iter()
+                .filter(|(cell, _, dcb)| cell.origin == o && *dcb)
+                .count()
+        })
         .collect();
 
     // Exactly one access-log line per request: wait for them all, then for stragglers.
@@ -922,12 +1106,20 @@ async fn every_cell_keeps_every_invariant() {
         .collect();
 
     println!(
-        "conformance matrix: {} origins × {} route kinds × their resources × 2 ranges × {} clients = {} cells, {requests} requests; {} cells failed; {logged_after} access-log lines; {} panics; {} of Viceroy's host (a reader of a cached object whose body failed)",
+        "conformance matrix: {} origins × {} route kinds × their resources × 2 ranges × {} clients ({} on the dictionary kind) = {} cells, {requests} requests; {} cells failed; dcb in {} cells ({}); {logged_after} access-log lines; {} panics; {} of Viceroy's host (a reader of a cached object whose body failed)",
         origins.len(),
         KINDS.len(),
         CLIENTS.len(),
+        Kind::Dictionary.clients().len(),
         results.len(),
         failed.len(),
+        dcb_cells.iter().sum::<usize>(),
+        origins
+            .iter()
+            .zip(&dcb_cells)
+            .map(|(o, n)| format!("{} {n}", o.backend))
+            .collect::<Vec<_>>()
+            .join(", "),
         panics.len(),
         host_panics.len()
     );
@@ -941,6 +1133,10 @@ async fn every_cell_keeps_every_invariant() {
         failed.is_empty(),
         "{} cells broke an invariant",
         failed.len()
+    );
+    assert!(
+        dcb_cells.iter().all(|n| *n > 0),
+        "every origin's dictionary route made dcb for a client holding the dictionary: {dcb_cells:?}"
     );
     assert_eq!(logged, requests, "access-log lines while waiting");
     assert_eq!(

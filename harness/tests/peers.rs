@@ -7,7 +7,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use firstbyte_harness::peers::{
-    misbehaving_document, misbehaving_response, misbehaving_text, static_file, static_files,
+    misbehaving_dictionary, misbehaving_document, misbehaving_response, misbehaving_text,
+    static_file, static_files,
     Httpbin, Misbehaving, NginxStatic, BIG_TXT_LEN, GZIP_TYPES, MISBEHAVING_SERVER,
 };
 
@@ -319,6 +320,7 @@ fn misbehaving_writes_exactly_its_canned_bytes() {
         "/forced/deflate",
         "/forced/br?type=application/json",
         "/forced/zstd",
+        "/forced/dcb?type=text/html",
         "/odd-headers",
         "/no-transform?type=text/html",
         "/no-transform?type=text/html&encoding=gzip",
@@ -383,6 +385,13 @@ fn forced_codings_ignore_accept_encoding_and_send_no_vary() {
     let zstd = get(origin.addr, "/forced/zstd", &["Accept-Encoding: gzip"]);
     assert_eq!(zstd.header("Content-Encoding").as_deref(), Some("zstd"));
     assert!(zstd.body().starts_with(&[0x28, 0xb5, 0x2f, 0xfd]));
+    let dcb = get(origin.addr, "/forced/dcb?type=text/html", &["Accept-Encoding: gzip"]);
+    assert_eq!(dcb.header("Content-Encoding").as_deref(), Some("dcb"));
+    assert_eq!(
+        firstbyte_harness::dcb::decode(&misbehaving_dictionary(), dcb.body()),
+        Ok(misbehaving_document("text/html")),
+        "a dcb body made for the origin's own dictionary"
+    );
 }
 
 #[test]

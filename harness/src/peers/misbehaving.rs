@@ -7,8 +7,8 @@
 mod cases;
 
 pub use cases::{
-    misbehaving_body, misbehaving_document, misbehaving_response, misbehaving_text, Canned, End,
-    MISBEHAVING_SERVER,
+    misbehaving_body, misbehaving_dictionary, misbehaving_document, misbehaving_response,
+    misbehaving_text, Canned, End, MISBEHAVING_SERVER,
 };
 
 use std::io;

@@ -94,6 +94,7 @@ pub fn misbehaving_response(target: &str) -> Canned {
             Some(_) => Err("bytes= must be a number up to 67108864"),
         },
         ["forced", "zstd"] => Ok(forced_zstd(t)),
+        ["forced", "dcb"] => Ok(forced_dcb(t)),
         ["forced", token] => match coding(token) {
             Some(encoding) => Ok(forced(encoding, t)),
             None => return not_found(path),
@@ -306,6 +307,37 @@ fn forced(encoding: Encoding, t: &str) -> Canned {
     let head = Head::new(200)
         .header("Content-Type", t)
         .header("Content-Encoding", encoding.token())
+        .header("Content-Length", body.len().to_string())
+        .end();
+    canned(head, &body, payload, End::Close)
+}
+
+/// The dictionary `/forced/dcb` is made for: the origin's own, which no client holds unless
+/// a test gives it this.
+pub fn misbehaving_dictionary() -> Vec<u8> {
+    misbehaving_text(1000)
+}
+
+/// A valid `dcb` body (RFC 9842: magic, the hash of [`misbehaving_dictionary`], a Brotli
+/// stream) of [`misbehaving_document`]: an origin that compresses with a dictionary whatever
+/// the request advertised. The stream is made without Brotli's static dictionary, whose
+/// references would shift once a dictionary is attached, so it decodes with
+/// [`misbehaving_dictionary`] (and with any other, but the frame names this one).
+fn forced_dcb(t: &str) -> Canned {
+    let payload = misbehaving_document(t);
+    let params = brotli::enc::BrotliEncoderParams {
+        use_dictionary: false,
+        ..Default::default()
+    };
+    let mut stream = Vec::new();
+    // Compressing into a Vec cannot fail; an empty body would show it in any test.
+    let _ = brotli::BrotliCompress(&mut &payload[..], &mut stream, &params);
+    let mut body = crate::dcb::DCB_MAGIC.to_vec();
+    body.extend_from_slice(&crate::dcb::sha256(&misbehaving_dictionary()));
+    body.extend_from_slice(&stream);
+    let head = Head::new(200)
+        .header("Content-Type", t)
+        .header("Content-Encoding", "dcb")
         .header("Content-Length", body.len().to_string())
         .end();
     canned(head, &body, payload, End::Close)

@@ -413,8 +413,11 @@ impl Held {
             "{path} is marked: {:?}",
             reply.headers
         );
-        let bytes = decode(header(&reply, "content-encoding").unwrap_or(""), &reply.body)
-            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let bytes = decode(
+            header(&reply, "content-encoding").unwrap_or(""),
+            &reply.body,
+        )
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
         let held = Held {
             held: sf_binary(&sha256(&bytes)),
             other: sf_binary(&sha256(b"a dictionary no edge holds")),
@@ -431,7 +434,11 @@ impl Held {
         )
         .await
         .unwrap_or_else(|e| panic!("{path} again: {e}"));
-        assert_eq!(header(&again, "content-encoding"), Some("dcb"), "{path} again");
+        assert_eq!(
+            header(&again, "content-encoding"),
+            Some("dcb"),
+            "{path} again"
+        );
         assert_eq!(
             dcb::decode(&held.bytes, &again.body).as_deref(),
             Ok(&held.bytes[..]),
@@ -1026,7 +1033,8 @@ async fn every_cell_keeps_every_invariant() {
                     Some(Ok(Ok(whole))) => Some(whole),
                     _ => None,
                 };
-                let dcb = matches!(&get, Ok(Ok(get)) if header(get, "content-encoding") == Some("dcb"));
+                let dcb =
+                    matches!(&get, Ok(Ok(get)) if header(get, "content-encoding") == Some("dcb"));
                 let mut violations = match (get, head) {
                     (Ok(Ok(get)), Ok(Ok(head))) => {
                         let mut bad = check(&cell, &origins, &refs, &held, &get);

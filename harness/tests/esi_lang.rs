@@ -481,7 +481,10 @@ async fn an_include_ttl_caches_its_fragment_within_cache_max_ttl() {
     origin.script(
         "/frag-zero",
         Script::ok(
-            &[("content-type", "text/html"), ("cache-control", "max-age=0")],
+            &[
+                ("content-type", "text/html"),
+                ("cache-control", "max-age=0"),
+            ],
             b"Z",
         ),
     );
@@ -494,7 +497,10 @@ async fn an_include_ttl_caches_its_fragment_within_cache_max_ttl() {
     origin.script(
         "/frag-plain",
         Script::ok(
-            &[("content-type", "text/html"), ("cache-control", "max-age=0")],
+            &[
+                ("content-type", "text/html"),
+                ("cache-control", "max-age=0"),
+            ],
             b"Z",
         ),
     );
@@ -506,7 +512,11 @@ async fn an_include_ttl_caches_its_fragment_within_cache_max_ttl() {
     for round in 1..=3 {
         let page = get(&s, "/se/page", &[]).await;
         assert_eq!(page.text(), "aFbZc", "{page:?}");
-        assert_eq!(origin.count("/frag"), 1, "round {round}: a hit within the ttl");
+        assert_eq!(
+            origin.count("/frag"),
+            1,
+            "round {round}: a hit within the ttl"
+        );
         assert_eq!(origin.count("/frag-zero"), 1, "round {round}");
     }
     assert!(
@@ -544,7 +554,11 @@ async fn an_include_ttl_caches_its_fragment_within_cache_max_ttl() {
     for _ in 0..2 {
         assert_eq!(get(&s, "/sc/cached", &[]).await.text(), "C.");
     }
-    assert_eq!(origin.count("/cached"), 1, "the template came from the cache");
+    assert_eq!(
+        origin.count("/cached"),
+        1,
+        "the template came from the cache"
+    );
     assert_eq!(
         origin.count("/frag-c"),
         2,
@@ -566,19 +580,28 @@ async fn an_include_ttl_never_stores_what_the_cache_refuses() {
         ("/vary", ("vary", "*")),
     ];
     for (path, header) in refused {
-        origin.script(path, Script::ok(&[("content-type", "text/html"), header], b"R"));
+        origin.script(
+            path,
+            Script::ok(&[("content-type", "text/html"), header], b"R"),
+        );
     }
     origin.script(
         "/hour",
         Script::ok(
-            &[("content-type", "text/html"), ("cache-control", "max-age=3600")],
+            &[
+                ("content-type", "text/html"),
+                ("cache-control", "max-age=3600"),
+            ],
             b"H",
         ),
     );
     origin.script(
         "/minute",
         Script::ok(
-            &[("content-type", "text/html"), ("cache-control", "max-age=60")],
+            &[
+                ("content-type", "text/html"),
+                ("cache-control", "max-age=60"),
+            ],
             b"M",
         ),
     );
@@ -602,7 +625,11 @@ async fn an_include_ttl_never_stores_what_the_cache_refuses() {
         assert_eq!(origin.count(path), 2, "{path}: never stored");
     }
     assert_eq!(origin.count("/hour"), 2, "ttl=0 stores nothing");
-    assert_eq!(origin.count("/minute"), 1, "the origin's max-age=60 decided");
+    assert_eq!(
+        origin.count("/minute"),
+        1,
+        "the origin's max-age=60 decided"
+    );
     let record = s.edge.access_record("/se/page", LOG_WAIT).expect("record");
     assert_eq!(record["fragments"]["failed"], 0);
     let warned: Vec<String> = s
@@ -613,7 +640,9 @@ async fn an_include_ttl_never_stores_what_the_cache_refuses() {
         .collect();
     assert_eq!(warned.len(), 2, "one line a page: {warned:#?}");
     assert!(
-        warned.iter().all(|l| l.contains("is no time") && l.contains("ignored")),
+        warned
+            .iter()
+            .all(|l| l.contains("is no time") && l.contains("ignored")),
         "{warned:#?}"
     );
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use firstbyte_harness::peers::{
     misbehaving_dictionary, misbehaving_document, misbehaving_response, misbehaving_text,
-    static_file, static_files,
-    Httpbin, Misbehaving, NginxStatic, BIG_TXT_LEN, GZIP_TYPES, MISBEHAVING_SERVER,
+    static_file, static_files, Httpbin, Misbehaving, NginxStatic, BIG_TXT_LEN, GZIP_TYPES,
+    MISBEHAVING_SERVER,
 };
 
 /// What a raw exchange got: every byte read, and how reading ended if not by a clean EOF.
@@ -385,7 +385,11 @@ fn forced_codings_ignore_accept_encoding_and_send_no_vary() {
     let zstd = get(origin.addr, "/forced/zstd", &["Accept-Encoding: gzip"]);
     assert_eq!(zstd.header("Content-Encoding").as_deref(), Some("zstd"));
     assert!(zstd.body().starts_with(&[0x28, 0xb5, 0x2f, 0xfd]));
-    let dcb = get(origin.addr, "/forced/dcb?type=text/html", &["Accept-Encoding: gzip"]);
+    let dcb = get(
+        origin.addr,
+        "/forced/dcb?type=text/html",
+        &["Accept-Encoding: gzip"],
+    );
     assert_eq!(dcb.header("Content-Encoding").as_deref(), Some("dcb"));
     assert_eq!(
         firstbyte_harness::dcb::decode(&misbehaving_dictionary(), dcb.body()),

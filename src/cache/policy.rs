@@ -183,13 +183,18 @@ pub fn judge(
     if explicit.is_none() && !heuristic_status {
         return Verdict::Refuse(format!("status {status} without explicit freshness"));
     }
+    // An include's ttl says how long, never whether: not for an answer the origin wants
+    // revalidated before every use (`no-cache`), and not for a status the cache stores only
+    // with the origin's own freshness when the origin gave none (a 500 marked `public`).
+    let no_cache = rules.origin_freshness && governing.has("no-cache");
+    let ttl_applies = !no_cache && (HEURISTIC_STATUSES.contains(&status) || explicit.is_some());
     freshness.lifetime = match (rules.include_ttl, explicit) {
         (Some(0), _) => return Verdict::Refuse("the include's ttl is 0".into()),
         // From when the answer arrived, whatever `Age` it brought: the page asked for the
         // object to be kept this long, as `max_ttl` counts its bound.
-        (Some(ttl), _) => age + secs(ttl),
-        (None, Some(lifetime)) => lifetime,
-        (None, None) => match heuristic(&lines, rules, received) {
+        (Some(ttl), _) if ttl_applies => age + secs(ttl),
+        (_, Some(lifetime)) => lifetime,
+        (_, None) => match heuristic(&lines, rules, received) {
             Some(lifetime) => lifetime,
             None if rules.default_ttl > 0 => secs(rules.default_ttl),
             None if has_validator => Duration::ZERO,

@@ -416,22 +416,38 @@ fn an_include_ttl_replaces_the_lifetime_within_max_ttl() {
         default_ttl: 0,
         ..rules()
     };
-    let lifetime_with =
-        |rules: &Rules, headers: &[(&str, &str)]| match judge_with(200, headers, rules) {
-            Verdict::Store(f) => Some(f.lifetime.as_secs()),
-            Verdict::Refuse(_) => None,
-        };
+    let status_with = |status: u16, rules: &Rules, headers: &[(&str, &str)]| match judge_with(
+        status, headers, rules,
+    ) {
+        Verdict::Store(f) => Some(f.lifetime.as_secs()),
+        Verdict::Refuse(_) => None,
+    };
+    let lifetime_with = |rules: &Rules, headers: &[(&str, &str)]| status_with(200, rules, headers);
     // Whatever the origin said of freshness, or nothing at all (no default, no validator).
     for headers in [
         &[][..],
         &[("cache-control", "max-age=0")],
-        &[("cache-control", "no-cache")],
         &[("cache-control", "max-age=99999")],
         &[("surrogate-control", "max-age=5")],
         &[("expires", "0")],
     ] {
         assert_eq!(lifetime_with(&ttl(300), headers), Some(300), "{headers:?}");
     }
+    // How long, never whether: `no-cache` is still stored to be revalidated before every
+    // use, and a status stored only with the origin's own freshness keeps it (a 500 marked
+    // `public` without a lifetime stays unstored, as it is without a ttl).
+    let no_cache = [("cache-control", "no-cache"), ("etag", "\"n\"")];
+    assert_eq!(lifetime_with(&ttl(300), &no_cache), Some(0));
+    assert_eq!(lifetime_with(&rules(), &no_cache), Some(0));
+    assert_eq!(
+        status_with(500, &ttl(300), &[("cache-control", "public")]),
+        None
+    );
+    assert_eq!(
+        status_with(500, &ttl(300), &[("cache-control", "public, max-age=7")]),
+        Some(300)
+    );
+    assert_eq!(status_with(404, &ttl(300), &[]), Some(300));
     // Counted from arrival: an upstream Age does not eat it, as it does not eat max_ttl.
     assert_eq!(lifetime_with(&ttl(300), &[("age", "100")]), Some(400));
     // Bounded by the route's cache_max_ttl.

@@ -469,6 +469,58 @@ async fn an_include_timeout_bounds_a_fragment_requested_ahead() {
     assert_eq!(origin.count("/slow"), 4);
 }
 
+/// A marker (the fragment's last answer could not be stored) does not keep a page's ttl
+/// from storing: the page fetches at once and stores beside it, as a client's request
+/// would, so a client that renews the marker cannot keep the fragment out of the cache.
+/// The direct requests ask with the codings a page's fragment request asks with, so both
+/// reach the same object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_include_ttl_stores_beside_a_marker() {
+    let (s, origin) = stack();
+    origin.script(
+        "/frag-m",
+        Script::ok(
+            &[
+                ("content-type", "text/html"),
+                ("cache-control", "max-age=0"),
+            ],
+            b"M",
+        ),
+    );
+    origin.script(
+        "/ttl-page",
+        Script::esi_template("<esi:include src=\"/sf/frag-m\" ttl=\"1h\"/>"),
+    );
+    let codings = [("accept-encoding", "gzip, deflate, br")];
+    for _ in 0..2 {
+        let direct = get(&s, "/sf/frag-m", &codings).await;
+        assert_eq!(direct.text(), "M");
+    }
+    assert_eq!(origin.count("/frag-m"), 2, "max-age=0: passed, and marked");
+    let started = Instant::now();
+    for round in 1..=3 {
+        let page = get(&s, "/se/ttl-page", &[]).await;
+        assert_eq!(page.text(), "M", "{page:?}");
+        assert_eq!(
+            origin.count("/frag-m"),
+            3,
+            "round {round}: stored beside the marker once, then hits"
+        );
+    }
+    let direct = get(&s, "/sf/frag-m", &codings).await;
+    assert_eq!(direct.text(), "M");
+    assert!(
+        started.elapsed() < Duration::from_millis(1800),
+        "the rounds took {:?}: too slow to show hits within 2 s",
+        started.elapsed()
+    );
+    assert_eq!(
+        origin.count("/frag-m"),
+        3,
+        "the client gets the stored object"
+    );
+}
+
 /// An include's `ttl` stores a fragment its origin says nothing of (or `max-age=0`) in its
 /// route's cache: the next page's fragment is a hit, as the origin's request log shows, until
 /// the route's `cache_max_ttl` (2 s) ends an `ttl` of an hour. Without the ttl, the same

@@ -161,7 +161,7 @@ fn decide(context: Context, tx: Transaction) -> Lookup {
     let Some(found) = tx.found() else {
         if must_fill {
             return Lookup::Fill(Box::new(Fill {
-                tx,
+                tx: Some(tx),
                 context,
                 stale: None,
             }));
@@ -173,7 +173,17 @@ fn decide(context: Context, tx: Transaction) -> Lookup {
         (None, Ok(stored)) => stored,
         _ if must_fill => {
             return Lookup::Fill(Box::new(Fill {
-                tx,
+                tx: Some(tx),
+                context,
+                stale: None,
+            }))
+        }
+        // The last answer could not be stored, but this include's ttl may make the next one
+        // storable: fetched at once and stored beside the marker if it may be, so no one
+        // who renews the marker keeps the page's fragment out of the cache.
+        (Some(Marker::Uncacheable), _) if context.include_ttl.is_some_and(|t| t > 0) => {
+            return Lookup::Fill(Box::new(Fill {
+                tx: None,
                 context,
                 stale: None,
             }))
@@ -195,7 +205,7 @@ fn decide(context: Context, tx: Transaction) -> Lookup {
             staleness,
         };
         return Lookup::Fill(Box::new(Fill {
-            tx,
+            tx: Some(tx),
             context,
             stale: Some(stale),
         }));
@@ -246,9 +256,11 @@ impl Stale {
     }
 }
 
-/// An object this page is obliged to fill, or to revalidate.
+/// An object this page is obliged to fill, or to revalidate; or, where a marker stands and
+/// the include's ttl may make the answer storable, to store beside the marker (`tx` `None`:
+/// hit-for-miss, as a client's request does).
 pub struct Fill {
-    tx: Transaction,
+    tx: Option<Transaction>,
     context: Context,
     stale: Option<Stale>,
 }
@@ -333,7 +345,8 @@ impl Fill {
             if status == StatusCode::NOT_MODIFIED {
                 let length = stale.found.known_length();
                 let (object, verdict) = exchange.refreshed(&stale.stored, &shaped, length);
-                match verdict.map(|()| write::update(tx, &object, &exchange.fill)) {
+                let verdict = verdict.and_then(|()| tx.ok_or_else(|| "no transaction".into()));
+                match verdict.map(|tx| write::update(tx, &object, &exchange.fill)) {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => log::warn!("fragment revalidated, update failed: {e}"),
                     Err(why) => log::info!("fragment revalidated, not stored again: {why}"),
@@ -351,7 +364,8 @@ impl Fill {
             // A failed revalidation leaves no marker, as on a client's path: dropping the
             // transaction keeps the stale copy for what is left of its windows.
             Err((marker, _)) => {
-                if !revalidating {
+                // Beside a marker (no transaction), the marker already says so.
+                if let (false, Some(tx)) = (revalidating, tx) {
                     write::mark(
                         tx,
                         marker,
@@ -362,8 +376,18 @@ impl Fill {
                 return Ok(Admitted::Uncached(Box::new(shaped)));
             }
         };
-        let (writer, found) = match write::insert_and_stream_back(tx, &object, &exchange.fill) {
-            Ok(inserted) => inserted,
+        let inserted = match tx {
+            Some(tx) => write::insert_and_stream_back(tx, &object, &exchange.fill)
+                .map(|(writer, found)| (writer, Some(found))),
+            None => write::insert_beside(&exchange.key, &object, &exchange.fill),
+        };
+        let (writer, found) = match inserted {
+            Ok((writer, Some(found))) => (writer, found),
+            Ok((writer, None)) => {
+                // Replaced at once by another request's object, which this one cannot read.
+                drop(writer);
+                return Err("the object just stored beside a marker could not be read back".into());
+            }
             Err(e) => {
                 log::warn!("cache insertion failed: {e}");
                 return Ok(Admitted::Uncached(Box::new(shaped)));

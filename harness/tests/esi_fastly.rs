@@ -17,7 +17,7 @@ use firstbyte_harness::bench::esi::{self, ESI_PEER};
 use firstbyte_harness::bench::start_named_edge;
 use firstbyte_harness::client::{self, Reply};
 use firstbyte_harness::origin::esi::{composed_page, fragment_body, TemplateSpec};
-use firstbyte_harness::origin::esi_lang::{lang_fragment_body, lang_requests};
+use firstbyte_harness::origin::esi_lang::{lang_fragment_body, lang_page, lang_requests};
 use firstbyte_harness::stack::{wasm, Edge, LocalStack};
 
 /// firstbyte's demo route `page` reading the template's cookies, and the peer in front of
@@ -133,22 +133,6 @@ async fn compare(stack: &LocalStack, peer: &Edge, case: &Case<'_>) {
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
-}
-
-/// The language template's page, given the fragments and greeting its request chose (as
-/// `harness/tests/esi_lang.rs` builds it).
-fn lang_page(header: &str, lang: &str, greeting: &str, view: Option<&str>) -> String {
-    let view = view.map_or("<p>no view</p>".to_string(), lang_fragment_body);
-    format!(
-        concat!(
-            "<!doctype html><title>ESI language</title>\n{}\n{}\n",
-            "{}\n{}\n</html>\n"
-        ),
-        lang_fragment_body(header),
-        lang_fragment_body(lang),
-        greeting,
-        view
-    )
 }
 
 fn greeting(title: &str, name: &str, lang: &str) -> String {

@@ -19,7 +19,7 @@
 use std::time::{Duration, Instant};
 
 use firstbyte_harness::client::{self, Reply};
-use firstbyte_harness::origin::esi_lang::{lang_fragment_body, lang_requests};
+use firstbyte_harness::origin::esi_lang::{lang_fragment_body, lang_page, lang_requests};
 use firstbyte_harness::peers::{Script, Scripted};
 use firstbyte_harness::stack::LocalStack;
 
@@ -56,25 +56,18 @@ fn stack() -> (LocalStack, Scripted) {
     (stack, origin)
 }
 
+/// `/slow`: a fragment that answers after 3 s, past every timeout the tests set.
+fn slow_fragment(origin: &Scripted) {
+    origin.script(
+        "/slow",
+        Script::html("S").delayed(Duration::from_millis(3000)),
+    );
+}
+
 async fn get(s: &LocalStack, path: &str, headers: &[(&str, &str)]) -> Reply {
     client::request(s.edge.addr, "GET", path, headers)
         .await
         .expect("reply")
-}
-
-/// The language template's page, given the fragments and greeting its request chose.
-fn lang_page(header: &str, lang: &str, greeting: &str, view: Option<&str>) -> String {
-    let view = view.map_or("<p>no view</p>".to_string(), lang_fragment_body);
-    format!(
-        concat!(
-            "<!doctype html><title>ESI language</title>\n{}\n{}\n",
-            "{}\n{}\n</html>\n"
-        ),
-        lang_fragment_body(header),
-        lang_fragment_body(lang),
-        greeting,
-        view
-    )
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -399,10 +392,7 @@ async fn a_cached_template_never_requests_a_branch_ahead() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_include_timeout_is_bounded_by_the_route() {
     let (s, origin) = stack();
-    origin.script(
-        "/slow",
-        Script::html("S").delayed(Duration::from_millis(3000)),
-    );
+    slow_fragment(&origin);
     origin.script(
         "/short",
         Script::esi_template("a<esi:include src=\"slow\" timeout=\"200\" onerror=\"continue\"/>b"),
@@ -435,10 +425,7 @@ async fn an_include_timeout_is_bounded_by_the_route() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_include_timeout_bounds_a_fragment_requested_ahead() {
     let (s, origin) = stack();
-    origin.script(
-        "/slow",
-        Script::html("S").delayed(Duration::from_millis(3000)),
-    );
+    slow_fragment(&origin);
     origin.script(
         "/page",
         Script::ok(

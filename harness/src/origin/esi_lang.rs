@@ -69,6 +69,21 @@ pub fn lang_fragment_body(name: &str) -> String {
     format!("<div class=\"{name}\">{name}</div>")
 }
 
+/// The language template's page, given the fragments and greeting its request chose.
+pub fn lang_page(header: &str, lang: &str, greeting: &str, view: Option<&str>) -> String {
+    let view = view.map_or("<p>no view</p>".to_string(), lang_fragment_body);
+    format!(
+        concat!(
+            "<!doctype html><title>ESI language</title>\n{}\n{}\n",
+            "{}\n{}\n</html>\n"
+        ),
+        lang_fragment_body(header),
+        lang_fragment_body(lang),
+        greeting,
+        view
+    )
+}
+
 pub(crate) fn template(query: &Query) -> Result<Response<Body>, BadRequest> {
     let tag = tag_of(query)?;
     let pause = query_u64(query, "pause_ms", 0, 0, MAX_DELAY_MS)?;

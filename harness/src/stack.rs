@@ -272,6 +272,17 @@ impl Edge {
         self.with_lines(<[String]>::to_vec)
     }
 
+    /// The lines so far that contain `needle`.
+    pub fn lines_containing(&self, needle: &str) -> Vec<String> {
+        self.with_lines(|lines| {
+            lines
+                .iter()
+                .filter(|l| l.contains(needle))
+                .cloned()
+                .collect()
+        })
+    }
+
     /// The lines so far that report a panic: the app's panic endpoint, or a panic message
     /// (the app's or the host's).
     pub fn panics(&self) -> Vec<String> {

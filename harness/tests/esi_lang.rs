@@ -236,12 +236,7 @@ async fn an_unparsable_test_leaves_the_page_whole_with_one_warn_line() {
     assert_eq!(origin.count("/x"), 0);
     let record = s.edge.access_record("/se/page", LOG_WAIT).expect("record");
     assert_eq!(record["fragments"]["failed"], 0);
-    let warned: Vec<String> = s
-        .edge
-        .lines()
-        .into_iter()
-        .filter(|l| l.contains("unparsable-test"))
-        .collect();
+    let warned: Vec<String> = s.edge.lines_containing("unparsable-test");
     assert_eq!(warned.len(), 1, "{warned:#?}");
     assert!(warned[0].contains("does not parse"), "{warned:#?}");
 }
@@ -671,12 +666,7 @@ async fn an_include_ttl_never_stores_what_the_cache_refuses() {
     );
     let record = s.edge.access_record("/se/page", LOG_WAIT).expect("record");
     assert_eq!(record["fragments"]["failed"], 0);
-    let warned: Vec<String> = s
-        .edge
-        .lines()
-        .into_iter()
-        .filter(|l| l.contains("ttl-unreadable"))
-        .collect();
+    let warned: Vec<String> = s.edge.lines_containing("ttl-unreadable");
     assert_eq!(warned.len(), 2, "one line a page: {warned:#?}");
     assert!(
         warned

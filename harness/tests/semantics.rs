@@ -335,12 +335,7 @@ async fn the_log_level_holds_for_config_errors_too() {
     s.edge
         .access_record("/demo/html", LOG_WAIT)
         .expect("logged");
-    let app_lines: Vec<String> = s
-        .edge
-        .lines()
-        .into_iter()
-        .filter(|l| l.contains("firstbyte_app ::"))
-        .collect();
+    let app_lines: Vec<String> = s.edge.lines_containing("firstbyte_app ::");
     assert!(app_lines.is_empty(), "log_level off: {app_lines:?}");
 }
 
@@ -420,11 +415,6 @@ async fn an_append_the_host_refuses_panics_nothing() {
         .access_records("/origin/bytes/0", rounds, LOG_WAIT)
         .expect("one access-log line a request");
     assert_eq!(records.len(), rounds);
-    let panics: Vec<String> = s
-        .edge
-        .lines()
-        .into_iter()
-        .filter(|l| l.contains("firstbyte_panic"))
-        .collect();
+    let panics: Vec<String> = s.edge.lines_containing("firstbyte_panic");
     assert!(panics.is_empty(), "{panics:?}");
 }

@@ -39,7 +39,7 @@ use crate::access_log::AccessRecord;
 use crate::failure::Failure;
 use crate::route_cache::RouteCache;
 use crate::routing::Target;
-use crate::store::EdgeStore;
+use crate::store::Store;
 use crate::timing::Clock;
 
 fn main() {
@@ -98,7 +98,7 @@ fn serve(req: Request, seq: u32, clock: &Clock, routes: &mut RouteCache) -> Dura
 /// it matches (see [`routing`]).
 fn handle(
     settings: &Settings,
-    store: &EdgeStore,
+    store: &Store,
     routes: &mut RouteCache,
     req: Request,
     record: &mut AccessRecord,

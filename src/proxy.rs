@@ -13,7 +13,7 @@ use crate::esi::{self, Composing};
 use crate::failure::Failure;
 use crate::headers::HeaderAccess;
 use crate::origin;
-use crate::routing::{ambiguous_path, Resolver, SourceRef};
+use crate::routing::{ambiguous_path, Resolver};
 use crate::send::send;
 use crate::timing::Clock;
 
@@ -39,7 +39,7 @@ pub fn forward(
     // them, spend no store lookup on them; a cached route does not use them yet
     // (docs/dictionaries.md).
     let dictionaries = match (&route.cache, &route.chain) {
-        (None, Some(_)) => Dictionaries::read(route, &SourceRef(resolver.source), &req)?,
+        (None, Some(_)) => Dictionaries::read(route, &resolver.source, &req)?,
         _ => None,
     };
     // Only a route that composes keeps what its fragments are made of.

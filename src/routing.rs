@@ -4,8 +4,9 @@
 //! Matching reads each listed route's `prefix`, and its `host` once the prefix matches,
 //! until one matches, unless the `routes` list gives them; only that route is read whole
 //! and built ([`RouteCache`]). A route
-//! whose prefix or host cannot be read never matches: `make check-config` names it before
-//! deploy, and it costs other requests nothing.
+//! whose prefix or host cannot be read (absent, or its `route.<name>` object unreadable) never
+//! matches, with a warning in the log: `make check-config` names it before deploy, and it
+//! costs other requests nothing.
 
 use std::cell::LazyCell;
 use std::rc::Rc;
@@ -60,8 +61,8 @@ pub fn resolve(
             // The list gives the match: no key to read.
             Some(m) => prefix_matches(&m.prefix, path) && host_ok(m.host.as_deref()),
             None => {
-                route_prefix(source, name).is_ok_and(|p| prefix_matches(&p, path))
-                    && route_host(source, name).is_ok_and(|h| host_ok(h.as_deref()))
+                readable(route_prefix(source, name)).is_some_and(|p| prefix_matches(&p, path))
+                    && readable(route_host(source, name)).is_some_and(|h| host_ok(h.as_deref()))
             }
         };
         if matches {
@@ -70,6 +71,13 @@ pub fn resolve(
         }
     }
     Ok(Target::NotFound)
+}
+
+/// A route's match, or `None` with a warning naming the key when it cannot be read: the
+/// route then never matches (see the module's comment), and the log says why.
+fn readable<T>(read: Result<T, ConfigError>) -> Option<T> {
+    read.map_err(|e| log::warn!("route skipped in matching: {e}"))
+        .ok()
 }
 
 /// The route table as one request reads it, for the requests it makes of its own routes
@@ -85,7 +93,7 @@ impl Resolver<'_> {
     /// target (the home page, the generator, no route) is an error: only routes reach
     /// backends.
     pub fn route(&mut self, host: Option<String>, path: &str) -> Result<Rc<Route>, String> {
-        let source = SourceRef(self.source);
+        let source = self.source;
         match resolve(self.settings, &source, self.routes, || host, path) {
             Ok(Target::Proxy(route)) => Ok(route),
             Ok(_) => Err("no route serves it".to_string()),
@@ -107,22 +115,9 @@ impl Resolver<'_> {
             .any(|m| m.host.as_deref() == Some(host));
         listed
             || self.settings.routes.iter().any(|name| {
-                route_host(&SourceRef(self.source), name)
+                route_host(&self.source, name)
                     .is_ok_and(|h| h.is_some_and(|h| h.eq_ignore_ascii_case(host)))
             })
-    }
-}
-
-/// A `dyn Source` as a `Source`.
-pub struct SourceRef<'a>(pub &'a dyn Source);
-
-impl Source for SourceRef<'_> {
-    fn get(&self, key: &str) -> Result<Option<String>, String> {
-        self.0.get(key)
-    }
-
-    fn backend_exists(&self, name: &str) -> bool {
-        self.0.backend_exists(name)
     }
 }
 

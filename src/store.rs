@@ -5,7 +5,11 @@ use std::ops::Range;
 
 use fastly::{Backend, ConfigStore};
 
-use firstbyte_config::{ConfigError, Source, STORE};
+use firstbyte_config::{ConfigError, RouteTables, Source, STORE};
+
+/// The settings as a request reads them: the Config Store, each key looked up once, and a
+/// route written as one `route.<name>` object read in one lookup.
+pub type Store = RouteTables<EdgeStore>;
 
 /// The store as one request sees it: each key is looked up once, so a key read twice (a
 /// route's prefix and host, read to match it and again to build it, or to see whether a
@@ -65,11 +69,13 @@ impl Source for EdgeStore {
 }
 
 /// The store this app's settings live in.
-pub fn open() -> Result<EdgeStore, ConfigError> {
+pub fn open() -> Result<Store, ConfigError> {
     ConfigStore::try_open(STORE)
-        .map(|store| EdgeStore {
-            store,
-            memo: RefCell::default(),
+        .map(|store| {
+            RouteTables::new(EdgeStore {
+                store,
+                memo: RefCell::default(),
+            })
         })
         .map_err(|e| ConfigError {
             key: STORE.to_string(),

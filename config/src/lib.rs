@@ -25,6 +25,7 @@ mod error;
 mod esi;
 mod route;
 mod route_keys;
+mod route_table;
 mod settings;
 mod store;
 mod value;
@@ -43,6 +44,7 @@ pub use error::ConfigError;
 pub use esi::{EsiMode, EsiSettings};
 pub use route::{route_host, route_prefix, Route};
 pub use route_keys::route_key;
+pub use route_table::{table_key, RouteTables};
 pub use settings::{
     debug_errors, log_level, response_text, Config, ErrorReporting, ListedMatches, Match, Settings,
     DEFAULT_GENERATOR_MAX_BYTES, DEFAULT_RESPONSE_TEXT, DEFAULT_REUSE_MS,

@@ -11,6 +11,7 @@ use log::LevelFilter;
 use crate::error::ConfigError;
 use crate::route::Route;
 use crate::route_keys::route_key;
+use crate::route_table::{check_table, keys_read, RouteTables};
 use crate::store::{read, Source};
 use crate::value::{millis, switch};
 
@@ -94,8 +95,9 @@ impl Config {
     /// Reads and checks every setting of every route, stages built; the first unusable
     /// one is the error.
     pub fn parse(source: &impl Source) -> Result<Config, ConfigError> {
-        let settings = Settings::parse(source)?;
-        let listed = ListedMatches::new(source, &settings);
+        let source = RouteTables::new(source);
+        let settings = Settings::parse(&source)?;
+        let listed = ListedMatches::new(&source, &settings);
         let mut routes = Vec::new();
         for name in &settings.routes {
             let route = Route::check(name, &listed).map_err(|mut errors| errors.remove(0))?;
@@ -107,6 +109,8 @@ impl Config {
     /// Every unusable setting, global or of any route, each naming its key: the deploy-time
     /// check. Empty when the configuration is sound.
     pub fn check(source: &impl Source) -> Vec<ConfigError> {
+        let tables = RouteTables::new(source);
+        let source = &tables;
         let settings = match Settings::parse(source) {
             Ok(settings) => settings,
             Err(e) => return vec![e],
@@ -134,9 +138,11 @@ impl Config {
         }
         let listed = ListedMatches::new(source, &settings);
         for name in &settings.routes {
-            if let Err(mut e) = Route::check(name, &listed) {
+            let (checked, keys) = keys_read(&listed, |r| Route::check(name, r));
+            if let Err(mut e) = checked {
                 errors.append(&mut e);
             }
+            errors.append(&mut check_table(&tables, name, &keys));
         }
         errors
     }

@@ -19,6 +19,16 @@ pub trait Source {
     fn backend_exists(&self, name: &str) -> bool;
 }
 
+/// A reference reads as what it refers to: a `&dyn Source` or a wrapper's borrowed source.
+impl<S: Source + ?Sized> Source for &S {
+    fn get(&self, key: &str) -> Result<Option<String>, String> {
+        (**self).get(key)
+    }
+    fn backend_exists(&self, name: &str) -> bool {
+        (**self).backend_exists(name)
+    }
+}
+
 /// `key`'s value, a store that cannot answer being an error about that key.
 pub(crate) fn read(source: &impl Source, key: &str) -> Result<Option<String>, ConfigError> {
     source

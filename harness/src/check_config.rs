@@ -70,16 +70,47 @@ fn table_keys(item: &Item) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// What a Config Store item may hold on Fastly (its API's limits): a longer key or value is
+/// refused when the service is created, so it is refused here first.
+const MAX_KEY_CHARS: usize = 256;
+const MAX_VALUE_CHARS: usize = 8000;
+
 /// Every unusable key of every store, as `(store, error)`.
 pub fn check(manifest: &str) -> Result<Vec<(&'static str, ConfigError)>, String> {
     Ok(stores(manifest)?
         .into_iter()
         .flat_map(|store| {
-            Config::check(&store.source)
-                .into_iter()
-                .map(move |e| (store.name, e))
+            let mut errors = beyond_limits(&store.source);
+            errors.extend(Config::check(&store.source));
+            errors.into_iter().map(move |e| (store.name, e))
         })
         .collect())
+}
+
+/// Keys and values longer than a Config Store item holds.
+fn beyond_limits(source: &MapSource) -> Vec<ConfigError> {
+    let mut errors: Vec<ConfigError> = source
+        .values
+        .iter()
+        .filter_map(|(key, value)| {
+            let (k, v) = (key.chars().count(), value.chars().count());
+            let reason = if k > MAX_KEY_CHARS {
+                format!("is {k} characters long; a Config Store key holds at most {MAX_KEY_CHARS}")
+            } else if v > MAX_VALUE_CHARS {
+                format!(
+                    "holds {v} characters; a Config Store value holds at most {MAX_VALUE_CHARS}"
+                )
+            } else {
+                return None;
+            };
+            Some(ConfigError {
+                key: key.clone(),
+                reason,
+            })
+        })
+        .collect();
+    errors.sort_by(|a, b| a.key.cmp(&b.key));
+    errors
 }
 
 #[cfg(test)]
@@ -139,6 +170,29 @@ value = "origin"
         let errors = check(&manifest)?;
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(stores(&manifest)?.len(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn a_value_longer_than_a_config_store_item_holds_is_named() -> Result<(), String> {
+        let long = format!(
+            r#"{{"prefix": "/a/", "backend": "origin", "x": "{}"}}"#,
+            "y".repeat(8000)
+        );
+        let manifest = format!(
+            "[local_server.backends.origin]\nurl = \"http://127.0.0.1:7070/\"\n\
+             [local_server.config_stores.firstbyte.contents]\nroutes = \"a\"\n\"route.a\" = '{long}'\n"
+        );
+        let found: Vec<(String, String)> = check(&manifest)?
+            .into_iter()
+            .map(|(_, e)| (e.key, e.reason))
+            .collect();
+        assert!(
+            found
+                .iter()
+                .any(|(k, r)| k == "route.a" && r.contains("at most 8000")),
+            "{found:?}"
+        );
         Ok(())
     }
 

@@ -126,6 +126,9 @@ pub fn manifest_with_backends(
     }
     let contents = &mut doc["local_server"]["config_stores"]["firstbyte"]["contents"];
     for (key, value) in overrides {
+        if override_in_route_object(contents, key, *value)? {
+            continue;
+        }
         match value {
             Some(v) => contents[*key] = toml_edit::value(*v),
             None => {
@@ -136,6 +139,34 @@ pub fn manifest_with_backends(
         }
     }
     Ok(doc.to_string())
+}
+
+/// An override of `route.<name>.<field>` for a route that fastly.toml writes as one
+/// `route.<name>` object: the field set (as a string) or removed in that object, where the
+/// app reads it. Returns whether `key` was such a field.
+fn override_in_route_object(
+    contents: &mut toml_edit::Item,
+    key: &str,
+    value: Option<&str>,
+) -> std::io::Result<bool> {
+    let Some((name, field)) = key
+        .strip_prefix("route.")
+        .and_then(|rest| rest.rsplit_once('.'))
+    else {
+        return Ok(false);
+    };
+    let object_key = format!("route.{name}");
+    let Some(text) = contents.get(&object_key).and_then(|i| i.as_str()) else {
+        return Ok(false);
+    };
+    let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
+        .map_err(|e| std::io::Error::other(format!("fastly.toml {object_key}: {e}")))?;
+    match value {
+        Some(v) => object.insert(field.to_string(), v.into()),
+        None => object.remove(field),
+    };
+    contents[object_key.as_str()] = toml_edit::value(serde_json::Value::Object(object).to_string());
+    Ok(true)
 }
 
 /// The dev origin and firstbyte on Viceroy in front of it, with the demo config of

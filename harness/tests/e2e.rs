@@ -228,6 +228,20 @@ async fn malformed_config_answers_500_naming_the_key() {
     assert_eq!(get(&s, "/origin/bytes/10").await.status, 200);
     assert_eq!(get(&s, "/").await.status, 200);
 
+    // A route written as one object that is not JSON never matches, with a warning naming
+    // the key; the other routes answer.
+    let s = stack_with(&[("route.slow", Some(r#"{"prefix": "/slow/", "backend": "#))]);
+    assert_eq!(get(&s, "/slow/delay/0").await.status, 404);
+    assert!(s
+        .edge
+        .wait_for_line(
+            |l| l.contains("route skipped in matching")
+                && l.contains("route.slow is not a JSON object"),
+            LOG_WAIT
+        )
+        .is_some());
+    assert_eq!(get(&s, "/stall/bytes/10").await.status, 200);
+
     // A bad global key fails every request.
     let s = stack_with(&[("reuse_ms", Some("-1"))]);
     let r = get(&s, "/").await;

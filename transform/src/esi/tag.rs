@@ -27,9 +27,19 @@ pub(super) fn parse_tag(tag: &[u8], language: bool, emit: &mut impl FnMut(Token)
         inner = trim_xml_space_end(&inner[..inner.len() - 1]);
     }
     // Read as text once: the name ends at an ASCII byte, which no replaced sequence holds,
-    // so the name and the attributes read apart would read the same.
-    let text = lossy(inner);
-    let name_len = text.bytes().position(is_xml_space).unwrap_or(text.len());
+    // so the name and the attributes read apart would read the same. ASCII, nearly every
+    // tag, is text as it is: only a tag with other bytes is checked as UTF-8.
+    let text = match inner.is_ascii() {
+        true => Cow::Borrowed(inner),
+        false => match lossy(inner) {
+            Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+            Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+        },
+    };
+    let name_len = text
+        .iter()
+        .position(|&b| is_xml_space(b))
+        .unwrap_or(text.len());
     let tag = Tag {
         name: &text[..name_len],
         closing,
@@ -46,11 +56,12 @@ pub(super) fn parse_tag(tag: &[u8], language: bool, emit: &mut impl FnMut(Token)
     mode
 }
 
+/// A tag's parts, as bytes of valid UTF-8 (its text, U+FFFD for what was not).
 struct Tag<'a> {
-    name: &'a str,
+    name: &'a [u8],
     closing: bool,
     self_closing: bool,
-    attributes: &'a str,
+    attributes: &'a [u8],
 }
 
 fn trim_xml_space_end(mut bytes: &[u8]) -> &[u8] {
@@ -68,25 +79,25 @@ fn trim_xml_space_end(mut bytes: &[u8]) -> &[u8] {
 /// end, but an empty choose or vars is nothing at all: it has no branch and no content.
 fn structure(tag: &Tag, emit: &mut impl FnMut(Token)) -> bool {
     let (start, end) = match tag.name {
-        "choose" => (Token::ChooseStart, Token::ChooseEnd),
-        "when" => {
+        b"choose" => (Token::ChooseStart, Token::ChooseEnd),
+        b"when" => {
             let test = match tag.closing {
                 true => String::new(),
                 false => Attributes::of(tag.attributes)
-                    .find(|(name, _)| name.eq_ignore_ascii_case("test"))
+                    .find(|(name, _)| name.eq_ignore_ascii_case(b"test"))
                     .map(|(_, value)| decode_entities(value).into_owned())
                     .unwrap_or_default(),
             };
             (Token::WhenStart { test }, Token::WhenEnd)
         }
-        "otherwise" => (Token::OtherwiseStart, Token::OtherwiseEnd),
-        "vars" => (Token::VarsStart, Token::VarsEnd),
+        b"otherwise" => (Token::OtherwiseStart, Token::OtherwiseEnd),
+        b"vars" => (Token::VarsStart, Token::VarsEnd),
         _ => return false,
     };
     match (tag.closing, tag.self_closing) {
         (true, _) => emit(end),
         (false, false) => emit(start),
-        (false, true) if matches!(tag.name, "choose" | "vars") => {}
+        (false, true) if matches!(tag.name, b"choose" | b"vars") => {}
         (false, true) => {
             emit(start);
             emit(end);
@@ -110,24 +121,24 @@ fn interpret(tag: &Tag) -> (Option<Event>, Option<Mode>) {
         matched: 0,
     };
     match (name, closing) {
-        ("include", false) => {
+        (b"include", false) => {
             // Each name's first value counts, as read once, in one pass that copies nothing.
             let (mut src, mut alt, mut onerror, mut timeout, mut ttl) =
                 (None, None, None, None, None);
             for (name, value) in Attributes::of(attributes) {
                 let slot = match name.len() {
-                    3 if name.eq_ignore_ascii_case("src") => &mut src,
-                    3 if name.eq_ignore_ascii_case("alt") => &mut alt,
-                    7 if name.eq_ignore_ascii_case("onerror") => &mut onerror,
-                    7 if name.eq_ignore_ascii_case("timeout") => &mut timeout,
-                    3 if name.eq_ignore_ascii_case("ttl") => &mut ttl,
+                    3 if name.eq_ignore_ascii_case(b"src") => &mut src,
+                    3 if name.eq_ignore_ascii_case(b"alt") => &mut alt,
+                    7 if name.eq_ignore_ascii_case(b"onerror") => &mut onerror,
+                    7 if name.eq_ignore_ascii_case(b"timeout") => &mut timeout,
+                    3 if name.eq_ignore_ascii_case(b"ttl") => &mut ttl,
                     _ => continue,
                 };
                 slot.get_or_insert(value);
             }
             let alt = alt
                 .map(decode_entities)
-                .filter(|a| !a.trim().is_empty())
+                .filter(|a| !blank(a))
                 .map(Cow::into_owned);
             let continue_on_error = onerror.is_some_and(|v| decode_entities(v) == "continue");
             let timeout_ms = timeout.and_then(|v| {
@@ -140,7 +151,7 @@ fn interpret(tag: &Tag) -> (Option<Event>, Option<Mode>) {
                     .flatten()
             });
             match src.map(decode_entities) {
-                Some(src) if !src.trim().is_empty() => one(Event::Include(Include {
+                Some(src) if !blank(&src) => one(Event::Include(Include {
                     src: src.into_owned(),
                     alt,
                     continue_on_error,
@@ -150,52 +161,56 @@ fn interpret(tag: &Tag) -> (Option<Event>, Option<Mode>) {
                 _ => one(Event::Invalid("esi:include without src".into())),
             }
         }
-        ("include" | "comment" | "remove" | "vars", true) | ("comment" | "vars", false) => {
+        (b"include" | b"comment" | b"remove" | b"vars", true) | (b"comment" | b"vars", false) => {
             (None, None)
         }
-        ("remove", false) if !self_closing => (None, Some(dropping("remove"))),
-        ("remove", false) => (None, None),
-        ("choose", false) if !self_closing => (
+        (b"remove", false) if !self_closing => (None, Some(dropping("remove"))),
+        (b"remove", false) => (None, None),
+        (b"choose", false) if !self_closing => (
             Some(Event::Unsupported(Cow::Borrowed("choose"))),
             Some(dropping("choose")),
         ),
-        ("inline", false) if !self_closing => (
+        (b"inline", false) if !self_closing => (
             Some(Event::Unsupported(Cow::Borrowed("inline"))),
             Some(dropping("inline")),
         ),
-        ("try", false) => one(Event::TryStart),
-        ("try", true) => one(Event::TryEnd),
-        ("attempt", false) => one(Event::AttemptStart),
-        ("attempt", true) => one(Event::AttemptEnd),
-        ("except", false) => one(Event::ExceptStart),
-        ("except", true) => one(Event::ExceptEnd),
-        (other, _) => one(Event::Unsupported(Cow::Owned(other.to_string()))),
+        (b"try", false) => one(Event::TryStart),
+        (b"try", true) => one(Event::TryEnd),
+        (b"attempt", false) => one(Event::AttemptStart),
+        (b"attempt", true) => one(Event::AttemptEnd),
+        (b"except", false) => one(Event::ExceptStart),
+        (b"except", true) => one(Event::ExceptEnd),
+        (other, _) => one(Event::Unsupported(Cow::Owned(
+            String::from_utf8_lossy(other).into_owned(),
+        ))),
     }
 }
 
-/// The attributes of a tag's text (its bytes read as UTF-8, U+FFFD for what is not):
-/// `name="value"`, `name='value'`, `name=value` and bare `name`s (an empty value), as slices
-/// of the text, so that reading them copies nothing. Names are as written (compare them
-/// ignoring ASCII case), values with their character references not yet decoded
-/// ([`decode_entities`]). White space is Unicode's.
+/// The attributes of a tag's text (its bytes read as UTF-8, U+FFFD for what is not, so
+/// valid UTF-8): `name="value"`, `name='value'`, `name=value` and bare `name`s (an empty
+/// value), as slices of the text, so that reading them copies nothing. Names are as written
+/// (compare them ignoring ASCII case), values with their character references not yet
+/// decoded ([`decode_entities`]). White space is Unicode's. Every slice ends at a
+/// character's boundary: the bytes are read as text again only for the values kept.
 struct Attributes<'a> {
-    text: &'a str,
+    text: &'a [u8],
     at: usize,
 }
 
 impl<'a> Attributes<'a> {
-    fn of(text: &'a str) -> Attributes<'a> {
+    fn of(text: &'a [u8]) -> Attributes<'a> {
         Attributes { text, at: 0 }
     }
 
     /// The first position from `at` whose character is not `keep`'s. ASCII, nearly all
     /// there is in a tag, is taken a byte at a time, without decoding.
+    #[inline]
     fn past(&self, mut at: usize, keep: impl Fn(char) -> bool) -> usize {
-        let bytes = self.text.as_bytes();
+        let bytes = self.text;
         while let Some(&b) = bytes.get(at) {
             let c = match b.is_ascii() {
                 true => char::from(b),
-                false => match self.text[at..].chars().next() {
+                false => match char_at(bytes, at) {
                     Some(c) => c,
                     None => break,
                 },
@@ -209,29 +224,41 @@ impl<'a> Attributes<'a> {
     }
 }
 
-impl<'a> Iterator for Attributes<'a> {
-    type Item = (&'a str, &'a str);
+/// The character that begins at `at` in valid UTF-8 (a lead byte tells its length).
+#[cold]
+fn char_at(bytes: &[u8], at: usize) -> Option<char> {
+    let len = match bytes.get(at)? {
+        0xf0.. => 4,
+        0xe0.. => 3,
+        _ => 2,
+    };
+    let encoded = bytes.get(at..(at + len).min(bytes.len()))?;
+    std::str::from_utf8(encoded).ok()?.chars().next()
+}
 
-    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+impl<'a> Iterator for Attributes<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<(&'a [u8], &'a [u8])> {
         let text = self.text;
         loop {
             let at = self.past(self.at, char::is_whitespace);
             let name_end = self.past(at, |c| !c.is_whitespace() && c != '=');
             if name_end == at {
-                // The end, or a stray `=`: skipped.
-                self.at = at + text[at..].chars().next()?.len_utf8();
+                // The end, or a stray `=` (one byte): skipped.
+                text.get(at)?;
+                self.at = at + 1;
                 continue;
             }
             let mut p = self.past(name_end, char::is_whitespace);
-            let mut value = "";
-            if text[p..].starts_with('=') {
+            let mut value: &[u8] = b"";
+            if text.get(p) == Some(&b'=') {
                 p = self.past(p + 1, char::is_whitespace);
-                match text.as_bytes().get(p) {
+                match text.get(p) {
                     Some(&q @ (b'"' | b'\'')) => {
                         // Up to the same quote, or to the end when it never comes.
                         let from = p + 1;
-                        let to = memchr::memchr(q, &text.as_bytes()[from..])
-                            .map_or(text.len(), |i| from + i);
+                        let to = memchr::memchr(q, &text[from..]).map_or(text.len(), |i| from + i);
                         value = &text[from..to];
                         p = (to + 1).min(text.len());
                     }
@@ -257,15 +284,26 @@ fn lossy(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// `value` with HTML's character references for `& < > " '` decoded; borrowed when it holds
-/// none.
-fn decode_entities(value: &str) -> Cow<'_, str> {
-    if !value.contains('&') {
-        return Cow::Borrowed(value);
+/// Whether `text` is empty once trimmed of white space (Unicode's), told by its first byte
+/// when that is ASCII other than white space, as a URL's is.
+#[inline]
+fn blank(text: &str) -> bool {
+    match text.as_bytes().first() {
+        Some(&b) if b.is_ascii() && !char::from(b).is_whitespace() => false,
+        _ => text.trim().is_empty(),
+    }
+}
+
+/// `value` (a slice of a tag's text, so valid UTF-8) as text, with HTML's character
+/// references for `& < > " '` decoded; borrowed when it holds none.
+fn decode_entities(value: &[u8]) -> Cow<'_, str> {
+    let text = lossy(value);
+    // A value is short: a search's setup would cost more than it saves.
+    if !value.contains(&b'&') {
+        return text;
     }
     Cow::Owned(
-        value
-            .replace("&lt;", "<")
+        text.replace("&lt;", "<")
             .replace("&gt;", ">")
             .replace("&quot;", "\"")
             .replace("&#39;", "'")

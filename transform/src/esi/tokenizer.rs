@@ -406,13 +406,14 @@ impl Tokenizer {
                 self.emit_before_candidate(input, c, events);
                 // A tag in one chunk is read where it is; only one split by a chunk's end
                 // was held.
-                let mut emit = |token| events.token(token);
-                let mode = if self.held.is_empty() {
-                    parse_tag(&input[c.cand_from..c.at], O::LANGUAGE, &mut emit)
-                } else {
-                    self.held.extend_from_slice(&input[c.cand_from..c.at]);
-                    parse_tag(&self.held, O::LANGUAGE, &mut emit)
+                let tag = match self.held.is_empty() {
+                    true => &input[c.cand_from..c.at],
+                    false => {
+                        self.held.extend_from_slice(&input[c.cand_from..c.at]);
+                        &self.held
+                    }
                 };
+                let mode = parse_tag(tag, O::LANGUAGE, &mut |token| events.token(token));
                 if let Some(mode) = mode {
                     self.mode = mode;
                 }

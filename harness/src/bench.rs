@@ -897,15 +897,13 @@ mod tests {
     fn the_many_routes_store_lists_its_match_last() -> Result<(), Box<dyn std::error::Error>> {
         use firstbyte_config::{Config, Settings};
         // The store as the app reads it: fastly.toml's local keys under the bench's.
-        let manifest = std::fs::read_to_string(crate::stack::repo_root().join("fastly.toml"))?;
-        let mut stores = crate::check_config::stores(&manifest)?;
-        let mut source = stores.remove(0).source;
-        for (key, value) in many_routes_store() {
-            match value {
-                Some(v) => source.values.insert(key, v),
-                None => source.values.remove(&key),
-            };
-        }
+        let store = many_routes_store();
+        let overrides: Vec<(&str, Option<&str>)> = store
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_deref()))
+            .collect();
+        let manifest = crate::stack::manifest_with_backends(&[], &overrides)?;
+        let source = crate::check_config::stores(&manifest)?.remove(0).source;
         assert_eq!(Config::check(&source), []);
         let settings = Settings::parse(&source)?;
         assert_eq!(settings.routes.len(), ROUTES);

@@ -197,6 +197,26 @@ value = "origin"
     }
 
     #[test]
+    fn the_readme_quick_start_is_sound() -> Result<(), String> {
+        let readme = std::fs::read_to_string(crate::stack::repo_root().join("README.md"))
+            .map_err(|e| e.to_string())?;
+        let block = readme
+            .split("```toml\n[local_server.config_stores.firstbyte.contents]")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .ok_or("README.md has no quick-start config")?;
+        let manifest = format!(
+            "[local_server.backends.origin]\nurl = \"http://127.0.0.1:7070/\"\n\
+             [local_server.config_stores.firstbyte.contents]{block}"
+        );
+        let errors = check(&manifest)?;
+        assert!(errors.is_empty(), "{errors:?}");
+        let routes = stores(&manifest)?.remove(0).source;
+        assert_eq!(Config::parse(&routes).map(|c| c.routes.len()), Ok(6));
+        Ok(())
+    }
+
+    #[test]
     fn a_manifest_without_the_store_is_an_error() {
         assert!(check("[local_server.backends.origin]\nurl = \"x\"\n").is_err());
         assert!(check("not toml [").is_err());

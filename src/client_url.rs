@@ -4,17 +4,19 @@
 //! parse (`host provided invalid request url`). On Viceroy the URL is built from the client's
 //! `Host`, so `Host: [zz]` or `Host: [::1].` would trap the instance before it could answer,
 //! and the request would have no access-log line. The URL is read here through the raw host
-//! call instead, so such a request gets a 400 like any other bad input.
+//! call instead, so such a request gets a 400 like any other bad input, and the URL parsed
+//! here is handed to the request, which then never reads or parses it again.
 
 use fastly::Request;
 use fastly_shared::FastlyStatus;
 use fastly_sys::fastly_http_req;
+use url::Url;
 
 /// Longest URL read; longer ones are refused (the platform's own limit is 8 KiB).
 const MAX_URL: usize = 64 * 1024;
 
-/// Whether the SDK can read this request's URL; the reason when it cannot.
-pub fn check(req: &Request) -> Result<(), String> {
+/// The request's URL, parsed, once the SDK could read it too; the reason when it could not.
+pub fn check(req: &Request) -> Result<Url, String> {
     let (handle, _) = req.as_handles();
     let mut buf: Vec<u8> = Vec::with_capacity(8 * 1024);
     loop {
@@ -40,11 +42,9 @@ pub fn check(req: &Request) -> Result<(), String> {
 }
 
 /// The rule itself: UTF-8 that parses as a URL, as the SDK requires.
-fn readable(url: &[u8]) -> Result<(), String> {
+fn readable(url: &[u8]) -> Result<Url, String> {
     let text = std::str::from_utf8(url).map_err(|_| "the request URL is not UTF-8".to_string())?;
-    url::Url::parse(text)
-        .map(|_| ())
-        .map_err(|e| format!("the request's host does not make a valid URL ({e})"))
+    Url::parse(text).map_err(|e| format!("the request's host does not make a valid URL ({e})"))
 }
 
 #[cfg(test)]

@@ -61,13 +61,16 @@ fn main() {
 
 /// Answers one request and writes its access-log line; returns how long the instance may
 /// then wait for another (zero when the config could not be read).
-fn serve(req: Request, seq: u32, clock: &Clock, routes: &mut RouteCache) -> Duration {
+fn serve(mut req: Request, seq: u32, clock: &Clock, routes: &mut RouteCache) -> Duration {
     // Reading a URL the SDK cannot parse panics, so nothing reads it before this check.
-    if let Err(why) = client_url::check(&req) {
-        let mut record = AccessRecord::new(req.get_method_str(), "-", seq);
-        Failure::bad_request(why).send(&mut record, clock, false);
-        record.write(clock);
-        return Duration::ZERO;
+    match client_url::check(&req) {
+        Ok(url) => req.set_url(url),
+        Err(why) => {
+            let mut record = AccessRecord::new(req.get_method_str(), "-", seq);
+            Failure::bad_request(why).send(&mut record, clock, false);
+            record.write(clock);
+            return Duration::ZERO;
+        }
     }
     let mut record = AccessRecord::new(req.get_method_str(), req.get_path(), seq);
     let parsed = store::open().and_then(|store| Ok((Settings::parse(&store)?, store)));

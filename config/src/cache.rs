@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::error::{take, ConfigError};
 use crate::route_keys::RouteKeys;
 use crate::store::Source;
-use crate::value::{millis, positive, seconds};
+use crate::value::{keyword, millis, positive, seconds, switch};
 
 mod forwarding;
 
@@ -168,17 +168,14 @@ pub(crate) fn parse_cache(
         check_value(positive(&k, &v).map(|n| settings.max_bytes = n));
     }
     if let Some((k, v)) = entry("cache_freshness") {
-        check_value(match v.as_str() {
-            "origin" => Ok(()),
-            "route" => {
-                settings.freshness = Freshness::Route;
-                Ok(())
-            }
-            other => Err(ConfigError::new(
-                k,
-                format!("'{other}' is not origin or route"),
-            )),
-        });
+        check_value(
+            keyword(
+                &k,
+                &v,
+                &[("origin", Freshness::Origin), ("route", Freshness::Route)],
+            )
+            .map(|f| settings.freshness = f),
+        );
     }
     if let Some((k, v)) = entry("cache_heuristic_percent") {
         check_value(match v.parse::<u8>() {
@@ -193,17 +190,14 @@ pub(crate) fn parse_cache(
         });
     }
     if let Some((k, v)) = entry("cache_cookies") {
-        check_value(match v.as_str() {
-            "pass" => Ok(()),
-            "ignore" => {
-                settings.cookies = Cookies::Ignore;
-                Ok(())
-            }
-            other => Err(ConfigError::new(
-                k,
-                format!("'{other}' is not pass or ignore"),
-            )),
-        });
+        check_value(
+            keyword(
+                &k,
+                &v,
+                &[("pass", Cookies::Pass), ("ignore", Cookies::Ignore)],
+            )
+            .map(|c| settings.cookies = c),
+        );
     }
     if let Some((k, v)) = entry("cache_request_headers") {
         check_value(request_headers(&k, &v).map(|h| settings.request_headers = h));
@@ -215,14 +209,7 @@ pub(crate) fn parse_cache(
         check_value(forward_headers(&k, &v).map(|f| settings.forward = f));
     }
     if let Some((k, v)) = entry("cache_invalidate") {
-        check_value(match v.trim() {
-            "on" => Ok(()),
-            "off" => {
-                settings.invalidate = false;
-                Ok(())
-            }
-            other => Err(ConfigError::new(k, format!("'{other}' is not on or off"))),
-        });
+        check_value(switch(&k, &Some(v)).map(|on| settings.invalidate = on));
     }
     if settings.freshness == Freshness::Route && settings.ttl == 0 {
         errors.push(ConfigError::new(

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::error::{take, ConfigError};
 use crate::route_keys::RouteKeys;
 use crate::store::Source;
-use crate::value::{millis, positive, switch};
+use crate::value::{keyword, millis, positive, switch};
 
 /// How a route composes its responses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,17 +77,15 @@ pub(crate) fn parse_esi(
         return None;
     };
     let before = errors.len();
-    let mode = match mode.as_str() {
-        "surrogate" => EsiMode::Surrogate,
-        "on" => EsiMode::On,
-        other => {
-            errors.push(ConfigError::new(
-                mode_key,
-                format!("'{other}' is not surrogate or on"),
-            ));
-            EsiMode::On
-        }
-    };
+    let mode = keyword(
+        &mode_key,
+        &mode,
+        &[("surrogate", EsiMode::Surrogate), ("on", EsiMode::On)],
+    )
+    .unwrap_or_else(|e| {
+        errors.push(e);
+        EsiMode::On
+    });
     let mut settings = EsiSettings {
         mode,
         max_depth: DEFAULT_ESI_MAX_DEPTH,

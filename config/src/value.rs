@@ -5,24 +5,37 @@ use std::time::Duration;
 
 use crate::error::ConfigError;
 
+/// One of a few words, each standing for a setting; the error lists them all.
+pub(crate) fn keyword<T: Copy>(
+    key: &str,
+    value: &str,
+    words: &[(&str, T)],
+) -> Result<T, ConfigError> {
+    let value = value.trim();
+    match words.iter().find(|(word, _)| *word == value) {
+        Some((_, setting)) => Ok(*setting),
+        None => {
+            let names: Vec<&str> = words.iter().map(|(word, _)| *word).collect();
+            let list = match names.split_last() {
+                Some((last, [])) => (*last).to_string(),
+                Some((last, [first])) => format!("{first} or {last}"),
+                _ => format!("one of {}", names.join(", ")),
+            };
+            Err(ConfigError::new(key, format!("'{value}' is not {list}")))
+        }
+    }
+}
+
 /// `on` or `off` (absent: off, the safe setting for a deployed service).
 pub(crate) fn switch(key: &str, value: &Option<String>) -> Result<bool, ConfigError> {
     match value.as_deref().map(str::trim) {
-        None | Some("") | Some("off") => Ok(false),
-        Some("on") => Ok(true),
-        Some(other) => Err(ConfigError::new(key, format!("'{other}' is not on or off"))),
+        None | Some("") => Ok(false),
+        Some(v) => keyword(key, v, &[("on", true), ("off", false)]),
     }
 }
 
 pub(crate) fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
-    match value {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(ConfigError::new(
-            key,
-            format!("'{value}' is not true or false"),
-        )),
-    }
+    keyword(key, value, &[("true", true), ("false", false)])
 }
 
 pub(crate) fn positive(key: &str, value: &str) -> Result<u64, ConfigError> {

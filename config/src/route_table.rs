@@ -8,8 +8,10 @@
 //! key as before.
 
 use std::cell::RefCell;
+use std::fmt;
 use std::rc::Rc;
 
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::error::ConfigError;
@@ -92,18 +94,46 @@ fn route_field(key: &str) -> Option<(&str, &str)> {
 }
 
 /// A route's object: strings as they are, numbers and booleans as written, objects and
-/// arrays (a stage's own JSON settings) as their JSON text; `null` as if absent.
+/// arrays (a stage's own JSON settings) as their JSON text; `null` as if absent. A field
+/// given twice is refused rather than one of them silently winning.
 fn parse(text: &str) -> Result<Table, String> {
-    let object: serde_json::Map<String, Value> = serde_json::from_str(text)
+    let Fields(fields) = serde_json::from_str(text)
         .map_err(|e| format!("is not a JSON object of the route's fields ({e})"))?;
-    Ok(object
-        .into_iter()
-        .filter_map(|(field, value)| match value {
-            Value::Null => None,
-            Value::String(s) => Some((field, s)),
-            other => Some((field, other.to_string())),
-        })
-        .collect())
+    let mut table = Table::with_capacity(fields.len());
+    for (field, value) in fields {
+        if table.iter().any(|(f, _)| *f == field) {
+            return Err(format!("has the field '{field}' twice"));
+        }
+        match value {
+            Value::Null => {}
+            Value::String(s) => table.push((field, s)),
+            other => table.push((field, other.to_string())),
+        }
+    }
+    Ok(table)
+}
+
+/// A JSON object's members in order, duplicates kept (a map would keep only the last).
+struct Fields(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Fields {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Fields, D::Error> {
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = Fields;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    fields.push(member);
+                }
+                Ok(Fields(fields))
+            }
+        }
+        deserializer.deserialize_map(Members)
+    }
 }
 
 /// What only a deploy-time check sees of route `name`'s object: fields the route never
@@ -219,6 +249,11 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+        let t = tables(&[("route.r", r#"{"prefix": "/r/", "prefix": "/s/"}"#)]);
+        assert_eq!(
+            t.get("route.r.backend"),
+            Err("route.r has the field 'prefix' twice".into())
+        );
         // Blank is as if absent: the route's own keys are read.
         let t = tables(&[("route.r", " "), ("route.r.prefix", "/r/")]);
         assert_eq!(t.get("route.r.prefix"), Ok(Some("/r/".into())));

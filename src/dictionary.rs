@@ -4,6 +4,7 @@
 //! ([`keep`]), and a later request that advertises a held dictionary gets `dcb` made against
 //! it ([`held`]); everything else falls back to the route's br or gzip, with the same `Vary`.
 
+pub mod deferred;
 pub mod held;
 pub mod keep;
 
@@ -15,9 +16,7 @@ use firstbyte_config::chain::ResponseHead;
 use firstbyte_config::{route_dictionary, DictionarySettings, Route, Source};
 use firstbyte_transform::codec::Encoding;
 use firstbyte_transform::dictionary::headers::{use_as_dictionary, use_as_dictionary_value};
-use firstbyte_transform::dictionary::{
-    dcb_header, DcbEncoder, DictionaryRequest, DCB, DCB_HEADER_LEN,
-};
+use firstbyte_transform::dictionary::{dcb_header, DictionaryRequest, DCB, DCB_HEADER_LEN};
 
 use crate::delivery::{self, Delivery};
 use crate::failure::Failure;
@@ -25,6 +24,7 @@ use crate::headers::{for_transformed_body, vary_with, HeaderAccess};
 use crate::origin::{names_dcb, Shaped};
 use crate::routing::host;
 
+use self::deferred::DeferredDcb;
 use self::keep::{KeepFor, Keeper};
 
 /// How long a dictionary is kept when neither `dictionary_ttl` nor `cache_keep` says: a
@@ -114,10 +114,11 @@ impl Dictionaries {
                     .check(offer, &self.host, &self.path)
                     .map_err(|refusal| format!("{refusal:?}"))
             };
-            match held::held(&self.host, &offer.hash, self.settings.max_bytes, check).and_then(
-                |(_, dictionary)| DcbEncoder::new(&dictionary, None).map_err(|e| e.to_string()),
-            ) {
-                Ok(encoder) => {
+            // The lookup and the metadata decide dcb or the fallback before the head; the
+            // bytes are read, checked and loaded once the body starts (`deferred`).
+            match held::held(&self.host, &offer.hash, self.settings.max_bytes, check) {
+                Ok((_, pending)) => {
+                    let encoder = DeferredDcb::new(Box::new(move || pending.read()));
                     for_transformed_body(&mut shaped.resp, Some(DCB), false);
                     // The backend's length described the body before it was re-made.
                     shaped

@@ -81,15 +81,15 @@ pub fn keep(dictionary: &DictionaryUse, bytes: &[u8], ttl: Duration) {
 /// Why a held dictionary was not found usable (the response then falls back).
 pub type Missing = String;
 
-/// The dictionary `hash` of `host`, if the edge holds it, its bytes are at most
-/// `max_bytes` and hash to `hash`; with what it was kept for. `check` runs on the metadata
-/// before any byte is read, so a dictionary that does not apply costs one lookup.
+/// The dictionary `hash` of `host`, if the edge holds it and its metadata and length say it
+/// applies, ready to be read ([`Pending::read`]). `check` runs on the metadata before any
+/// byte is read, so a dictionary that does not apply costs one lookup.
 pub fn held(
     host: &str,
     hash: &DictionaryHash,
     max_bytes: u64,
     check: impl FnOnce(&DictionaryUse) -> Result<(), Missing>,
-) -> Result<(DictionaryUse, Dictionary), Missing> {
+) -> Result<(DictionaryUse, Pending), Missing> {
     let found = core::lookup(key(host, hash))
         .execute()
         .map_err(|e| format!("lookup failed: {e}"))?
@@ -99,17 +99,41 @@ pub fn held(
     if found.known_length().is_some_and(|n| n > max_bytes) {
         return Err("larger than dictionary_max_bytes".into());
     }
-    let body = found.to_stream().map_err(|e| format!("read failed: {e}"))?;
-    let mut bytes = Vec::new();
-    body.take(max_bytes.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("read failed: {e}"))?;
-    if bytes.len() as u64 > max_bytes {
-        return Err("larger than dictionary_max_bytes".into());
+    Ok((
+        usage,
+        Pending {
+            found,
+            hash: *hash,
+            max_bytes,
+        },
+    ))
+}
+
+/// A held dictionary found and found to apply, its bytes not read yet.
+pub struct Pending {
+    found: core::Found,
+    hash: DictionaryHash,
+    max_bytes: u64,
+}
+
+impl Pending {
+    /// The dictionary's bytes, if there are at most `max_bytes` of them and they hash to the
+    /// name they were found under.
+    pub fn read(self) -> Result<Dictionary, Missing> {
+        let body = self
+            .found
+            .to_stream()
+            .map_err(|e| format!("read failed: {e}"))?;
+        let mut bytes = Vec::new();
+        body.take(self.max_bytes.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("read failed: {e}"))?;
+        if bytes.len() as u64 > self.max_bytes {
+            return Err("larger than dictionary_max_bytes".into());
+        }
+        Dictionary::verified(Bytes::from(bytes), &self.hash)
+            .ok_or_else(|| "held bytes do not hash to the advertised dictionary".into())
     }
-    let dictionary = Dictionary::verified(Bytes::from(bytes), hash)
-        .ok_or("held bytes do not hash to the advertised dictionary")?;
-    Ok((usage, dictionary))
 }
 
 #[cfg(test)]

@@ -81,15 +81,27 @@ pub fn keep(dictionary: &DictionaryUse, bytes: &[u8], ttl: Duration) {
 /// Why a held dictionary was not found usable (the response then falls back).
 pub type Missing = String;
 
-/// The dictionary `hash` of `host`, if the edge holds it, its bytes are at most
-/// `max_bytes` and hash to `hash`; with what it was kept for. `check` runs on the metadata
-/// before any byte is read, so a dictionary that does not apply costs one lookup.
-pub fn held(
+/// Whether the edge holds the dictionary `hash` of `host` for this request: its metadata
+/// passes `check` and its declared length is at most `max_bytes`. One lookup, no byte read:
+/// what a cached route keys its `dcb` variant by ([`super::Dictionaries::variant`]), so a
+/// hash the edge does not hold never names an object.
+pub fn applies(
     host: &str,
     hash: &DictionaryHash,
     max_bytes: u64,
     check: impl FnOnce(&DictionaryUse) -> Result<(), Missing>,
-) -> Result<(DictionaryUse, Dictionary), Missing> {
+) -> Result<(), Missing> {
+    usable(host, hash, max_bytes, check).map(|_| ())
+}
+
+/// The found object of the dictionary `hash` of `host` and what it was kept for, once its
+/// metadata passed `check` and its declared length is within `max_bytes`.
+fn usable(
+    host: &str,
+    hash: &DictionaryHash,
+    max_bytes: u64,
+    check: impl FnOnce(&DictionaryUse) -> Result<(), Missing>,
+) -> Result<(core::Found, DictionaryUse), Missing> {
     let found = core::lookup(key(host, hash))
         .execute()
         .map_err(|e| format!("lookup failed: {e}"))?
@@ -99,6 +111,19 @@ pub fn held(
     if found.known_length().is_some_and(|n| n > max_bytes) {
         return Err("larger than dictionary_max_bytes".into());
     }
+    Ok((found, usage))
+}
+
+/// The dictionary `hash` of `host`, if the edge holds it, its bytes are at most
+/// `max_bytes` and hash to `hash`; with what it was kept for. `check` runs on the metadata
+/// before any byte is read, so a dictionary that does not apply costs one lookup.
+pub fn held(
+    host: &str,
+    hash: &DictionaryHash,
+    max_bytes: u64,
+    check: impl FnOnce(&DictionaryUse) -> Result<(), Missing>,
+) -> Result<(DictionaryUse, Dictionary), Missing> {
+    let (found, usage) = usable(host, hash, max_bytes, check)?;
     let body = found.to_stream().map_err(|e| format!("read failed: {e}"))?;
     let mut bytes = Vec::new();
     body.take(max_bytes.saturating_add(1))

@@ -173,6 +173,25 @@ mod tests {
     }
 
     #[test]
+    fn a_dictionary_makes_an_object_of_its_own() -> TestResult {
+        let r = route(r#"{"rules": [["a", "b"]]}"#)?;
+        let (one, two) = (DictionaryHash::of(b"v1"), DictionaryHash::of(b"v3"));
+        let with = |dictionary| Request {
+            dictionary,
+            ..req("h", "/x", Some("br, dcb"))
+        };
+        let plain = key(&r, &with(None));
+        let against_one = key(&r, &with(Some(&one)));
+        assert_ne!(plain, against_one);
+        assert_ne!(against_one, key(&r, &with(Some(&two))));
+        assert!(
+            against_one.ends_with(&format!("\nbr, dcb; dictionary=:{}:\n/x", one.to_hex())),
+            "{against_one}"
+        );
+        Ok(())
+    }
+
+    #[test]
     fn surrogate_keys_name_objects_urls_and_what_the_origin_says() {
         assert_ne!(object_surrogate(b"k", 1), object_surrogate(b"k", 2));
         assert_ne!(

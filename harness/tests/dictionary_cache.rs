@@ -31,8 +31,14 @@ struct DictCache {
 
 impl DictCache {
     fn start() -> DictCache {
+        DictCache::forwarding("none")
+    }
+
+    /// With `cache_forward_headers = forward`.
+    fn forwarding(forward: &str) -> DictCache {
         let origin = Scripted::start().expect("scripted origin starts");
         let overrides: Vec<(&str, Option<&str>)> = vec![
+            ("route.dc.cache_forward_headers", Some(forward)),
             ("routes", Some("origin,dc")),
             ("route.dc.prefix", Some("/dc/")),
             ("route.dc.backend", Some("scripted")),
@@ -242,7 +248,18 @@ async fn a_delta_reaches_only_clients_holding_its_dictionary() {
 /// can neither fill the cache with variants nor make the origin fetch for each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hashes_the_edge_does_not_hold_name_no_object() {
-    let c = DictCache::start();
+    hostile_hashes(DictCache::start()).await;
+}
+
+/// The same where the route forwards every header it may (`cache_forward_headers = all`):
+/// `Available-Dictionary` is never one of them, so the `Vary` that names it cannot split
+/// objects per value either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_all_still_names_no_object_per_hash() {
+    hostile_hashes(DictCache::forwarding("all")).await;
+}
+
+async fn hostile_hashes(c: DictCache) {
     let v1 = c.first(1, 1).await;
     let held = sf_binary(&sha256(&v1));
     let delta = c.ask("GET", 2, BROWSER, Some(&held)).await;

@@ -43,6 +43,7 @@ use firstbyte_config::Route;
 use crate::access_log::AccessRecord;
 use crate::cache_status::CacheStatus;
 use crate::composer::Composer;
+use crate::dictionary::Dictionaries;
 use crate::failure::Failure;
 use crate::timing::Clock;
 use exchange::Exchange;
@@ -59,6 +60,7 @@ pub fn forward(
     record: &mut AccessRecord,
     clock: &Clock,
     composing: Option<&mut (dyn Composer + '_)>,
+    dictionaries: Option<&Dictionaries>,
 ) -> Result<(), Failure> {
     let Some(settings) = &route.cache else {
         return pass(
@@ -81,7 +83,12 @@ pub fn forward(
     if let Some(why) = passes(settings, &req) {
         return pass(route, req, CacheStatus::Pass, why, record, clock, composing);
     }
-    let fill = FillRequest::read(route, &req, &settings.request_headers);
+    let mut fill = FillRequest::read(route, &req, &settings.request_headers);
+    // A `dcb` object is stored per dictionary the edge holds for this request, never per
+    // hash a client names (docs/dictionaries.md).
+    let variant = dictionaries.and_then(Dictionaries::variant);
+    fill.dictionary = variant;
+    let dictionaries = dictionaries.map(|d| d.for_fill(variant.as_ref()));
     let key = fill.key(route);
     if key.len() > key::MAX_KEY {
         return pass(
@@ -104,6 +111,7 @@ pub fn forward(
         ask,
         composing,
         include_ttl: None,
+        dictionaries,
     };
     if request_says_no_store(&req) {
         return exchange.without_storing(req, record, clock);

@@ -4,6 +4,7 @@
 //! ([`keep`]), and a later request that advertises a held dictionary gets `dcb` made against
 //! it ([`held`]); everything else falls back to the route's br or gzip, with the same `Vary`.
 
+mod cached;
 pub mod deferred;
 pub mod held;
 pub mod keep;
@@ -16,7 +17,9 @@ use firstbyte_config::chain::ResponseHead;
 use firstbyte_config::{route_dictionary, DictionarySettings, Route, Source};
 use firstbyte_transform::codec::Encoding;
 use firstbyte_transform::dictionary::headers::{use_as_dictionary, use_as_dictionary_value};
-use firstbyte_transform::dictionary::{dcb_header, DictionaryRequest, DCB, DCB_HEADER_LEN};
+use firstbyte_transform::dictionary::{
+    dcb_header, DictionaryRequest, DictionaryUse, DCB, DCB_HEADER_LEN,
+};
 
 use crate::delivery::{self, Delivery};
 use crate::failure::Failure;
@@ -27,13 +30,16 @@ use crate::routing::host;
 use self::deferred::DeferredDcb;
 use self::keep::{KeepFor, Keeper};
 
-/// How long a dictionary is kept when neither `dictionary_ttl` nor `cache_keep` says: a
-/// day, about the time between two releases of a busy site's bundle.
+/// How long a dictionary is kept when neither `dictionary_ttl` nor `cache_keep` says (a
+/// route without `cache_ttl`, or `cache_keep = 0`): a day, about the time between two
+/// releases of a busy site's bundle.
 const DEFAULT_TTL: Duration = Duration::from_secs(86_400);
 
 /// The request side, read once before the origin is asked.
 pub struct Dictionaries {
     settings: DictionarySettings,
+    /// How long a kept dictionary stays: `dictionary_ttl`, else the route's `cache_keep`.
+    ttl: Duration,
     offer: Option<DictionaryRequest>,
     host: String,
     /// The client's path (before `strip_prefix`): what `match` patterns describe.
@@ -63,7 +69,13 @@ impl Dictionaries {
             req.header("available-dictionary").as_deref(),
             req.header("dictionary-id").as_deref(),
         );
+        let keep = route
+            .cache
+            .as_ref()
+            .map(|c| Duration::from_secs(c.keep.into()))
+            .filter(|keep| !keep.is_zero());
         Ok(Some(Dictionaries {
+            ttl: settings.ttl.or(keep).unwrap_or(DEFAULT_TTL),
             settings,
             offer,
             host: host(req).unwrap_or_default(),
@@ -74,18 +86,21 @@ impl Dictionaries {
     }
 
     /// Applies the route's dictionaries to a shaped response, before its head goes out; the
-    /// same for GET and HEAD, so both get the same headers.
-    pub fn apply(&self, route: &Route, shaped: &mut Shaped) -> Result<(), Failure> {
+    /// same for GET and HEAD, so both get the same headers. `Some` says why a dictionary the
+    /// request offered was not used (the response then falls back to br or gzip).
+    pub fn apply(&self, route: &Route, shaped: &mut Shaped) -> Result<Option<String>, Failure> {
         if shaped.compose.is_some() {
             // A composed page is made elsewhere; dictionaries do not reach it.
-            return Ok(());
+            return Ok(None);
         }
         let coding = shaped.origin_coding.clone();
         if coding.as_deref().is_some_and(names_dcb) {
-            return self.origin_dcb(route, coding.as_deref(), shaped);
+            return self
+                .origin_dcb(route, coding.as_deref(), shaped)
+                .map(|()| None);
         }
         let Some(plan) = self.would_compress(route, shaped) else {
-            return Ok(());
+            return Ok(None);
         };
         // The dictionary and the delta are made of the bytes the client decodes: a body the
         // origin coded must be decoded first, whatever this client's own plan did with it.
@@ -97,7 +112,7 @@ impl Dictionaries {
             coding.as_deref().and_then(Encoding::from_content_encoding) == Some(d)
         });
         if coded && !decodes_it {
-            return Ok(());
+            return Ok(None);
         }
         if self.settings.dcb {
             // Both outcomes depend on both fields, dcb or the fallback.
@@ -108,12 +123,9 @@ impl Dictionaries {
             }
         }
         let keep = self.marking(shaped);
+        let mut refused = None;
         if let Some(offer) = self.offer.as_ref().filter(|_| self.settings.dcb) {
-            let check = |usage: &firstbyte_transform::dictionary::DictionaryUse| {
-                usage
-                    .check(offer, &self.host, &self.path)
-                    .map_err(|refusal| format!("{refusal:?}"))
-            };
+            let check = |usage: &DictionaryUse| self.check(offer, usage);
             // The lookup and the metadata decide dcb or the fallback before the head; the
             // bytes are read, checked and loaded once the body starts (`deferred`).
             match held::held(&self.host, &offer.hash, self.settings.max_bytes, check) {
@@ -127,18 +139,29 @@ impl Dictionaries {
                     shaped.plan = Some(plan);
                     shaped.encoder = Some(Box::new(encoder));
                 }
-                Err(why) => log::debug!(
-                    "{} {}: no dcb ({}): {why}",
-                    self.method,
-                    self.path,
-                    offer.hash.to_hex()
-                ),
+                Err(why) => {
+                    log::debug!(
+                        "{} {}: no dcb ({}): {why}",
+                        self.method,
+                        self.path,
+                        offer.hash.to_hex()
+                    );
+                    refused = Some(why);
+                }
             }
         }
         if let Some(keep) = keep {
             self.tap(shaped, keep);
         }
-        Ok(())
+        Ok(refused)
+    }
+
+    /// Whether a held dictionary may serve this request (same host, `match` covers the
+    /// client's path, `Dictionary-ID` echoes its `id`).
+    fn check(&self, offer: &DictionaryRequest, usage: &DictionaryUse) -> Result<(), String> {
+        usage
+            .check(offer, &self.host, &self.path)
+            .map_err(|refusal| format!("{refusal:?}"))
     }
 
     /// The plan the route would make of this response for a client that takes any coding:
@@ -197,7 +220,7 @@ impl Dictionaries {
             host: self.host.clone(),
             pattern,
             id: mark.id,
-            ttl: self.settings.ttl.unwrap_or(DEFAULT_TTL),
+            ttl: self.ttl,
             max_bytes: self.settings.max_bytes,
         })
     }

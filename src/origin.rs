@@ -51,6 +51,9 @@ pub struct Shaped {
     pub tap: Option<Box<dyn Transform>>,
     /// Replaces the plan's encoder (`dcb` against a dictionary the client holds).
     pub encoder: Option<Box<dyn Transform>>,
+    /// Why this response, though its head allows it, may not be stored for the key it was
+    /// fetched for (a `dcb` variant's fill that had to fall back to br or gzip).
+    pub not_for_key: Option<String>,
 }
 
 impl Shaped {
@@ -220,6 +223,7 @@ pub fn shape(
         compose,
         tap: None,
         encoder: None,
+        not_for_key: None,
     })
 }
 

@@ -36,11 +36,10 @@ pub fn forward(
     }
     // Read from the client's request. Only a route with a chain can mark or serve anything
     // (both need a response the route would compress), so the others, the plain proxy among
-    // them, spend no store lookup on them; a cached route does not use them yet
-    // (docs/dictionaries.md).
-    let dictionaries = match (&route.cache, &route.chain) {
-        (None, Some(_)) => Dictionaries::read(route, &resolver.source, &req)?,
-        _ => None,
+    // them, spend no store lookup on them.
+    let dictionaries = match &route.chain {
+        Some(_) => Dictionaries::read(route, &resolver.source, &req)?,
+        None => None,
     };
     // Only a route that composes keeps what its fragments are made of.
     let mut composing = route.esi.as_ref().map(|_| Composing {
@@ -52,14 +51,15 @@ pub fn forward(
     }
     let composer = composing.as_mut().map(|c| c as &mut dyn Composer);
     if route.cache.is_some() {
-        return cache::forward(route, req, record, clock, composer);
+        return cache::forward(route, req, record, clock, composer, dictionaries.as_ref());
     }
     let method = req.get_method().clone();
     let accept_encoding = req.header("accept-encoding");
     let bereq = origin::backend_request(route, req, accept_encoding.as_deref());
     let mut shaped = origin::fetch_shaped(route, bereq, accept_encoding.as_deref(), record)?;
     if let Some(dictionaries) = &dictionaries {
-        dictionaries.apply(route, &mut shaped)?;
+        // Uncached: a refused dictionary falls back for this client alone.
+        let _ = dictionaries.apply(route, &mut shaped)?;
     }
     send(route, shaped, &method, None, record, clock, composer)
 }

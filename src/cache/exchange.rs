@@ -19,6 +19,7 @@ use super::write::{self, Object};
 use crate::access_log::AccessRecord;
 use crate::cache_status::CacheStatus;
 use crate::composer::Composer;
+use crate::dictionary::Dictionaries;
 use crate::failure::Failure;
 use crate::headers::HeaderAccess;
 use crate::origin::{self, Shaped};
@@ -54,6 +55,9 @@ pub(super) struct Exchange<'a, 'c> {
     /// The `ttl` of the include whose fragment this exchange fills or revalidates: the
     /// lifetime of what it stores ([`Rules::include_ttl`]). None for a client's request.
     pub(super) include_ttl: Option<u32>,
+    /// The route's dictionaries as this exchange's key describes them
+    /// ([`Dictionaries::for_fill`]), applied to every response it fetches.
+    pub(super) dictionaries: Option<Dictionaries>,
 }
 
 impl Exchange<'_, '_> {
@@ -79,11 +83,23 @@ impl Exchange<'_, '_> {
         record: &mut AccessRecord,
     ) -> Result<Shaped, Failure> {
         let bereq = self.fill.backend_request(self.route, revalidating);
-        origin::fetch_shaped(self.route, bereq, self.fill.codings(), record)
+        let mut shaped = origin::fetch_shaped(self.route, bereq, self.fill.codings(), record)?;
+        if let Some(dictionaries) = &self.dictionaries {
+            let refused = dictionaries.apply(self.route, &mut shaped)?;
+            if let Some(why) = refused.filter(|_| self.fill.dictionary.is_some()) {
+                // The key says dcb against this dictionary: a fallback made under it would
+                // answer every holder of the dictionary with br until it expired.
+                shaped.not_for_key = Some(format!("dcb fell back: {why}"));
+            }
+        }
+        Ok(shaped)
     }
 
     /// Whether a response may become an object, and the marker to leave when it may not.
     pub(super) fn admit(&self, shaped: &Shaped) -> Result<Object, (Marker, String)> {
+        if let Some(why) = &shaped.not_for_key {
+            return Err((Marker::Uncacheable, why.clone()));
+        }
         if shaped
             .output_length()
             .is_some_and(|n| n > self.settings.max_bytes)

@@ -13,6 +13,7 @@ use fastly::http::{HeaderName, HeaderValue, Method};
 use fastly::Request;
 use firstbyte_config::{ForwardHeaders, Route};
 use firstbyte_transform::codec::coding_class;
+use firstbyte_transform::dictionary::DictionaryHash;
 
 use super::key;
 use super::stored::Stored;
@@ -39,6 +40,9 @@ pub struct FillRequest {
     forward: ForwardHeaders,
     /// The surrogate key of the client's URL.
     pub url_key: String,
+    /// The dictionary a `dcb` object of this key is made against: one the edge holds for
+    /// this request ([`crate::dictionary::Dictionaries::variant`]), in the key.
+    pub dictionary: Option<DictionaryHash>,
 }
 
 impl FillRequest {
@@ -96,6 +100,7 @@ impl FillRequest {
             forward,
             url_key: url_key(req),
             host,
+            dictionary: None,
         }
     }
 
@@ -106,6 +111,7 @@ impl FillRequest {
                 host: &self.host,
                 path_and_query: &self.path_and_query,
                 codings: self.codings.as_deref(),
+                dictionary: self.dictionary.as_ref(),
             },
         )
     }

@@ -339,6 +339,7 @@ impl Fill {
             ask: Ask::default(),
             composing: None,
             include_ttl: context.include_ttl,
+            dictionaries: None,
         };
         if let Some(stale) = stale {
             let status = shaped.status();

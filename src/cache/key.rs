@@ -7,6 +7,7 @@ use std::hash::{Hash, Hasher};
 use firstbyte_config::Route;
 
 use firstbyte_cache_meta::FORMAT;
+use firstbyte_transform::dictionary::DictionaryHash;
 
 /// Fastly and Viceroy refuse longer cache keys; a longer request bypasses the cache.
 pub const MAX_KEY: usize = 4096;
@@ -27,14 +28,22 @@ pub struct Request<'a> {
     /// The codings the client accepts ([`firstbyte_transform::codec::coding_class`]), which
     /// is the `Accept-Encoding` the fill sends.
     pub codings: Option<&'a str>,
+    /// The dictionary a `dcb` object is made against, when the edge holds the one the client
+    /// advertises: each is its own object, and a client holding another never gets it.
+    pub dictionary: Option<&'a DictionaryHash>,
 }
 
 /// The route's name and a digest of all its settings (a changed rule makes new keys, so old
 /// output is never served), then what the fill sends. The values of `cache_request_headers`
 /// are not here: they are the object's variant (`vary_by`).
 pub fn key(route: &Route, request: &Request) -> String {
+    // On the codings' line, which never holds a `:` otherwise.
+    let dictionary = request
+        .dictionary
+        .map(|hash| format!("; dictionary=:{}:", hash.to_hex()))
+        .unwrap_or_default();
     format!(
-        "{FORMAT}\n{}\n{}\n{}\n{}\n{}",
+        "{FORMAT}\n{}\n{}\n{}\n{}{dictionary}\n{}",
         route.name,
         settings_digest(route),
         request.host,
@@ -128,6 +137,7 @@ mod tests {
             host,
             path_and_query: pq,
             codings,
+            dictionary: None,
         }
     }
 
@@ -159,6 +169,25 @@ mod tests {
             assert_ne!(base, key(&r, &other));
         }
         assert!(key(&r, &req("h", "/x", None)).contains("\nidentity\n"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_dictionary_makes_an_object_of_its_own() -> TestResult {
+        let r = route(r#"{"rules": [["a", "b"]]}"#)?;
+        let (one, two) = (DictionaryHash::of(b"v1"), DictionaryHash::of(b"v3"));
+        let with = |dictionary| Request {
+            dictionary,
+            ..req("h", "/x", Some("br, dcb"))
+        };
+        let plain = key(&r, &with(None));
+        let against_one = key(&r, &with(Some(&one)));
+        assert_ne!(plain, against_one);
+        assert_ne!(against_one, key(&r, &with(Some(&two))));
+        assert!(
+            against_one.ends_with(&format!("\nbr, dcb; dictionary=:{}:\n/x", one.to_hex())),
+            "{against_one}"
+        );
         Ok(())
     }
 

@@ -49,6 +49,7 @@ pub fn answer(
                 ask: Ask::read(req),
                 composing,
                 include_ttl: None,
+                dictionaries: None,
             };
             let answer = Answer {
                 status,

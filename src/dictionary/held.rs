@@ -81,6 +81,19 @@ pub fn keep(dictionary: &DictionaryUse, bytes: &[u8], ttl: Duration) {
 /// Why a held dictionary was not found usable (the response then falls back).
 pub type Missing = String;
 
+/// Whether the edge holds the dictionary `hash` of `host` for this request: its metadata
+/// passes `check` and its declared length is at most `max_bytes`. One lookup, no byte read:
+/// what a cached route keys its `dcb` variant by ([`super::Dictionaries::variant`]), so a
+/// hash the edge does not hold never names an object.
+pub fn applies(
+    host: &str,
+    hash: &DictionaryHash,
+    max_bytes: u64,
+    check: impl FnOnce(&DictionaryUse) -> Result<(), Missing>,
+) -> Result<(), Missing> {
+    held(host, hash, max_bytes, check).map(|_| ())
+}
+
 /// The dictionary `hash` of `host`, if the edge holds it and its metadata and length say it
 /// applies, ready to be read ([`Pending::read`]). `check` runs on the metadata before any
 /// byte is read, so a dictionary that does not apply costs one lookup.

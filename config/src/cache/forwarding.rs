@@ -52,8 +52,11 @@ pub fn poisons(name: &str) -> bool {
 /// Request headers a fill may not forward: they describe one connection, make the response
 /// partial or conditional, carry a body, or are set by the cache itself (`Host`,
 /// `Accept-Encoding`, both in the key), or they are personal (`Cookie`, `Authorization`,
-/// which pass the cache).
-pub const NOT_FORWARDABLE: [&str; 19] = [
+/// which pass the cache), or they name a compression dictionary (`Available-Dictionary`,
+/// `Dictionary-ID`: the key holds the dictionary a `dcb` object is made against, and only
+/// one the edge holds; forwarded, an origin's `Vary` on them would store an object per
+/// value any client sends).
+pub const NOT_FORWARDABLE: [&str; 21] = [
     "connection",
     "keep-alive",
     "te",
@@ -73,6 +76,8 @@ pub const NOT_FORWARDABLE: [&str; 19] = [
     "cookie",
     "authorization",
     "cache-control",
+    "available-dictionary",
+    "dictionary-id",
 ];
 
 /// Request headers known to poison caches: an origin, framework or proxy reads them as

@@ -591,7 +591,7 @@ pub fn table(d: &Dictionary) -> String {
     let _ = writeln!(
         out,
         "\n| dictionary hit (v2 from the edge cache, as a delta) × a plain hit |\n|---|\n\
-         | not built: routes with `cache_ttl` do not use dictionaries yet (docs/dictionaries.md) |"
+         | not built: cached routes serve dcb hits (harness/tests/dictionary_cache.rs), but this part does not time them yet (docs/dictionaries.md) |"
     );
     for w in &d.wrong {
         let _ = writeln!(out, "\n**Wrong**: {w}.");

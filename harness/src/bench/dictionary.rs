@@ -38,6 +38,10 @@ pub const EDGES: [&str; 1] = [DICT_EDGE];
 /// Where the route reaches the dev origin's releases, and the `match` that covers them.
 const PATH: &str = "/dict/release/";
 const MATCH: &str = "/dict/release/*";
+/// The same through fastly.toml's demo route `dictcache`, which keeps its output in the edge
+/// cache: where a delta is timed as a hit beside a plain hit.
+const CACHED_PATH: &str = "/dictcache/release/";
+const CACHED_MATCH: &str = "/dictcache/release/*";
 
 /// One published package: its tarball on the registry and the SHA-256 of that tarball.
 #[derive(Debug, Clone, Copy)]
@@ -118,14 +122,18 @@ pub const PAIRS: [Pair; 2] = [
     },
 ];
 
-/// [`DICT_EDGE`]'s store: the bench's, with fastly.toml's demo route `dict` listed and its
-/// `match` covering the releases. Everything else about the route is the demo's:
+/// [`DICT_EDGE`]'s store: the bench's, with fastly.toml's demo routes `dict` and `dictcache`
+/// listed and their `match` covering the releases. Everything else about the route is the demo's:
 /// `compress = "dcb, br, gzip"`, the default `dictionary_max_bytes` and `dictionary_ttl`.
 pub fn dictionary_store() -> Vec<(String, Option<String>)> {
     let mut store = bench_store();
     store.retain(|(key, _)| key != "routes");
-    store.push(("routes".into(), Some("origin,dict".into())));
+    store.push(("routes".into(), Some("origin,dict,dictcache".into())));
     store.push(("route.dict.dictionary_match".into(), Some(MATCH.into())));
+    store.push((
+        "route.dictcache.dictionary_match".into(),
+        Some(CACHED_MATCH.into()),
+    ));
     store
 }
 
@@ -299,6 +307,19 @@ pub struct Dictionary {
     pub wrong: Vec<String>,
     /// `dcb` bodies decoded and compared.
     pub dcb_checked: usize,
+    /// Per pair, v2 from the edge cache: a delta hit beside a plain (`br`) hit.
+    pub hits: Vec<CachedHits>,
+}
+
+/// TTFB of v2 served from the edge cache through `dictcache`, in ms: as the `dcb` object a
+/// client holding v1 gets, and as the `br` object a client without it gets. Samples that
+/// were not hits in the asked coding are counted in `failures`, not timed.
+#[derive(Debug, Clone, Default)]
+pub struct CachedHits {
+    pub pair: String,
+    pub dcb_ms: Vec<f64>,
+    pub br_ms: Vec<f64>,
+    pub failures: usize,
 }
 
 impl Dictionary {
@@ -364,6 +385,7 @@ impl Bench {
             cells: Vec::new(),
             wrong: Vec::new(),
             dcb_checked: 0,
+            hits: Vec::new(),
         };
         for pair in &PAIRS {
             let name = pair.name();
@@ -541,8 +563,81 @@ impl Bench {
                 settings.downloads
             ));
             out.cells.extend(cells);
+            let hits = self.cached_hits(pair, &available, settings, shuffle, &runtime);
+            if let Some(why) = hits.as_ref().err() {
+                out.wrong.push(format!("{name}: cached: {why}"));
+            }
+            out.hits.extend(hits.ok());
+            progress(&format!("dictionary, {name}: hits from the edge cache"));
         }
         Ok(out)
+    }
+
+    /// v1 through `dictcache` (kept as a dictionary as it is stored), v2 filled once as
+    /// `dcb` and once as `br`, then both timed as hits, interleaved.
+    fn cached_hits(
+        &self,
+        pair: &Pair,
+        available: &str,
+        settings: &DictionarySettings,
+        shuffle: &mut Shuffle,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Result<CachedHits, String> {
+        let server = Server::Edge(DICT_EDGE);
+        let addr = self.addr_of(server);
+        let timeout = Duration::from_secs(60);
+        let v1_path = format!("{CACHED_PATH}{}", pair.file(&pair.v1));
+        let v2_path = format!("{CACHED_PATH}{}", pair.file(&pair.v2));
+        let turn = self.turn_to(server);
+        let first = runtime
+            .block_on(client::request(
+                addr,
+                "GET",
+                &v1_path,
+                &[("accept-encoding", "gzip, br, dcb")],
+            ))
+            .map_err(|e| format!("{v1_path}: {e}"))?;
+        if first.header("use-as-dictionary").is_none() {
+            return Err(format!("v1 came {} and not marked", first.status));
+        }
+        drop(turn);
+        self.wait_until_all_idle();
+        let mut hits = CachedHits {
+            pair: pair.name(),
+            ..CachedHits::default()
+        };
+        let timed = [Coding::Dcb, Coding::Br];
+        // The fills, then only hits are timed.
+        for round in 0..=settings.samples {
+            for i in shuffle.order(timed.len()) {
+                let coding = timed[i];
+                let headers = coding.headers(available);
+                let headers: Vec<(&str, &str)> =
+                    headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+                let _turn = self.turn_to(server);
+                std::thread::sleep(settings.settle);
+                let sample = request(addr, &v2_path, &headers, round == 0, timeout);
+                if round == 0 {
+                    continue;
+                }
+                let ms_of = match coding {
+                    Coding::Dcb => &mut hits.dcb_ms,
+                    _ => &mut hits.br_ms,
+                };
+                match sample {
+                    Ok(s)
+                        if s.status == 200
+                            && s.coding == coding.content_encoding()
+                            && s.x_cache == Some("HIT") =>
+                    {
+                        ms_of.push(ms(s.ttfb))
+                    }
+                    _ => hits.failures += 1,
+                }
+            }
+            self.wait_until_all_idle();
+        }
+        Ok(hits)
     }
 }
 
@@ -553,7 +648,7 @@ fn mb_per_s(bytes: usize, ms: Option<f64>) -> Option<f64> {
 }
 
 /// The part's table: per pair and coding, v2 on the wire, its TTFB and last byte beside
-/// `br`'s, and the heap; then the cached case, not built.
+/// `br`'s, and the heap; then v2 from the edge cache, a delta hit beside a plain hit.
 pub fn table(d: &Dictionary) -> String {
     let mut out = String::from(
         "| dictionary pair (v1 → v2) | v2 as | bytes on the wire | × br | TTFB p50 ms | app p50 ms | TTFB × br | last byte p50 ms | MB/s (v2 ÷ last byte) | Wasm heap max MiB | failed |\n\
@@ -588,11 +683,26 @@ pub fn table(d: &Dictionary) -> String {
             c.failures,
         );
     }
-    let _ = writeln!(
-        out,
-        "\n| dictionary hit (v2 from the edge cache, as a delta) × a plain hit |\n|---|\n\
-         | not built: cached routes serve dcb hits (harness/tests/dictionary_cache.rs), but this part does not time them yet (docs/dictionaries.md) |"
+    out.push_str(
+        "\n| dictionary pair (v1 → v2), from the edge cache | dcb hit TTFB p50 ms | br hit TTFB p50 ms | dictionary hit × plain hit | not hits |\n\
+         |---|---:|---:|---:|---:|\n",
     );
+    for h in &d.hits {
+        let (dcb, br) = (median(&h.dcb_ms), median(&h.br_ms));
+        let ratio = match (dcb, br) {
+            (Some(n), Some(b)) if b > 0.0 => Some(n / b),
+            _ => None,
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            h.pair,
+            num(dcb, 2),
+            num(br, 2),
+            num(ratio, 3),
+            h.failures
+        );
+    }
     for w in &d.wrong {
         let _ = writeln!(out, "\n**Wrong**: {w}.");
     }
@@ -771,6 +881,7 @@ mod tests {
             ],
             wrong: vec![],
             dcb_checked: 2,
+            hits: vec![],
         };
         let c = checks(&d);
         assert_eq!(c[0].measured, format!("0.300 (worst: {})", names[1]));

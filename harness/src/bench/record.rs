@@ -659,6 +659,7 @@ mod tests {
             }],
             wrong: vec![],
             dcb_checked: 3,
+            hits: vec![],
         };
         let record = Record {
             date: "2026-12-01".into(),

@@ -65,9 +65,9 @@ impl Dictionaries {
             return Ok(None);
         };
         let offer = DictionaryRequest::from_headers(
-            req.header("accept-encoding").as_deref(),
-            req.header("available-dictionary").as_deref(),
-            req.header("dictionary-id").as_deref(),
+            req.combined("accept-encoding").as_deref(),
+            req.combined("available-dictionary").as_deref(),
+            req.combined("dictionary-id").as_deref(),
         );
         let keep = route
             .cache

@@ -47,6 +47,13 @@ pub trait HeaderAccess {
     /// The first value of `name`, with bytes that are not UTF-8 replaced.
     fn header(&self, name: &str) -> Option<String>;
     fn drop_header(&mut self, name: &str);
+
+    /// Every line of the list-valued field `name` as one value, joined with `, ` as RFC 9110
+    /// §5.3 combines them: a second `Accept-Encoding` or `Available-Dictionary` line counts.
+    fn combined(&self, name: &str) -> Option<String> {
+        let lines = self.header_values(name);
+        (!lines.is_empty()).then(|| lines.join(", "))
+    }
 }
 
 macro_rules! header_access {

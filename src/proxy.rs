@@ -54,7 +54,7 @@ pub fn forward(
         return cache::forward(route, req, record, clock, composer, dictionaries.as_ref());
     }
     let method = req.get_method().clone();
-    let accept_encoding = req.header("accept-encoding");
+    let accept_encoding = req.combined("accept-encoding");
     let bereq = origin::backend_request(route, req, accept_encoding.as_deref());
     let mut shaped = origin::fetch_shaped(route, bereq, accept_encoding.as_deref(), record)?;
     if let Some(dictionaries) = &dictionaries {

@@ -356,6 +356,15 @@ mod tests {
             ("route.origin.cache_forward_headers", "cookie"),
             ("route.origin.cache_forward_headers", "connection"),
             ("route.origin.cache_forward_headers", "proxy-authorization"),
+            // `_` read as `-` (CGI-style origins read both as one variable).
+            ("route.origin.cache_request_headers", "available_dictionary"),
+            ("route.origin.cache_request_headers", "dictionary_id"),
+            (
+                "route.origin.cache_forward_headers",
+                "available_dictionary, dictionary_id",
+            ),
+            ("route.origin.cache_forward_headers", "if_none_match"),
+            ("route.origin.cache_forward_headers", "proxy_authorization"),
             ("route.origin.cache_forward_headers", ","),
             ("route.origin.cache_invalidate", "no"),
         ] {

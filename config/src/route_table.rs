@@ -12,7 +12,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::error::ConfigError;
 use crate::route_keys::route_key;
@@ -104,17 +104,26 @@ fn parse(text: &str) -> Result<Table, String> {
         if table.iter().any(|(f, _)| *f == field) {
             return Err(format!("has the field '{field}' twice"));
         }
-        match value {
-            Value::Null => {}
-            Value::String(s) => table.push((field, s)),
-            other => table.push((field, other.to_string())),
+        let raw = value.get();
+        if raw == "null" {
+            continue;
         }
+        let value = if raw.starts_with('"') {
+            serde_json::from_str::<String>(raw)
+                .map_err(|e| format!("has a field '{field}' that does not read ({e})"))?
+        } else {
+            // As written: `1e3` stays `1e3` (refused where a whole number is due, in the
+            // words the operator wrote), where a JSON number read back would say `1000.0`.
+            raw.to_string()
+        };
+        table.push((field, value));
     }
     Ok(table)
 }
 
-/// A JSON object's members in order, duplicates kept (a map would keep only the last).
-struct Fields(Vec<(String, Value)>);
+/// A JSON object's members in order, each value as its text, duplicates kept (a map would
+/// keep only the last).
+struct Fields(Vec<(String, Box<RawValue>)>);
 
 impl<'de> Deserialize<'de> for Fields {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Fields, D::Error> {
@@ -192,6 +201,7 @@ mod tests {
     use crate::fixtures::TestResult;
     use crate::settings::Config;
     use crate::store::MapSource;
+    use serde_json::Value;
 
     fn tables(pairs: &[(&str, &str)]) -> RouteTables<MapSource> {
         RouteTables::new(MapSource::new(pairs.iter().copied(), ["origin"]))
@@ -313,6 +323,10 @@ mod tests {
             Config::parse(&object).err().map(|e| e.key),
             Some("route.r.cache_ttl".into())
         );
+        // A number is read as written, so its refusal quotes what the operator wrote.
+        let t = tables(&[("route.r", r#"{"cache_ttl": 1e3, "esi_max_depth": -0}"#)]);
+        assert_eq!(t.get("route.r.cache_ttl")?.as_deref(), Some("1e3"));
+        assert_eq!(t.get("route.r.esi_max_depth")?.as_deref(), Some("-0"));
         Ok(())
     }
 

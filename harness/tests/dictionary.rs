@@ -174,7 +174,7 @@ async fn every_other_request_falls_back_to_br_with_the_same_vary() {
     let held = sf_binary(&sha256(&v1));
     let unknown = sf_binary(&sha256(b"a dictionary nobody kept"));
     let path = format!("/dict/asset/app.v2.js?bytes={len}");
-    let cases: [(&str, Vec<(&str, &str)>); 4] = [
+    let cases: [(&str, Vec<(&str, &str)>); 5] = [
         (
             "unknown dictionary",
             vec![("accept-encoding", ALL), ("available-dictionary", &unknown)],
@@ -197,6 +197,15 @@ async fn every_other_request_falls_back_to_br_with_the_same_vary() {
         (
             "a malformed hash",
             vec![("accept-encoding", ALL), ("available-dictionary", ":AAAA:")],
+        ),
+        (
+            // Two lines make a list (RFC 9110 §5.3), which is not one hash.
+            "the held hash and another on two lines",
+            vec![
+                ("accept-encoding", ALL),
+                ("available-dictionary", &held),
+                ("available-dictionary", &unknown),
+            ],
         ),
     ];
     for (case, headers) in cases {

@@ -94,7 +94,7 @@ impl FillRequest {
         FillRequest {
             url: req.get_url_str().to_string(),
             path_and_query: with_query(backend_path(route, req.get_path())),
-            codings: coding_class(req.header("accept-encoding").as_deref()),
+            codings: coding_class(req.combined("accept-encoding").as_deref()),
             sent,
             keyed,
             forward,
@@ -210,7 +210,7 @@ impl Ask {
     pub fn read(req: &Request) -> Ask {
         Ask {
             head_only: *req.get_method() == Method::HEAD,
-            accept_encoding: req.header("accept-encoding"),
+            accept_encoding: req.combined("accept-encoding"),
             if_none_match: req.header_values("if-none-match"),
             if_modified_since: req.header_values("if-modified-since"),
             range: req.header_values("range"),

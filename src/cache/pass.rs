@@ -58,7 +58,7 @@ pub(super) fn pass(
 ) -> Result<(), Failure> {
     record.cached(status, Some(why.to_string()));
     let method = req.get_method().clone();
-    let accept_encoding = req.header("accept-encoding");
+    let accept_encoding = req.combined("accept-encoding");
     let bereq = origin::backend_request(route, req, accept_encoding.as_deref());
     let shaped = origin::fetch_shaped(route, bereq, accept_encoding.as_deref(), record)?;
     send(
@@ -93,7 +93,7 @@ pub(super) fn unsafe_method(
     // made of it.
     let base = req.get_url().clone();
     let base = base.join(&format!("//{own_host}{}", req.get_path())).ok();
-    let accept_encoding = req.header("accept-encoding");
+    let accept_encoding = req.combined("accept-encoding");
     let bereq = origin::backend_request(route, req, accept_encoding.as_deref());
     let shaped = origin::fetch_shaped(route, bereq, accept_encoding.as_deref(), record)?;
     let status = shaped.status();

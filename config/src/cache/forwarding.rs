@@ -162,7 +162,10 @@ pub(super) fn request_headers(key: &str, value: &str) -> Result<Vec<String>, Con
                 format!("'{name}' is not a header name"),
             ));
         }
-        if NOT_FORWARDABLE.contains(&lower.as_str()) || lower.starts_with("proxy-") {
+        // `_` read as `-`, as for the poisoning names: an origin behind a CGI-style layer
+        // (PHP, WSGI) reads `dictionary_id` and `Dictionary-ID` as one variable.
+        let dashed = lower.replace('_', "-");
+        if NOT_FORWARDABLE.contains(&dashed.as_str()) || dashed.starts_with("proxy-") {
             return Err(ConfigError::new(
                 key,
                 format!("'{name}' cannot be forwarded on a fill (the cache sets it, or it passes the cache)"),

@@ -59,6 +59,13 @@ impl Pattern {
                 "has {c:?}: spaces and non-ASCII characters must be percent-encoded"
             ));
         }
+        // The URL standard percent-encodes these in a path, so no request path holds them,
+        // and a `"` would end the `match="…"` string of the header the route writes.
+        if let Some(c) = text.chars().find(|c| "\"<>`".contains(*c)) {
+            return fail(format!(
+                "has '{c}': percent-encode it, as it appears in a request path"
+            ));
+        }
         if let Some(c) = text.chars().find(|c| "(){}:?+\\#".contains(*c)) {
             return fail(format!(
                 "has '{c}': URL Pattern groups, modifiers, escapes, queries and fragments are \
@@ -197,6 +204,10 @@ mod tests {
             ("/é.js", "percent-encoded"),
             ("/js/../app.js", "'..'"),
             ("./app.js", "'.'"),
+            ("[\"/nested/*\"]", "'\"': percent-encode"),
+            ("/app\".js", "'\"'"),
+            ("/<app>.js", "'<'"),
+            ("/app`.js", "'`'"),
         ] {
             match Pattern::validate(text) {
                 Ok(()) => panic!("{text:?} was accepted"),

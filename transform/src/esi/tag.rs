@@ -218,14 +218,7 @@ fn usual_src(inner: &[u8]) -> Option<(InlineStr, &[u8])> {
             (&quoted[..end], &quoted[end + 1..])
         }
         _ => {
-            let end = rest
-                .iter()
-                .position(|&b| !b.is_ascii() || char::from(b).is_whitespace())
-                .unwrap_or(rest.len());
-            // A character other than ASCII may be white space or part of the value.
-            if rest.get(end).is_some_and(|b| !b.is_ascii()) {
-                return None;
-            }
+            let end = unquoted_end(rest)?;
             (&rest[..end], &rest[end..])
         }
     };
@@ -235,10 +228,43 @@ fn usual_src(inner: &[u8]) -> Option<(InlineStr, &[u8])> {
         Some(&b) if !char::from(b).is_whitespace() => {}
         _ => return None,
     }
-    if value.contains(&b'&') {
+    if quoted(rest) && value.contains(&b'&') {
         return None;
     }
     Some((InlineStr::from_ascii(value)?, after))
+}
+
+fn quoted(rest: &[u8]) -> bool {
+    matches!(rest.first(), Some(b'"' | b'\''))
+}
+
+/// Where an unquoted value at the start of `rest` ends (its first white space, or the end),
+/// when it is ASCII without `&`; None otherwise. Eight bytes at a time while none is a
+/// control character, white space, `&` or other than ASCII.
+fn unquoted_end(rest: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    let mut at = 0;
+    for chunk in rest.chunks_exact(8) {
+        let x = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);
+        let amp = x ^ (ONES * u64::from(b'&'));
+        // A byte with its high bit set, one below 0x21 or `&`: the lowest is found exactly,
+        // and one is enough to stop.
+        let stop =
+            (x | (x.wrapping_sub(ONES * 0x21) & !x) | (amp.wrapping_sub(ONES) & !amp)) & HIGH;
+        if stop != 0 {
+            break;
+        }
+        at += 8;
+    }
+    for (i, &b) in rest.get(at..)?.iter().enumerate() {
+        match b {
+            b'&' | 0x80.. => return None,
+            _ if char::from(b).is_whitespace() => return Some(at + i),
+            _ => {}
+        }
+    }
+    Some(rest.len())
 }
 
 /// The event of an include whose attributes are `attributes`; `src`, when given, is its

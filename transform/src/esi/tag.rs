@@ -234,6 +234,7 @@ fn usual_src(inner: &[u8]) -> Option<(InlineStr, &[u8])> {
     Some((InlineStr::from_ascii(value)?, after))
 }
 
+/// Whether the value at the start of `rest` is quoted.
 fn quoted(rest: &[u8]) -> bool {
     matches!(rest.first(), Some(b'"' | b'\''))
 }
@@ -248,8 +249,9 @@ fn unquoted_end(rest: &[u8]) -> Option<usize> {
     for chunk in rest.chunks_exact(8) {
         let x = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);
         let amp = x ^ (ONES * u64::from(b'&'));
-        // A byte with its high bit set, one below 0x21 or `&`: the lowest is found exactly,
-        // and one is enough to stop.
+        // Whether a byte has its high bit set, is below 0x21 or is `&` (the borrows of the
+        // subtractions only flag bytes above one that is); the bytes from a word that has one
+        // are looked at one by one.
         let stop =
             (x | (x.wrapping_sub(ONES * 0x21) & !x) | (amp.wrapping_sub(ONES) & !amp)) & HIGH;
         if stop != 0 {

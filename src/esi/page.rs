@@ -259,7 +259,7 @@ pub fn compose(
         let node = page.tree.detached();
         page.nodes.push(NodeState::default());
         let include = Include {
-            src: src.clone(),
+            src: src.as_str().into(),
             alt: None,
             continue_on_error: false,
             timeout_ms: None,

@@ -37,6 +37,7 @@ pub mod client;
 pub mod escape;
 mod event;
 pub mod expr;
+mod inline_str;
 pub mod language;
 mod opener;
 pub mod substitute;
@@ -46,6 +47,7 @@ pub mod ttl;
 pub mod variable;
 
 pub use event::{Event, Include, Token, Unclosed};
+pub use inline_str::InlineStr;
 pub use tokenizer::Tokenizer;
 pub use ttl::Ttl;
 

@@ -184,7 +184,7 @@ impl Page<'_, '_> {
             if let Some(f) = &self.nodes[id].fragment {
                 let took = f.sent_at.elapsed();
                 self.log.slowest_ms = self.log.slowest_ms.max(millis(took));
-                self.timings.push((f.include.src.clone(), took));
+                self.timings.push((f.include.src.to_string(), took));
             }
             return Ok(());
         }
@@ -256,7 +256,7 @@ impl Page<'_, '_> {
                 Event::Include(include) => {
                     let listable = include.ttl.is_none();
                     if id == 0 && listable && !in_branch && !self.tree.in_except(id) {
-                        self.includes.push(include.src.clone());
+                        self.includes.push(include.src.to_string());
                     }
                     match self.tree.placing(id) {
                         Placing::Never => {}

@@ -5,6 +5,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use super::inline_str::InlineStr;
 use super::ttl::Ttl;
 use super::MAX_TAG;
 
@@ -65,7 +66,9 @@ impl Token {
 /// substituted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Include {
-    pub src: String,
+    /// Kept in place when short ([`InlineStr`]): a template of short includes back to back
+    /// allocates nothing per include.
+    pub src: InlineStr,
     pub alt: Option<String>,
     /// `onerror="continue"`: a failure leaves nothing in the include's place.
     pub continue_on_error: bool,

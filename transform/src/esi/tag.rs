@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use super::event::{Event, Include, Token};
+use super::inline_str::InlineStr;
 use super::tokenizer::Mode;
 use super::ttl::Ttl;
 
@@ -16,9 +17,20 @@ pub(super) fn is_xml_space(b: u8) -> bool {
 /// What a whole tag (`<esi:…>` or `</esi:…>`) does, read in the whole language (`language`)
 /// or as the tokenizer always has: its tokens go to `emit` (up to two: `<esi:when
 /// test="…"/>` is a branch start and end), and the mode it starts is returned. Nothing is
-/// allocated but what a token keeps (an include's `src`, a name no one knows): a template
-/// may be an include every few bytes.
+/// allocated but what a token keeps (an include's `src` past [`InlineStr::INLINE`] bytes,
+/// a name no one knows): a template may be an include every few bytes. An include written
+/// the usual way is read by [`quick_include`], any other tag by [`read_tag`].
 pub(super) fn parse_tag(tag: &[u8], language: bool, emit: &mut impl FnMut(Token)) -> Option<Mode> {
+    let (closing, self_closing, inner) = parts(tag);
+    if !closing && quick_include(inner, emit) {
+        return None;
+    }
+    read_tag(closing, self_closing, inner, language, emit)
+}
+
+/// A whole tag's parts: whether it is an end tag, whether it is empty (`/>`), and its name
+/// and attributes (`inner`), white space at its end trimmed.
+fn parts(tag: &[u8]) -> (bool, bool, &[u8]) {
     let closing = tag.starts_with(END_TAG_OPEN);
     let name_at = if closing { 6 } else { 5 };
     let mut inner = trim_xml_space_end(&tag[name_at..tag.len() - 1]);
@@ -26,6 +38,17 @@ pub(super) fn parse_tag(tag: &[u8], language: bool, emit: &mut impl FnMut(Token)
     if self_closing {
         inner = trim_xml_space_end(&inner[..inner.len() - 1]);
     }
+    (closing, self_closing, inner)
+}
+
+/// [`parse_tag`] for any tag, its parts given ([`parts`]), read the general way.
+fn read_tag(
+    closing: bool,
+    self_closing: bool,
+    inner: &[u8],
+    language: bool,
+    emit: &mut impl FnMut(Token),
+) -> Option<Mode> {
     // Read as text once: the name ends at an ASCII byte, which no replaced sequence holds,
     // so the name and the attributes read apart would read the same. ASCII, nearly every
     // tag, is text as it is: only a tag with other bytes is checked as UTF-8.
@@ -121,46 +144,7 @@ fn interpret(tag: &Tag) -> (Option<Event>, Option<Mode>) {
         matched: 0,
     };
     match (name, closing) {
-        (b"include", false) => {
-            // Each name's first value counts, as read once, in one pass that copies nothing.
-            let (mut src, mut alt, mut onerror, mut timeout, mut ttl) =
-                (None, None, None, None, None);
-            for (name, value) in Attributes::of(attributes) {
-                let slot = match name.len() {
-                    3 if name.eq_ignore_ascii_case(b"src") => &mut src,
-                    3 if name.eq_ignore_ascii_case(b"alt") => &mut alt,
-                    7 if name.eq_ignore_ascii_case(b"onerror") => &mut onerror,
-                    7 if name.eq_ignore_ascii_case(b"timeout") => &mut timeout,
-                    3 if name.eq_ignore_ascii_case(b"ttl") => &mut ttl,
-                    _ => continue,
-                };
-                slot.get_or_insert(value);
-            }
-            let alt = alt
-                .map(decode_entities)
-                .filter(|a| !blank(a))
-                .map(Cow::into_owned);
-            let continue_on_error = onerror.is_some_and(|v| decode_entities(v) == "continue");
-            let timeout_ms = timeout.and_then(|v| {
-                let v = decode_entities(v);
-                let v = v.trim();
-                // Digits only: `+5`, `1e3` or `-1` are no timeout, as fastly/esi reads them.
-                v.bytes()
-                    .all(|c| c.is_ascii_digit())
-                    .then(|| v.parse().ok())
-                    .flatten()
-            });
-            match src.map(decode_entities) {
-                Some(src) if !blank(&src) => one(Event::Include(Include {
-                    src: src.into_owned(),
-                    alt,
-                    continue_on_error,
-                    timeout_ms,
-                    ttl: ttl.map(|v| Ttl::read(&decode_entities(v))),
-                })),
-                _ => one(Event::Invalid("esi:include without src".into())),
-            }
-        }
+        (b"include", false) => one(include(None, Attributes::of(attributes))),
         (b"include" | b"comment" | b"remove" | b"vars", true) | (b"comment" | b"vars", false) => {
             (None, None)
         }
@@ -183,6 +167,154 @@ fn interpret(tag: &Tag) -> (Option<Event>, Option<Mode>) {
         (other, _) => one(Event::Unsupported(Cow::Owned(
             String::from_utf8_lossy(other).into_owned(),
         ))),
+    }
+}
+
+/// Emits the include of `<esi:include` + `inner` when it is written the usual way: `src=`
+/// first, its value quoted or not, ASCII, with no character reference and not blank. Read
+/// with one comparison and one search where the general reading takes each byte through
+/// [`Attributes`]; the attributes after `src`, if any, are then read by it, from where it
+/// would be. False (read it the general way, [`read_tag`]) for anything else. The same
+/// event either way (`esi::tag::tests::the_quick_include_reads_as_the_general_reading`):
+/// the name ends at the space, the value ends where [`Attributes`] ends it (the same quote;
+/// for an unquoted one the first white space, ASCII before it), and what follows is read by
+/// [`Attributes`] from that byte. Being ASCII up to there, the text up to there is the same
+/// once `inner` is made valid UTF-8.
+#[inline]
+fn quick_include(inner: &[u8], emit: &mut impl FnMut(Token)) -> bool {
+    let Some((src, after)) = usual_src(inner) else {
+        return false;
+    };
+    // Each arm emits its own event: an event made in either and emitted after them was
+    // copied at their join, read before its parts were written through (a third of the
+    // time of a template of short includes).
+    match after {
+        // Nothing after `src`: every other attribute is absent.
+        [] => emit(Token::Event(Event::Include(Include {
+            src,
+            alt: None,
+            continue_on_error: false,
+            timeout_ms: None,
+            ttl: None,
+        }))),
+        _ if after.is_ascii() => emit(Token::Event(include(Some(src), Attributes::of(after)))),
+        _ => emit(Token::Event(include(
+            Some(src),
+            Attributes::of(lossy(after).as_bytes()),
+        ))),
+    }
+    true
+}
+
+/// The `src` of `<esi:include` + `inner` written the usual way (see [`quick_include`]), and
+/// the attributes after it.
+#[inline]
+fn usual_src(inner: &[u8]) -> Option<(InlineStr, &[u8])> {
+    let rest = inner.strip_prefix(b"include src=")?;
+    let (value, after) = match *rest.first()? {
+        q @ (b'"' | b'\'') => {
+            let quoted = &rest[1..];
+            let end = memchr::memchr(q, quoted)?;
+            (&quoted[..end], &quoted[end + 1..])
+        }
+        _ => {
+            let end = unquoted_end(rest)?;
+            (&rest[..end], &rest[end..])
+        }
+    };
+    // Not blank when its first byte is ASCII other than white space (the unquoted one's
+    // is); a few bytes, looked at without a search's setup.
+    match value.first() {
+        Some(&b) if !char::from(b).is_whitespace() => {}
+        _ => return None,
+    }
+    if quoted(rest) && value.contains(&b'&') {
+        return None;
+    }
+    Some((InlineStr::from_ascii(value)?, after))
+}
+
+/// Whether the value at the start of `rest` is quoted.
+fn quoted(rest: &[u8]) -> bool {
+    matches!(rest.first(), Some(b'"' | b'\''))
+}
+
+/// Where an unquoted value at the start of `rest` ends (its first white space, or the end),
+/// when it is ASCII without `&`; None otherwise. Eight bytes at a time while none is a
+/// control character, white space, `&` or other than ASCII.
+fn unquoted_end(rest: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    let mut at = 0;
+    for chunk in rest.chunks_exact(8) {
+        let x = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);
+        let amp = x ^ (ONES * u64::from(b'&'));
+        // Whether a byte has its high bit set, is below 0x21 or is `&` (the borrows of the
+        // subtractions only flag bytes above one that is); the bytes from a word that has one
+        // are looked at one by one.
+        let stop =
+            (x | (x.wrapping_sub(ONES * 0x21) & !x) | (amp.wrapping_sub(ONES) & !amp)) & HIGH;
+        if stop != 0 {
+            break;
+        }
+        at += 8;
+    }
+    for (i, &b) in rest.get(at..)?.iter().enumerate() {
+        match b {
+            b'&' | 0x80.. => return None,
+            _ if char::from(b).is_whitespace() => return Some(at + i),
+            _ => {}
+        }
+    }
+    Some(rest.len())
+}
+
+/// The event of an include whose attributes are `attributes`; `src`, when given, is its
+/// first `src`, already read (decoded, not blank). Each name's first value counts, as read
+/// once, in one pass that copies nothing.
+fn include(first_src: Option<InlineStr>, attributes: Attributes) -> Event {
+    let (mut src, mut alt, mut onerror, mut timeout, mut ttl) = (None, None, None, None, None);
+    for (name, value) in attributes {
+        let slot = match name.len() {
+            3 if name.eq_ignore_ascii_case(b"src") => &mut src,
+            3 if name.eq_ignore_ascii_case(b"alt") => &mut alt,
+            7 if name.eq_ignore_ascii_case(b"onerror") => &mut onerror,
+            7 if name.eq_ignore_ascii_case(b"timeout") => &mut timeout,
+            3 if name.eq_ignore_ascii_case(b"ttl") => &mut ttl,
+            _ => continue,
+        };
+        slot.get_or_insert(value);
+    }
+    let alt = alt
+        .map(decode_entities)
+        .filter(|a| !blank(a))
+        .map(Cow::into_owned);
+    let continue_on_error = onerror.is_some_and(|v| decode_entities(v) == "continue");
+    let timeout_ms = timeout.and_then(|v| {
+        let v = decode_entities(v);
+        let v = v.trim();
+        // Digits only: `+5`, `1e3` or `-1` are no timeout, as fastly/esi reads them.
+        v.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| v.parse().ok())
+            .flatten()
+    });
+    let src = match first_src {
+        Some(src) => Some(src),
+        None => src
+            .map(decode_entities)
+            .filter(|src| !blank(src))
+            .map(InlineStr::from),
+    };
+    match src {
+        Some(src) => Event::Include(Include {
+            src,
+            alt,
+            continue_on_error,
+            timeout_ms,
+            ttl: ttl.map(|v| Ttl::read(&decode_entities(v))),
+        }),
+        _ => Event::Invalid("esi:include without src".into()),
     }
 }
 
@@ -311,3 +443,7 @@ fn decode_entities(value: &[u8]) -> Cow<'_, str> {
             .replace("&amp;", "&"),
     )
 }
+
+#[cfg(test)]
+#[path = "tag_tests.rs"]
+mod tests;

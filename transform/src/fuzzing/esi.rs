@@ -333,6 +333,12 @@ pub fn adversarial_shapes() -> Vec<(&'static str, Shape)> {
             Box::new(|len| repeated(b"<esi:include src=/x/>", len)),
         ),
         (
+            // The shortest include whose `src` is not kept in place (`InlineStr::INLINE`
+            // bytes and one): each allocates.
+            "includes with a 23-byte src repeated",
+            Box::new(|len| repeated(b"<esi:include src=/aaaaaaaaaaaaaaaaaaaaaa/>", len)),
+        ),
+        (
             "empty branches repeated",
             Box::new(|len| repeated(b"<esi:choose><esi:when test='1'/></esi:choose >", len)),
         ),

@@ -1,0 +1,123 @@
+//! The quick reading of an include against the general one.
+
+use super::*;
+
+/// The tokens and mode of `tag` read by [`parse_tag`], and read the general way only.
+fn both(tag: &[u8], language: bool) -> [(Vec<Token>, Option<Mode>); 2] {
+    let mut quick = Vec::new();
+    let quick_mode = parse_tag(tag, language, &mut |t| quick.push(t));
+    let (closing, self_closing, inner) = parts(tag);
+    let mut general = Vec::new();
+    let general_mode = read_tag(closing, self_closing, inner, language, &mut |t| {
+        general.push(t)
+    });
+    [(quick, quick_mode), (general, general_mode)]
+}
+
+/// The usual forms are read the quick way (so that the property below tests it), and the
+/// unusual ones are left to the general reading.
+#[test]
+fn the_usual_includes_are_read_the_quick_way() {
+    let quick: [&[u8]; 8] = [
+        b"<esi:include src=/x/>",
+        b"<esi:include src=/x>",
+        b"<esi:include src=\"/a b\"/>",
+        b"<esi:include src='/a\"b' \t/>",
+        b"<esi:include src=\"/f?a=1\" alt='/g' onerror=\"continue\"/>",
+        b"<esi:include src=\"/a\"\xc2\xa0alt=/b>",
+        b"<esi:include src=\"/a\" alt=\"\xff\"/>",
+        b"<esi:include src='/a' src='/b'>",
+    ];
+    for t in quick {
+        let (_, _, inner) = parts(t);
+        assert!(usual_src(inner).is_some(), "{}", String::from_utf8_lossy(t));
+        let [quick, general] = both(t, false);
+        assert_eq!(quick, general, "{}", String::from_utf8_lossy(t));
+    }
+    let general: [&[u8]; 10] = [
+        b"<esi:include src=/a\xc2\xa0alt=/b>",
+        b"<esi:include src=/a&amp;b/>",
+        b"<esi:include src=\"/\xc3\xa9\"/>",
+        b"<esi:include src=/a\xc3\xa9/>",
+        b"<esi:include src=\" /a\"/>",
+        b"<esi:include src=\"\"/>",
+        b"<esi:include src= /a/>",
+        b"<esi:include SRC=/a/>",
+        b"<esi:include  src=/a/>",
+        b"<esi:include src=\"/a/>",
+    ];
+    for t in general {
+        let (_, _, inner) = parts(t);
+        assert!(usual_src(inner).is_none(), "{}", String::from_utf8_lossy(t));
+    }
+}
+
+/// What an include's attributes are made of: the bytes that end or begin a value, white
+/// space of each kind (XML's, Unicode's other, ASCII that is not), characters other than
+/// ASCII and bytes that are not UTF-8, references and attributes.
+const PIECES: &[&[u8]] = &[
+    b"/a",
+    b"b",
+    b"\"",
+    b"'",
+    b"=",
+    b"/",
+    b">",
+    b"&",
+    b"&amp;",
+    b"&lt;",
+    b" ",
+    b"\t",
+    b"\n",
+    b"\x0b",
+    b"\x0c",
+    b"\x1c",
+    b"\xc2\xa0",
+    b"\xc2\x85",
+    b"\xc3\xa9",
+    b"\xc2",
+    b"\xff",
+    b" src=",
+    b" alt=",
+    b" onerror=continue",
+    b" timeout=5",
+    b" ttl=1m",
+    b" ttl=x",
+];
+
+fn include_tags() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    let start = prop_oneof![
+        Just("<esi:include src="),
+        Just("<esi:include src=\""),
+        Just("<esi:include src='"),
+        Just("<esi:include src=\"/"),
+        Just("<esi:include src=/"),
+        Just("<esi:include src= "),
+        Just("<esi:include SRC="),
+        Just("<esi:include\tsrc="),
+        Just("<esi:includes src="),
+        Just("</esi:include src="),
+        Just("<esi:include"),
+    ];
+    let piece = proptest::sample::select(PIECES);
+    let end = prop_oneof![Just(">"), Just("/>"), Just(" />"), Just("/ >"), Just(" >")];
+    (start, proptest::collection::vec(piece, 0..10), end).prop_map(|(start, pieces, end)| {
+        let mut t = start.as_bytes().to_vec();
+        pieces.iter().for_each(|p| t.extend_from_slice(p));
+        t.extend_from_slice(end.as_bytes());
+        t
+    })
+}
+
+proptest::proptest! {
+    /// Whatever the tag, read with the quick reading of includes it makes the tokens and mode
+    /// it makes read the general way, in both readings.
+    #[test]
+    fn the_quick_include_reads_as_the_general_reading(t in include_tags()) {
+        for language in [false, true] {
+            let [quick, general] = both(&t, language);
+            proptest::prop_assert_eq!(quick, general, "{}", String::from_utf8_lossy(&t));
+        }
+    }
+}

@@ -215,6 +215,31 @@ impl PartialEq<InlineStr> for String {
     }
 }
 
+impl PartialEq<InlineStr> for str {
+    fn eq(&self, other: &InlineStr) -> bool {
+        self == other.as_ref()
+    }
+}
+
+impl PartialEq<InlineStr> for &str {
+    fn eq(&self, other: &InlineStr) -> bool {
+        *self == other.as_ref()
+    }
+}
+
+/// Ordered as the text is, as a `String` would be.
+impl Ord for InlineStr {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_ref().cmp(other.as_ref())
+    }
+}
+
+impl PartialOrd for InlineStr {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl fmt::Debug for InlineStr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)

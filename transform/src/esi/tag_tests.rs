@@ -121,3 +121,26 @@ proptest::proptest! {
         }
     }
 }
+
+proptest::proptest! {
+    /// One pass decodes as replacing each entity in turn did (the earlier definition).
+    #[test]
+    fn entities_decode_in_one_pass_as_in_turn(
+        parts in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "&", "lt;", "gt;", "quot;", "#39;", "apos;", "amp;", "a", ";", "<", "é", "&&",
+            ]),
+            0..24,
+        )
+    ) {
+        let text = parts.concat();
+        let in_turn = text
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&");
+        proptest::prop_assert_eq!(decode_entities(text.as_bytes()), in_turn);
+    }
+}

@@ -319,6 +319,21 @@ pub fn adversarial_shapes() -> Vec<(&'static str, Shape)> {
                 t
             }),
         ),
+        // Found by the hostile review of 2026-12-08: a tag the quick include path leaves to
+        // the general reader (an entity or a stray `&`, bytes that are not UTF-8) or one
+        // the tokenizer does not know, as short as it can be.
+        (
+            "includes with & in the src repeated",
+            Box::new(|len| repeated(b"<esi:include src=/a&b/>", len)),
+        ),
+        (
+            "includes with a src not UTF-8 repeated",
+            Box::new(|len| repeated(b"<esi:include src=\"\xff\"/>", len)),
+        ),
+        (
+            "unknown esi tags repeated",
+            Box::new(|len| repeated(b"<esi:x/>", len)),
+        ),
         (
             "tags of MAX_TAG bytes repeated",
             Box::new(|len| {

@@ -354,6 +354,22 @@ fn decoded(coding: Option<&str>, body: &[u8], dictionary: &[u8]) -> Result<Vec<u
     }
 }
 
+/// v1 as a browser first fetches it, taking every coding and `dcb`.
+fn first_release(
+    runtime: &tokio::runtime::Runtime,
+    addr: std::net::SocketAddr,
+    path: &str,
+) -> Result<client::Reply, String> {
+    runtime
+        .block_on(client::request(
+            addr,
+            "GET",
+            path,
+            &[("accept-encoding", "gzip, br, dcb")],
+        ))
+        .map_err(|e| format!("dictionary: {path}: {e}"))
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -397,14 +413,7 @@ impl Bench {
             // v1 as a browser fetches it: marked, and decoded to the release itself.
             let turn = self.turn_to(server);
             let v1_path = format!("{PATH}{}", pair.file(&pair.v1));
-            let first = runtime
-                .block_on(client::request(
-                    addr,
-                    "GET",
-                    &v1_path,
-                    &[("accept-encoding", "gzip, br, dcb")],
-                ))
-                .map_err(|e| format!("dictionary: {v1_path}: {e}"))?;
+            let first = first_release(&runtime, addr, &v1_path)?;
             let dictionary = match decoded(first.header("content-encoding"), &first.body, &[]) {
                 Ok(body) => body,
                 Err(e) => {
@@ -589,14 +598,7 @@ impl Bench {
         let v1_path = format!("{CACHED_PATH}{}", pair.file(&pair.v1));
         let v2_path = format!("{CACHED_PATH}{}", pair.file(&pair.v2));
         let turn = self.turn_to(server);
-        let first = runtime
-            .block_on(client::request(
-                addr,
-                "GET",
-                &v1_path,
-                &[("accept-encoding", "gzip, br, dcb")],
-            ))
-            .map_err(|e| format!("{v1_path}: {e}"))?;
+        let first = first_release(runtime, addr, &v1_path)?;
         if first.header("use-as-dictionary").is_none() {
             return Err(format!("v1 came {} and not marked", first.status));
         }

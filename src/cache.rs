@@ -43,6 +43,7 @@ use firstbyte_config::Route;
 use crate::access_log::AccessRecord;
 use crate::cache_status::CacheStatus;
 use crate::composer::Composer;
+use crate::dictionary::held::Pending;
 use crate::dictionary::Dictionaries;
 use crate::failure::Failure;
 use crate::timing::Clock;
@@ -97,8 +98,8 @@ pub fn forward(
     // A `dcb` object is stored per dictionary the edge holds for this request, never per
     // hash a client names (docs/dictionaries.md).
     let variant = dictionaries.and_then(Dictionaries::variant);
-    fill.dictionary = variant;
-    let fill_dictionaries = dictionaries.map(|d| d.for_fill(variant.as_ref()));
+    fill.dictionary = variant.as_ref().map(Pending::hash);
+    let fill_dictionaries = dictionaries.map(|d| d.for_fill(variant));
     let key = fill.key(route);
     if key.len() > key::MAX_KEY {
         return pass(

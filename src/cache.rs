@@ -43,6 +43,7 @@ use firstbyte_config::Route;
 use crate::access_log::AccessRecord;
 use crate::cache_status::CacheStatus;
 use crate::composer::Composer;
+use crate::dictionary::held::Pending;
 use crate::dictionary::Dictionaries;
 use crate::failure::Failure;
 use crate::timing::Clock;
@@ -71,6 +72,7 @@ pub fn forward(
             record,
             clock,
             composing,
+            dictionaries,
         );
     };
     if request_says(&req, "only-if-cached") {
@@ -78,17 +80,26 @@ pub fn forward(
     }
     let method = req.get_method().clone();
     if method != Method::GET && method != Method::HEAD {
-        return unsafe_method(route, settings, req, record, clock, composing);
+        return unsafe_method(route, settings, req, record, clock, composing, dictionaries);
     }
     if let Some(why) = passes(settings, &req) {
-        return pass(route, req, CacheStatus::Pass, why, record, clock, composing);
+        return pass(
+            route,
+            req,
+            CacheStatus::Pass,
+            why,
+            record,
+            clock,
+            composing,
+            dictionaries,
+        );
     }
     let mut fill = FillRequest::read(route, &req, &settings.request_headers);
     // A `dcb` object is stored per dictionary the edge holds for this request, never per
     // hash a client names (docs/dictionaries.md).
     let variant = dictionaries.and_then(Dictionaries::variant);
-    fill.dictionary = variant;
-    let dictionaries = dictionaries.map(|d| d.for_fill(variant.as_ref()));
+    fill.dictionary = variant.as_ref().map(Pending::hash);
+    let fill_dictionaries = dictionaries.map(|d| d.for_fill(variant));
     let key = fill.key(route);
     if key.len() > key::MAX_KEY {
         return pass(
@@ -99,6 +110,7 @@ pub fn forward(
             record,
             clock,
             composing,
+            dictionaries,
         );
     }
     let key = Bytes::from(key);
@@ -111,7 +123,8 @@ pub fn forward(
         ask,
         composing,
         include_ttl: None,
-        dictionaries,
+        dictionaries: fill_dictionaries,
+        passing: dictionaries,
     };
     if request_says_no_store(&req) {
         return exchange.without_storing(req, record, clock);
@@ -134,6 +147,7 @@ pub fn forward(
                 record,
                 clock,
                 exchange.composing,
+                exchange.passing,
             );
         }
     };
@@ -162,6 +176,7 @@ impl Exchange<'_, '_> {
                 record,
                 clock,
                 self.composing,
+                self.passing,
             );
         };
         let meta = found.user_metadata();
@@ -179,6 +194,7 @@ impl Exchange<'_, '_> {
                     record,
                     clock,
                     self.composing,
+                    self.passing,
                 ),
             };
         }
@@ -198,6 +214,7 @@ impl Exchange<'_, '_> {
                     record,
                     clock,
                     self.composing,
+                    self.passing,
                 );
             }
         };

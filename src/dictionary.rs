@@ -9,6 +9,7 @@ pub mod deferred;
 pub mod held;
 pub mod keep;
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use fastly::http::{FramingHeadersMode, Method, StatusCode};
@@ -48,6 +49,11 @@ pub struct Dictionaries {
     /// Credentials in the request (RFC 9842 §8: such a response is never made a dictionary
     /// by the route).
     credentials: bool,
+    /// The offered dictionary, already found to apply by the lookup that keyed a cached
+    /// route's variant ([`Dictionaries::for_fill`]), so the fill does not look it up again.
+    /// Taken by the first response it is applied to: its bytes can be read only once, and
+    /// a fill fetches once (a revalidation that must fetch twice looks up anew).
+    found: Cell<Option<held::Pending>>,
 }
 
 impl Dictionaries {
@@ -82,6 +88,7 @@ impl Dictionaries {
             path: req.get_path().to_string(),
             method: req.get_method().clone(),
             credentials: req.contains_header("authorization") || req.contains_header("cookie"),
+            found: Cell::new(None),
         }))
     }
 
@@ -128,8 +135,12 @@ impl Dictionaries {
             let check = |usage: &DictionaryUse| self.check(offer, usage);
             // The lookup and the metadata decide dcb or the fallback before the head; the
             // bytes are read, checked and loaded once the body starts (`deferred`).
-            match held::held(&self.host, &offer.hash, self.settings.max_bytes, check) {
-                Ok((_, pending)) => {
+            let found = match self.found.take() {
+                Some(pending) => Ok(pending),
+                None => held::held(&self.host, &offer.hash, self.settings.max_bytes, check),
+            };
+            match found {
+                Ok(pending) => {
                     let encoder = DeferredDcb::new(Box::new(move || pending.read()));
                     for_transformed_body(&mut shaped.resp, Some(DCB), false);
                     // The backend's length described the body before it was re-made.

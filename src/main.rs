@@ -20,6 +20,7 @@ mod fragments_log;
 mod headers;
 mod logging;
 mod origin;
+mod own_request;
 mod proxy;
 mod pump;
 mod route_cache;

@@ -1,6 +1,6 @@
 //! The proxied request, the top of a route's handling: check its path, keep what a composing
 //! route's fragments are made of, and hand it to the route's cache, or pass it straight to the
-//! origin ([`origin`]) and send the answer as it comes ([`send`]).
+//! origin ([`own_request`]) and send the answer as it comes ([`send`]).
 
 use fastly::Request;
 use firstbyte_config::Route;
@@ -11,8 +11,7 @@ use crate::composer::Composer;
 use crate::dictionary::Dictionaries;
 use crate::esi::{self, Composing};
 use crate::failure::Failure;
-use crate::headers::HeaderAccess;
-use crate::origin;
+use crate::own_request;
 use crate::routing::{ambiguous_path, Resolver};
 use crate::send::send;
 use crate::timing::Clock;
@@ -54,12 +53,6 @@ pub fn forward(
         return cache::forward(route, req, record, clock, composer, dictionaries.as_ref());
     }
     let method = req.get_method().clone();
-    let accept_encoding = req.combined("accept-encoding");
-    let bereq = origin::backend_request(route, req, accept_encoding.as_deref());
-    let mut shaped = origin::fetch_shaped(route, bereq, accept_encoding.as_deref(), record)?;
-    if let Some(dictionaries) = &dictionaries {
-        // Uncached: a refused dictionary falls back for this client alone.
-        let _ = dictionaries.apply(route, &mut shaped)?;
-    }
+    let shaped = own_request::fetch(route, req, dictionaries.as_ref(), record)?;
     send(route, shaped, &method, None, record, clock, composer)
 }

@@ -19,10 +19,11 @@
 //! - HEAD gets the headers GET gets;
 //! - every request writes exactly one access-log line, and the app never panics.
 //!
-//! The dictionary kind (RFC 9842) adds clients that hold a dictionary the edge marked and
-//! kept ([`Held`]): a `dcb` body goes only to a client that accepts `dcb` and holds the
-//! dictionary its frame names, says `Vary: Available-Dictionary`, and decodes (the
-//! harness's own decoder, with that dictionary) to what every other coding does.
+//! The dictionary kinds (RFC 9842), one without a cache and one with, add clients that hold
+//! a dictionary the edge marked and kept ([`Held`]): a `dcb` body goes only to a client that
+//! accepts `dcb` and holds the dictionary its frame names, says `Vary: Available-Dictionary`,
+//! and decodes (the harness's own decoder, with that dictionary) to what every other coding
+//! does. Through the cache the delta is stored per dictionary and served again as a hit.
 //!
 //! Beside the matrix, the compose kind also composes pages whose fragments are nginx's and
 //! httpbin's resources ([`the_compose_kind_composes_foreign_fragments`]).
@@ -70,9 +71,12 @@ enum Kind {
     /// gzip, and every response it would compress is marked and kept as a dictionary. Its
     /// clients include ones that hold a dictionary ([`DICTIONARY_CLIENTS`]).
     Dictionary,
+    /// Dictionary, through the edge cache: a `dcb` object is stored per dictionary the edge
+    /// holds, and every other client shares the object of its codings.
+    CachedDictionary,
 }
 
-const KINDS: [Kind; 12] = [
+const KINDS: [Kind; 13] = [
     Kind::Pass,
     Kind::Pump,
     Kind::Replace,
@@ -85,6 +89,7 @@ const KINDS: [Kind; 12] = [
     Kind::CachedChainRevalidate,
     Kind::Compose,
     Kind::Dictionary,
+    Kind::CachedDictionary,
 ];
 
 const REPLACE_JSON: &str = r#"{"rules": [["origin.example", "edge.example"]]}"#;
@@ -106,6 +111,7 @@ impl Kind {
             Kind::CachedChainRevalidate => "cached-chain-revalidate",
             Kind::Compose => "compose",
             Kind::Dictionary => "dictionary",
+            Kind::CachedDictionary => "cached-dictionary",
         }
     }
 
@@ -142,6 +148,11 @@ impl Kind {
                 chain.push(("dictionary_match", DICTIONARY_MATCH));
                 chain
             }
+            Kind::CachedDictionary => {
+                let mut dictionary = Kind::Dictionary.settings();
+                dictionary.push(("cache_ttl", "300"));
+                dictionary
+            }
         }
     }
 
@@ -152,7 +163,7 @@ impl Kind {
             offer: Offer::Nothing,
         });
         match self {
-            Kind::Dictionary => plain.chain(DICTIONARY_CLIENTS).collect(),
+            Kind::Dictionary | Kind::CachedDictionary => plain.chain(DICTIONARY_CLIENTS).collect(),
             _ => plain.collect(),
         }
     }
@@ -164,7 +175,14 @@ impl Kind {
                 | Kind::CachedChain
                 | Kind::CachedRevalidate
                 | Kind::CachedChainRevalidate
+                | Kind::CachedDictionary
         )
+    }
+
+    /// Whether the edge makes `dcb` on this kind's routes for a client holding the
+    /// dictionary.
+    fn dictionary(self) -> bool {
+        matches!(self, Kind::Dictionary | Kind::CachedDictionary)
     }
 
     fn has_stages(self) -> bool {
@@ -176,6 +194,7 @@ impl Kind {
                 | Kind::CachedChain
                 | Kind::CachedChainRevalidate
                 | Kind::Dictionary
+                | Kind::CachedDictionary
         )
     }
 
@@ -206,9 +225,11 @@ impl Kind {
         match self {
             Kind::Replace => vec![replace()],
             Kind::Html => vec![html()],
-            Kind::Chain | Kind::CachedChain | Kind::CachedChainRevalidate | Kind::Dictionary => {
-                vec![replace(), html()]
-            }
+            Kind::Chain
+            | Kind::CachedChain
+            | Kind::CachedChainRevalidate
+            | Kind::Dictionary
+            | Kind::CachedDictionary => vec![replace(), html()],
             _ => vec![],
         }
     }
@@ -347,8 +368,8 @@ fn misbehaving_resources() -> Vec<Resource> {
 const CLIENTS: [Option<&str>; 4] = [None, Some("gzip"), Some("br"), Some("identity")];
 const RANGE: &str = "bytes=100-199";
 
-/// The dictionary kind's `match`: every origin's dictionary route, so the one dictionary
-/// the matrix's clients hold ([`Held`]) applies to every cell of the kind.
+/// The dictionary kinds' `match`: every origin's dictionary routes, cached or not, so the
+/// one dictionary the matrix's clients hold ([`Held`]) applies to every cell of the kinds.
 const DICTIONARY_MATCH: &str = "/*-dictionary/*";
 
 /// What a client says of the dictionary it holds.
@@ -452,6 +473,15 @@ struct Origin {
     backend: &'static str,
     addr: SocketAddr,
     resources: Vec<Resource>,
+}
+
+/// How a cell's GET came: as `dcb` or not, and if so whether as a hit (a delta stored
+/// earlier) or made for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dcb {
+    No,
+    Made,
+    Hit,
 }
 
 /// One cell of the matrix.
@@ -973,7 +1003,7 @@ async fn every_cell_keeps_every_invariant() {
         }
     }
     // (cell, its violations, whether its GET came as dcb)
-    let results: Vec<(Cell, Vec<String>, bool)> = stream::iter(cells.iter().cloned())
+    let results: Vec<(Cell, Vec<String>, Dcb)> = stream::iter(cells.iter().cloned())
         .map(|cell| {
             let origins = Arc::clone(&origins);
             let refs = Arc::clone(&refs);
@@ -1033,8 +1063,16 @@ async fn every_cell_keeps_every_invariant() {
                     Some(Ok(Ok(whole))) => Some(whole),
                     _ => None,
                 };
-                let dcb =
-                    matches!(&get, Ok(Ok(get)) if header(get, "content-encoding") == Some("dcb"));
+                let dcb = match &get {
+                    Ok(Ok(get)) if header(get, "content-encoding") == Some("dcb") => {
+                        if header(get, "x-cache") == Some("HIT") {
+                            Dcb::Hit
+                        } else {
+                            Dcb::Made
+                        }
+                    }
+                    _ => Dcb::No,
+                };
                 let mut violations = match (get, head) {
                     (Ok(Ok(get)), Ok(Ok(head))) => {
                         let mut bad = check(&cell, &origins, &refs, &held, &get);
@@ -1081,15 +1119,34 @@ async fn every_cell_keeps_every_invariant() {
         .filter(|(_, v, _)| !v.is_empty())
         .map(|(cell, v, _)| format!("{}: {}", cell.label(&origins), v.join("; ")))
         .collect();
-    // The dictionary kind is only tested where the edge makes dcb: on every origin's column.
-    let dcb_cells: Vec<usize> = (0..origins.len())
-        .map(|o| {
-            results
-                .iter()
-                .filter(|(cell, _, dcb)| cell.origin == o && *dcb)
-                .count()
-        })
-        .collect();
+    // The dictionary kinds are only tested where the edge makes dcb: on every origin's
+    // column of each, and through the cache as a hit (a delta stored and served again).
+    let dcb_kinds: Vec<Kind> = KINDS.into_iter().filter(|k| k.dictionary()).collect();
+    let count = |o: usize, kind: Kind, hit: bool| {
+        results
+            .iter()
+            .filter(|(cell, _, dcb)| {
+                cell.origin == o
+                    && cell.kind == kind
+                    && (*dcb == Dcb::Hit || (!hit && *dcb == Dcb::Made))
+            })
+            .count()
+    };
+    let mut dcb_cells: Vec<(String, usize)> = Vec::new();
+    for (o, origin) in origins.iter().enumerate() {
+        for kind in &dcb_kinds {
+            dcb_cells.push((
+                format!("{}-{}", origin.backend, kind.name()),
+                count(o, *kind, false),
+            ));
+            if kind.cached() {
+                dcb_cells.push((
+                    format!("{}-{} hits", origin.backend, kind.name()),
+                    count(o, *kind, true),
+                ));
+            }
+        }
+    }
 
     // Exactly one access-log line per request: wait for them all, then for stragglers.
     let logged = stack
@@ -1114,18 +1171,20 @@ async fn every_cell_keeps_every_invariant() {
         .collect();
 
     println!(
-        "conformance matrix: {} origins × {} route kinds × their resources × 2 ranges × {} clients ({} on the dictionary kind) = {} cells, {requests} requests; {} cells failed; dcb in {} cells ({}); {logged_after} access-log lines; {} panics; {} of Viceroy's host (a reader of a cached object whose body failed)",
+        "conformance matrix: {} origins × {} route kinds × their resources × 2 ranges × {} clients ({} on the dictionary kinds) = {} cells, {requests} requests; {} cells failed; dcb in {} cells ({}); {logged_after} access-log lines; {} panics; {} of Viceroy's host (a reader of a cached object whose body failed)",
         origins.len(),
         KINDS.len(),
         CLIENTS.len(),
         Kind::Dictionary.clients().len(),
         results.len(),
         failed.len(),
-        dcb_cells.iter().sum::<usize>(),
-        origins
+        results
             .iter()
-            .zip(&dcb_cells)
-            .map(|(o, n)| format!("{} {n}", o.backend))
+            .filter(|(_, _, dcb)| *dcb != Dcb::No)
+            .count(),
+        dcb_cells
+            .iter()
+            .map(|(column, n)| format!("{column} {n}"))
             .collect::<Vec<_>>()
             .join(", "),
         panics.len(),
@@ -1143,8 +1202,8 @@ async fn every_cell_keeps_every_invariant() {
         failed.len()
     );
     assert!(
-        dcb_cells.iter().all(|n| *n > 0),
-        "every origin's dictionary route made dcb for a client holding the dictionary: {dcb_cells:?}"
+        dcb_cells.iter().all(|(_, n)| *n > 0),
+        "every origin's dictionary routes made dcb for a client holding the dictionary, the cached one as a hit too: {dcb_cells:?}"
     );
     assert_eq!(logged, requests, "access-log lines while waiting");
     assert_eq!(

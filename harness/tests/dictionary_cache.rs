@@ -4,7 +4,8 @@
 //! release, asked for with its hash, is made into `dcb` once and stored under that hash, so
 //! every client holding the same dictionary gets the delta as a hit; clients without it, or
 //! holding another, get their own objects; a hash the edge does not hold names no object;
-//! an unsafe request to the URL makes its `dcb` objects stale too.
+//! an unsafe request to the URL makes its `dcb` objects stale too; a request that passes the
+//! cache gets what a route without one gives.
 
 use std::time::Duration;
 
@@ -78,11 +79,25 @@ impl DictCache {
         available: Option<&str>,
     ) -> Reply {
         let path = format!("/dc/app.v{version}.js");
+        self.ask_with(method, &path, accept_encoding, available, &[])
+            .await
+    }
+
+    /// [`DictCache::ask`] for any target, with `more` headers.
+    async fn ask_with(
+        &self,
+        method: &str,
+        path: &str,
+        accept_encoding: &str,
+        available: Option<&str>,
+        more: &[(&str, &str)],
+    ) -> Reply {
         let mut headers = vec![("accept-encoding", accept_encoding)];
         if let Some(available) = available {
             headers.push(("available-dictionary", available));
         }
-        let reply = client::request(self.stack.edge.addr, method, &path, &headers)
+        headers.extend_from_slice(more);
+        let reply = client::request(self.stack.edge.addr, method, path, &headers)
             .await
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         assert_eq!(reply.body_error, None, "{method} {path} ends cleanly");
@@ -340,4 +355,66 @@ async fn invalidating_the_url_reaches_its_deltas() {
         "304s, not refetches"
     );
     assert_eq!(x_cache(&c.ask("GET", 2, BROWSER, Some(&held)).await), "HIT");
+}
+
+/// What passes the cache (a method other than GET and HEAD, credentials, a key too long) is
+/// answered as on a route without a cache: `dcb` for a client holding a kept dictionary, the
+/// mark where the response may be a dictionary (and the dictionary kept), and the `Vary`
+/// of both outcomes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_pass_the_cache_get_what_an_uncached_route_gives() {
+    let c = DictCache::start();
+    let v1 = c.first(1, 1).await;
+    let held = sf_binary(&sha256(&v1));
+
+    let posted = c
+        .ask_with("POST", "/dc/app.v2.js", BROWSER, Some(&held), &[])
+        .await;
+    assert_eq!(x_cache(&posted), "PASS");
+    assert_eq!(undcb(&v1, &posted), asset(2, LEN), "a POST's answer as dcb");
+    assert_dictionary_vary(&posted);
+    c.settled(2, 1);
+
+    // Credentials pass the cache: dcb still, and never marked (RFC 9842 §8).
+    let basic = [("authorization", "Basic dXNlcjpwYXNz")];
+    let get = c
+        .ask_with("GET", "/dc/app.v2.js", BROWSER, Some(&held), &basic)
+        .await;
+    assert_eq!(x_cache(&get), "PASS");
+    assert_eq!(undcb(&v1, &get), asset(2, LEN));
+    assert_dictionary_vary(&get);
+    assert_eq!(get.header("use-as-dictionary"), None);
+    let head = c
+        .ask_with("HEAD", "/dc/app.v2.js", BROWSER, Some(&held), &basic)
+        .await;
+    assert!(head.body.is_empty());
+    for name in SAME_HEAD {
+        assert_eq!(
+            head.header_list(name),
+            get.header_list(name),
+            "HEAD: {name}"
+        );
+    }
+    c.settled(2, 3);
+
+    // A key too long passes too: a response anyone may cache is marked there and kept.
+    let long = format!("/dc/app.v3.js?pad={}", "x".repeat(4200));
+    let bypassed = c.ask_with("GET", &long, BROWSER, None, &[]).await;
+    assert_eq!(x_cache(&bypassed), "BYPASS");
+    assert_eq!(bypassed.header("content-encoding"), Some("br"));
+    assert_dictionary_vary(&bypassed);
+    assert_eq!(
+        bypassed.header("use-as-dictionary"),
+        Some(format!("match=\"{PATTERN}\"").as_str())
+    );
+    let v3 = dcb::unbrotli(&bypassed.body).expect("a br body");
+    c.settled(3, 1);
+    let against_v3 = c
+        .ask("GET", 2, BROWSER, Some(&sf_binary(&sha256(&v3))))
+        .await;
+    assert_eq!(
+        undcb(&v3, &against_v3),
+        asset(2, LEN),
+        "the dictionary the pass kept makes the delta"
+    );
 }

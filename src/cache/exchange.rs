@@ -58,6 +58,9 @@ pub(super) struct Exchange<'a, 'c> {
     /// The route's dictionaries as this exchange's key describes them
     /// ([`Dictionaries::for_fill`]), applied to every response it fetches.
     pub(super) dictionaries: Option<Dictionaries>,
+    /// The route's dictionaries as the client's own request describes them: what a request
+    /// that passes the cache gets, as on a route without one.
+    pub(super) passing: Option<&'a Dictionaries>,
 }
 
 impl Exchange<'_, '_> {
@@ -198,6 +201,7 @@ impl Exchange<'_, '_> {
             record,
             clock,
             self.composing,
+            self.passing,
         )
     }
 }

@@ -340,6 +340,7 @@ impl Fill {
             composing: None,
             include_ttl: context.include_ttl,
             dictionaries: None,
+            passing: None,
         };
         if let Some(stale) = stale {
             let status = shaped.status();

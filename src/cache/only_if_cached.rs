@@ -50,6 +50,7 @@ pub fn answer(
                 composing,
                 include_ttl: None,
                 dictionaries: None,
+                passing: None,
             };
             let answer = Answer {
                 status,

@@ -1,6 +1,7 @@
 //! What passes the cache: a request it must not answer from a stored object (credentials, a
 //! cookie, `no-store`), and a method other than GET and HEAD, whose success invalidates what
-//! is stored for its URL. Passed requests go to the origin as the client's own.
+//! is stored for its URL. Passed requests go to the origin as the client's own, and their
+//! answers are what a route without a cache gives ([`own_request`]), dictionaries included.
 
 use fastly::Request;
 use firstbyte_config::{CacheSettings, Cookies, Route};
@@ -11,9 +12,10 @@ use crate::access_log::AccessRecord;
 use crate::cache_control;
 use crate::cache_status::CacheStatus;
 use crate::composer::Composer;
+use crate::dictionary::Dictionaries;
 use crate::failure::Failure;
 use crate::headers::HeaderAccess;
-use crate::origin;
+use crate::own_request;
 use crate::routing;
 use crate::send::send;
 use crate::timing::Clock;
@@ -46,7 +48,9 @@ pub(super) fn request_says(req: &Request, directive: &str) -> bool {
     cache_control::Directives::parse(values.iter().map(String::as_str)).has(directive)
 }
 
-/// The client's own request to the backend, its response not stored.
+/// The client's own request to the backend, its response not stored. `dictionaries` are
+/// the route's as the client's request describes them (not a fill's).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn pass(
     route: &Route,
     req: Request,
@@ -55,12 +59,11 @@ pub(super) fn pass(
     record: &mut AccessRecord,
     clock: &Clock,
     composing: Option<&mut (dyn Composer + '_)>,
+    dictionaries: Option<&Dictionaries>,
 ) -> Result<(), Failure> {
     record.cached(status, Some(why.to_string()));
     let method = req.get_method().clone();
-    let accept_encoding = req.combined("accept-encoding");
-    let bereq = origin::backend_request(route, req, accept_encoding.as_deref());
-    let shaped = origin::fetch_shaped(route, bereq, accept_encoding.as_deref(), record)?;
+    let shaped = own_request::fetch(route, req, dictionaries, record)?;
     send(
         route,
         shaped,
@@ -83,6 +86,7 @@ pub(super) fn unsafe_method(
     record: &mut AccessRecord,
     clock: &Clock,
     composing: Option<&mut (dyn Composer + '_)>,
+    dictionaries: Option<&Dictionaries>,
 ) -> Result<(), Failure> {
     let method = req.get_method().clone();
     let invalidates = settings.invalidate && !matches!(method.as_str(), "OPTIONS" | "TRACE");
@@ -93,9 +97,7 @@ pub(super) fn unsafe_method(
     // made of it.
     let base = req.get_url().clone();
     let base = base.join(&format!("//{own_host}{}", req.get_path())).ok();
-    let accept_encoding = req.combined("accept-encoding");
-    let bereq = origin::backend_request(route, req, accept_encoding.as_deref());
-    let shaped = origin::fetch_shaped(route, bereq, accept_encoding.as_deref(), record)?;
+    let shaped = own_request::fetch(route, req, dictionaries, record)?;
     let status = shaped.status();
     if invalidates && (status.is_success() || status.is_redirection()) {
         invalidate(&own_url);

@@ -81,28 +81,18 @@ pub fn keep(dictionary: &DictionaryUse, bytes: &[u8], ttl: Duration) {
 /// Why a held dictionary was not found usable (the response then falls back).
 pub type Missing = String;
 
-/// Whether the edge holds the dictionary `hash` of `host` for this request: its metadata
-/// passes `check` and its declared length is at most `max_bytes`. One lookup, no byte read:
-/// what a cached route keys its `dcb` variant by ([`super::Dictionaries::variant`]), so a
-/// hash the edge does not hold never names an object.
-pub fn applies(
-    host: &str,
-    hash: &DictionaryHash,
-    max_bytes: u64,
-    check: impl FnOnce(&DictionaryUse) -> Result<(), Missing>,
-) -> Result<(), Missing> {
-    held(host, hash, max_bytes, check).map(|_| ())
-}
-
 /// The dictionary `hash` of `host`, if the edge holds it and its metadata and length say it
 /// applies, ready to be read ([`Pending::read`]). `check` runs on the metadata before any
-/// byte is read, so a dictionary that does not apply costs one lookup.
+/// byte is read, so a dictionary that does not apply costs one lookup, and one that does
+/// costs nothing more until its bytes are needed: what a cached route keys its `dcb`
+/// variant by ([`super::Dictionaries::variant`]), so a hash the edge does not hold never
+/// names an object.
 pub fn held(
     host: &str,
     hash: &DictionaryHash,
     max_bytes: u64,
     check: impl FnOnce(&DictionaryUse) -> Result<(), Missing>,
-) -> Result<(DictionaryUse, Pending), Missing> {
+) -> Result<Pending, Missing> {
     let found = core::lookup(key(host, hash))
         .execute()
         .map_err(|e| format!("lookup failed: {e}"))?
@@ -112,14 +102,11 @@ pub fn held(
     if found.known_length().is_some_and(|n| n > max_bytes) {
         return Err("larger than dictionary_max_bytes".into());
     }
-    Ok((
-        usage,
-        Pending {
-            found,
-            hash: *hash,
-            max_bytes,
-        },
-    ))
+    Ok(Pending {
+        found,
+        hash: *hash,
+        max_bytes,
+    })
 }
 
 /// A held dictionary found and found to apply, its bytes not read yet.
@@ -130,6 +117,11 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// The hash it was found under, not yet checked against its bytes.
+    pub fn hash(&self) -> DictionaryHash {
+        self.hash
+    }
+
     /// The dictionary's bytes, if there are at most `max_bytes` of them and they hash to the
     /// name they were found under.
     pub fn read(self) -> Result<Dictionary, Missing> {

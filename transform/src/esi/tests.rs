@@ -100,7 +100,7 @@ fn an_include_ttl_is_read_in_akamais_forms() {
     );
     assert_eq!(
         ttl("<esi:include src=/f ttl/>"),
-        Some(Ttl::Unreadable(String::new()))
+        Some(Ttl::Unreadable("".into()))
     );
     assert_eq!(ttl("<esi:include src=/f/>"), None);
 }

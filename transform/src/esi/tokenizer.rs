@@ -521,7 +521,7 @@ impl Tokenizer {
 /// eight at a time in registers, where a search's setup would cost more than a tag of a few
 /// bytes takes to read (a template of `<esi:x/>` spent a quarter of its time there).
 #[inline]
-fn tag_end_or_quote(rest: &[u8]) -> Option<usize> {
+pub(super) fn tag_end_or_quote(rest: &[u8]) -> Option<usize> {
     const SHORT: usize = 16;
     for (i, word) in rest.chunks_exact(8).take(SHORT / 8).enumerate() {
         let x = u64::from_le_bytes(<[u8; 8]>::try_from(word).ok()?);

@@ -22,9 +22,9 @@ pub enum Event {
     ExceptStart,
     ExceptEnd,
     TryEnd,
-    /// An `esi:` tag this processor removes without acting on it (its name; borrowed for
-    /// the names the tokenizer knows, so that a run of them allocates nothing).
-    Unsupported(Cow<'static, str>),
+    /// An `esi:` tag this processor removes without acting on it (its name, kept in place
+    /// when short, so that a run of them allocates nothing).
+    Unsupported(InlineStr),
     /// An `esi:` tag that cannot be used (an include without `src`): removed, with why.
     Invalid(Cow<'static, str>),
 }
@@ -69,7 +69,7 @@ pub struct Include {
     /// Kept in place when short ([`InlineStr`]): a template of short includes back to back
     /// allocates nothing per include.
     pub src: InlineStr,
-    pub alt: Option<String>,
+    pub alt: Option<InlineStr>,
     /// `onerror="continue"`: a failure leaves nothing in the include's place.
     pub continue_on_error: bool,
     /// `timeout="MS"` (digits only, else ignored): the fragment's deadline, in ms; whoever

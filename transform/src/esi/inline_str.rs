@@ -78,6 +78,71 @@ impl InlineStr {
     }
 }
 
+/// Text put together piece by piece into an [`InlineStr`], in place while it fits: a
+/// value read from a tag (its references decoded, U+FFFD for bytes that are not UTF-8) is
+/// written where it is kept, never first into a `String` of its own.
+pub struct Builder {
+    len: usize,
+    bytes: [u8; INLINE],
+    /// The text so far, once it no longer fits in place.
+    spilled: Option<String>,
+}
+
+impl Builder {
+    pub fn new() -> Builder {
+        Builder {
+            len: 0,
+            bytes: [0; INLINE],
+            spilled: None,
+        }
+    }
+
+    pub fn push_str(&mut self, text: &str) {
+        if let Some(spilled) = &mut self.spilled {
+            spilled.push_str(text);
+            return;
+        }
+        let end = self.len + text.len();
+        match self.bytes.get_mut(self.len..end) {
+            Some(room) => {
+                room.copy_from_slice(text.as_bytes());
+                self.len = end;
+            }
+            None => {
+                let mut spilled = String::with_capacity(end.max(2 * INLINE));
+                spilled.push_str(self.in_place());
+                spilled.push_str(text);
+                self.spilled = Some(spilled);
+            }
+        }
+    }
+
+    pub fn push(&mut self, c: char) {
+        self.push_str(c.encode_utf8(&mut [0; 4]));
+    }
+
+    /// The text in place (whole `str`s were written, so it is one).
+    fn in_place(&self) -> &str {
+        self.bytes
+            .get(..self.len)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn finish(self) -> InlineStr {
+        match self.spilled {
+            Some(text) => InlineStr::from(text),
+            None => InlineStr::new(self.in_place()),
+        }
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder::new()
+    }
+}
+
 /// At most [`INLINE`] bytes, zero after them, put together in registers: a copy of a length
 /// only known at run time is a call that writes a byte or a few at a time, and the include
 /// that holds the text, moved in 16 bytes at once, then waits for those writes (a store
@@ -290,5 +355,28 @@ mod tests {
         }
         assert_eq!(InlineStr::default(), "");
         assert_eq!(std::mem::size_of::<InlineStr>(), 24);
+    }
+
+    #[test]
+    fn a_builder_gives_the_text_pushed_in_place_while_it_fits() {
+        for len in 0..=40 {
+            for piece in ["a", "é", "\u{fffd}", "ab", "😀"] {
+                let mut built = Builder::new();
+                let mut text = String::new();
+                while text.len() + piece.len() <= len {
+                    built.push_str(piece);
+                    text.push_str(piece);
+                }
+                built.push('&');
+                text.push('&');
+                let built = built.finish();
+                assert_eq!(built, text);
+                assert_eq!(
+                    built.is_inline(),
+                    text.len() <= InlineStr::INLINE,
+                    "{text:?}"
+                );
+            }
+        }
     }
 }

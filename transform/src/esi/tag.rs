@@ -1,9 +1,7 @@
 //! A whole tag read: its name, its attributes, and what it does.
 
-use std::borrow::Cow;
-
 use super::event::{Event, Include, Token};
-use super::inline_str::InlineStr;
+use super::inline_str::{Builder, InlineStr};
 use super::tokenizer::Mode;
 use super::ttl::Ttl;
 
@@ -17,9 +15,10 @@ pub(super) fn is_xml_space(b: u8) -> bool {
 /// What a whole tag (`<esi:…>` or `</esi:…>`) does, read in the whole language (`language`)
 /// or as the tokenizer always has: its tokens go to `emit` (up to two: `<esi:when
 /// test="…"/>` is a branch start and end), and the mode it starts is returned. Nothing is
-/// allocated but what a token keeps (an include's `src` past [`InlineStr::INLINE`] bytes,
-/// a name no one knows): a template may be an include every few bytes. An include written
-/// the usual way is read by [`quick_include`], any other tag by [`read_tag`].
+/// allocated but a value longer than [`InlineStr::INLINE`] bytes that a token keeps (and
+/// an `esi:when`'s test): a template may be a tag every few bytes, and a hostile one
+/// chooses which. An include written the usual way is read by [`quick_include`], any other
+/// tag by [`read_tag`].
 pub(super) fn parse_tag(tag: &[u8], language: bool, emit: &mut impl FnMut(Token)) -> Option<Mode> {
     let (closing, self_closing, inner) = parts(tag);
     if !closing && quick_include(inner, emit) {
@@ -49,37 +48,26 @@ fn read_tag(
     language: bool,
     emit: &mut impl FnMut(Token),
 ) -> Option<Mode> {
-    // Read as text once: the name ends at an ASCII byte, which no replaced sequence holds,
-    // so the name and the attributes read apart would read the same. ASCII, nearly every
-    // tag, is text as it is: only a tag with other bytes is checked as UTF-8.
-    let text = match inner.is_ascii() {
-        true => Cow::Borrowed(inner),
-        false => match lossy(inner) {
-            Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
-            Cow::Owned(text) => Cow::Owned(text.into_bytes()),
-        },
-    };
-    let name_len = text
+    // The name ends at an ASCII byte, which no sequence that is not UTF-8 holds: read as
+    // text whole or in parts, the tag reads the same (`a_tag_reads_as_its_text`).
+    let name_len = inner
         .iter()
         .position(|&b| is_xml_space(b))
-        .unwrap_or(text.len());
+        .unwrap_or(inner.len());
     let tag = Tag {
-        name: &text[..name_len],
+        name: &inner[..name_len],
         closing,
         self_closing,
-        attributes: &text[name_len..],
+        attributes: &inner[name_len..],
     };
     if language && structure(&tag, emit) {
         return None;
     }
-    let (event, mode) = interpret(&tag);
-    if let Some(event) = event {
-        emit(Token::Event(event));
-    }
-    mode
+    interpret(&tag, emit)
 }
 
-/// A tag's parts, as bytes of valid UTF-8 (its text, U+FFFD for what was not).
+/// A tag's parts, as written: read as text (U+FFFD for what is not UTF-8, as
+/// `String::from_utf8_lossy` reads it) only where a token keeps them.
 struct Tag<'a> {
     name: &'a [u8],
     closing: bool,
@@ -108,7 +96,7 @@ fn structure(tag: &Tag, emit: &mut impl FnMut(Token)) -> bool {
                 true => String::new(),
                 false => Attributes::of(tag.attributes)
                     .find(|(name, _)| name.eq_ignore_ascii_case(b"test"))
-                    .map(|(_, value)| decode_entities(value).into_owned())
+                    .map(|(_, value)| decode(value).into())
                     .unwrap_or_default(),
             };
             (Token::WhenStart { test }, Token::WhenEnd)
@@ -129,16 +117,20 @@ fn structure(tag: &Tag, emit: &mut impl FnMut(Token)) -> bool {
     true
 }
 
-/// What one tag does as the tokenizer always read it: at most one event, and the mode it
-/// starts.
-fn interpret(tag: &Tag) -> (Option<Event>, Option<Mode>) {
+/// What one tag does as the tokenizer always read it: at most one event, given to `emit`,
+/// and the mode it starts. Each arm emits its own event, made in place (see
+/// [`quick_include`]).
+fn interpret(tag: &Tag, emit: &mut impl FnMut(Token)) -> Option<Mode> {
     let &Tag {
         name,
         closing,
         self_closing,
         attributes,
     } = tag;
-    let one = |e: Event| (Some(e), None);
+    let mut one = |e: Event| {
+        emit(Token::Event(e));
+        None
+    };
     let dropping = |element| Mode::Dropping {
         element,
         matched: 0,
@@ -146,40 +138,36 @@ fn interpret(tag: &Tag) -> (Option<Event>, Option<Mode>) {
     match (name, closing) {
         (b"include", false) => one(include(None, Attributes::of(attributes))),
         (b"include" | b"comment" | b"remove" | b"vars", true) | (b"comment" | b"vars", false) => {
-            (None, None)
+            None
         }
-        (b"remove", false) if !self_closing => (None, Some(dropping("remove"))),
-        (b"remove", false) => (None, None),
-        (b"choose", false) if !self_closing => (
-            Some(Event::Unsupported(Cow::Borrowed("choose"))),
-            Some(dropping("choose")),
-        ),
-        (b"inline", false) if !self_closing => (
-            Some(Event::Unsupported(Cow::Borrowed("inline"))),
-            Some(dropping("inline")),
-        ),
+        (b"remove", false) if !self_closing => Some(dropping("remove")),
+        (b"remove", false) => None,
+        (b"choose" | b"inline", false) if !self_closing => {
+            let element = match name {
+                b"choose" => "choose",
+                _ => "inline",
+            };
+            one(Event::Unsupported(InlineStr::new(element)));
+            Some(dropping(element))
+        }
         (b"try", false) => one(Event::TryStart),
         (b"try", true) => one(Event::TryEnd),
         (b"attempt", false) => one(Event::AttemptStart),
         (b"attempt", true) => one(Event::AttemptEnd),
         (b"except", false) => one(Event::ExceptStart),
         (b"except", true) => one(Event::ExceptEnd),
-        (other, _) => one(Event::Unsupported(Cow::Owned(
-            String::from_utf8_lossy(other).into_owned(),
-        ))),
+        (other, _) => one(Event::Unsupported(text_of(other, false))),
     }
 }
 
 /// Emits the include of `<esi:include` + `inner` when it is written the usual way: `src=`
-/// first, its value quoted or not, ASCII, with no character reference and not blank. Read
-/// with one comparison and one search where the general reading takes each byte through
-/// [`Attributes`]; the attributes after `src`, if any, are then read by it, from where it
-/// would be. False (read it the general way, [`read_tag`]) for anything else. The same
-/// event either way (`esi::tag::tests::the_quick_include_reads_as_the_general_reading`):
-/// the name ends at the space, the value ends where [`Attributes`] ends it (the same quote;
-/// for an unquoted one the first white space, ASCII before it), and what follows is read by
-/// [`Attributes`] from that byte. Being ASCII up to there, the text up to there is the same
-/// once `inner` is made valid UTF-8.
+/// first, its value quoted or not and not blank. Read with one comparison and one search
+/// where the general reading takes each byte through [`Attributes`]; the attributes after
+/// `src`, if any, are then read by it, from where it would be. False (read it the general
+/// way, [`read_tag`]) for anything else. The same event either way
+/// (`esi::tag::tests::the_quick_include_reads_as_the_general_reading`): the name ends at
+/// the `=`, the value ends where [`Attributes`] ends it (the same quote; for an unquoted
+/// one the first white space), and what follows is read by [`Attributes`] from that byte.
 #[inline]
 fn quick_include(inner: &[u8], emit: &mut impl FnMut(Token)) -> bool {
     let Some((src, after)) = usual_src(inner) else {
@@ -197,11 +185,7 @@ fn quick_include(inner: &[u8], emit: &mut impl FnMut(Token)) -> bool {
             timeout_ms: None,
             ttl: None,
         }))),
-        _ if after.is_ascii() => emit(Token::Event(include(Some(src), Attributes::of(after)))),
-        _ => emit(Token::Event(include(
-            Some(src),
-            Attributes::of(lossy(after).as_bytes()),
-        ))),
+        _ => emit(Token::Event(include(Some(src), Attributes::of(after)))),
     }
     true
 }
@@ -211,6 +195,16 @@ fn quick_include(inner: &[u8], emit: &mut impl FnMut(Token)) -> bool {
 #[inline]
 fn usual_src(inner: &[u8]) -> Option<(InlineStr, &[u8])> {
     let rest = inner.strip_prefix(b"include src=")?;
+    match plain_src(rest) {
+        Some(src) => Some(src),
+        None => decoded_src(rest),
+    }
+}
+
+/// [`usual_src`] for a value that is ASCII, holds no `&` and does not begin with white
+/// space, as nearly every `src` is: the value as it is, looked at once.
+#[inline]
+fn plain_src(rest: &[u8]) -> Option<(InlineStr, &[u8])> {
     let (value, after) = match *rest.first()? {
         q @ (b'"' | b'\'') => {
             let quoted = &rest[1..];
@@ -232,6 +226,28 @@ fn usual_src(inner: &[u8]) -> Option<(InlineStr, &[u8])> {
         return None;
     }
     Some((InlineStr::from_ascii(value)?, after))
+}
+
+/// [`usual_src`] for any other value: its references decoded, U+FFFD for bytes that are
+/// not UTF-8, written in place ([`decode`]); an unquoted value ends at its first white space
+/// as [`Attributes`] reads it. None when it is blank (the general reading says so) or its
+/// quote never closes.
+#[cold]
+#[inline(never)]
+fn decoded_src(rest: &[u8]) -> Option<(InlineStr, &[u8])> {
+    let (value, after) = match *rest.first()? {
+        q @ (b'"' | b'\'') => {
+            let quoted = &rest[1..];
+            let end = memchr::memchr(q, quoted)?;
+            (&quoted[..end], &quoted[end + 1..])
+        }
+        _ => {
+            let end = Attributes::of(rest).past(0, |c| !c.is_whitespace());
+            (&rest[..end], &rest[end..])
+        }
+    };
+    let src = decode(value);
+    (!blank(&src)).then_some((src, after))
 }
 
 /// Whether the value at the start of `rest` is quoted.
@@ -285,13 +301,10 @@ fn include(first_src: Option<InlineStr>, attributes: Attributes) -> Event {
         };
         slot.get_or_insert(value);
     }
-    let alt = alt
-        .map(decode_entities)
-        .filter(|a| !blank(a))
-        .map(Cow::into_owned);
-    let continue_on_error = onerror.is_some_and(|v| decode_entities(v) == "continue");
+    let alt = alt.map(decode).filter(|a| !blank(a));
+    let continue_on_error = onerror.is_some_and(|v| decode(v) == "continue");
     let timeout_ms = timeout.and_then(|v| {
-        let v = decode_entities(v);
+        let v = decode(v);
         let v = v.trim();
         // Digits only: `+5`, `1e3` or `-1` are no timeout, as fastly/esi reads them.
         v.bytes()
@@ -301,10 +314,7 @@ fn include(first_src: Option<InlineStr>, attributes: Attributes) -> Event {
     });
     let src = match first_src {
         Some(src) => Some(src),
-        None => src
-            .map(decode_entities)
-            .filter(|src| !blank(src))
-            .map(InlineStr::from),
+        None => src.map(decode).filter(|src| !blank(src)),
     };
     match src {
         Some(src) => Event::Include(Include {
@@ -312,18 +322,19 @@ fn include(first_src: Option<InlineStr>, attributes: Attributes) -> Event {
             alt,
             continue_on_error,
             timeout_ms,
-            ttl: ttl.map(|v| Ttl::read(&decode_entities(v))),
+            ttl: ttl.map(|v| Ttl::read(&decode(v))),
         }),
         _ => Event::Invalid("esi:include without src".into()),
     }
 }
 
-/// The attributes of a tag's text (its bytes read as UTF-8, U+FFFD for what is not, so
-/// valid UTF-8): `name="value"`, `name='value'`, `name=value` and bare `name`s (an empty
-/// value), as slices of the text, so that reading them copies nothing. Names are as written
-/// (compare them ignoring ASCII case), values with their character references not yet
-/// decoded ([`decode_entities`]). White space is Unicode's. Every slice ends at a
-/// character's boundary: the bytes are read as text again only for the values kept.
+/// The attributes of a tag's bytes, read as text (U+FFFD for what is not UTF-8, each
+/// sequence as `String::from_utf8_lossy` takes it): `name="value"`, `name='value'`,
+/// `name=value` and bare `name`s (an empty value), as slices of the bytes, so that reading
+/// them copies nothing. Names are as written (compare them ignoring ASCII case), values as
+/// written ([`decode`] makes them text). White space is Unicode's. Every slice ends where a
+/// character or a replaced sequence does, so a slice read as text is that part of the
+/// whole's text.
 struct Attributes<'a> {
     text: &'a [u8],
     at: usize,
@@ -340,32 +351,36 @@ impl<'a> Attributes<'a> {
     fn past(&self, mut at: usize, keep: impl Fn(char) -> bool) -> usize {
         let bytes = self.text;
         while let Some(&b) = bytes.get(at) {
-            let c = match b.is_ascii() {
-                true => char::from(b),
-                false => match char_at(bytes, at) {
-                    Some(c) => c,
-                    None => break,
-                },
+            let (c, len) = match b.is_ascii() {
+                true => (char::from(b), 1),
+                false => char_at(bytes, at),
             };
             if !keep(c) {
                 return at;
             }
-            at += c.len_utf8();
+            at += len;
         }
         bytes.len()
     }
 }
 
-/// The character that begins at `at` in valid UTF-8 (a lead byte tells its length).
+/// The character that begins at `at` (not ASCII) and its length in bytes; U+FFFD and the
+/// length of the sequence `String::from_utf8_lossy` replaces with it where the bytes there
+/// are not UTF-8. A character or such a sequence is at most four bytes, so four tell it.
 #[cold]
-fn char_at(bytes: &[u8], at: usize) -> Option<char> {
-    let len = match bytes.get(at)? {
-        0xf0.. => 4,
-        0xe0.. => 3,
-        _ => 2,
-    };
-    let encoded = bytes.get(at..(at + len).min(bytes.len()))?;
-    std::str::from_utf8(encoded).ok()?.chars().next()
+fn char_at(bytes: &[u8], at: usize) -> (char, usize) {
+    let window = bytes.get(at..(at + 4).min(bytes.len())).unwrap_or_default();
+    let chunk = window.utf8_chunks().next();
+    match chunk
+        .as_ref()
+        .and_then(|chunk| chunk.valid().chars().next())
+    {
+        Some(c) => (c, c.len_utf8()),
+        None => (
+            char::REPLACEMENT_CHARACTER,
+            chunk.map_or(1, |chunk| chunk.invalid().len().max(1)),
+        ),
+    }
 }
 
 impl<'a> Iterator for Attributes<'a> {
@@ -407,15 +422,6 @@ impl<'a> Iterator for Attributes<'a> {
     }
 }
 
-/// `bytes` as text, U+FFFD for what is not UTF-8; borrowed when all of it is (the check is
-/// quicker than [`String::from_utf8_lossy`]'s for the ASCII a tag is made of).
-fn lossy(bytes: &[u8]) -> Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Cow::Borrowed(text),
-        Err(_) => String::from_utf8_lossy(bytes),
-    }
-}
-
 /// Whether `text` is empty once trimmed of white space (Unicode's), told by its first byte
 /// when that is ASCII other than white space, as a URL's is.
 #[inline]
@@ -426,17 +432,51 @@ fn blank(text: &str) -> bool {
     }
 }
 
-/// `value` (a slice of a tag's text, so valid UTF-8) as text, with HTML's character
-/// references for `& < > " '` decoded; borrowed when it holds none.
-fn decode_entities(value: &[u8]) -> Cow<'_, str> {
-    let text = lossy(value);
-    // A value is short: a search's setup would cost more than it saves.
-    if !value.contains(&b'&') {
-        return text;
+/// `value` as text (U+FFFD for each sequence that is not UTF-8, as
+/// `String::from_utf8_lossy` reads it) with HTML's character references for `& < > " '`
+/// decoded, kept in place when short: no `String` is made on the way, so a hostile
+/// template's references or stray bytes in every tag allocate nothing more than plain ones.
+fn decode(value: &[u8]) -> InlineStr {
+    text_of(value, true)
+}
+
+/// `bytes` as text, U+FFFD for each sequence that is not UTF-8, their references decoded
+/// when `references`. ASCII without `&`, nearly every value, is copied as it is, in
+/// registers (see [`quick_include`]); anything else is written piece by piece
+/// ([`written_text_of`]).
+#[inline(always)]
+fn text_of(bytes: &[u8], references: bool) -> InlineStr {
+    if !(references && bytes.contains(&b'&')) {
+        if let Some(text) = InlineStr::from_ascii(bytes) {
+            return text;
+        }
     }
-    // One pass and one allocation: an entity holds no `&`, and none decodes to a character
-    // another entity starts with, so this is what replacing each in turn would give, without
-    // a copy of the value per entity (a hostile template's `&` in every tag paid six).
+    written_text_of(bytes, references)
+}
+
+/// [`text_of`] for text with references or bytes other than ASCII.
+#[cold]
+#[inline(never)]
+fn written_text_of(bytes: &[u8], references: bool) -> InlineStr {
+    let mut out = Builder::new();
+    for chunk in bytes.utf8_chunks() {
+        match references {
+            true => decode_references(chunk.valid(), &mut out),
+            false => out.push_str(chunk.valid()),
+        }
+        if !chunk.invalid().is_empty() {
+            out.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
+    out.finish()
+}
+
+/// Writes `text` to `out` with its references decoded, in one pass: an entity holds no
+/// `&`, and none decodes to a character another entity starts with, so this is what
+/// replacing each in turn would give (`entities_decode_in_one_pass_as_in_turn`). An entity
+/// is ASCII, so one never spans a sequence that is not UTF-8: the parts between such
+/// sequences are decoded apart.
+fn decode_references(text: &str, out: &mut Builder) {
     const ENTITIES: [(&str, char); 6] = [
         ("&lt;", '<'),
         ("&gt;", '>'),
@@ -445,8 +485,7 @@ fn decode_entities(value: &[u8]) -> Cow<'_, str> {
         ("&apos;", '\''),
         ("&amp;", '&'),
     ];
-    let mut out = String::with_capacity(text.len());
-    let mut rest: &str = &text;
+    let mut rest = text;
     while let Some(at) = rest.find('&') {
         out.push_str(&rest[..at]);
         let tail = &rest[at..];
@@ -462,7 +501,6 @@ fn decode_entities(value: &[u8]) -> Cow<'_, str> {
         }
     }
     out.push_str(rest);
-    Cow::Owned(out)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The quick reading of an include against the general one.
+//! The quick reading of an include against the general one, and a tag's bytes against its
+//! text.
 
 use super::*;
 
@@ -14,11 +15,12 @@ fn both(tag: &[u8], language: bool) -> [(Vec<Token>, Option<Mode>); 2] {
     [(quick, quick_mode), (general, general_mode)]
 }
 
-/// The usual forms are read the quick way (so that the property below tests it), and the
-/// unusual ones are left to the general reading.
+/// The usual forms are read the quick way (so that the property below tests it): as they
+/// are when plain, decoded in place when not; the unusual ones are left to the general
+/// reading.
 #[test]
 fn the_usual_includes_are_read_the_quick_way() {
-    let quick: [&[u8]; 8] = [
+    let plain: [&[u8]; 8] = [
         b"<esi:include src=/x/>",
         b"<esi:include src=/x>",
         b"<esi:include src=\"/a b\"/>",
@@ -28,23 +30,41 @@ fn the_usual_includes_are_read_the_quick_way() {
         b"<esi:include src=\"/a\" alt=\"\xff\"/>",
         b"<esi:include src='/a' src='/b'>",
     ];
-    for t in quick {
+    let decoded: [&[u8]; 8] = [
+        b"<esi:include src=/a\xc2\xa0alt=/b>",
+        b"<esi:include src=/a&amp;b/>",
+        b"<esi:include src=/a&b/>",
+        b"<esi:include src=\"/\xc3\xa9\"/>",
+        b"<esi:include src=\"\xff\"/>",
+        b"<esi:include src=/a\xc3\xa9/>",
+        b"<esi:include src=/a\xff\xc2\x85alt=/b/>",
+        b"<esi:include src=\" /a\"/>",
+    ];
+    for (t, is_plain) in plain
+        .iter()
+        .map(|t| (t, true))
+        .chain(decoded.iter().map(|t| (t, false)))
+    {
         let (_, _, inner) = parts(t);
+        let rest = inner.strip_prefix(b"include src=").unwrap_or_default();
+        assert_eq!(
+            plain_src(rest).is_some(),
+            is_plain,
+            "{}",
+            String::from_utf8_lossy(t)
+        );
         assert!(usual_src(inner).is_some(), "{}", String::from_utf8_lossy(t));
         let [quick, general] = both(t, false);
         assert_eq!(quick, general, "{}", String::from_utf8_lossy(t));
     }
-    let general: [&[u8]; 10] = [
-        b"<esi:include src=/a\xc2\xa0alt=/b>",
-        b"<esi:include src=/a&amp;b/>",
-        b"<esi:include src=\"/\xc3\xa9\"/>",
-        b"<esi:include src=/a\xc3\xa9/>",
-        b"<esi:include src=\" /a\"/>",
+    let general: [&[u8]; 7] = [
         b"<esi:include src=\"\"/>",
+        b"<esi:include src=\"\xc2\x85\"/>",
         b"<esi:include src= /a/>",
         b"<esi:include SRC=/a/>",
         b"<esi:include  src=/a/>",
         b"<esi:include src=\"/a/>",
+        b"<esi:include alt=/b src=/a/>",
     ];
     for t in general {
         let (_, _, inner) = parts(t);
@@ -122,6 +142,53 @@ proptest::proptest! {
     }
 }
 
+/// Any `esi:` tag: the names the tokenizer knows and others, some not UTF-8, and the
+/// pieces of attributes above.
+fn any_tags() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    let start = prop_oneof![Just("<esi:"), Just("</esi:")];
+    let name = proptest::sample::select(vec![
+        &b"include"[..],
+        b"x",
+        b"\xff",
+        b"x\xc2",
+        b"\xe2\x82",
+        b"\xc3\xa9",
+        b"when",
+        b"choose",
+        b"try",
+        b"remove",
+        b"vars",
+    ]);
+    let piece = proptest::sample::select(PIECES);
+    let end = prop_oneof![Just(">"), Just("/>"), Just(" />")];
+    (start, name, proptest::collection::vec(piece, 0..10), end).prop_map(
+        |(start, name, pieces, end)| {
+            let mut t = start.as_bytes().to_vec();
+            t.extend_from_slice(name);
+            pieces.iter().for_each(|p| t.extend_from_slice(p));
+            t.extend_from_slice(end.as_bytes());
+            t
+        },
+    )
+}
+
+proptest::proptest! {
+    /// A tag's bytes read where they are make what its text (U+FFFD for each sequence that
+    /// is not UTF-8) makes: the bytes are made text only where a token keeps them, and so
+    /// never copied whole first, and the reading is the one of the text, as it always was.
+    #[test]
+    fn a_tag_reads_as_its_text(t in proptest::prop_oneof![include_tags(), any_tags()]) {
+        let text = String::from_utf8_lossy(&t);
+        for language in [false, true] {
+            let [quick, general] = both(&t, language);
+            let [of_text, _] = both(text.as_bytes(), language);
+            proptest::prop_assert_eq!(&quick, &of_text, "{}", text);
+            proptest::prop_assert_eq!(&general, &of_text, "{}", text);
+        }
+    }
+}
+
 proptest::proptest! {
     /// One pass decodes as replacing each entity in turn did (the earlier definition).
     #[test]
@@ -141,6 +208,6 @@ proptest::proptest! {
             .replace("&#39;", "'")
             .replace("&apos;", "'")
             .replace("&amp;", "&");
-        proptest::prop_assert_eq!(decode_entities(text.as_bytes()), in_turn);
+        proptest::prop_assert_eq!(decode(text.as_bytes()), in_turn);
     }
 }

@@ -100,7 +100,7 @@ fn an_include_ttl_is_read_in_akamais_forms() {
     );
     assert_eq!(
         ttl("<esi:include src=/f ttl/>"),
-        Some(Ttl::Unreadable(String::new()))
+        Some(Ttl::Unreadable("".into()))
     );
     assert_eq!(ttl("<esi:include src=/f/>"), None);
 }
@@ -626,6 +626,38 @@ proptest::proptest! {
             proptest::prop_assert!(events.is_empty());
         } else {
             proptest::prop_assert_eq!(events, vec![Event::Text(Bytes::from(input))]);
+        }
+    }
+}
+
+/// The end of a tag found eight bytes at a time is the first `>`, `"` or `'`, wherever it
+/// lies, among the bytes closest to them (a borrow in the word test flags only bytes above
+/// a match) and bytes other than ASCII.
+#[test]
+fn a_tags_end_is_found_as_a_search_finds_it() {
+    let fillers = [
+        b'a', b'=', b'?', b'!', b'#', b'&', b'(', b'<', 0xbe, 0xa2, 0xa7, 0x00, 0xff,
+    ];
+    for len in 0..40 {
+        for filler in fillers {
+            for at in 0..=len {
+                for stop in [b'>', b'"', b'\''] {
+                    let mut rest = vec![filler; len];
+                    if at < len {
+                        rest[at] = stop;
+                    }
+                    // A second stop after the first never changes the answer.
+                    if at + 3 < len {
+                        rest[at + 3] = b'>';
+                    }
+                    let expected = rest.iter().position(|b| matches!(b, b'>' | b'"' | b'\''));
+                    assert_eq!(
+                        super::tokenizer::tag_end_or_quote(&rest),
+                        expected,
+                        "{rest:?}"
+                    );
+                }
+            }
         }
     }
 }

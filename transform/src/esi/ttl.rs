@@ -3,6 +3,8 @@
 //! fragment is not to be stored. What is made of it (the fragment's route's cache, bounded
 //! by its `cache_max_ttl`) is the composer's.
 
+use super::inline_str::InlineStr;
+
 /// The longest ttl, in seconds: RFC 9111's largest delta-seconds (§1.2.2), as the cache
 /// takes `max-age`. A longer one is taken as this, not refused: it means "as long as you
 /// may", and the route's `cache_max_ttl` bounds it anyway.
@@ -15,7 +17,7 @@ pub enum Ttl {
     Seconds(u32),
     /// Not a ttl (`1.5h`, `5 m`, `-1`, `5M`, empty): the value as written, for the one log
     /// line that says it was ignored.
-    Unreadable(String),
+    Unreadable(InlineStr),
 }
 
 impl Ttl {
@@ -29,10 +31,10 @@ impl Ttl {
             "m" => 60,
             "h" => 3600,
             "d" => 86_400,
-            _ => return Ttl::Unreadable(value.to_string()),
+            _ => return Ttl::Unreadable(value.into()),
         };
         if digits == 0 {
-            return Ttl::Unreadable(value.to_string());
+            return Ttl::Unreadable(value.into());
         }
         // Saturating: a ttl of a thousand digits is "as long as may be", in constant work
         // per digit and never an overflow.
@@ -89,7 +91,7 @@ mod tests {
         ] {
             assert_eq!(
                 Ttl::read(written),
-                Ttl::Unreadable(written.to_string()),
+                Ttl::Unreadable(written.into()),
                 "{written:?}"
             );
         }

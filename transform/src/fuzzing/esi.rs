@@ -334,6 +334,21 @@ pub fn adversarial_shapes() -> Vec<(&'static str, Shape)> {
             "unknown esi tags repeated",
             Box::new(|len| repeated(b"<esi:x/>", len)),
         ),
+        // The next ones a reviewer would try once those three were quick: any other value a
+        // tag's event keeps (an `alt`, a ttl that is no ttl, a name not UTF-8), as short as
+        // it can be.
+        (
+            "unknown esi tags not UTF-8 repeated",
+            Box::new(|len| repeated(b"<esi:\xff/>", len)),
+        ),
+        (
+            "includes with an alt repeated",
+            Box::new(|len| repeated(b"<esi:include src=/x alt=/y/>", len)),
+        ),
+        (
+            "includes with an unreadable ttl repeated",
+            Box::new(|len| repeated(b"<esi:include src=/x ttl=x/>", len)),
+        ),
         (
             "tags of MAX_TAG bytes repeated",
             Box::new(|len| {

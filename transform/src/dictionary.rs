@@ -15,9 +15,11 @@
 //!   writes the `Use-As-Dictionary` a route adds; [`Pattern`] is the subset of the `match`
 //!   URL pattern this crate supports.
 //!
-//! `dcz` (Zstandard with a dictionary) is not here: see docs/dictionaries.md for why.
+//! - [`DczEncoder`] (`dcz-encode`) is the `dcz` content coding: a zstd skippable frame
+//!   holding the dictionary's hash, then Zstandard with the dictionary as raw content.
 
 mod dcb;
+mod dcz;
 mod decoder;
 mod encoder;
 mod hash;
@@ -26,6 +28,7 @@ mod negotiate;
 mod pattern;
 
 pub use dcb::{header as dcb_header, DCB_HEADER_LEN, DCB_MAGIC};
+pub use dcz::{header as dcz_header, DczEncoder, DCZ_HEADER_LEN, DCZ_MAGIC};
 pub use decoder::DcbDecoder;
 pub use encoder::DcbEncoder;
 pub use hash::{Dictionary, DictionaryHash, Hasher};

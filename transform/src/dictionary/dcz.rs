@@ -54,9 +54,9 @@ pub fn header(hash: &DictionaryHash) -> [u8; DCZ_HEADER_LEN] {
 /// body is still correct, compressed without the dictionary.
 ///
 /// Memory: the dictionary is referenced, not copied (the encoder keeps a clone of its
-/// `Bytes`); zstd adds its window, its level-3 and long-distance-matching tables and two
-/// blocks: 2.0, 3.6 and 10.0 MiB for dictionaries of 256 KiB, 1 MiB and 4 MiB (windows 2^19,
-/// 2^21, 2^23; `tests/codec_memory.rs`).
+/// `Bytes`); zstd adds its window, its level-3 tables (and long-distance matching's past
+/// 1 MiB) and two blocks: 2.0, 3.5 and 10.0 MiB for dictionaries of 256 KiB, 1 MiB and
+/// 4 MiB (windows 2^19, 2^21, 2^23; `tests/codec_memory.rs`).
 pub struct DczEncoder {
     /// `None` once finished. Declared before `prefix`, so it is dropped first: zstd reads
     /// the prefix's bytes until the frame ends.
@@ -78,6 +78,9 @@ impl DczEncoder {
     /// zstd's default level: about as fast as `br` at quality 4 here, with tables of
     /// 0.75 MiB (levels above it grow them and slow down for little on deltas).
     pub const LEVEL: i32 = 3;
+
+    /// The dictionary size past which long-distance matching is on (see `new`).
+    pub const LONG_DISTANCE_FROM: usize = 1 << 20;
 
     /// The smallest window used: 2^19, so a small dictionary still leaves a useful window.
     pub const MIN_WINDOW_LOG: u32 = 19;
@@ -110,11 +113,15 @@ impl DczEncoder {
         cctx.set_parameter(CParameter::CompressionLevel(Self::LEVEL))
             .and_then(|_| cctx.set_parameter(CParameter::WindowLog(window_log)))
             .and_then(|_| cctx.set_parameter(CParameter::ChecksumFlag(true)))
-            // Long-distance matching: level 3's hash tables (2^17 entries) keep few of a
-            // large dictionary's positions, so without it a 4 MiB dictionary with one byte
-            // changed came to 739 KiB; with it, 471 bytes, for about 0.5 MiB more
-            // (tests/codec_memory.rs).
-            .and_then(|_| cctx.set_parameter(CParameter::EnableLongDistanceMatching(true)))
+            // Long-distance matching past 1 MiB of dictionary: level 3's hash tables (2^17
+            // entries) keep few of a large dictionary's positions, so without it a 4 MiB
+            // dictionary with one byte changed came to 739 KiB; with it, 471 bytes, for
+            // about 0.5 MiB more (tests/codec_memory.rs). On real bundles under 1 MiB it
+            // cost 2.7 times the time for 4 % more bytes (docs/dictionaries.md).
+            .and_then(|_| {
+                let ldm = prefix.len() > Self::LONG_DISTANCE_FROM;
+                cctx.set_parameter(CParameter::EnableLongDistanceMatching(ldm))
+            })
             .map_err(zstd_error)?;
         // SAFETY: `Bytes` keeps its bytes at one address, unchanged, until its last clone is
         // dropped; `prefix` is that clone, owned by this encoder and dropped after `cctx`

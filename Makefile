@@ -18,6 +18,11 @@ VARNISH_VERSION    := 7.1.*
 CHROMIUM_VERSION   := 156.*
 # Counts instructions per request for `make instructions` (a Debian package).
 VALGRIND_VERSION   := 1:3.19.*
+# The C compiler, archiver and C library that build the C zstd library (the `dcz` encoder)
+# for wasm32-wasip1: Debian's clang and llvm (14) and wasi-libc, any Debian revision of
+# these releases; .cargo/config.toml points the wasm target's cc at them.
+CLANG_VERSION      := 1:14.0-55.*
+WASI_LIBC_VERSION  := 0.0~git20220510.*
 
 CARGO_HOME ?= $(HOME)/.cargo
 export PATH := $(CARGO_HOME)/bin:$(PATH)
@@ -25,6 +30,7 @@ export VICEROY_VERSION FASTLY_CLI_VERSION PY_BROTLI_VERSION
 export HTTPBIN_VERSION GUNICORN_VERSION FLASK_VERSION WERKZEUG_VERSION VARNISH_VERSION
 export CHROMIUM_VERSION
 export VALGRIND_VERSION
+export CLANG_VERSION WASI_LIBC_VERSION
 
 HARNESS := cd harness && cargo
 HOST := $(shell rustc -vV | sed -n 's/^host: //p')

@@ -1,8 +1,9 @@
 //! Compression dictionaries on a route (RFC 9842, docs/dictionaries.md): what one request
 //! and its shaped response get. A response the route would compress is marked as a
 //! dictionary (`dictionary_match`), kept in the edge cache under its hash as it streams
-//! ([`keep`]), and a later request that advertises a held dictionary gets `dcb` made against
-//! it ([`held`]); everything else falls back to the route's br or gzip, with the same `Vary`.
+//! ([`keep`]), and a later request that advertises a held dictionary gets `dcb` or `dcz`
+//! made against it ([`held`]); everything else falls back to the route's br or gzip, with
+//! the same `Vary`.
 
 mod cached;
 pub mod deferred;
@@ -18,17 +19,15 @@ use firstbyte_config::chain::ResponseHead;
 use firstbyte_config::{route_dictionary, DictionarySettings, Route, Source};
 use firstbyte_transform::codec::Encoding;
 use firstbyte_transform::dictionary::headers::{use_as_dictionary, use_as_dictionary_value};
-use firstbyte_transform::dictionary::{
-    dcb_header, DictionaryRequest, DictionaryUse, DCB, DCB_HEADER_LEN,
-};
+use firstbyte_transform::dictionary::{DictionaryCoding, DictionaryRequest, DictionaryUse};
 
 use crate::delivery::{self, Delivery};
 use crate::failure::Failure;
 use crate::headers::{for_transformed_body, vary_with, HeaderAccess};
-use crate::origin::{names_dcb, Shaped};
+use crate::origin::{names_dictionary_coding, Shaped};
 use crate::routing::host;
 
-use self::deferred::DeferredDcb;
+use self::deferred::Deferred;
 use self::keep::{KeepFor, Keeper};
 
 /// How long a dictionary is kept when neither `dictionary_ttl` nor `cache_keep` says (a
@@ -101,9 +100,9 @@ impl Dictionaries {
             return Ok(None);
         }
         let coding = shaped.origin_coding.clone();
-        if coding.as_deref().is_some_and(names_dcb) {
+        if coding.as_deref().is_some_and(names_dictionary_coding) {
             return self
-                .origin_dcb(route, coding.as_deref(), shaped)
+                .origin_coded(route, coding.as_deref(), shaped)
                 .map(|()| None);
         }
         let Some(plan) = self.would_compress(route, shaped) else {
@@ -121,8 +120,8 @@ impl Dictionaries {
         if coded && !decodes_it {
             return Ok(None);
         }
-        if self.settings.dcb {
-            // Both outcomes depend on both fields, dcb or the fallback.
+        if !self.settings.codings.is_empty() {
+            // Both outcomes depend on both fields, dcb/dcz or the fallback.
             for name in ["Accept-Encoding", "Available-Dictionary"] {
                 if let Some(vary) = vary_with(&shaped.resp.header_values("vary"), name) {
                     shaped.resp.set_header("vary", vary);
@@ -131,18 +130,18 @@ impl Dictionaries {
         }
         let keep = self.marking(shaped);
         let mut refused = None;
-        if let Some(offer) = self.offer.as_ref().filter(|_| self.settings.dcb) {
+        if let Some((offer, coding)) = self.chosen() {
             let check = |usage: &DictionaryUse| self.check(offer, usage);
-            // The lookup and the metadata decide dcb or the fallback before the head; the
-            // bytes are read, checked and loaded once the body starts (`deferred`).
+            // The lookup and the metadata decide dcb/dcz or the fallback before the head;
+            // the bytes are read, checked and loaded once the body starts (`deferred`).
             let found = match self.found.take() {
                 Some(pending) => Ok(pending),
                 None => held::held(&self.host, &offer.hash, self.settings.max_bytes, check),
             };
             match found {
                 Ok(pending) => {
-                    let encoder = DeferredDcb::new(Box::new(move || pending.read()));
-                    for_transformed_body(&mut shaped.resp, Some(DCB), false);
+                    let encoder = Deferred::new(coding, Box::new(move || pending.read()));
+                    for_transformed_body(&mut shaped.resp, Some(coding.token()), false);
                     // The backend's length described the body before it was re-made.
                     shaped
                         .resp
@@ -152,9 +151,10 @@ impl Dictionaries {
                 }
                 Err(why) => {
                     log::debug!(
-                        "{} {}: no dcb ({}): {why}",
+                        "{} {}: no {} ({}): {why}",
                         self.method,
                         self.path,
+                        coding.token(),
                         offer.hash.to_hex()
                     );
                     refused = Some(why);
@@ -165,6 +165,13 @@ impl Dictionaries {
             self.tap(shaped, keep);
         }
         Ok(refused)
+    }
+
+    /// The request's offer and the coding it gets, where the route lists a dictionary coding
+    /// the request accepts.
+    fn chosen(&self) -> Option<(&DictionaryRequest, DictionaryCoding)> {
+        let offer = self.offer.as_ref()?;
+        Some((offer, offer.choose(&self.settings.codings)?))
     }
 
     /// Whether a held dictionary may serve this request (same host, `match` covers the
@@ -271,13 +278,14 @@ impl Dictionaries {
         shaped.tap = Some(Box::new(Keeper::new(keep)));
     }
 
-    /// An origin's own `dcb` body passes only to a client that advertises the dictionary it
-    /// was made against: its frame names that dictionary's hash, so the frame's header is
-    /// read before the head goes out and compared with the request's `Available-Dictionary`
-    /// (a client given a delta against another dictionary could not decode it). The header's
-    /// bytes are then put back before the rest, which the host appends. Decoding it with a
-    /// held dictionary for another client is not done yet (docs/dictionaries.md).
-    fn origin_dcb(
+    /// An origin's own `dcb` or `dcz` body passes only to a client that accepts that coding
+    /// and advertises the dictionary it was made against: its frame names that
+    /// dictionary's hash, so the frame's header is read before the head goes out and
+    /// compared with the request's `Available-Dictionary` (a client given a delta against
+    /// another dictionary could not decode it). The header's bytes are then put back before
+    /// the rest, which the host appends. Decoding it with a held dictionary for another
+    /// client is not done yet (docs/dictionaries.md).
+    fn origin_coded(
         &self,
         route: &Route,
         coding: Option<&str>,
@@ -286,23 +294,30 @@ impl Dictionaries {
         let refuse = |why: &str| {
             Failure::new(
                 StatusCode::BAD_GATEWAY,
-                format!("backend '{}' sent dcb {why}", route.backend),
+                format!(
+                    "backend '{}' sent {} {why}",
+                    route.backend,
+                    coding.unwrap_or_default().trim()
+                ),
             )
         };
-        if !coding.is_some_and(|c| c.trim().eq_ignore_ascii_case(DCB)) {
-            // Stacked on or under another coding: no client's dictionary alone undoes it.
+        // Stacked on or under another coding: no client's dictionary alone undoes it.
+        let Some(coded) = coding.and_then(DictionaryCoding::from_token) else {
             return Err(refuse("with another coding"));
-        }
-        let Some(offer) = &self.offer else {
-            return Err(refuse("to a client that advertises no dictionary"));
         };
-        let mut header = [0u8; DCB_HEADER_LEN];
+        let Some(offer) = self.offer.as_ref().filter(|o| o.codings.contains(&coded)) else {
+            return Err(refuse(
+                "to a client that does not accept it with a dictionary",
+            ));
+        };
+        let expected = coded.header(&offer.hash);
+        let mut header = vec![0u8; expected.len()];
         let body = std::mem::replace(&mut shaped.body, Body::new());
         let (header_read, rest) = read_header(body, &mut header);
-        if !header_read || header != dcb_header(&offer.hash) {
+        if !header_read || header != expected {
             return Err(refuse("made against another dictionary than the client's"));
         }
-        let mut body = Body::from(header.to_vec());
+        let mut body = Body::from(header);
         body.append(rest);
         shaped.body = body;
         Ok(())

@@ -15,6 +15,7 @@ use fastly::{Body, Request, Response};
 use firstbyte_config::chain::{Chain, Plan, ResponseHead};
 use firstbyte_config::{route_key, Route};
 use firstbyte_transform::codec::Encoding;
+use firstbyte_transform::dictionary::DictionaryCoding;
 use firstbyte_transform::{Pipeline, Transform};
 
 use crate::access_log::AccessRecord;
@@ -138,12 +139,16 @@ pub fn shape(
     // member, so `identity` on the first cannot hide a coding on the next.
     let codings = resp.header_values("content-encoding");
     let origin_coding = (!codings.is_empty()).then(|| codings.join(", "));
-    if route.cache.is_some() && origin_coding.as_deref().is_some_and(names_dcb) {
+    if route.cache.is_some()
+        && origin_coding
+            .as_deref()
+            .is_some_and(names_dictionary_coding)
+    {
         // Made for the dictionary one client advertised, and a cache key does not hold it.
         return Err(Failure::new(
             StatusCode::BAD_GATEWAY,
             format!(
-                "backend '{}' sent dcb to a route that caches",
+                "backend '{}' sent dcb or dcz to a route that caches",
                 route.backend
             ),
         ));
@@ -331,11 +336,11 @@ fn send_failure(route: &Route, cause: SendErrorCause) -> Failure {
     Failure::new(status, format!("backend '{backend}' {what}"))
 }
 
-/// Whether a `Content-Encoding` value names `dcb` among its codings (RFC 9842).
-pub fn names_dcb(coding: &str) -> bool {
+/// Whether a `Content-Encoding` value names `dcb` or `dcz` among its codings (RFC 9842).
+pub fn names_dictionary_coding(coding: &str) -> bool {
     coding
         .split(',')
-        .any(|c| c.trim().eq_ignore_ascii_case("dcb"))
+        .any(|c| DictionaryCoding::from_token(c).is_some())
 }
 
 /// HEAD answers and 1xx, 204 and 304 responses never carry a body (RFC 9110 §6.4.1).

@@ -5,7 +5,7 @@
 //! The stages themselves, and the `transforms` list that names them, are `stage`'s.
 
 use firstbyte_transform::codec::{negotiate, Decoder, Encoder, Encoding, Limits};
-use firstbyte_transform::dictionary::DCB;
+use firstbyte_transform::dictionary::DictionaryCoding;
 use firstbyte_transform::{Pipeline, Transform, TransformError};
 
 use crate::error::{take, ConfigError};
@@ -259,29 +259,38 @@ impl Plan {
     }
 }
 
-/// Parses `br,gzip` into encodings offered to clients. `dcb` (Brotli against a dictionary
-/// the client holds, RFC 9842) is accepted and left out: it is not an [`Encoding`] the
-/// chain negotiates, it applies only where a dictionary does (the route's dictionary
-/// settings, `crate::dictionary`), and the rest of `compress` is its fallback.
+/// Parses `br,gzip` into encodings offered to clients. `dcb` and `dcz` (Brotli and
+/// Zstandard against a dictionary the client holds, RFC 9842) are accepted and left out:
+/// they are not [`Encoding`]s the chain negotiates, they apply only where a dictionary does
+/// (the route's dictionary settings, `crate::dictionary`), and the rest of `compress` is
+/// their fallback.
 pub fn parse_compress(text: &str) -> Result<Vec<Encoding>, String> {
     parse_codings(text).map(|(codings, _)| codings)
 }
 
-/// `compress`: the encodings a chain negotiates, and whether `dcb` is listed.
-pub(crate) fn parse_codings(text: &str) -> Result<(Vec<Encoding>, bool), String> {
+/// `compress`: the encodings a chain negotiates, and the dictionary codings listed, each in
+/// the order written (the route's preference).
+pub(crate) fn parse_codings(text: &str) -> Result<(Vec<Encoding>, Vec<DictionaryCoding>), String> {
     let mut out = Vec::new();
-    let mut dcb = false;
+    let mut dictionary = Vec::new();
     for token in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        if token.eq_ignore_ascii_case(DCB) && !dcb {
-            dcb = true;
+        if let Some(coding) = DictionaryCoding::from_token(token) {
+            if dictionary.contains(&coding) {
+                return Err(format!("'{token}' is listed twice"));
+            }
+            dictionary.push(coding);
             continue;
         }
         match Encoding::from_content_encoding(token) {
             Some(e) if e != Encoding::Identity && !out.contains(&e) => out.push(e),
-            _ => return Err(format!("'{token}' is not one of br, gzip, deflate, dcb")),
+            _ => {
+                return Err(format!(
+                    "'{token}' is not one of br, gzip, deflate, dcb, dcz"
+                ))
+            }
         }
     }
-    Ok((out, dcb))
+    Ok((out, dictionary))
 }
 
 /// `transforms`, each stage's JSON parameters, `compress`, `content_types`, `statuses` and
@@ -492,11 +501,19 @@ mod tests {
             [Encoding::Brotli, Encoding::Gzip]
         );
         assert!(parse_compress("zstd").is_err());
-        assert!(parse_compress("dcz").is_err());
         assert_eq!(parse_compress("dcb, br")?, [Encoding::Brotli]);
-        assert_eq!(parse_codings("br, DCB")?, (vec![Encoding::Brotli], true));
-        assert_eq!(parse_codings("gzip")?, (vec![Encoding::Gzip], false));
+        let (dcb, dcz) = (DictionaryCoding::Dcb, DictionaryCoding::Dcz);
+        assert_eq!(
+            parse_codings("br, DCB")?,
+            (vec![Encoding::Brotli], vec![dcb])
+        );
+        assert_eq!(
+            parse_codings("dcz, br, dcb")?,
+            (vec![Encoding::Brotli], vec![dcz, dcb])
+        );
+        assert_eq!(parse_codings("gzip")?, (vec![Encoding::Gzip], vec![]));
         assert!(parse_compress("dcb,dcb").is_err());
+        assert!(parse_compress("dcz, br, DCZ").is_err());
         assert!(parse_compress("gzip,gzip").is_err());
         assert!(parse_compress("identity").is_err());
         Ok(())

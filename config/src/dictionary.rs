@@ -1,5 +1,5 @@
-//! A route's compression dictionaries (RFC 9842): whether it serves `dcb` (listed in
-//! `compress`), whether it marks its responses as dictionaries (`dictionary_match`), and how
+//! A route's compression dictionaries (RFC 9842): whether it serves `dcb` or `dcz` (listed
+//! in `compress`), whether it marks its responses as dictionaries (`dictionary_match`), and how
 //! long and how large a dictionary it keeps (`dictionary_ttl`, `dictionary_max_bytes`).
 //!
 //! These keys are not part of [`crate::Route`]: a request reads them with
@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use firstbyte_transform::dictionary::{DcbEncoder, Pattern};
+use firstbyte_transform::dictionary::{DcbEncoder, DictionaryCoding, Pattern};
 
 use crate::chain::parse_codings;
 use crate::error::{take, ConfigError};
@@ -29,9 +29,10 @@ pub const MAX_DICTIONARY_MAX_BYTES: u64 = DcbEncoder::MAX_DICTIONARY as u64;
 /// What a route does with dictionaries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DictionarySettings {
-    /// `compress` lists `dcb`: a response may go out as Brotli against a dictionary the
-    /// client holds; the rest of `compress` is the fallback.
-    pub dcb: bool,
+    /// The dictionary codings `compress` lists, in its order: a response may go out as
+    /// `dcb` (Brotli) or `dcz` (Zstandard) against a dictionary the client holds, the first
+    /// of these the client accepts; the rest of `compress` is the fallback. Empty: none.
+    pub codings: Vec<DictionaryCoding>,
     /// `dictionary_match`: the route's 200 responses to GET are marked with
     /// `Use-As-Dictionary: match="<pattern>"` (checked with [`Pattern::validate`]; resolve
     /// it against each response's path with [`Pattern::parse`]).
@@ -43,8 +44,8 @@ pub struct DictionarySettings {
     pub max_bytes: u64,
 }
 
-/// The dictionary settings of the route `name`; `None` when it neither serves `dcb` nor
-/// sets `dictionary_match`. Every unusable key is reported.
+/// The dictionary settings of the route `name`; `None` when it neither serves `dcb` or
+/// `dcz` nor sets `dictionary_match`. Every unusable key is reported.
 pub fn route_dictionary(
     source: &impl Source,
     name: &str,
@@ -57,7 +58,7 @@ pub fn route_dictionary(
     }
 }
 
-/// The `dictionary_*` keys and `dcb` in `compress`; every unusable key lands in `errors`.
+/// The `dictionary_*` keys and `dcb`/`dcz` in `compress`; every unusable key lands in `errors`.
 pub(crate) fn parse_dictionary(
     keys: &RouteKeys<'_, impl Source>,
     errors: &mut Vec<ConfigError>,
@@ -68,14 +69,17 @@ pub(crate) fn parse_dictionary(
     let ttl = field("dictionary_ttl");
     let max_bytes = field("dictionary_max_bytes");
     let before = errors.len();
-    // A bad `compress` is the chain's to report; here it only means no dcb.
-    let dcb = compress.is_some_and(|(_, v)| parse_codings(&v).is_ok_and(|(_, dcb)| dcb));
-    if !dcb && pattern.is_none() {
+    // A bad `compress` is the chain's to report; here it only means no dictionary coding.
+    let codings = compress
+        .and_then(|(_, v)| parse_codings(&v).ok())
+        .map(|(_, codings)| codings)
+        .unwrap_or_default();
+    if codings.is_empty() && pattern.is_none() {
         // Refinements without a dictionary would silently do nothing.
         for (key, _) in [ttl, max_bytes].into_iter().flatten() {
             errors.push(ConfigError::new(
                 key,
-                "has no effect without dictionary_match or dcb in compress",
+                "has no effect without dictionary_match or dcb or dcz in compress",
             ));
         }
         return None;
@@ -103,7 +107,7 @@ pub(crate) fn parse_dictionary(
         )
     });
     (errors.len() == before).then(|| DictionarySettings {
-        dcb,
+        codings,
         pattern: pattern.map(|(_, v)| v),
         ttl: ttl.map(|s| Duration::from_secs(s.into())),
         max_bytes: max_bytes.unwrap_or(DEFAULT_DICTIONARY_MAX_BYTES),
@@ -135,10 +139,15 @@ mod tests {
     fn the_keys_are_read_with_their_defaults() -> TestResult {
         assert_eq!(read(&[])?, None);
         assert_eq!(read(&[("route.origin.compress", "br,gzip")])?, None);
+        let both = read(&[("route.origin.compress", "dcz, br, dcb")])?.map(|s| s.codings);
+        assert_eq!(
+            both,
+            Some(vec![DictionaryCoding::Dcz, DictionaryCoding::Dcb])
+        );
         assert_eq!(
             read(&[("route.origin.compress", "dcb, br")])?,
             Some(DictionarySettings {
-                dcb: true,
+                codings: vec![DictionaryCoding::Dcb],
                 pattern: None,
                 ttl: None,
                 max_bytes: DEFAULT_DICTIONARY_MAX_BYTES,
@@ -151,7 +160,7 @@ mod tests {
                 ("route.origin.dictionary_max_bytes", "4194304"),
             ])?,
             Some(DictionarySettings {
-                dcb: false,
+                codings: vec![],
                 pattern: Some("/static/app.*.js".into()),
                 ttl: Some(Duration::from_secs(86400)),
                 max_bytes: 4 << 20,

@@ -482,14 +482,20 @@ fn release(name: &str, query: &Query) -> Result<Response<Body>, BadRequest> {
         asset::version(name).ok_or_else(|| BadRequest(format!("{name:?} is not app.v<N>.js")))?;
     let len = query_u64(query, "bytes", asset::DEFAULT_LEN as u64, 0, 8 << 20)?;
     let mut body = Vec::new();
-    // `dcb-frame=<64 hex digits>`: the body opens with a dcb frame header naming that
-    // dictionary hash, as an origin that made the delta itself would send it.
-    if let Some(hex) = query.get("dcb-frame") {
-        body.extend_from_slice(&[0xff, 0x44, 0x43, 0x42]);
-        body.extend(
-            asset::hex_bytes(hex)
-                .ok_or_else(|| BadRequest(format!("dcb-frame {hex:?} is not 64 hex digits")))?,
-        );
+    // `dcb-frame=<64 hex digits>` (or `dcz-frame=`): the body opens with a dcb (dcz) frame
+    // header naming that dictionary hash, as an origin that made the delta itself would
+    // send it.
+    for (key, magic) in [
+        ("dcb-frame", &crate::dcb::DCB_MAGIC[..]),
+        ("dcz-frame", &crate::dcb::DCZ_MAGIC[..]),
+    ] {
+        if let Some(hex) = query.get(key) {
+            body.extend_from_slice(magic);
+            body.extend(
+                asset::hex_bytes(hex)
+                    .ok_or_else(|| BadRequest(format!("{key} {hex:?} is not 64 hex digits")))?,
+            );
+        }
     }
     // `script=1`: the release as a script a browser runs.
     let script = query.get("script") == Some("1");
@@ -511,10 +517,9 @@ fn release(name: &str, query: &Query) -> Result<Response<Body>, BadRequest> {
     }
     add_headers(
         &mut resp,
-        query
-            .pairs()
-            .iter()
-            .filter(|(k, _)| !["bytes", "dcb-frame", "gzip", "script"].contains(&k.as_str())),
+        query.pairs().iter().filter(|(k, _)| {
+            !["bytes", "dcb-frame", "dcz-frame", "gzip", "script"].contains(&k.as_str())
+        }),
     )?;
     Ok(resp)
 }

@@ -1,7 +1,8 @@
 //! A real browser (issue 26, docs/dictionaries.md): headless Chromium loads a page that
 //! runs release 1 of a script and then release 2, both through firstbyte's demo route
-//! `dict` (`compress = "dcb, br, gzip"`, `dictionary_match`), on Viceroy. Release 2 must
-//! reach the browser as `dcb` against release 1, decode, and run.
+//! `dict` (`compress = "dcb, dcz, br, gzip"`, `dictionary_match`), on Viceroy. Release 2
+//! must reach the browser as `dcb` against release 1, decode, and run; and as `dcz` through
+//! a route that lists `dcz` first (Chromium accepts both).
 //!
 //! Chromium is Debian's `chromium` (`CHROMIUM_VERSION` in the Makefile), installed by
 //! `make e2e` (`scripts/tools --browser`). Where it is missing the test prints `SKIP:` and
@@ -37,6 +38,35 @@ fn chromium() -> Option<Chromium> {
 
 #[test]
 fn chromium_gets_the_next_release_as_dcb_and_runs_it() {
+    the_next_release_reaches_chromium_as("dcb", "/dict/", &[]);
+}
+
+#[test]
+fn chromium_gets_the_next_release_as_dcz_and_runs_it() {
+    the_next_release_reaches_chromium_as(
+        "dcz",
+        "/dictz/",
+        &[
+            ("routes", Some("origin,dict,dictz")),
+            ("route.dictz.prefix", Some("/dictz/")),
+            ("route.dictz.backend", Some("origin")),
+            ("route.dictz.strip_prefix", Some("true")),
+            ("route.dictz.compress", Some("dcz, dcb, br, gzip")),
+            (
+                "route.dictz.dictionary_match",
+                Some("/dictz/asset/app.*.js"),
+            ),
+        ],
+    );
+}
+
+/// Releases 1 and 2 through the route at `prefix` (the demo's, with `overrides`), release 2
+/// as `coding`.
+fn the_next_release_reaches_chromium_as(
+    coding: &str,
+    prefix: &str,
+    overrides: &[(&str, Option<&str>)],
+) {
     let Some(chromium) = chromium() else {
         return;
     };
@@ -45,14 +75,15 @@ fn chromium_gets_the_next_release_as_dcb_and_runs_it() {
 
     // At debug, firstbyte logs each dictionary it keeps and why it did not use one: what a
     // failure below prints.
-    let stack =
-        LocalStack::start(&[("log_level", Some("debug"))]).expect("origin and viceroy start");
+    let mut settings = vec![("log_level", Some("debug"))];
+    settings.extend_from_slice(overrides);
+    let stack = LocalStack::start(&settings).expect("origin and viceroy start");
     let firstbyte_said = || {
         stack
             .edge
             .lines()
             .into_iter()
-            .filter(|l| l.contains("dictionary") || l.contains("dcb") || l.contains("app.v"))
+            .filter(|l| l.contains("dictionary") || l.contains(coding) || l.contains("app.v"))
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -63,7 +94,7 @@ fn chromium_gets_the_next_release_as_dcb_and_runs_it() {
     // for release 2 in 2 runs of 8, after 20 ms in 5 of 6, after 100 ms in all); a second
     // leaves room for a loaded machine.
     let url = format!(
-        "http://{}/origin/asset/releases.html?scripts=/dict/asset/&pause=/origin/delay/1",
+        "http://{}/origin/asset/releases.html?scripts={prefix}asset/&pause=/origin/delay/1",
         stack.edge.addr
     );
     let html = chromium
@@ -90,9 +121,9 @@ fn chromium_gets_the_next_release_as_dcb_and_runs_it() {
     let v2 = &result["v2_arrival"];
     assert_eq!(
         v2["contentEncoding"],
-        "dcb",
-        "the browser decoded release 2 as dcb: {v2}; firstbyte's log (without a `no dcb` \
-         line, the browser offered no dictionary):\n{}",
+        coding,
+        "the browser decoded release 2 as {coding}: {v2}; firstbyte's log (without a `no \
+         {coding}` line, the browser offered no dictionary):\n{}",
         firstbyte_said()
     );
     let decoded = v2["decodedBodySize"].as_u64().expect("decodedBodySize");
@@ -107,7 +138,7 @@ fn chromium_gets_the_next_release_as_dcb_and_runs_it() {
         "a delta, far below the release: {encoded} bytes on the wire for {decoded}"
     );
 
-    // firstbyte's side: its access-log line for release 2 says it encoded dcb and sent
+    // firstbyte's side: its access-log line for release 2 says it encoded it and sent
     // exactly the bytes the browser counted.
     let records = stack
         .edge
@@ -115,7 +146,7 @@ fn chromium_gets_the_next_release_as_dcb_and_runs_it() {
             |r| {
                 r["path"]
                     .as_str()
-                    .is_some_and(|p| p.starts_with("/dict/asset/app.v2.js"))
+                    .is_some_and(|p| p.starts_with(&format!("{prefix}asset/app.v2.js")))
             },
             1,
             Duration::from_secs(10),
@@ -127,8 +158,8 @@ fn chromium_gets_the_next_release_as_dcb_and_runs_it() {
     assert_eq!(record["outcome"], "ok");
     let transforms = record["transforms"].as_str().unwrap_or_default();
     assert!(
-        transforms.ends_with("dcb-encode"),
-        "firstbyte encoded release 2 as dcb: {record}"
+        transforms.ends_with(&format!("{coding}-encode")),
+        "firstbyte encoded release 2 as {coding}: {record}"
     );
     assert_eq!(record["bytes_out"].as_u64(), Some(encoded), "{record}");
     assert!(stack.edge.panics().is_empty(), "{:?}", stack.edge.panics());

@@ -2,7 +2,8 @@
 //! Viceroy: a release of a script goes through a route with `dictionary_match`, is marked
 //! and kept under its SHA-256; the next release, asked for with that hash, comes as `dcb`
 //! (decoded here with the `brotli` crate and the dictionary, never with firstbyte's own
-//! decoder); every other case falls back to br with the same `Vary`.
+//! decoder) or `dcz` (decoded with the C zstd library); every other case falls back to br
+//! with the same `Vary`.
 //!
 //! The demo route `dict` (fastly.toml) fronts the dev origin's releases
 //! (`/asset/app.v<N>.js`, harness/src/origin/asset.rs). Each test asks for releases of its
@@ -20,11 +21,14 @@ use firstbyte_harness::stack::LocalStack;
 const ALL: &str = "gzip, deflate, br, zstd, dcb, dcz";
 
 /// The demo config plus a route without `dcb` in `compress` (`plain`), one whose `match`
-/// covers only the first release (`narrow`), and one that keeps nothing over 1000 bytes
-/// (`small`).
+/// covers only the first release (`narrow`), one that keeps nothing over 1000 bytes
+/// (`small`), one that prefers `dcz` to `dcb` (`dczfirst`) and one without `dcz`
+/// (`dcbonly`).
 fn stack() -> LocalStack {
-    let mut overrides: Vec<(&str, Option<&str>)> =
-        vec![("routes", Some("origin,dict,plain,narrow,small"))];
+    let mut overrides: Vec<(&str, Option<&str>)> = vec![(
+        "routes",
+        Some("origin,dict,plain,narrow,small,dczfirst,dcbonly"),
+    )];
     for (route, prefix, compress, pattern) in [
         ("plain", "/plain/", "br, gzip", "/plain/asset/app.*.js"),
         (
@@ -34,6 +38,18 @@ fn stack() -> LocalStack {
             "/narrow/asset/app.v1.*",
         ),
         ("small", "/small/", "dcb, br, gzip", "/small/asset/app.*.js"),
+        (
+            "dczfirst",
+            "/dczfirst/",
+            "dcz, dcb, br, gzip",
+            "/dczfirst/asset/app.*.js",
+        ),
+        (
+            "dcbonly",
+            "/dcbonly/",
+            "dcb, br, gzip",
+            "/dcbonly/asset/app.*.js",
+        ),
     ] {
         let key = |field: &str| -> &'static str {
             Box::leak(format!("route.{route}.{field}").into_boxed_str())
@@ -445,6 +461,152 @@ async fn an_origins_gzip_is_decoded_before_the_delta() {
                 ae.contains("gzip") && other == Some("gzip"),
                 "{ae}: {other:?}"
             ),
+        }
+    }
+}
+
+/// The body of a dcz response decoded by the C zstd library with `dictionary` as raw
+/// content, after checking the skippable-frame header and the hash.
+fn undcz(dictionary: &[u8], body: &[u8]) -> Vec<u8> {
+    dcb::decode_dcz(dictionary, body).unwrap_or_else(|e| panic!("a dcz body of v2: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_accepts_dcz_gets_the_delta_as_dcz() {
+    let s = stack();
+    let len = 64 * 1024;
+    let v1 = first_release(&s, "/dict/", "/dict/asset/app.*.js", len).await;
+    let available = sf_binary(&sha256(&v1));
+    let path = format!("/dict/asset/app.v2.js?bytes={len}");
+    let headers = [
+        ("accept-encoding", "gzip, br, dcz"),
+        ("available-dictionary", &available),
+    ];
+    let v2 = ask(&s, "GET", &path, &headers).await;
+    assert_eq!(v2.status, 200);
+    assert_eq!(v2.header("content-encoding"), Some("dcz"));
+    assert_eq!(v2.header("content-length"), None);
+    assert_eq!(
+        v2.body[..8],
+        dcb::DCZ_MAGIC,
+        "a skippable frame of length 32"
+    );
+    assert_eq!(v2.body[8..40], sha256(&v1), "naming the dictionary");
+    assert_eq!(undcz(&v1, &v2.body), asset(2, len));
+    assert_dictionary_vary(&v2);
+    let br = ask(&s, "GET", &path, &[("accept-encoding", "gzip, br")]).await;
+    assert_eq!(br.header("content-encoding"), Some("br"));
+    assert!(
+        v2.body.len() * 10 < br.body.len(),
+        "dcz {} bytes against br {}",
+        v2.body.len(),
+        br.body.len()
+    );
+    let head = ask(&s, "HEAD", &path, &headers).await;
+    assert!(head.body.is_empty());
+    assert_eq!(head.header("content-encoding"), Some("dcz"), "HEAD coding");
+    assert_eq!(vary(&head), vary(&v2), "HEAD Vary");
+    // A client that accepts both gets the route's first: dcb on `dict`, listed first there.
+    let both = [
+        ("accept-encoding", ALL),
+        ("available-dictionary", &available),
+    ];
+    let dcb_reply = ask(&s, "GET", &path, &both).await;
+    assert_eq!(dcb_reply.header("content-encoding"), Some("dcb"));
+    // Falls back to br with the same Vary: a dictionary the edge does not hold.
+    let unknown = sf_binary(&sha256(b"a dictionary nobody kept"));
+    for method in ["GET", "HEAD"] {
+        let reply = ask(
+            &s,
+            method,
+            &path,
+            &[
+                ("accept-encoding", "gzip, br, dcz"),
+                ("available-dictionary", &unknown),
+            ],
+        )
+        .await;
+        assert_eq!(reply.header("content-encoding"), Some("br"), "{method}");
+        assert_dictionary_vary(&reply);
+    }
+    assert!(s.edge.panics().is_empty(), "{:?}", s.edge.panics());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_routes_compress_order_chooses_between_dcb_and_dcz() {
+    let s = stack();
+    let len = 30 * 1024;
+    let first = first_release(&s, "/dczfirst/", "/dczfirst/asset/app.*.js", len).await;
+    let available = sf_binary(&sha256(&first));
+    let path = format!("/dczfirst/asset/app.v2.js?bytes={len}");
+    let both = [
+        ("accept-encoding", ALL),
+        ("available-dictionary", &available),
+    ];
+    let reply = ask(&s, "GET", &path, &both).await;
+    assert_eq!(reply.header("content-encoding"), Some("dcz"));
+    assert_eq!(undcz(&first, &reply.body), asset(2, len));
+    let dcb_only = [
+        ("accept-encoding", "br, dcb"),
+        ("available-dictionary", &available),
+    ];
+    let reply = ask(&s, "GET", &path, &dcb_only).await;
+    assert_eq!(reply.header("content-encoding"), Some("dcb"));
+    assert_eq!(undcb(&first, &reply.body), asset(2, len));
+    // A route without dcz: a client that accepts only dcz gets br, with the same Vary.
+    let v1 = first_release(&s, "/dcbonly/", "/dcbonly/asset/app.*.js", len).await;
+    let available = sf_binary(&sha256(&v1));
+    let path = format!("/dcbonly/asset/app.v2.js?bytes={len}");
+    for method in ["GET", "HEAD"] {
+        let reply = ask(
+            &s,
+            method,
+            &path,
+            &[
+                ("accept-encoding", "gzip, br, dcz"),
+                ("available-dictionary", &available),
+            ],
+        )
+        .await;
+        assert_eq!(reply.header("content-encoding"), Some("br"), "{method}");
+        assert_dictionary_vary(&reply);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_origins_dcz_reaches_only_a_client_holding_its_dictionary_and_accepting_dcz() {
+    let s = stack();
+    let path = format!(
+        "/dict/asset/app.v1.js?bytes=2000&content-encoding=dcz&dcz-frame={}",
+        "07".repeat(32)
+    );
+    let hash = sf_binary(&[7u8; 32]);
+    let mut framed = dcb::DCZ_MAGIC.to_vec();
+    framed.extend([7u8; 32]);
+    framed.extend(asset(1, 2000));
+    let passed = ask(
+        &s,
+        "GET",
+        &path,
+        &[("accept-encoding", ALL), ("available-dictionary", &hash)],
+    )
+    .await;
+    assert_eq!(passed.status, 200);
+    assert_eq!(passed.header("content-encoding"), Some("dcz"));
+    assert_eq!(passed.body, framed, "untouched, its header put back");
+    let other = sf_binary(&[8u8; 32]);
+    for headers in [
+        vec![("accept-encoding", ALL)],
+        // It holds the dictionary but does not accept dcz.
+        vec![
+            ("accept-encoding", "gzip, br, dcb"),
+            ("available-dictionary", &hash),
+        ],
+        vec![("accept-encoding", ALL), ("available-dictionary", &other)],
+    ] {
+        for method in ["GET", "HEAD"] {
+            let refused = ask(&s, method, &path, &headers).await;
+            assert_eq!(refused.status, 502, "{method} {headers:?}");
         }
     }
 }

@@ -23,7 +23,7 @@ const LEN: usize = 64 * 1024;
 const PATTERN: &str = "/dc/app.*.js";
 
 /// The scripted origin behind `dc`, a cached route with dictionaries (`cache_ttl`,
-/// `compress = "dcb, br, gzip"`, `dictionary_match`), as fastly.toml's `dictcache` is
+/// `compress = "dcb, dcz, br, gzip"`, `dictionary_match`), as fastly.toml's `dictcache` is
 /// behind the dev origin.
 struct DictCache {
     origin: Scripted,
@@ -45,7 +45,7 @@ impl DictCache {
             ("route.dc.backend", Some("scripted")),
             ("route.dc.strip_prefix", Some("true")),
             ("route.dc.cache_ttl", Some("60")),
-            ("route.dc.compress", Some("dcb, br, gzip")),
+            ("route.dc.compress", Some("dcb, dcz, br, gzip")),
             ("route.dc.dictionary_match", Some(PATTERN)),
         ];
         let stack = LocalStack::start_with_backends(&[("scripted", origin.addr)], &overrides)
@@ -417,4 +417,42 @@ async fn requests_that_pass_the_cache_get_what_an_uncached_route_gives() {
         asset(2, LEN),
         "the dictionary the pass kept makes the delta"
     );
+}
+
+/// A client that accepts `dcz` and not `dcb` gets its delta as `dcz`, made once and stored
+/// as an object of its own (its codings are the key's), a hit for the next such client; a
+/// browser holding the same dictionary gets the `dcb` object, never the `dcz` one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dcz_delta_is_an_object_of_its_own_and_a_hit_for_the_next_dcz_client() {
+    const DCZ_ONLY: &str = "gzip, br, dcz";
+    let c = DictCache::start();
+    let v1 = c.first(1, 1).await;
+    let held = sf_binary(&sha256(&v1));
+    let first = c.ask("GET", 2, DCZ_ONLY, Some(&held)).await;
+    assert_eq!(x_cache(&first), "MISS");
+    assert_eq!(first.header("content-encoding"), Some("dcz"));
+    let decoded = dcb::decode_dcz(&v1, &first.body).unwrap_or_else(|e| panic!("dcz: {e}"));
+    assert_eq!(decoded, asset(2, LEN), "the delta decodes to v2");
+    assert_dictionary_vary(&first);
+    c.settled(2, 1);
+    let second = c.ask("GET", 2, DCZ_ONLY, Some(&held)).await;
+    assert_eq!(x_cache(&second), "HIT");
+    assert_eq!(second.body, first.body, "the stored delta, byte for byte");
+    let head = c.ask("HEAD", 2, DCZ_ONLY, Some(&held)).await;
+    assert!(head.body.is_empty());
+    assert_eq!(x_cache(&head), "HIT");
+    for name in SAME_HEAD {
+        assert_eq!(
+            head.header_list(name),
+            first.header_list(name),
+            "HEAD: {name}"
+        );
+    }
+    c.settled(2, 3);
+    assert_eq!(c.fetches(2), 1);
+    let browser = c.ask("GET", 2, BROWSER, Some(&held)).await;
+    assert_eq!(x_cache(&browser), "MISS", "the dcb delta is another object");
+    assert_eq!(undcb(&v1, &browser), asset(2, LEN));
+    c.settled(2, 4);
+    assert_eq!(c.fetches(2), 2);
 }

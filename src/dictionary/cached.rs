@@ -14,7 +14,7 @@ use super::Dictionaries;
 
 impl Dictionaries {
     /// The dictionary a cached route's object for this request is made against: the one
-    /// the request advertises, when the route serves `dcb` and the edge holds that
+    /// the request advertises, when the route serves `dcb` or `dcz` and the edge holds that
     /// dictionary for this request (same host, `match` covers the path, `Dictionary-ID`,
     /// within `dictionary_max_bytes`), checked on its metadata alone (one lookup, no byte
     /// read). Its hash keys the object, and a fill reads its bytes from what this lookup
@@ -22,15 +22,16 @@ impl Dictionaries {
     /// object of the clients without a dictionary: a client can only name a dictionary the
     /// edge holds, so random or malformed hashes never make objects of their own.
     pub fn variant(&self) -> Option<Pending> {
-        let offer = self.offer.as_ref().filter(|_| self.settings.dcb)?;
+        let (offer, coding) = self.chosen()?;
         let check = |usage: &_| self.check(offer, usage);
         match held::held(&self.host, &offer.hash, self.settings.max_bytes, check) {
             Ok(found) => Some(found),
             Err(why) => {
                 log::debug!(
-                    "{} {}: no dcb variant ({}): {why}",
+                    "{} {}: no {} variant ({}): {why}",
                     self.method,
                     self.path,
+                    coding.token(),
                     offer.hash.to_hex()
                 );
                 None

@@ -8,16 +8,20 @@
 //! - [`DcbEncoder`] (`dcb-encode`) and [`DcbDecoder`] (`dcb-decode`) are the `dcb` content
 //!   coding as streaming [`Transform`](crate::Transform) stages: the 4-byte magic, the
 //!   dictionary's hash, then Brotli compressed against the dictionary.
+//! - [`DictionaryCoding`] is what differs between `dcb` and `dcz` (token, header, encoder).
 //! - [`DictionaryRequest`] and [`DictionaryUse`] decide whether a held dictionary may
-//!   encode a response: the request accepts `dcb` and names its hash, the origin is the
+//!   encode a response: the request accepts `dcb` or `dcz` and names its hash, the origin is the
 //!   same, its `match` covers the path, its `id` is echoed.
 //! - [`headers`] parses `Available-Dictionary`, `Use-As-Dictionary` and `Dictionary-ID`, and
 //!   writes the `Use-As-Dictionary` a route adds; [`Pattern`] is the subset of the `match`
 //!   URL pattern this crate supports.
 //!
-//! `dcz` (Zstandard with a dictionary) is not here: see docs/dictionaries.md for why.
+//! - [`DczEncoder`] (`dcz-encode`) is the `dcz` content coding: a zstd skippable frame
+//!   holding the dictionary's hash, then Zstandard with the dictionary as raw content.
 
+mod coding;
 mod dcb;
+mod dcz;
 mod decoder;
 mod encoder;
 mod hash;
@@ -25,9 +29,11 @@ pub mod headers;
 mod negotiate;
 mod pattern;
 
+pub use coding::DictionaryCoding;
 pub use dcb::{header as dcb_header, DCB_HEADER_LEN, DCB_MAGIC};
+pub use dcz::{header as dcz_header, DczEncoder, DCZ_HEADER_LEN, DCZ_MAGIC};
 pub use decoder::DcbDecoder;
 pub use encoder::DcbEncoder;
 pub use hash::{Dictionary, DictionaryHash, Hasher};
-pub use negotiate::{DictionaryRequest, DictionaryUse, Refusal, DCB, VARY};
+pub use negotiate::{DictionaryRequest, DictionaryUse, Refusal, DCB, DCZ, VARY};
 pub use pattern::{Pattern, PatternError};

@@ -269,3 +269,209 @@ proptest! {
         }
     }
 }
+
+/// The `dcz` encoder, checked against the C zstd decoder (the reference library, the one
+/// browsers ship) given the dictionary as a raw-content prefix, as a client decodes `dcz`:
+/// the 40-byte header read and checked, the Zstandard frame after it decoded with the
+/// dictionary the header names.
+mod dcz {
+    use super::*;
+    use firstbyte_transform::dictionary::{DczEncoder, DCZ_HEADER_LEN, DCZ_MAGIC};
+    use zstd_safe::{DCtx, DParameter, InBuffer, OutBuffer};
+
+    fn zstd_decode(dictionary: &[u8], frame: &[u8]) -> Result<Vec<u8>, String> {
+        let zstd = |code: usize| zstd_safe::get_error_name(code).to_string();
+        let mut dctx = DCtx::create();
+        // The most RFC 9842 lets a dcz window be; the encoder must stay within it.
+        let bound = (8usize << 20).max(dictionary.len() + dictionary.len() / 4);
+        let max_log = usize::BITS - 1 - bound.min(1 << 27).leading_zeros();
+        dctx.set_parameter(DParameter::WindowLogMax(max_log))
+            .map_err(zstd)?;
+        dctx.ref_prefix(dictionary).map_err(zstd)?;
+        let mut input = InBuffer::around(frame);
+        let mut out = Vec::new();
+        let mut scratch = vec![0u8; 64 * 1024];
+        loop {
+            let mut output = OutBuffer::around(&mut scratch[..]);
+            let hint = dctx
+                .decompress_stream(&mut output, &mut input)
+                .map_err(zstd)?;
+            let produced = output.pos();
+            out.extend_from_slice(&scratch[..produced]);
+            if hint == 0 {
+                if input.pos() != frame.len() {
+                    return Err("bytes after the zstd frame".into());
+                }
+                return Ok(out);
+            }
+            if produced == 0 && input.pos() == frame.len() {
+                return Err("the zstd frame stops early".into());
+            }
+        }
+    }
+
+    /// Checks the header, then decodes what follows it.
+    fn client_decode(dictionary: &Dictionary, body: &[u8]) -> Result<Vec<u8>, String> {
+        if body.len() < DCZ_HEADER_LEN {
+            return Err("shorter than the dcz header".into());
+        }
+        if body[..8] != DCZ_MAGIC || body[8..DCZ_HEADER_LEN] != dictionary.hash().as_bytes()[..] {
+            return Err("not the dcz header of this dictionary".into());
+        }
+        zstd_decode(dictionary.bytes(), &body[DCZ_HEADER_LEN..])
+    }
+
+    fn encode(dictionary: &Dictionary, body: &[u8], cuts: &[usize], flush_each: bool) -> Vec<u8> {
+        let mut encoder = DczEncoder::new(dictionary).expect("encoder");
+        run(&mut encoder, body, cuts, flush_each).expect("dcz encoding")
+    }
+
+    #[test]
+    fn the_frame_is_a_skippable_frame_with_the_hash_then_zstd() {
+        let dictionary = Dictionary::new(Bytes::from(bundle(1, 10_000)));
+        let frame = encode(&dictionary, b"hello", &[], false);
+        assert_eq!(
+            frame[..8],
+            [0x5e, 0x2a, 0x4d, 0x18, 0x20, 0x00, 0x00, 0x00],
+            "skippable-frame magic 0x184D2A5E, then length 32, little-endian"
+        );
+        assert_eq!(frame[8..DCZ_HEADER_LEN], dictionary.hash().as_bytes()[..]);
+        // The zstd frame magic 0xFD2FB528 follows the header.
+        assert_eq!(frame[40..44], [0x28, 0xb5, 0x2f, 0xfd]);
+        assert_eq!(client_decode(&dictionary, &frame), Ok(b"hello".to_vec()));
+        let empty = encode(&dictionary, b"", &[], false);
+        assert_eq!(client_decode(&dictionary, &empty), Ok(Vec::new()));
+        // Made for this dictionary: another one does not decode it to the body.
+        let other = Dictionary::new(Bytes::from(bundle(2, 10_000)));
+        let v2 = next_release(dictionary.bytes(), &[(5_000, b'#')]);
+        let delta = encode(&dictionary, &v2, &[], false);
+        assert_ne!(zstd_decode(other.bytes(), &delta[40..]), Ok(v2.clone()));
+        assert_eq!(client_decode(&dictionary, &delta), Ok(v2));
+    }
+
+    /// A dictionary that begins with the zstd dictionary magic (0xEC30A437) is still raw
+    /// content: with zstd's automatic mode it would be parsed as a trained dictionary (and
+    /// refused as corrupt, or its ID written into the frame).
+    #[test]
+    fn a_dictionary_with_the_zstd_dictionary_magic_is_raw_content() {
+        let mut v1 = vec![0x37, 0xa4, 0x30, 0xec];
+        v1.extend_from_slice(&bundle(3, 50_000));
+        let v2 = next_release(&v1, &[(20_000, b'!')]);
+        let dictionary = Dictionary::new(Bytes::from(v1));
+        let frame = encode(&dictionary, &v2, &[7_000, 30_000], true);
+        assert_eq!(client_decode(&dictionary, &frame), Ok(v2.clone()));
+        // Frame_Header_Descriptor: its Dictionary_ID_Flag (the low 2 bits) is 0: no ID.
+        assert_eq!(frame[44] & 0b11, 0, "the frame names no zstd dictionary ID");
+        assert!(
+            frame.len() < 200,
+            "{} bytes: the dictionary was used",
+            frame.len()
+        );
+    }
+
+    #[test]
+    fn the_window_holds_the_dictionary_within_the_rfc_bound() {
+        assert_eq!(DczEncoder::window_log(0), 19);
+        assert_eq!(DczEncoder::window_log(300_000), 19);
+        assert_eq!(DczEncoder::window_log(400_000), 20);
+        assert_eq!(DczEncoder::window_log(1 << 20), 21);
+        // 8 MiB: 12 MiB wanted, but RFC 9842 lets a client refuse more than 10 MiB.
+        assert_eq!(DczEncoder::window_log(8 << 20), 23);
+        assert_eq!(DczEncoder::window_log(16 << 20), 24);
+        assert_eq!(DczEncoder::window_log(usize::MAX / 2), 27);
+        for len in [1usize, 5_000, 700_000, 3 << 20, 6 << 20, 40 << 20] {
+            let window = 1usize << DczEncoder::window_log(len);
+            let bound = (8usize << 20).max(len + len / 4).min(1 << 27);
+            assert!(window <= bound, "{len}");
+            assert!(window >= len + len / 2 || window * 2 > bound, "{len}");
+        }
+    }
+
+    #[test]
+    fn a_delta_is_far_smaller_than_zstd_without_the_dictionary() {
+        let v1 = bundle(9, 200_000);
+        let v2 = next_release(&v1, &[(1_000, b'x'), (150_000, b'y')]);
+        let with = encode(&Dictionary::new(Bytes::from(v1)), &v2, &[], false);
+        let without = encode(&Dictionary::new(Bytes::new()), &v2, &[], false);
+        assert!(
+            with.len() * 20 < without.len(),
+            "{} vs {}",
+            with.len(),
+            without.len()
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Any dictionary, any body, any chunking, flushed or not: the C decoder with the
+        /// dictionary gives the body back.
+        #[test]
+        fn dcz_round_trips_under_every_chunking(
+            seed in any::<u64>(),
+            dictionary_len in prop_oneof![0usize..64, 64usize..5_000, 5_000usize..200_000],
+            body_len in prop_oneof![0usize..64, 64usize..5_000, 5_000usize..300_000],
+            related in any::<bool>(),
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+            cuts in proptest::collection::vec(0usize..300_000, 0..12),
+            flush_each in any::<bool>(),
+        ) {
+            let v1 = bundle(seed, dictionary_len);
+            let body = if related {
+                let mut v2 = next_release(&v1, &edits);
+                v2.truncate(body_len.max(v1.len()));
+                v2
+            } else {
+                bundle(seed ^ 1, body_len)
+            };
+            let dictionary = Dictionary::new(Bytes::from(v1));
+            let frame = encode(&dictionary, &body, &cuts, flush_each);
+            prop_assert_eq!(&frame[..8], &DCZ_MAGIC[..]);
+            prop_assert_eq!(client_decode(&dictionary, &frame), Ok(body));
+        }
+
+        /// Flushed after every chunk, the client can decode every byte pushed so far before
+        /// the frame ends, which is what lets a dcz response stream.
+        #[test]
+        fn each_dcz_flush_makes_the_body_so_far_decodable(
+            seed in any::<u64>(),
+            cuts in proptest::collection::vec(1usize..40_000, 1..6),
+        ) {
+            let v1 = bundle(seed, 30_000);
+            let body = next_release(&v1, &[(seed as usize, b'#')]);
+            let dictionary = Dictionary::new(Bytes::from(v1));
+            let mut encoder = DczEncoder::new(&dictionary).expect("encoder");
+            let mut frame = Vec::new();
+            let mut sent = 0;
+            for piece in firstbyte_transform::testing::pieces(&body, &cuts) {
+                encoder.push(Bytes::copy_from_slice(piece), &mut frame).expect("push");
+                encoder.flush(&mut frame).expect("flush");
+                sent += piece.len();
+                let so_far = firstbyte_transform::testing::concat(&frame);
+                prop_assert_eq!(
+                    partial_decode(dictionary.bytes(), &so_far[DCZ_HEADER_LEN..]),
+                    body[..sent].to_vec()
+                );
+            }
+        }
+    }
+
+    /// Everything a streaming decoder outputs from an unfinished frame.
+    fn partial_decode(dictionary: &[u8], frame: &[u8]) -> Vec<u8> {
+        let mut dctx = DCtx::create();
+        dctx.ref_prefix(dictionary).expect("prefix");
+        let mut input = InBuffer::around(frame);
+        let mut out = Vec::new();
+        let mut scratch = vec![0u8; 64 * 1024];
+        loop {
+            let mut output = OutBuffer::around(&mut scratch[..]);
+            dctx.decompress_stream(&mut output, &mut input)
+                .expect("decodes");
+            let produced = output.pos();
+            out.extend_from_slice(&scratch[..produced]);
+            if produced < scratch.len() && input.pos() == frame.len() {
+                return out;
+            }
+        }
+    }
+}

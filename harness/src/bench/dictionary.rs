@@ -10,11 +10,12 @@
 //! releases) on a Viceroy of its own, per pair: v1 as a browser fetches it (marked
 //! `Use-As-Dictionary`, kept by firstbyte under its SHA-256), then v2 with
 //! `Available-Dictionary: :<SHA-256 of v1 as the client decoded it>:` and
-//! `Accept-Encoding: gzip, br, dcb`. Measured in one run, modes interleaved in a shuffled
-//! order: TTFB of v2 as `dcb` and as `br` from the same route (a client without the
-//! dictionary), and full downloads of v2 as `dcb`, `br`, `gzip` and untouched: bytes on
-//! the wire, time to last byte, and Viceroy's heap figure. Every body is decoded here,
-//! `dcb` with the `brotli` crate and v1 (`crate::dcb`), and compared with v2 byte for byte.
+//! `Accept-Encoding: gzip, br, dcb` (or `gzip, br, dcz`). Measured in one run, modes
+//! interleaved in a shuffled order: TTFB of v2 as `dcb`, as `dcz` and as `br` from the same
+//! route (a client without the dictionary), and full downloads of v2 as `dcb`, `dcz`, `br`,
+//! `gzip` and untouched: bytes on the wire, time to last byte, and Viceroy's heap figure.
+//! Every body is decoded here, `dcb` with the `brotli` crate and v1, `dcz` with the C zstd
+//! library and v1 (`crate::dcb`), and compared with v2 byte for byte.
 
 use std::fmt::Write;
 use std::io::Read;
@@ -124,7 +125,7 @@ pub const PAIRS: [Pair; 2] = [
 
 /// [`DICT_EDGE`]'s store: the bench's, with fastly.toml's demo routes `dict` and `dictcache`
 /// listed and their `match` covering the releases. Everything else about the route is the demo's:
-/// `compress = "dcb, br, gzip"`, the default `dictionary_max_bytes` and `dictionary_ttl`.
+/// `compress = "dcb, dcz, br, gzip"`, the default `dictionary_max_bytes` and `dictionary_ttl`.
 pub fn dictionary_store() -> Vec<(String, Option<String>)> {
     let mut store = bench_store();
     store.retain(|(key, _)| key != "routes");
@@ -224,6 +225,9 @@ pub struct DictionarySettings {
 pub enum Coding {
     /// A browser holding v1: `gzip, br, dcb` and `Available-Dictionary`.
     Dcb,
+    /// A client holding v1 that takes `dcz` and not `dcb`: `gzip, br, dcz` and
+    /// `Available-Dictionary` (the demo routes list `dcb` first).
+    Dcz,
     /// A client without the dictionary: `gzip, br`.
     Br,
     Gzip,
@@ -232,11 +236,18 @@ pub enum Coding {
 }
 
 impl Coding {
-    pub const ALL: [Coding; 4] = [Coding::Dcb, Coding::Br, Coding::Gzip, Coding::Raw];
+    pub const ALL: [Coding; 5] = [
+        Coding::Dcb,
+        Coding::Dcz,
+        Coding::Br,
+        Coding::Gzip,
+        Coding::Raw,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Coding::Dcb => "dcb",
+            Coding::Dcz => "dcz",
             Coding::Br => "br",
             Coding::Gzip => "gzip",
             Coding::Raw => "raw",
@@ -246,6 +257,7 @@ impl Coding {
     fn accept_encoding(self) -> Option<&'static str> {
         match self {
             Coding::Dcb => Some("gzip, br, dcb"),
+            Coding::Dcz => Some("gzip, br, dcz"),
             Coding::Br => Some("gzip, br"),
             Coding::Gzip => Some("gzip"),
             Coding::Raw => None,
@@ -266,7 +278,7 @@ impl Coding {
             .map(|ae| ("accept-encoding", ae.to_string()))
             .into_iter()
             .collect();
-        if self == Coding::Dcb {
+        if matches!(self, Coding::Dcb | Coding::Dcz) {
             headers.push(("available-dictionary", available.to_string()));
         }
         headers
@@ -342,6 +354,7 @@ fn decoded(coding: Option<&str>, body: &[u8], dictionary: &[u8]) -> Result<Vec<u
     match coding {
         None => Ok(body.to_vec()),
         Some("dcb") => dcb::decode(dictionary, body),
+        Some("dcz") => dcb::decode_dcz(dictionary, body),
         Some("br") => dcb::unbrotli(body),
         Some("gzip") => {
             let mut out = Vec::new();
@@ -464,8 +477,9 @@ impl Bench {
                     failures: 0,
                 })
                 .collect();
-            // TTFB: v2 as dcb beside the same route's br, in a shuffled order each round.
-            let timed = [Coding::Dcb, Coding::Br];
+            // TTFB: v2 as dcb and dcz beside the same route's br, in a shuffled order each
+            // round.
+            let timed = [Coding::Dcb, Coding::Dcz, Coding::Br];
             for round in 0..settings.samples {
                 for i in shuffle.order(timed.len()) {
                     let coding = timed[i];

@@ -1,43 +1,62 @@
-//! Whether a response may go out as `dcb`: what the request advertises, checked against a
+//! Whether a response may go out as `dcb` or `dcz`: what the request advertises, checked against a
 //! dictionary the edge holds (RFC 9842 §§ 2, 6 and 8). Everything else falls back to the
 //! route's other codings, with the same `Vary`.
 
 use crate::codec::accepts;
 
+use super::coding::DictionaryCoding;
 use super::hash::DictionaryHash;
 use super::headers::{available_dictionary, dictionary_id};
 use super::pattern::Pattern;
 
-/// The `Vary` of every response a route with `dcb` sends, dictionary-coded or not: both
+/// The `Vary` of every response a route with `dcb` or `dcz` sends, dictionary-coded or not: both
 /// request fields decide which variant a client gets.
 pub const VARY: &str = "accept-encoding, available-dictionary";
 
-/// The `Content-Encoding` token.
+/// The `Content-Encoding` token of Brotli against a dictionary.
 pub const DCB: &str = "dcb";
 
-/// What a request offers: the hash of the dictionary it holds, and the `Dictionary-ID` it
-/// echoes (`None`: not sent, or not a valid one).
+/// The `Content-Encoding` token of Zstandard against a dictionary.
+pub const DCZ: &str = "dcz";
+
+/// What a request offers: the hash of the dictionary it holds, the `Dictionary-ID` it
+/// echoes (`None`: not sent, or not a valid one), and the dictionary codings it accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DictionaryRequest {
     pub hash: DictionaryHash,
     pub id: Option<String>,
+    /// Never empty: a request that accepts neither has no offer.
+    pub codings: Vec<DictionaryCoding>,
 }
 
 impl DictionaryRequest {
     /// From a request's `Accept-Encoding`, `Available-Dictionary` and `Dictionary-ID`:
-    /// `Some` only when it accepts `dcb` and advertises a well-formed hash.
+    /// `Some` only when it accepts `dcb` or `dcz` and advertises a well-formed hash.
     pub fn from_headers(
         accept_encoding: Option<&str>,
         available: Option<&str>,
         id: Option<&str>,
     ) -> Option<DictionaryRequest> {
-        if !accepts(accept_encoding, DCB) {
+        let codings: Vec<DictionaryCoding> = DictionaryCoding::ALL
+            .into_iter()
+            .filter(|c| accepts(accept_encoding, c.token()))
+            .collect();
+        if codings.is_empty() {
             return None;
         }
         Some(DictionaryRequest {
             hash: available_dictionary(available?)?,
             id: id.and_then(dictionary_id),
+            codings,
         })
+    }
+
+    /// The coding this request gets from a route that lists `route` (in `compress` order):
+    /// the route's first that the request accepts. The route's order decides, not the
+    /// client's q-values, as for the route's other codings, so one cache key (which holds
+    /// what the client accepts) always names one coding.
+    pub fn choose(&self, route: &[DictionaryCoding]) -> Option<DictionaryCoding> {
+        route.iter().copied().find(|c| self.codings.contains(c))
     }
 }
 
@@ -111,6 +130,31 @@ mod tests {
             Some(&DictionaryHash::of(b"v1").to_header()),
             id,
         )
+    }
+
+    #[test]
+    fn the_routes_order_chooses_among_the_codings_the_request_accepts() {
+        let header = DictionaryHash::of(b"v1").to_header();
+        let offer = |accept| DictionaryRequest::from_headers(Some(accept), Some(&header), None);
+        let (dcb, dcz) = (DictionaryCoding::Dcb, DictionaryCoding::Dcz);
+        let both = offer("br, dcb, dcz;q=0.5").map(|o| o.codings);
+        assert_eq!(both, Some(vec![dcb, dcz]));
+        let only_dcz = offer("br, dcz").map(|o| o.codings);
+        assert_eq!(only_dcz, Some(vec![dcz]));
+        assert_eq!(
+            offer("dcb, dcz").and_then(|o| o.choose(&[dcz, dcb])),
+            Some(dcz)
+        );
+        assert_eq!(
+            offer("dcb, dcz").and_then(|o| o.choose(&[dcb, dcz])),
+            Some(dcb)
+        );
+        assert_eq!(
+            offer("dcb, dcz;q=0").and_then(|o| o.choose(&[dcz, dcb])),
+            Some(dcb)
+        );
+        assert_eq!(offer("dcz").and_then(|o| o.choose(&[dcb])), None);
+        assert_eq!(offer("br, zstd"), None);
     }
 
     #[test]

@@ -121,12 +121,7 @@ impl Dictionaries {
             return Ok(None);
         }
         if !self.settings.codings.is_empty() {
-            // Both outcomes depend on both fields, dcb/dcz or the fallback.
-            for name in ["Accept-Encoding", "Available-Dictionary"] {
-                if let Some(vary) = vary_with(&shaped.resp.header_values("vary"), name) {
-                    shaped.resp.set_header("vary", vary);
-                }
-            }
+            vary_on_dictionaries(shaped);
         }
         let keep = self.marking(shaped);
         let mut refused = None;
@@ -320,7 +315,19 @@ impl Dictionaries {
         let mut body = Body::from(header);
         body.append(rest);
         shaped.body = body;
+        // Another client's dictionary would not decode it: a shared cache must know.
+        vary_on_dictionaries(shaped);
         Ok(())
+    }
+}
+
+/// `Vary: Accept-Encoding, Available-Dictionary`, kept with what the response already
+/// varies on: what a response that is, or could have been, a delta depends on.
+fn vary_on_dictionaries(shaped: &mut Shaped) {
+    for name in ["Accept-Encoding", "Available-Dictionary"] {
+        if let Some(vary) = vary_with(&shaped.resp.header_values("vary"), name) {
+            shaped.resp.set_header("vary", vary);
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! included (docs/dictionaries.md): nothing of it is stored under a cache key, so a
 //! dictionary refused here falls back for this client alone.
 
+use fastly::http::StatusCode;
 use fastly::Request;
 use firstbyte_config::Route;
 
@@ -25,10 +26,29 @@ pub fn fetch(
     let accept_encoding = req.combined("accept-encoding");
     let bereq = origin::backend_request(route, req, accept_encoding.as_deref());
     let mut shaped = origin::fetch_shaped(route, bereq, accept_encoding.as_deref(), record)?;
-    if let Some(dictionaries) = dictionaries {
+    match dictionaries {
         // Why a dictionary was refused only matters to a cache key (the fallback is stored
         // under the dictionary's); this response is this client's alone.
-        let _ = dictionaries.apply(route, &mut shaped)?;
+        Some(dictionaries) => {
+            let _ = dictionaries.apply(route, &mut shaped)?;
+        }
+        // `dcb` or `dcz` decodes only with the dictionary it was made against, which only a
+        // route with dictionaries checks the client holds: anywhere else, whatever the
+        // client's `Accept-Encoding` says, it is a coding no client can be shown to accept.
+        None if shaped
+            .origin_coding
+            .as_deref()
+            .is_some_and(origin::names_dictionary_coding) =>
+        {
+            return Err(Failure::new(
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "backend '{}' sent dcb or dcz to a route without dictionaries",
+                    route.backend
+                ),
+            ));
+        }
+        None => {}
     }
     Ok(shaped)
 }

@@ -408,6 +408,24 @@ async fn an_origins_dcb_reaches_only_a_client_holding_its_dictionary() {
         None,
         "a coded body is not marked"
     );
+    // Another client's dictionary would not decode it: a shared cache must know.
+    assert_dictionary_vary(&passed);
+    // On a route without dictionaries nothing checks the client holds it: refused, however
+    // the coding is spelled, even to the client that does.
+    for coding in ["dcb", "DCB", "identity%2C%20dcb"] {
+        let path = path.replace("/dict/", "/origin/").replace(
+            "content-encoding=dcb",
+            &format!("content-encoding={coding}"),
+        );
+        for method in ["GET", "HEAD"] {
+            let headers = [("accept-encoding", ALL), ("available-dictionary", &hash)];
+            let refused = ask(&s, method, &path, &headers).await;
+            assert_eq!(
+                refused.status, 502,
+                "{method} {coding} on a route without dictionaries"
+            );
+        }
+    }
     // A client holding another dictionary could not decode it.
     let other = sf_binary(&[8u8; 32]);
     for headers in [

@@ -5,6 +5,9 @@ use bytes::Bytes;
 
 use crate::{Sink, Transform, TransformError};
 
+mod counting;
+pub use counting::{allocations_during, peak_during, Counting};
+
 /// The bytes of a sink, in order.
 pub fn concat(sink: &Sink) -> Vec<u8> {
     sink.iter().flat_map(|b| b.iter().copied()).collect()

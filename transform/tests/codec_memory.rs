@@ -2,70 +2,16 @@
 //! allocator (its own test binary, so that nothing else allocates meanwhile): bounded, and
 //! not growing with the length of the body.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Read;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use bytes::Bytes;
 use firstbyte_transform::codec::{Decoder, Encoder, Encoding, Limits};
 use firstbyte_transform::dictionary::{DcbDecoder, DcbEncoder, DczEncoder, Dictionary};
+use firstbyte_transform::testing::{peak_during, Counting};
 use firstbyte_transform::{Pipeline, Sink, Transform};
-
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(by: usize) {
-    let now = CURRENT.fetch_add(by, Relaxed) + by;
-    PEAK.fetch_max(now, Relaxed);
-}
-
-// SAFETY: every call forwards to the system allocator unchanged; only the counters are ours.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = System.alloc(layout);
-        if !ptr.is_null() {
-            grew(layout.size());
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let ptr = System.alloc_zeroed(layout);
-        if !ptr.is_null() {
-            grew(layout.size());
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        CURRENT.fetch_sub(layout.size(), Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let new = System.realloc(ptr, layout, new_size);
-        if !new.is_null() {
-            CURRENT.fetch_sub(layout.size(), Relaxed);
-            grew(new_size);
-        }
-        new
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-/// Peak bytes allocated while `f` runs, above what was allocated before it.
-fn peak_during(f: impl FnOnce()) -> usize {
-    let base = CURRENT.load(Relaxed);
-    PEAK.store(base, Relaxed);
-    f();
-    let peak = PEAK.load(Relaxed) - base;
-    assert!(CURRENT.load(Relaxed) <= base + 1024, "the stage leaked");
-    peak
-}
 
 /// Some text that compresses like a web page (about 4×).
 fn page(len: usize) -> Vec<u8> {

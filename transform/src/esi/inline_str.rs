@@ -86,14 +86,23 @@ pub struct Builder {
     bytes: [u8; INLINE],
     /// The text so far, once it no longer fits in place.
     spilled: Option<String>,
+    /// The capacity to give the text when it leaves its place: at most what it can grow to,
+    /// so that it is allocated once.
+    room: usize,
 }
 
 impl Builder {
     pub fn new() -> Builder {
+        Builder::with_room(0)
+    }
+
+    /// A builder whose text, if it leaves its place, is given room for `room` bytes at once.
+    pub fn with_room(room: usize) -> Builder {
         Builder {
             len: 0,
             bytes: [0; INLINE],
             spilled: None,
+            room,
         }
     }
 
@@ -109,7 +118,7 @@ impl Builder {
                 self.len = end;
             }
             None => {
-                let mut spilled = String::with_capacity(end.max(2 * INLINE));
+                let mut spilled = String::with_capacity(end.max(self.room));
                 spilled.push_str(self.in_place());
                 spilled.push_str(text);
                 self.spilled = Some(spilled);
@@ -118,7 +127,10 @@ impl Builder {
     }
 
     pub fn push(&mut self, c: char) {
-        self.push_str(c.encode_utf8(&mut [0; 4]));
+        match &mut self.spilled {
+            Some(spilled) => spilled.push(c),
+            None => self.push_str(c.encode_utf8(&mut [0; 4])),
+        }
     }
 
     /// The text in place (whole `str`s were written, so it is one).

@@ -15,9 +15,9 @@ pub(super) fn is_xml_space(b: u8) -> bool {
 /// What a whole tag (`<esi:…>` or `</esi:…>`) does, read in the whole language (`language`)
 /// or as the tokenizer always has: its tokens go to `emit` (up to two: `<esi:when
 /// test="…"/>` is a branch start and end), and the mode it starts is returned. Nothing is
-/// allocated but a value longer than [`InlineStr::INLINE`] bytes that a token keeps (and
-/// an `esi:when`'s test): a template may be a tag every few bytes, and a hostile one
-/// chooses which. An include written the usual way is read by [`quick_include`], any other
+/// allocated but a value longer than [`InlineStr::INLINE`] bytes once decoded that a token
+/// keeps or that holds a reference or a byte that is not UTF-8 (and an `esi:when`'s test): a
+/// template may be a tag every few bytes, and a hostile one chooses which. An include written the usual way is read by [`quick_include`], any other
 /// tag by [`read_tag`].
 pub(super) fn parse_tag(tag: &[u8], language: bool, emit: &mut impl FnMut(Token)) -> Option<Mode> {
     let (closing, self_closing, inner) = parts(tag);
@@ -246,8 +246,7 @@ fn decoded_src(rest: &[u8]) -> Option<(InlineStr, &[u8])> {
             (&rest[..end], &rest[end..])
         }
     };
-    let src = decode(value);
-    (!blank(&src)).then_some((src, after))
+    Some((kept(value)?, after))
 }
 
 /// Whether the value at the start of `rest` is quoted.
@@ -301,20 +300,21 @@ fn include(first_src: Option<InlineStr>, attributes: Attributes) -> Event {
         };
         slot.get_or_insert(value);
     }
-    let alt = alt.map(decode).filter(|a| !blank(a));
-    let continue_on_error = onerror.is_some_and(|v| decode(v) == "continue");
+    let alt = alt.and_then(kept);
+    let continue_on_error = onerror.is_some_and(|v| read_as_text(v, |v| v == "continue"));
     let timeout_ms = timeout.and_then(|v| {
-        let v = decode(v);
-        let v = v.trim();
-        // Digits only: `+5`, `1e3` or `-1` are no timeout, as fastly/esi reads them.
-        v.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| v.parse().ok())
-            .flatten()
+        read_as_text(v, |v| {
+            let v = v.trim();
+            // Digits only: `+5`, `1e3` or `-1` are no timeout, as fastly/esi reads them.
+            v.bytes()
+                .all(|c| c.is_ascii_digit())
+                .then(|| v.parse().ok())
+                .flatten()
+        })
     });
     let src = match first_src {
         Some(src) => Some(src),
-        None => src.map(decode).filter(|src| !blank(src)),
+        None => src.and_then(kept),
     };
     match src {
         Some(src) => Event::Include(Include {
@@ -322,7 +322,7 @@ fn include(first_src: Option<InlineStr>, attributes: Attributes) -> Event {
             alt,
             continue_on_error,
             timeout_ms,
-            ttl: ttl.map(|v| Ttl::read(&decode(v))),
+            ttl: ttl.map(|v| read_as_text(v, Ttl::read)),
         }),
         _ => Event::Invalid("esi:include without src".into()),
     }
@@ -366,21 +366,38 @@ impl<'a> Attributes<'a> {
 
 /// The character that begins at `at` (not ASCII) and its length in bytes; U+FFFD and the
 /// length of the sequence `String::from_utf8_lossy` replaces with it where the bytes there
-/// are not UTF-8. A character or such a sequence is at most four bytes, so four tell it.
-#[cold]
+/// are not UTF-8 (the longest start of a well-formed sequence, at least one byte: Unicode's
+/// "maximal subpart", Table 3-7). Read from the lead byte's ranges, one byte at a time: a
+/// hostile value may be all stray bytes.
+#[inline(always)]
 fn char_at(bytes: &[u8], at: usize) -> (char, usize) {
-    let window = bytes.get(at..(at + 4).min(bytes.len())).unwrap_or_default();
-    let chunk = window.utf8_chunks().next();
-    match chunk
-        .as_ref()
-        .and_then(|chunk| chunk.valid().chars().next())
-    {
-        Some(c) => (c, c.len_utf8()),
-        None => (
-            char::REPLACEMENT_CHARACTER,
-            chunk.map_or(1, |chunk| chunk.invalid().len().max(1)),
-        ),
+    const BAD: char = char::REPLACEMENT_CHARACTER;
+    let rest = bytes.get(at..).unwrap_or_default();
+    let Some(&lead) = rest.first() else {
+        return (BAD, 1);
+    };
+    // The sequence's length, and the range its second byte must be in (every later one is
+    // a continuation byte, 0x80 to 0xBF).
+    let (len, second) = match lead {
+        0xc2..=0xdf => (2, 0x80..=0xbf),
+        0xe0 => (3, 0xa0..=0xbf),
+        0xe1..=0xec | 0xee..=0xef => (3, 0x80..=0xbf),
+        0xed => (3, 0x80..=0x9f),
+        0xf0 => (4, 0x90..=0xbf),
+        0xf1..=0xf3 => (4, 0x80..=0xbf),
+        0xf4 => (4, 0x80..=0x8f),
+        _ => return (BAD, 1),
+    };
+    let mut code = u32::from(lead) & (0x7f >> len);
+    for n in 1..len {
+        let b = match rest.get(n) {
+            Some(&b) if n == 1 && second.contains(&b) => b,
+            Some(&b) if n > 1 && (0x80..=0xbf).contains(&b) => b,
+            _ => return (BAD, n),
+        };
+        code = code << 6 | u32::from(b & 0x3f);
     }
+    (char::from_u32(code).unwrap_or(BAD), len)
 }
 
 impl<'a> Iterator for Attributes<'a> {
@@ -454,53 +471,86 @@ fn text_of(bytes: &[u8], references: bool) -> InlineStr {
     written_text_of(bytes, references)
 }
 
-/// [`text_of`] for text with references or bytes other than ASCII.
+/// [`text_of`] for text with references or bytes other than ASCII: runs of plain ASCII
+/// copied whole, each other character or replaced sequence ([`char_at`]) and each reference
+/// written as it is read, in one pass over the bytes.
 #[cold]
 #[inline(never)]
 fn written_text_of(bytes: &[u8], references: bool) -> InlineStr {
-    let mut out = Builder::new();
-    for chunk in bytes.utf8_chunks() {
-        match references {
-            true => decode_references(chunk.valid(), &mut out),
-            false => out.push_str(chunk.valid()),
+    // A stray byte becomes three (U+FFFD): room for the worst once the text leaves its place.
+    let mut out = Builder::with_room(bytes.len().saturating_mul(3));
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let plain = rest
+            .iter()
+            .position(|&b| !b.is_ascii() || (references && b == b'&'))
+            .unwrap_or(rest.len());
+        let (run, after) = rest.split_at(plain);
+        if !run.is_empty() {
+            if let Ok(run) = std::str::from_utf8(run) {
+                out.push_str(run);
+            }
         }
-        if !chunk.invalid().is_empty() {
-            out.push(char::REPLACEMENT_CHARACTER);
-        }
+        rest = after;
+        let taken = match rest.first() {
+            None => break,
+            Some(b'&') => reference(rest, &mut out),
+            Some(_) => {
+                let (c, len) = char_at(rest, 0);
+                out.push(c);
+                len
+            }
+        };
+        rest = rest.get(taken..).unwrap_or_default();
     }
     out.finish()
 }
 
-/// Writes `text` to `out` with its references decoded, in one pass: an entity holds no
-/// `&`, and none decodes to a character another entity starts with, so this is what
-/// replacing each in turn would give (`entities_decode_in_one_pass_as_in_turn`). An entity
-/// is ASCII, so one never spans a sequence that is not UTF-8: the parts between such
-/// sequences are decoded apart.
-fn decode_references(text: &str, out: &mut Builder) {
-    const ENTITIES: [(&str, char); 6] = [
-        ("&lt;", '<'),
-        ("&gt;", '>'),
-        ("&quot;", '"'),
-        ("&#39;", '\''),
-        ("&apos;", '\''),
-        ("&amp;", '&'),
+/// Writes what the `&` that begins `rest` stands for to `out`: the character of one of
+/// HTML's references for `& < > " '`, or the `&` itself; returns the bytes it took. Read
+/// left to right, this is what replacing each reference in turn gave (an entity holds no
+/// `&`, and none decodes to a character another starts with:
+/// `entities_decode_in_one_pass_as_in_turn`).
+fn reference(rest: &[u8], out: &mut Builder) -> usize {
+    const ENTITIES: [(&[u8], char); 6] = [
+        (b"&lt;", '<'),
+        (b"&gt;", '>'),
+        (b"&quot;", '"'),
+        (b"&#39;", '\''),
+        (b"&apos;", '\''),
+        (b"&amp;", '&'),
     ];
-    let mut rest = text;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        let tail = &rest[at..];
-        match ENTITIES.iter().find(|(entity, _)| tail.starts_with(entity)) {
-            Some((entity, decoded)) => {
-                out.push(*decoded);
-                rest = &tail[entity.len()..];
-            }
-            None => {
-                out.push('&');
-                rest = &tail[1..];
-            }
+    match ENTITIES.iter().find(|(entity, _)| rest.starts_with(entity)) {
+        Some((entity, decoded)) => {
+            out.push(*decoded);
+            entity.len()
+        }
+        None => {
+            out.push('&');
+            1
         }
     }
-    out.push_str(rest);
+}
+
+/// A value a token keeps ([`decode`]d), or None when it is blank: a plain one (ASCII, no
+/// `&`) is told blank from its bytes before anything is made of it.
+fn kept(value: &[u8]) -> Option<InlineStr> {
+    if value.is_ascii() && !value.contains(&b'&') {
+        if value.iter().all(|&b| char::from(b).is_whitespace()) {
+            return None;
+        }
+        return InlineStr::from_ascii(value);
+    }
+    Some(decode(value)).filter(|text| !blank(text))
+}
+
+/// `read` of a value's text, for a value no token keeps: one that is UTF-8 without `&` is
+/// read where it is, any other decoded first ([`decode`]; in place when short).
+fn read_as_text<R>(value: &[u8], read: impl FnOnce(&str) -> R) -> R {
+    match std::str::from_utf8(value) {
+        Ok(text) if !value.contains(&b'&') => read(text),
+        _ => read(&decode(value)),
+    }
 }
 
 #[cfg(test)]

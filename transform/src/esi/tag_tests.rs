@@ -97,6 +97,16 @@ const PIECES: &[&[u8]] = &[
     b"\xc3\xa9",
     b"\xc2",
     b"\xff",
+    b"\x80",
+    b"\xe0\x80",
+    b"\xed\xa0\x80",
+    b"\xf0\x90\x80",
+    b"\xf4\x90",
+    b"\xe2\x80\x85",
+    b"\xe3\x80\x80",
+    b"\xf0\x9f\x98\x80",
+    b"&#39;",
+    b"&quot",
     b" src=",
     b" alt=",
     b" onerror=continue",
@@ -210,4 +220,38 @@ proptest::proptest! {
             .replace("&amp;", "&");
         proptest::prop_assert_eq!(decode(text.as_bytes()), in_turn);
     }
+}
+
+/// A character read where it begins is the one `String::from_utf8_lossy` reads there, and a
+/// sequence it replaces is as long: every lead byte, followed by every byte that matters to
+/// it (the edges of each range Table 3-7 gives, and ASCII), in every length.
+#[test]
+fn a_character_reads_as_lossy_text_reads_it() {
+    let follow = [
+        0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc2, 0xe0, 0xf0, 0xff,
+    ];
+    let mut checked = 0;
+    for lead in 0x80..=0xffu8 {
+        for a in follow {
+            for b in follow {
+                for c in follow {
+                    let bytes = [lead, a, b, c];
+                    for len in 1..=4 {
+                        let window = &bytes[..len];
+                        let chunk = window.utf8_chunks().next();
+                        let expected = match chunk.as_ref().and_then(|k| k.valid().chars().next()) {
+                            Some(ch) => (ch, ch.len_utf8()),
+                            None => (
+                                char::REPLACEMENT_CHARACTER,
+                                chunk.map_or(1, |k| k.invalid().len()),
+                            ),
+                        };
+                        assert_eq!(char_at(window, 0), expected, "{window:x?}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 100_000);
 }

@@ -382,6 +382,8 @@ impl Tokenizer {
         let end = loop {
             let rest = &window[i..];
             let found = match quote {
+                // An empty value (`""`) closes at once: no search for it.
+                Some(q) if rest.first() == Some(&q) => Some(0),
                 Some(q) => memchr::memchr(q, rest),
                 None => tag_end_or_quote(rest),
             };

@@ -349,6 +349,36 @@ pub fn adversarial_shapes() -> Vec<(&'static str, Shape)> {
             "includes with an unreadable ttl repeated",
             Box::new(|len| repeated(b"<esi:include src=/x ttl=x/>", len)),
         ),
+        // Found by the hostile review of the byte-level reading (2026-12-08): values made of
+        // what is costliest to make text of, one character or reference at a time, and a
+        // tag whose quotes open and close at every byte.
+        (
+            "includes with stray bytes in an alt repeated",
+            Box::new(|len| {
+                let mut tag = b"<esi:include alt=".to_vec();
+                tag.extend([0x80; 30]);
+                tag.push(b'>');
+                repeated(&tag, len)
+            }),
+        ),
+        (
+            "includes with a src of & repeated",
+            Box::new(|len| {
+                let mut tag = b"<esi:include src=".to_vec();
+                tag.extend([b'&'; 110]);
+                tag.push(b'>');
+                repeated(&tag, len)
+            }),
+        ),
+        (
+            "tags of quotes repeated",
+            Box::new(|len| {
+                let mut tag = b"<esi:x ".to_vec();
+                tag.extend([b'"'; 40]);
+                tag.push(b'>');
+                repeated(&tag, len)
+            }),
+        ),
         (
             "tags of MAX_TAG bytes repeated",
             Box::new(|len| {

@@ -170,6 +170,21 @@ impl Chain {
 
     /// `None`: the response passes through untouched.
     pub fn plan(&self, head: ResponseHead) -> Option<Plan> {
+        self.plan_for(head, false)
+    }
+
+    /// The plan that re-makes a response the chain covers even where [`Chain::plan`] leaves
+    /// it alone (compression alone, on a body the origin already coded or for a client that
+    /// takes none of `compress`): the origin's coding undone, the client's coding from
+    /// `compress` applied (identity when it takes none). A body kept as a compression
+    /// dictionary must be read as the client decodes it, whatever it arrived as. `None`
+    /// where the chain does not cover it or cannot undo its coding.
+    pub fn recode(&self, head: ResponseHead) -> Option<Plan> {
+        self.plan_for(head, true)
+    }
+
+    /// `always`: [`Chain::recode`]; else [`Chain::plan`].
+    fn plan_for(&self, head: ResponseHead, always: bool) -> Option<Plan> {
         if !self.statuses.contains(head.status) {
             return None;
         }
@@ -185,15 +200,15 @@ impl Chain {
         let varies_by_encoding = !self.compress.is_empty();
         let chosen = negotiate(head.accept_encoding, &self.compress);
         if self.stages.is_empty() {
-            // Compression alone: only an uncompressed body is worth encoding.
-            return (origin == Encoding::Identity && chosen != Encoding::Identity).then_some(
-                Plan {
-                    decode: None,
-                    stages: false,
-                    encode: chosen,
-                    varies_by_encoding,
-                },
-            );
+            // Compression alone: only an uncompressed body is worth encoding, unless it must
+            // be re-made anyway.
+            let worth = origin == Encoding::Identity && chosen != Encoding::Identity;
+            return (always || worth).then_some(Plan {
+                decode: (origin != Encoding::Identity).then_some(origin),
+                stages: false,
+                encode: chosen,
+                varies_by_encoding: varies_by_encoding || origin != Encoding::Identity,
+            });
         }
         let encode = if self.compress.is_empty() && origin != Encoding::Identity {
             // Nothing configured: give the client back the coding the origin chose, if the
@@ -389,6 +404,33 @@ mod tests {
         ));
         assert!(!type_matches("text/html", &media_type("text/plain")));
         assert!(!type_matches("text/*", &media_type("application/json")));
+    }
+
+    #[test]
+    fn recoding_re_makes_what_compression_alone_leaves_alone() {
+        let c = chain(Vec::new(), &[Encoding::Brotli]);
+        let br = ResponseHead::new(200, "text/plain", Some("br"), Some("br"));
+        assert_eq!(c.plan(br), None, "the origin's br passes");
+        let recoded = c.recode(br);
+        assert_eq!(
+            recoded.map(|p| (p.decode, p.encode)),
+            Some((Some(Encoding::Brotli), Encoding::Brotli))
+        );
+        let identity = ResponseHead::new(200, "text/plain", None, None);
+        assert_eq!(c.plan(identity), None, "nothing to encode for it");
+        assert_eq!(
+            c.recode(identity).map(|p| (p.decode, p.encode)),
+            Some((None, Encoding::Identity))
+        );
+        // What the chain does not cover or cannot undo stays alone.
+        assert_eq!(
+            c.recode(ResponseHead::new(200, "image/png", None, None)),
+            None
+        );
+        assert_eq!(
+            c.recode(ResponseHead::new(200, "text/plain", Some("zstd"), None)),
+            None
+        );
     }
 
     #[test]

@@ -488,7 +488,12 @@ async fn a_release_the_origin_compressed_is_kept_and_made_a_delta() {
     assert_eq!(again.header("etag"), Some(format!("\"v1-{len}\"").as_str()));
     assert!(again.header("content-length").is_some(), "untouched");
     let head = ask(&s, "HEAD", &v1_path, &br).await;
-    for name in ["content-encoding", "use-as-dictionary", "content-length", "etag"] {
+    for name in [
+        "content-encoding",
+        "use-as-dictionary",
+        "content-length",
+        "etag",
+    ] {
         assert_eq!(head.header(name), again.header(name), "HEAD {name}");
     }
     assert_eq!(vary(&head), vary(&again), "HEAD Vary");
@@ -505,7 +510,10 @@ async fn a_release_sent_to_a_client_taking_no_coding_is_kept() {
     let identity = [("accept-encoding", "identity")];
     let v1 = ask(&s, "GET", &v1_path, &identity).await;
     assert_eq!(v1.header("content-encoding"), None);
-    assert_eq!(v1.header("use-as-dictionary"), Some("match=\"/dict/asset/app.*.js\""));
+    assert_eq!(
+        v1.header("use-as-dictionary"),
+        Some("match=\"/dict/asset/app.*.js\"")
+    );
     assert_eq!(v1.body, asset(1, len));
     let head = ask(&s, "HEAD", &v1_path, &identity).await;
     for name in ["content-encoding", "use-as-dictionary", "content-length"] {

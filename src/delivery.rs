@@ -30,7 +30,7 @@ pub enum Delivery {
 pub fn decide(chain: Option<&Chain>, head: ResponseHead) -> Delivery {
     let no_transform = head.cache_control.is_some_and(has_no_transform);
     let partial = head.status == 206;
-    if !partial && !no_transform {
+    if may_transform(head) {
         if let Some(plan) = chain.and_then(|c| c.plan(head)) {
             return Delivery::Transformed(plan);
         }
@@ -52,6 +52,19 @@ pub fn decide(chain: Option<&Chain>, head: ResponseHead) -> Delivery {
             "sent a coding the client does not accept and firstbyte cannot decode",
         ),
     }
+}
+
+/// The plan that re-makes a body the chain covers even where [`decide`] would leave it
+/// untouched ([`Chain::recode`]: the origin's coding undone, the route's coding for this
+/// client applied): what a body kept as a compression dictionary goes through. Never for a
+/// response rule 1 keeps whole.
+pub fn recode(chain: Option<&Chain>, head: ResponseHead) -> Option<Plan> {
+    chain.filter(|_| may_transform(head))?.recode(head)
+}
+
+/// Rule 1: neither a 206 nor a `no-transform` response is ever rewritten.
+fn may_transform(head: ResponseHead) -> bool {
+    head.status != 206 && !head.cache_control.is_some_and(has_no_transform)
 }
 
 /// What a route with content stages asks its backend for: the decodable codings this client

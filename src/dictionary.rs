@@ -15,13 +15,13 @@ use std::time::Duration;
 
 use fastly::http::{FramingHeadersMode, Method, StatusCode};
 use fastly::{Body, Request};
-use firstbyte_config::chain::ResponseHead;
+use firstbyte_config::chain::{Plan, ResponseHead};
 use firstbyte_config::{route_dictionary, DictionarySettings, Route, Source};
 use firstbyte_transform::codec::Encoding;
 use firstbyte_transform::dictionary::headers::{use_as_dictionary, use_as_dictionary_value};
 use firstbyte_transform::dictionary::{DictionaryCoding, DictionaryRequest, DictionaryUse};
 
-use crate::delivery::{self, Delivery};
+use crate::delivery;
 use crate::failure::Failure;
 use crate::headers::{for_transformed_body, vary_with, HeaderAccess};
 use crate::origin::{names_dictionary_coding, Shaped};
@@ -44,6 +44,8 @@ pub struct Dictionaries {
     host: String,
     /// The client's path (before `strip_prefix`): what `match` patterns describe.
     path: String,
+    /// Its path and query: what names a response kept as a dictionary ([`KeepFor`]).
+    target: String,
     method: Method,
     /// Credentials in the request (RFC 9842 §8: such a response is never made a dictionary
     /// by the route).
@@ -85,6 +87,10 @@ impl Dictionaries {
             offer,
             host: host(req).unwrap_or_default(),
             path: req.get_path().to_string(),
+            target: match req.get_query_str() {
+                Some(query) => format!("{}?{query}", req.get_path()),
+                None => req.get_path().to_string(),
+            },
             method: req.get_method().clone(),
             credentials: req.contains_header("authorization") || req.contains_header("cookie"),
             found: Cell::new(None),
@@ -108,18 +114,6 @@ impl Dictionaries {
         let Some(plan) = self.would_compress(route, shaped) else {
             return Ok(None);
         };
-        // The dictionary and the delta are made of the bytes the client decodes: a body the
-        // origin coded must be decoded first, whatever this client's own plan did with it.
-        let coded = coding.as_deref().is_some_and(|c| {
-            c.split(',')
-                .any(|t| !t.trim().is_empty() && !t.trim().eq_ignore_ascii_case("identity"))
-        });
-        let decodes_it = plan.decode.is_some_and(|d| {
-            coding.as_deref().and_then(Encoding::from_content_encoding) == Some(d)
-        });
-        if coded && !decodes_it {
-            return Ok(None);
-        }
         if !self.settings.codings.is_empty() {
             vary_on_dictionaries(shaped);
         }
@@ -157,7 +151,7 @@ impl Dictionaries {
             }
         }
         if let Some(keep) = keep {
-            self.tap(shaped, keep);
+            self.tap(route, shaped, keep);
         }
         Ok(refused)
     }
@@ -179,34 +173,10 @@ impl Dictionaries {
 
     /// The plan the route would make of this response for a client that takes any coding:
     /// `Some` when the route compresses it (its type, status, no `no-transform`, a coding
-    /// it can undo).
-    fn would_compress(
-        &self,
-        route: &Route,
-        shaped: &Shaped,
-    ) -> Option<firstbyte_config::chain::Plan> {
-        let resp = &shaped.resp;
-        let (content_type, content_encoding, cache_control) = (
-            resp.header("content-type"),
-            resp.header("content-encoding"),
-            resp.header("cache-control"),
-        );
-        let head = ResponseHead {
-            status: resp.get_status().as_u16(),
-            content_type: content_type.as_deref(),
-            content_encoding: content_encoding.as_deref(),
-            cache_control: cache_control.as_deref(),
-            accept_encoding: Some("*"),
-        };
-        // The content headers the client gets are already rewritten when this client's plan
-        // transforms the body; the plan itself then says what would be done.
-        if let Some(plan) = shaped.plan.filter(|p| p.encode != Encoding::Identity) {
-            return Some(plan);
-        }
-        match delivery::decide(route.chain.as_ref(), head) {
-            Delivery::Transformed(plan) if plan.encode != Encoding::Identity => Some(plan),
-            _ => None,
-        }
+    /// it can undo), whatever the origin's coding: it decodes that coding, so the
+    /// dictionary and the delta are made of the bytes the client decodes.
+    fn would_compress(&self, route: &Route, shaped: &Shaped) -> Option<Plan> {
+        recode(route, shaped, Some("*")).filter(|plan| plan.encode != Encoding::Identity)
     }
 
     /// Adds `Use-As-Dictionary` where the route marks this response, and says what to keep
@@ -235,6 +205,11 @@ impl Dictionaries {
             id: mark.id,
             ttl: self.ttl,
             max_bytes: self.settings.max_bytes,
+            response: shaped
+                .origin_etag
+                .as_deref()
+                .filter(|etag| !etag.trim_start().starts_with("W/"))
+                .map(|etag| format!("{}\n{etag}", self.target)),
         })
     }
 
@@ -260,17 +235,33 @@ impl Dictionaries {
         !self.credentials && !private && !vary_all && !resp.contains_header("set-cookie")
     }
 
-    /// Puts the keeping stage where the body is what the client decodes. A body the client
-    /// gets in a coding this app does not undo on the way cannot be read there: not kept.
-    fn tap(&self, shaped: &mut Shaped, keep: KeepFor) {
-        if self.method != Method::GET || shaped.declared_length.is_some_and(|n| n > keep.max_bytes)
-        {
+    /// Puts the keeping stage where the body is what the client decodes. A body that would
+    /// pass untouched (the origin's coding, which this client takes, or no coding for a
+    /// client that takes none of `compress`) is re-made for this client first, as the route
+    /// would make it ([`recode`]), unless the edge already holds it as a dictionary: a
+    /// marked response is always kept. HEAD gets the head GET gets; GET alone keeps.
+    fn tap(&self, route: &Route, shaped: &mut Shaped, keep: KeepFor) {
+        if shaped.declared_length.is_some_and(|n| n > keep.max_bytes) {
             return;
         }
         if shaped.plan.is_none() {
-            return;
+            if held_already(&keep) {
+                return;
+            }
+            let Some(plan) = recode(route, shaped, shaped.accept_encoding.as_deref()) else {
+                return;
+            };
+            let coding = (plan.encode != Encoding::Identity).then(|| plan.encode.token());
+            for_transformed_body(&mut shaped.resp, coding, plan.varies_by_encoding);
+            // The backend's length described the bytes before they were re-made.
+            shaped
+                .resp
+                .set_framing_headers_mode(FramingHeadersMode::Automatic);
+            shaped.plan = Some(plan);
         }
-        shaped.tap = Some(Box::new(Keeper::new(keep)));
+        if self.method == Method::GET {
+            shaped.tap = Some(Box::new(Keeper::new(keep)));
+        }
     }
 
     /// An origin's own `dcb` or `dcz` body passes only to a client that accepts that coding
@@ -329,6 +320,41 @@ fn vary_on_dictionaries(shaped: &mut Shaped) {
             shaped.resp.set_header("vary", vary);
         }
     }
+}
+
+/// The plan that re-makes `shaped` for a client whose `Accept-Encoding` is
+/// `accept_encoding` ([`delivery::recode`]), read from the origin's head: its `Content-Encoding`
+/// says what the body's bytes are (the head's own may already say what this client gets).
+fn recode(route: &Route, shaped: &Shaped, accept_encoding: Option<&str>) -> Option<Plan> {
+    let resp = &shaped.resp;
+    let (content_type, cache_control) = (resp.header("content-type"), resp.header("cache-control"));
+    let head = ResponseHead {
+        status: resp.get_status().as_u16(),
+        content_type: content_type.as_deref(),
+        content_encoding: shaped.origin_coding.as_deref(),
+        cache_control: cache_control.as_deref(),
+        accept_encoding,
+    };
+    delivery::recode(route.chain.as_ref(), head)
+}
+
+/// Whether the edge holds the response `keep` describes as the dictionary it would be kept
+/// as: its note ([`held::kept_as`]) and the dictionary with the same `match` and `id`, two
+/// lookups and no byte read. A response the origin does not name by a strong `ETag` is
+/// never known to be held.
+fn held_already(keep: &KeepFor) -> bool {
+    let Some(response) = keep.response.as_deref() else {
+        return false;
+    };
+    let Some(hash) = held::kept_as(&keep.host, response) else {
+        return false;
+    };
+    let same = |usage: &DictionaryUse| {
+        (usage.pattern == keep.pattern && usage.id == keep.id)
+            .then_some(())
+            .ok_or_else(|| "kept with another match or id".to_string())
+    };
+    held::held(&keep.host, &hash, keep.max_bytes, same).is_ok()
 }
 
 /// Reads the first `header.len()` bytes of `body` into `header`; whether it had that many,

@@ -52,6 +52,9 @@ pub struct Shaped {
     pub tap: Option<Box<dyn Transform>>,
     /// Replaces the plan's encoder (`dcb` against a dictionary the client holds).
     pub encoder: Option<Box<dyn Transform>>,
+    /// The `Accept-Encoding` the delivery was decided for (a cache fill's: the codings its
+    /// key holds), for a decision revisited before the head goes out (a dictionary kept).
+    pub accept_encoding: Option<String>,
     /// Why this response, though its head allows it, may not be stored for the key it was
     /// fetched for (a `dcb` variant's fill that had to fall back to br or gzip).
     pub not_for_key: Option<String>,
@@ -228,6 +231,7 @@ pub fn shape(
         compose,
         tap: None,
         encoder: None,
+        accept_encoding: accept_encoding.map(str::to_string),
         not_for_key: None,
     })
 }

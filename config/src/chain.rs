@@ -170,6 +170,21 @@ impl Chain {
 
     /// `None`: the response passes through untouched.
     pub fn plan(&self, head: ResponseHead) -> Option<Plan> {
+        self.plan_for(head, false)
+    }
+
+    /// The plan that re-makes a response the chain covers even where [`Chain::plan`] leaves
+    /// it alone (compression alone, on a body the origin already coded or for a client that
+    /// takes none of `compress`): the origin's coding undone, the client's coding from
+    /// `compress` applied (identity when it takes none). A body kept as a compression
+    /// dictionary must be read as the client decodes it, whatever it arrived as. `None`
+    /// where the chain does not cover it or cannot undo its coding.
+    pub fn recode(&self, head: ResponseHead) -> Option<Plan> {
+        self.plan_for(head, true)
+    }
+
+    /// `always`: [`Chain::recode`]; else [`Chain::plan`].
+    fn plan_for(&self, head: ResponseHead, always: bool) -> Option<Plan> {
         if !self.statuses.contains(head.status) {
             return None;
         }
@@ -185,15 +200,15 @@ impl Chain {
         let varies_by_encoding = !self.compress.is_empty();
         let chosen = negotiate(head.accept_encoding, &self.compress);
         if self.stages.is_empty() {
-            // Compression alone: only an uncompressed body is worth encoding.
-            return (origin == Encoding::Identity && chosen != Encoding::Identity).then_some(
-                Plan {
-                    decode: None,
-                    stages: false,
-                    encode: chosen,
-                    varies_by_encoding,
-                },
-            );
+            // Compression alone: only an uncompressed body is worth encoding, unless it must
+            // be re-made anyway.
+            let worth = origin == Encoding::Identity && chosen != Encoding::Identity;
+            return (always || worth).then_some(Plan {
+                decode: (origin != Encoding::Identity).then_some(origin),
+                stages: false,
+                encode: chosen,
+                varies_by_encoding: varies_by_encoding || origin != Encoding::Identity,
+            });
         }
         let encode = if self.compress.is_empty() && origin != Encoding::Identity {
             // Nothing configured: give the client back the coding the origin chose, if the
@@ -359,216 +374,4 @@ fn limit(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::fixtures::{self, err_key, with, TestResult, ORIGIN};
-
-    fn chain(stages: Vec<Stage>, compress: &[Encoding]) -> Chain {
-        Chain {
-            content_types: default_content_types(&stages),
-            stages,
-            compress: compress.to_vec(),
-            statuses: Statuses::default(),
-            limits: Limits::default(),
-        }
-    }
-
-    fn replace() -> Result<Stage, String> {
-        Stage::parse("replace", r#"{"rules": [["a", "b"]]}"#)
-    }
-
-    #[test]
-    fn statuses_take_codes_classes_and_ranges() -> TestResult {
-        let s = Statuses::parse("200, 3xx, 404-410")?;
-        assert!(s.contains(200) && s.contains(301) && s.contains(404) && s.contains(410));
-        assert!(!s.contains(201) && !s.contains(500));
-        for bad in ["", "2x", "9xx", "abc", "300-200", "700"] {
-            assert!(Statuses::parse(bad).is_err(), "{bad}");
-        }
-        assert!(Statuses::default().contains(204) && !Statuses::default().contains(304));
-        Ok(())
-    }
-
-    #[test]
-    fn content_types_match_by_media_type_or_family() {
-        assert!(type_matches("text/*", &media_type("text/event-stream")));
-        assert!(type_matches(
-            "text/html",
-            &media_type("Text/HTML; charset=utf-8")
-        ));
-        assert!(!type_matches("text/html", &media_type("text/plain")));
-        assert!(!type_matches("text/*", &media_type("application/json")));
-    }
-
-    #[test]
-    fn plans_decode_transform_and_encode() -> TestResult {
-        let c = chain(vec![replace()?], &[Encoding::Brotli, Encoding::Gzip]);
-        let p = c
-            .plan(ResponseHead::new(
-                200,
-                "text/plain",
-                Some("gzip"),
-                Some("gzip, br"),
-            ))
-            .ok_or("no plan")?;
-        assert_eq!(p.decode, Some(Encoding::Gzip));
-        assert_eq!(p.encode, Encoding::Brotli);
-        assert!(p.varies_by_encoding);
-        assert_eq!(
-            p.pipeline(Some(&c))?.names(),
-            ["gzip-decode", "replace", "br-encode"]
-        );
-
-        let identity = c
-            .plan(ResponseHead::new(200, "text/plain", None, None))
-            .ok_or("no plan")?;
-        assert_eq!(
-            (identity.decode, identity.encode),
-            (None, Encoding::Identity)
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn responses_outside_the_chain_pass_untouched() -> TestResult {
-        let c = chain(vec![replace()?], &[]);
-        assert_eq!(
-            c.plan(ResponseHead::new(404, "text/plain", None, None)),
-            None
-        );
-        assert_eq!(
-            c.plan(ResponseHead::new(200, "image/png", None, None)),
-            None
-        );
-        assert_eq!(
-            c.plan(ResponseHead::new(200, "text/plain", Some("zstd"), None)),
-            None
-        );
-        let no_type = ResponseHead {
-            status: 200,
-            ..ResponseHead::default()
-        };
-        assert_eq!(c.plan(no_type), None);
-        Ok(())
-    }
-
-    #[test]
-    fn without_compress_the_origin_coding_is_kept_if_the_client_takes_it() -> TestResult {
-        let c = chain(vec![replace()?], &[]);
-        let p = c
-            .plan(ResponseHead::new(
-                200,
-                "text/plain",
-                Some("gzip"),
-                Some("gzip"),
-            ))
-            .ok_or("no plan")?;
-        assert_eq!((p.decode, p.encode), (Some(Encoding::Gzip), Encoding::Gzip));
-        let p = c
-            .plan(ResponseHead::new(
-                200,
-                "text/plain",
-                Some("gzip"),
-                Some("br"),
-            ))
-            .ok_or("no plan")?;
-        assert_eq!(p.encode, Encoding::Identity);
-        Ok(())
-    }
-
-    #[test]
-    fn compression_alone_only_touches_uncompressed_bodies() -> TestResult {
-        let c = chain(Vec::new(), &[Encoding::Gzip]);
-        let p = c
-            .plan(ResponseHead::new(200, "text/css", None, Some("gzip")))
-            .ok_or("no plan")?;
-        assert_eq!((p.decode, p.encode), (None, Encoding::Gzip));
-        assert_eq!(
-            c.plan(ResponseHead::new(200, "text/css", Some("br"), Some("gzip"))),
-            None
-        );
-        assert_eq!(
-            c.plan(ResponseHead::new(200, "text/css", None, Some("identity"))),
-            None
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn compress_lists_are_checked() -> TestResult {
-        assert_eq!(
-            parse_compress("br, gzip")?,
-            [Encoding::Brotli, Encoding::Gzip]
-        );
-        assert!(parse_compress("zstd").is_err());
-        assert_eq!(parse_compress("dcb, br")?, [Encoding::Brotli]);
-        let (dcb, dcz) = (DictionaryCoding::Dcb, DictionaryCoding::Dcz);
-        assert_eq!(
-            parse_codings("br, DCB")?,
-            (vec![Encoding::Brotli], vec![dcb])
-        );
-        assert_eq!(
-            parse_codings("dcz, br, dcb")?,
-            (vec![Encoding::Brotli], vec![dcz, dcb])
-        );
-        assert_eq!(parse_codings("gzip")?, (vec![Encoding::Gzip], vec![]));
-        assert!(parse_compress("dcb,dcb").is_err());
-        assert!(parse_compress("dcz, br, DCZ").is_err());
-        assert!(parse_compress("gzip,gzip").is_err());
-        assert!(parse_compress("identity").is_err());
-        Ok(())
-    }
-
-    #[test]
-    fn transform_chain_is_read_and_checked() -> TestResult {
-        let config = fixtures::parse(&with(&[
-            ("route.origin.transforms", "replace, html"),
-            ("route.origin.replace", r#"{"rules": [["origin", "edge"]]}"#),
-            ("route.origin.html", r#"{"remove": ["script"]}"#),
-            ("route.origin.compress", "br,gzip"),
-            ("route.origin.statuses", "200"),
-            ("route.origin.max_inflate_ratio", "50"),
-        ]))?;
-        let chain = config.routes[0].chain.as_ref().ok_or("chain")?;
-        let names: Vec<_> = chain.stages.iter().map(Stage::name).collect();
-        assert_eq!(names, ["replace", "html"]);
-        assert_eq!(chain.content_types, ["text/html"]);
-        assert_eq!(chain.limits.max_ratio, 50);
-
-        assert_eq!(
-            err_key(&with(&[("route.origin.transforms", "gzip")])),
-            "route.origin.transforms"
-        );
-        assert_eq!(
-            err_key(&with(&[("route.origin.transforms", "replace")])),
-            "route.origin.replace"
-        );
-        assert_eq!(
-            err_key(&with(&[
-                ("route.origin.transforms", "replace"),
-                ("route.origin.replace", r#"{"rules": [["", "x"]]}"#)
-            ])),
-            "route.origin.replace"
-        );
-        assert_eq!(
-            err_key(&with(&[
-                ("route.origin.transforms", "html"),
-                ("route.origin.html", r#"{"remove": ["div[["]}"#)
-            ])),
-            "route.origin.html"
-        );
-        assert_eq!(
-            err_key(&with(&[("route.origin.compress", "zstd")])),
-            "route.origin.compress"
-        );
-        assert_eq!(
-            err_key(&with(&[
-                ("route.origin.compress", "gzip"),
-                ("route.origin.statuses", "2x")
-            ])),
-            "route.origin.statuses"
-        );
-        assert!(fixtures::parse(ORIGIN)?.routes[0].chain.is_none());
-        Ok(())
-    }
-}
+mod tests;

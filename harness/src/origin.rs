@@ -504,21 +504,26 @@ fn release(name: &str, query: &Query) -> Result<Response<Body>, BadRequest> {
     } else {
         asset::asset(version, len as usize)
     });
-    // `gzip=1`: the release gzipped, as an origin that compresses its assets sends it.
-    let gzip = query.get("gzip") == Some("1");
-    if gzip {
-        body = compress::compress(Encoding::Gzip, &body)
-            .map_err(|e| BadRequest(format!("gzip: {e}")))?;
+    // `gzip=1` or `br=1`: the release compressed, as an origin that compresses its assets
+    // sends it.
+    let coding = [Encoding::Gzip, Encoding::Brotli]
+        .into_iter()
+        .find(|coding| query.get(coding.token()) == Some("1"));
+    if let Some(coding) = coding {
+        body = compress::compress(coding, &body)
+            .map_err(|e| BadRequest(format!("{}: {e}", coding.token())))?;
     }
     let mut resp = typed(full(body), "application/javascript");
-    if gzip {
-        resp.headers_mut()
-            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    if let Some(coding) = coding {
+        resp.headers_mut().insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static(coding.token()),
+        );
     }
     add_headers(
         &mut resp,
         query.pairs().iter().filter(|(k, _)| {
-            !["bytes", "dcb-frame", "dcz-frame", "gzip", "script"].contains(&k.as_str())
+            !["bytes", "dcb-frame", "dcz-frame", "gzip", "br", "script"].contains(&k.as_str())
         }),
     )?;
     Ok(resp)

@@ -628,3 +628,85 @@ async fn an_origins_dcz_reaches_only_a_client_holding_its_dictionary_and_accepti
         }
     }
 }
+
+/// A release the origin already compressed with br, to a client that takes br (the body
+/// would pass untouched), is still marked and kept: the next release comes as `dcb` to the
+/// holder of the first. The first time it is re-made (decoded, kept, br again: no
+/// `Content-Length`, a weak ETag); once the edge holds it, the same response (the origin's
+/// strong ETag unchanged) passes untouched again, and HEAD gets what GET gets.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_the_origin_compressed_is_kept_and_made_a_delta() {
+    let s = stack();
+    let len = 20_000;
+    let v1_path = format!("/dict/asset/app.v1.js?bytes={len}&br=1&etag=%22v1-{len}%22");
+    let br = [("accept-encoding", "br")];
+    let v1 = ask(&s, "GET", &v1_path, &br).await;
+    assert_eq!(v1.status, 200);
+    assert_eq!(v1.header("content-encoding"), Some("br"));
+    assert_eq!(
+        v1.header("use-as-dictionary"),
+        Some("match=\"/dict/asset/app.*.js\""),
+        "the origin's br is marked"
+    );
+    assert_eq!(v1.header("content-length"), None, "re-made to be kept");
+    assert_dictionary_vary(&v1);
+    let dictionary = unbrotli(&v1.body);
+    assert_eq!(dictionary, asset(1, len));
+    let available = sf_binary(&sha256(&dictionary));
+    let v2_path = format!("/dict/asset/app.v2.js?bytes={len}&br=1");
+    let headers = [
+        ("accept-encoding", "br, dcb"),
+        ("available-dictionary", available.as_str()),
+    ];
+    let v2 = ask(&s, "GET", &v2_path, &headers).await;
+    assert_eq!(v2.header("content-encoding"), Some("dcb"), "v2 against v1");
+    assert_eq!(undcb(&dictionary, &v2.body), asset(2, len));
+    // Held now: the same response passes as the origin sent it, to GET and HEAD alike.
+    let again = ask(&s, "GET", &v1_path, &br).await;
+    assert_eq!(again.header("content-encoding"), Some("br"));
+    assert_eq!(unbrotli(&again.body), asset(1, len));
+    assert_eq!(again.header("etag"), Some(format!("\"v1-{len}\"").as_str()));
+    assert!(again.header("content-length").is_some(), "untouched");
+    let head = ask(&s, "HEAD", &v1_path, &br).await;
+    for name in [
+        "content-encoding",
+        "use-as-dictionary",
+        "content-length",
+        "etag",
+    ] {
+        assert_eq!(head.header(name), again.header(name), "HEAD {name}");
+    }
+    assert_eq!(vary(&head), vary(&again), "HEAD Vary");
+    assert!(s.edge.panics().is_empty(), "{:?}", s.edge.panics());
+}
+
+/// A client that takes none of the route's codings gets the release as it is, and it is
+/// kept all the same: a later client holding it gets the next release as `dcb`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_sent_to_a_client_taking_no_coding_is_kept() {
+    let s = stack();
+    let len = 21_000;
+    let v1_path = format!("/dict/asset/app.v1.js?bytes={len}");
+    let identity = [("accept-encoding", "identity")];
+    let v1 = ask(&s, "GET", &v1_path, &identity).await;
+    assert_eq!(v1.header("content-encoding"), None);
+    assert_eq!(
+        v1.header("use-as-dictionary"),
+        Some("match=\"/dict/asset/app.*.js\"")
+    );
+    assert_eq!(v1.body, asset(1, len));
+    let head = ask(&s, "HEAD", &v1_path, &identity).await;
+    for name in ["content-encoding", "use-as-dictionary", "content-length"] {
+        assert_eq!(head.header(name), v1.header(name), "HEAD {name}");
+    }
+    assert_eq!(vary(&head), vary(&v1), "HEAD Vary");
+    let available = sf_binary(&sha256(&v1.body));
+    let headers = [
+        ("accept-encoding", ALL),
+        ("available-dictionary", available.as_str()),
+    ];
+    let v2_path = format!("/dict/asset/app.v2.js?bytes={len}");
+    let v2 = ask(&s, "GET", &v2_path, &headers).await;
+    assert_eq!(v2.header("content-encoding"), Some("dcb"), "v2 against v1");
+    assert_eq!(undcb(&v1.body, &v2.body), asset(2, len));
+}

@@ -456,3 +456,43 @@ async fn a_dcz_delta_is_an_object_of_its_own_and_a_hit_for_the_next_dcz_client()
     c.settled(2, 4);
     assert_eq!(c.fetches(2), 2);
 }
+
+/// Release `version` as an origin that compresses its assets sends it: br, whatever the
+/// client asked for.
+fn brotli(version: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut writer = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+        std::io::Write::write_all(&mut writer, &asset(version, LEN)).expect("compress");
+    }
+    out
+}
+
+/// A release the origin already compressed is kept as the fill stores it, as on a route
+/// without a cache: the next release, itself br from the origin, is stored as the delta.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_the_origin_compressed_is_kept_by_its_fill() {
+    let c = DictCache::start();
+    for version in [4u32, 5] {
+        c.origin.script(
+            &format!("/app.v{version}.js"),
+            Script::ok(
+                &[
+                    ("content-type", "application/javascript"),
+                    ("content-encoding", "br"),
+                    ("cache-control", "max-age=600"),
+                ],
+                &brotli(version),
+            ),
+        );
+    }
+    let v4 = c.first(4, 1).await;
+    let held = sf_binary(&sha256(&v4));
+    let v5 = c.ask("GET", 5, BROWSER, Some(&held)).await;
+    assert_eq!(x_cache(&v5), "MISS");
+    assert_eq!(undcb(&v4, &v5), asset(5, LEN), "the delta decodes to v5");
+    c.settled(5, 1);
+    let hit = c.ask("GET", 5, BROWSER, Some(&held)).await;
+    assert_eq!(x_cache(&hit), "HIT");
+    assert_eq!(hit.body, v5.body);
+}

@@ -52,6 +52,7 @@ impl Dictionaries {
             offer: self.offer.clone().filter(|o| hash == Some(o.hash)),
             host: self.host.clone(),
             path: self.path.clone(),
+            target: self.target.clone(),
             method: Method::GET,
             credentials: false,
             found: Cell::new(variant),

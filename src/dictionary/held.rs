@@ -49,9 +49,41 @@ fn decode(metadata: &[u8], hash: &DictionaryHash) -> Option<DictionaryUse> {
     })
 }
 
-/// Stores a dictionary's bytes under its hash for `ttl`. Failures are logged and dropped:
-/// a dictionary not kept only means a later request falls back to br or gzip.
-pub fn keep(dictionary: &DictionaryUse, bytes: &[u8], ttl: Duration) {
+/// The cache key of the note that the response `response` names (its URL and strong
+/// `ETag`, [`super::keep::KeepFor::response`]) was kept as a dictionary: hashed, so a long
+/// URL cannot make it too long.
+fn note_key(host: &str, response: &str) -> Bytes {
+    let named = DictionaryHash::of(response.as_bytes()).to_hex();
+    Bytes::from(format!("firstbyte-dictionary-of\n{host}\n{named}"))
+}
+
+/// Notes, for as long as the dictionary is kept, that `response` was kept as the dictionary
+/// `hash`: the next such response that would pass untouched need not be re-made to be kept
+/// ([`kept_as`]). Failures only cost that re-making.
+fn note(host: &str, response: &str, hash: &DictionaryHash, ttl: Duration) {
+    let noted = core::insert(note_key(host, response), ttl)
+        .user_metadata(Bytes::copy_from_slice(hash.as_bytes()))
+        .known_length(0)
+        .execute()
+        .map_err(|e| e.to_string())
+        .and_then(|writer| writer.finish().map_err(|e| e.to_string()));
+    if let Err(e) = noted {
+        log::warn!("noting dictionary {} failed: {e}", hash.to_hex());
+    }
+}
+
+/// The dictionary `response` was noted as kept as, if the note is still there (one lookup;
+/// the dictionary itself is then looked up with [`held`], which checks its metadata).
+pub fn kept_as(host: &str, response: &str) -> Option<DictionaryHash> {
+    let found = core::lookup(note_key(host, response)).execute().ok()??;
+    let bytes: [u8; 32] = found.user_metadata().as_ref().try_into().ok()?;
+    Some(DictionaryHash(bytes))
+}
+
+/// Stores a dictionary's bytes under its hash for `ttl`, and notes the response it was
+/// (`response`: its URL and strong `ETag`) as kept. Failures are logged and dropped: a
+/// dictionary not kept only means a later request falls back to br or gzip.
+pub fn keep(dictionary: &DictionaryUse, bytes: &[u8], ttl: Duration, response: Option<&str>) {
     let stored = (|| -> Result<(), String> {
         let mut writer = core::insert(key(&dictionary.host, &dictionary.hash), ttl)
             .user_metadata(encode(dictionary))
@@ -65,12 +97,17 @@ pub fn keep(dictionary: &DictionaryUse, bytes: &[u8], ttl: Duration) {
         writer.finish().map_err(|e| e.to_string())
     })();
     match stored {
-        Ok(()) => log::debug!(
-            "kept dictionary {} ({} bytes) for {} s",
-            dictionary.hash.to_hex(),
-            bytes.len(),
-            ttl.as_secs()
-        ),
+        Ok(()) => {
+            log::debug!(
+                "kept dictionary {} ({} bytes) for {} s",
+                dictionary.hash.to_hex(),
+                bytes.len(),
+                ttl.as_secs()
+            );
+            if let Some(response) = response {
+                note(&dictionary.host, response, &dictionary.hash, ttl);
+            }
+        }
         Err(e) => log::warn!(
             "keeping dictionary {} failed: {e}",
             dictionary.hash.to_hex()

@@ -18,6 +18,10 @@ pub struct KeepFor {
     pub id: String,
     pub ttl: Duration,
     pub max_bytes: u64,
+    /// The response, when the origin names its bytes (its URL, and its strong `ETag`, which
+    /// changes whenever they do): noted with the dictionary, so that while it is held the
+    /// same response is not re-made only to be kept again.
+    pub response: Option<String>,
 }
 
 /// The tap stage. The hash is computed over the stream in constant memory; the bytes
@@ -77,7 +81,7 @@ impl Transform for Keeper {
                 pattern: self.keep.pattern.clone(),
                 id: self.keep.id.clone(),
             };
-            held::keep(&usage, &bytes, self.keep.ttl);
+            held::keep(&usage, &bytes, self.keep.ttl, self.keep.response.as_deref());
         }
         Ok(())
     }

@@ -710,3 +710,32 @@ async fn a_release_sent_to_a_client_taking_no_coding_is_kept() {
     assert_eq!(v2.header("content-encoding"), Some("dcb"), "v2 against v1");
     assert_eq!(undcb(&v1.body, &v2.body), asset(2, len));
 }
+
+/// The same bytes marked under another route's `match` keep the first route's too: any
+/// client asking for them elsewhere took the dictionary from that route's holders (who got
+/// br until its next fill) when one object per host and bytes held one `match` (a hostile
+/// review of 2026-12-08).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_bytes_asked_for_elsewhere_leave_a_routes_dictionary_alone() {
+    let s = stack();
+    let len = 12_345;
+    let v1 = first_release(&s, "/dict/", "/dict/asset/app.*.js", len).await;
+    let held = sf_binary(&sha256(&v1));
+    let headers = [
+        ("accept-encoding", ALL),
+        ("available-dictionary", held.as_str()),
+    ];
+    let v2_path = format!("/dict/asset/app.v2.js?bytes={len}");
+    let before = ask(&s, "GET", &v2_path, &headers).await;
+    assert_eq!(before.header("content-encoding"), Some("dcb"));
+    // Anyone: the same release through another route, marked with its own pattern.
+    let elsewhere = first_release(&s, "/plain/", "/plain/asset/app.*.js", len).await;
+    assert_eq!(elsewhere, v1, "the same bytes");
+    let after = ask(&s, "GET", &v2_path, &headers).await;
+    assert_eq!(
+        after.header("content-encoding"),
+        Some("dcb"),
+        "the route's holders still get the delta"
+    );
+    assert_eq!(undcb(&v1, &after.body), asset(2, len));
+}

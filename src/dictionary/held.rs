@@ -17,36 +17,72 @@ fn key(host: &str, hash: &DictionaryHash) -> Bytes {
     Bytes::from(format!("firstbyte-dictionary\n{host}\n{}", hash.to_hex()))
 }
 
-/// The metadata's format: a version line, then host, resolved pattern and id, one a line
-/// (none of them can hold a line break: they come from header values and a checked
-/// pattern).
-const FORMAT: &str = "dict1";
+/// The metadata's format: a version line, the host, then a resolved pattern and an id for
+/// each use the bytes were kept with, one a line (none of them can hold a line break: they
+/// come from header values and a checked pattern). `dict1` held one use: the same lines.
+const FORMAT: &str = "dict2";
 
-fn encode(dictionary: &DictionaryUse) -> Bytes {
-    Bytes::from(format!(
-        "{FORMAT}\n{}\n{}\n{}",
-        dictionary.host,
-        dictionary.pattern.as_str(),
-        dictionary.id
-    ))
+/// The most uses one dictionary keeps. The same bytes marked under several routes' (or
+/// directories') `match` keep each, so that no request for them elsewhere takes the
+/// dictionary from the clients of a route that marked it; the most recent are kept.
+const MAX_USES: usize = 8;
+
+fn encode(uses: &[DictionaryUse]) -> Bytes {
+    let mut text = String::from(FORMAT);
+    if let Some(first) = uses.first() {
+        text.push('\n');
+        text.push_str(&first.host);
+    }
+    for usage in uses.iter().take(MAX_USES) {
+        text.push('\n');
+        text.push_str(usage.pattern.as_str());
+        text.push('\n');
+        text.push_str(&usage.id);
+    }
+    Bytes::from(text)
 }
 
-fn decode(metadata: &[u8], hash: &DictionaryHash) -> Option<DictionaryUse> {
+/// The uses `metadata` holds; None when it is not this format or holds none.
+fn decode(metadata: &[u8], hash: &DictionaryHash) -> Option<Vec<DictionaryUse>> {
     let text = std::str::from_utf8(metadata).ok()?;
     let mut lines = text.split('\n');
-    if lines.next()? != FORMAT {
+    if !matches!(lines.next()?, "dict1" | FORMAT) {
         return None;
     }
-    let host = lines.next()?.to_string();
-    // Stored resolved, so it is absolute and resolves to itself.
-    let pattern = Pattern::parse(lines.next()?, "/").ok()?;
-    let id = lines.next()?.to_string();
-    Some(DictionaryUse {
-        hash: *hash,
-        host,
-        pattern,
-        id,
-    })
+    let host = lines.next()?;
+    let mut uses = Vec::new();
+    while let Some(pattern) = lines.next() {
+        // Stored resolved, so it is absolute and resolves to itself.
+        let pattern = Pattern::parse(pattern, "/").ok()?;
+        let id = lines.next()?.to_string();
+        uses.push(DictionaryUse {
+            hash: *hash,
+            host: host.to_string(),
+            pattern,
+            id,
+        });
+    }
+    (!uses.is_empty()).then_some(uses)
+}
+
+/// The uses to keep `dictionary` with: its own first, then those the edge already holds for
+/// the same bytes (one lookup; any failure keeps its own alone).
+fn uses_with(dictionary: &DictionaryUse) -> Vec<DictionaryUse> {
+    let held = core::lookup(key(&dictionary.host, &dictionary.hash))
+        .execute()
+        .ok()
+        .flatten()
+        .and_then(|found| decode(&found.user_metadata(), &dictionary.hash))
+        .unwrap_or_default();
+    let same = |a: &DictionaryUse, b: &DictionaryUse| a.pattern == b.pattern && a.id == b.id;
+    let mut uses = vec![dictionary.clone()];
+    for usage in held {
+        if usage.host == dictionary.host && !uses.iter().any(|u| same(u, &usage)) {
+            uses.push(usage);
+        }
+    }
+    uses.truncate(MAX_USES);
+    uses
 }
 
 /// The cache key of the note that the response `response` names (its URL and strong
@@ -86,7 +122,7 @@ pub fn kept_as(host: &str, response: &str) -> Option<DictionaryHash> {
 pub fn keep(dictionary: &DictionaryUse, bytes: &[u8], ttl: Duration, response: Option<&str>) {
     let stored = (|| -> Result<(), String> {
         let mut writer = core::insert(key(&dictionary.host, &dictionary.hash), ttl)
-            .user_metadata(encode(dictionary))
+            .user_metadata(encode(&uses_with(dictionary)))
             .known_length(bytes.len() as u64)
             .execute()
             .map_err(|e| e.to_string())?;
@@ -128,14 +164,24 @@ pub fn held(
     host: &str,
     hash: &DictionaryHash,
     max_bytes: u64,
-    check: impl FnOnce(&DictionaryUse) -> Result<(), Missing>,
+    check: impl Fn(&DictionaryUse) -> Result<(), Missing>,
 ) -> Result<Pending, Missing> {
     let found = core::lookup(key(host, hash))
         .execute()
         .map_err(|e| format!("lookup failed: {e}"))?
         .ok_or("unknown or evicted")?;
-    let usage = decode(&found.user_metadata(), hash).ok_or("unreadable metadata")?;
-    check(&usage)?;
+    let uses = decode(&found.user_metadata(), hash).ok_or("unreadable metadata")?;
+    // Any use it was kept with that applies to this request: the bytes are the same.
+    let mut why = Missing::new();
+    if !uses.iter().any(|usage| match check(usage) {
+        Ok(()) => true,
+        Err(e) => {
+            why = e;
+            false
+        }
+    }) {
+        return Err(why);
+    }
     if found.known_length().is_some_and(|n| n > max_bytes) {
         return Err("larger than dictionary_max_bytes".into());
     }
@@ -191,9 +237,19 @@ mod tests {
             pattern: Pattern::parse("app.*.js", "/js/app.v1.js").map_err(|e| e.0)?,
             id: "bundle".into(),
         };
-        assert_eq!(decode(&encode(&usage), &hash), Some(usage));
+        let other = DictionaryUse {
+            pattern: Pattern::parse("/other/*", "/").map_err(|e| e.0)?,
+            id: String::new(),
+            ..usage.clone()
+        };
+        let both = vec![usage.clone(), other];
+        assert_eq!(decode(&encode(&both), &hash), Some(both));
+        // The earlier format, one use, still reads.
+        let one = format!("dict1\nwww.example.com\n{}\nbundle", usage.pattern.as_str());
+        assert_eq!(decode(one.as_bytes(), &hash), Some(vec![usage]));
         assert_eq!(decode(b"dict0\nh\n/x\n", &hash), None);
         assert_eq!(decode(b"dict1\nh", &hash), None);
+        assert_eq!(decode(b"dict2\nh\n/x", &hash), None);
         Ok(())
     }
 }

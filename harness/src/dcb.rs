@@ -59,58 +59,10 @@ pub fn decode(dictionary: &[u8], body: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// The first eight bytes of a `dcz` body: a zstd skippable frame (magic 0x184D2A5E) of
-/// length 32, little-endian.
-pub const DCZ_MAGIC: [u8; 8] = [0x5e, 0x2a, 0x4d, 0x18, 0x20, 0x00, 0x00, 0x00];
-
-/// A `dcz` body decoded with `dictionary`: its skippable-frame header and the dictionary's
-/// hash checked first, then the zstd frame decoded by the C library with the dictionary as
-/// a raw-content prefix, and a window no larger than RFC 9842 lets a client refuse (the
-/// larger of 8 MiB and 1.25 times the dictionary, 128 MiB at most). Every way it can fail
-/// is an error naming it.
-pub fn decode_dcz(dictionary: &[u8], body: &[u8]) -> Result<Vec<u8>, String> {
-    use zstd_safe::{DCtx, DParameter, InBuffer, OutBuffer};
-    if body.len() < 40 {
-        return Err(format!("{} bytes: shorter than a dcz header", body.len()));
-    }
-    if body[..8] != DCZ_MAGIC {
-        return Err(format!("no dcz magic: {:02x?}", &body[..8]));
-    }
-    if body[8..40] != sha256(dictionary) {
-        return Err("the header names another dictionary".into());
-    }
-    let zstd = |code: usize| format!("zstd: {}", zstd_safe::get_error_name(code));
-    let bound = (8usize << 20)
-        .max(dictionary.len() + dictionary.len() / 4)
-        .min(1 << 27);
-    let mut dctx = DCtx::create();
-    dctx.set_parameter(DParameter::WindowLogMax(
-        usize::BITS - 1 - bound.leading_zeros(),
-    ))
-    .map_err(zstd)?;
-    dctx.ref_prefix(dictionary).map_err(zstd)?;
-    let frame = &body[40..];
-    let mut input = InBuffer::around(frame);
-    let mut out = Vec::new();
-    let mut scratch = vec![0u8; 64 * 1024];
-    loop {
-        let mut output = OutBuffer::around(&mut scratch[..]);
-        let hint = dctx
-            .decompress_stream(&mut output, &mut input)
-            .map_err(zstd)?;
-        let produced = output.pos();
-        out.extend_from_slice(&scratch[..produced]);
-        if hint == 0 {
-            return match input.pos() == frame.len() {
-                true => Ok(out),
-                false => Err("bytes after the zstd frame".into()),
-            };
-        }
-        if produced == 0 && input.pos() == frame.len() {
-            return Err("the zstd frame stops early".into());
-        }
-    }
-}
+/// A `dcz` body decoded as a client decodes it, and the first eight bytes of one: the
+/// transform crate's, which its own tests use too.
+pub use firstbyte_transform::dictionary::DCZ_MAGIC;
+pub use firstbyte_transform::testing::decode_dcz;
 
 /// A `br` body decoded.
 pub fn unbrotli(body: &[u8]) -> Result<Vec<u8>, String> {

@@ -6,7 +6,9 @@ use bytes::Bytes;
 use crate::{Sink, Transform, TransformError};
 
 mod counting;
+mod dcz;
 pub use counting::{allocations_during, peak_during, Counting};
+pub use dcz::{decode_dcz, decode_dcz_frame};
 
 /// The bytes of a sink, in order.
 pub fn concat(sink: &Sink) -> Vec<u8> {

@@ -277,48 +277,13 @@ proptest! {
 mod dcz {
     use super::*;
     use firstbyte_transform::dictionary::{DczEncoder, DCZ_HEADER_LEN, DCZ_MAGIC};
-    use zstd_safe::{DCtx, DParameter, InBuffer, OutBuffer};
+    use zstd_safe::{DCtx, InBuffer, OutBuffer};
 
-    fn zstd_decode(dictionary: &[u8], frame: &[u8]) -> Result<Vec<u8>, String> {
-        let zstd = |code: usize| zstd_safe::get_error_name(code).to_string();
-        let mut dctx = DCtx::create();
-        // The most RFC 9842 lets a dcz window be; the encoder must stay within it.
-        let bound = (8usize << 20).max(dictionary.len() + dictionary.len() / 4);
-        let max_log = usize::BITS - 1 - bound.min(1 << 27).leading_zeros();
-        dctx.set_parameter(DParameter::WindowLogMax(max_log))
-            .map_err(zstd)?;
-        dctx.ref_prefix(dictionary).map_err(zstd)?;
-        let mut input = InBuffer::around(frame);
-        let mut out = Vec::new();
-        let mut scratch = vec![0u8; 64 * 1024];
-        loop {
-            let mut output = OutBuffer::around(&mut scratch[..]);
-            let hint = dctx
-                .decompress_stream(&mut output, &mut input)
-                .map_err(zstd)?;
-            let produced = output.pos();
-            out.extend_from_slice(&scratch[..produced]);
-            if hint == 0 {
-                if input.pos() != frame.len() {
-                    return Err("bytes after the zstd frame".into());
-                }
-                return Ok(out);
-            }
-            if produced == 0 && input.pos() == frame.len() {
-                return Err("the zstd frame stops early".into());
-            }
-        }
-    }
+    use firstbyte_transform::testing::{decode_dcz, decode_dcz_frame as zstd_decode};
 
     /// Checks the header, then decodes what follows it.
     fn client_decode(dictionary: &Dictionary, body: &[u8]) -> Result<Vec<u8>, String> {
-        if body.len() < DCZ_HEADER_LEN {
-            return Err("shorter than the dcz header".into());
-        }
-        if body[..8] != DCZ_MAGIC || body[8..DCZ_HEADER_LEN] != dictionary.hash().as_bytes()[..] {
-            return Err("not the dcz header of this dictionary".into());
-        }
-        zstd_decode(dictionary.bytes(), &body[DCZ_HEADER_LEN..])
+        decode_dcz(dictionary.bytes(), body)
     }
 
     fn encode(dictionary: &Dictionary, body: &[u8], cuts: &[usize], flush_each: bool) -> Vec<u8> {

@@ -205,13 +205,9 @@ fn usual_src(inner: &[u8]) -> Option<(InlineStr, &[u8])> {
 /// space, as nearly every `src` is: the value as it is, looked at once.
 #[inline]
 fn plain_src(rest: &[u8]) -> Option<(InlineStr, &[u8])> {
-    let (value, after) = match *rest.first()? {
-        q @ (b'"' | b'\'') => {
-            let quoted = &rest[1..];
-            let end = memchr::memchr(q, quoted)?;
-            (&quoted[..end], &quoted[end + 1..])
-        }
-        _ => {
+    let (value, after) = match quoted_value(rest) {
+        Some(quoted) => quoted?,
+        None => {
             let end = unquoted_end(rest)?;
             (&rest[..end], &rest[end..])
         }
@@ -235,18 +231,26 @@ fn plain_src(rest: &[u8]) -> Option<(InlineStr, &[u8])> {
 #[cold]
 #[inline(never)]
 fn decoded_src(rest: &[u8]) -> Option<(InlineStr, &[u8])> {
-    let (value, after) = match *rest.first()? {
-        q @ (b'"' | b'\'') => {
-            let quoted = &rest[1..];
-            let end = memchr::memchr(q, quoted)?;
-            (&quoted[..end], &quoted[end + 1..])
-        }
-        _ => {
+    let (value, after) = match quoted_value(rest) {
+        Some(quoted) => quoted?,
+        None => {
             let end = Attributes::of(rest).past(0, |c| !c.is_whitespace());
             (&rest[..end], &rest[end..])
         }
     };
     Some((kept(value)?, after))
+}
+
+/// The quoted value at the start of `rest` and what follows its closing quote: None when
+/// the value is not quoted, `Some(None)` when its quote never closes (the quick readings
+/// then leave the tag to the general one).
+#[inline]
+fn quoted_value(rest: &[u8]) -> Option<Option<(&[u8], &[u8])>> {
+    let q @ (b'"' | b'\'') = *rest.first()? else {
+        return None;
+    };
+    let quoted = &rest[1..];
+    Some(memchr::memchr(q, quoted).map(|end| (&quoted[..end], &quoted[end + 1..])))
 }
 
 /// Whether the value at the start of `rest` is quoted.

@@ -250,8 +250,27 @@ impl Edge {
             std::process::id(),
             MANIFESTS.fetch_add(1, Ordering::SeqCst)
         ));
-        std::fs::write(&manifest_path, manifest)?;
-        let addr: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+        // The port is free when chosen, not when Viceroy binds it: another test may take it
+        // in between, and Viceroy then exits; a new port is tried (the manifest is written
+        // again: a failed edge removes it when dropped).
+        let mut attempts = 0;
+        loop {
+            std::fs::write(&manifest_path, manifest)?;
+            let addr: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+            let mut edge = Edge::spawn(wasm, addr, manifest_path.clone())?;
+            match edge.wait_until_listening() {
+                Ok(()) => return Ok(edge),
+                Err(e) if attempts < 3 && edge.exited() => {
+                    attempts += 1;
+                    eprintln!("viceroy did not start on {addr}: {e}; trying another port");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Viceroy started on `addr` with the manifest at `manifest_path`, its output collected.
+    fn spawn(wasm: &Path, addr: SocketAddr, manifest_path: PathBuf) -> std::io::Result<Edge> {
         let mut command = Command::new(viceroy_bin());
         command
             .args(["serve", "-v", "--addr", &addr.to_string(), "-C"])
@@ -272,20 +291,30 @@ impl Edge {
         if let Some(err) = child.stderr.take() {
             collect_lines(err, Arc::clone(&output));
         }
-        let mut edge = Edge {
+        Ok(Edge {
             addr,
             child,
             output,
             manifest_path,
-        };
-        edge.wait_until_listening()?;
-        Ok(edge)
+        })
     }
 
+    /// Whether Viceroy has exited.
+    fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Until Viceroy says it listens on its address. A connection alone would not tell:
+    /// the port was free when chosen, and another test's origin may have bound it since,
+    /// which would answer in Viceroy's place (seen once in a full run: a request answered
+    /// by another stack's dev origin).
     fn wait_until_listening(&mut self) -> std::io::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(120);
+        let listening = format!("Listening on http://{}", self.addr);
         while Instant::now() < deadline {
-            if TcpStream::connect(self.addr).is_ok() {
+            if !self.lines_containing(&listening).is_empty()
+                && TcpStream::connect(self.addr).is_ok()
+            {
                 return Ok(());
             }
             if let Ok(Some(status)) = self.child.try_wait() {

@@ -210,6 +210,26 @@ fn hash_of(frame: &[u8]) -> DictionaryHash {
     DictionaryHash(hash)
 }
 
+/// A dictionary of `dictionary_len` bytes and a body against it: its next release (with
+/// `edits`) when `related`, else unrelated bytes of `body_len`.
+fn releases(
+    seed: u64,
+    dictionary_len: usize,
+    body_len: usize,
+    related: bool,
+    edits: &[(usize, u8)],
+) -> (Vec<u8>, Vec<u8>) {
+    let v1 = bundle(seed, dictionary_len);
+    let body = if related {
+        let mut v2 = next_release(&v1, edits);
+        v2.truncate(body_len.max(v1.len()));
+        v2
+    } else {
+        bundle(seed ^ 1, body_len)
+    };
+    (v1, body)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -226,14 +246,7 @@ proptest! {
         frame_cuts in proptest::collection::vec(0usize..60_000, 0..12),
         flush_each in any::<bool>(),
     ) {
-        let v1 = bundle(seed, dictionary_len);
-        let body = if related {
-            let mut v2 = next_release(&v1, &edits);
-            v2.truncate(body_len.max(v1.len()));
-            v2
-        } else {
-            bundle(seed ^ 1, body_len)
-        };
+        let (v1, body) = releases(seed, dictionary_len, body_len, related, &edits);
         let dictionary = Dictionary::new(Bytes::from(v1));
         let frame = encode(&dictionary, &body, &cuts, flush_each);
         prop_assert_eq!(&frame[..4], &DCB_MAGIC[..]);
@@ -381,14 +394,7 @@ mod dcz {
             cuts in proptest::collection::vec(0usize..300_000, 0..12),
             flush_each in any::<bool>(),
         ) {
-            let v1 = bundle(seed, dictionary_len);
-            let body = if related {
-                let mut v2 = next_release(&v1, &edits);
-                v2.truncate(body_len.max(v1.len()));
-                v2
-            } else {
-                bundle(seed ^ 1, body_len)
-            };
+            let (v1, body) = releases(seed, dictionary_len, body_len, related, &edits);
             let dictionary = Dictionary::new(Bytes::from(v1));
             let frame = encode(&dictionary, &body, &cuts, flush_each);
             prop_assert_eq!(&frame[..8], &DCZ_MAGIC[..]);
